@@ -1,0 +1,196 @@
+"""Finite-difference gradient checks, in float64.
+
+For each parameter entry θ_j (and each input entry), the numerical derivative of the
+total loss uses the five-point stencil::
+
+    ∂L/∂θ_j ≈ (-L(θ+2h e_j) + 8 L(θ+h e_j) - 8 L(θ-h e_j) + L(θ-2h e_j)) / (12 h)
+
+whose truncation error is O(h^4), so h = 1e-4 leaves errors near 1e-12 in float64.
+
+The error reported per parameter is ``max_j |a_j - n_j| / max_j max(|a_j|, |n_j|)``: the
+worst entry's error relative to that parameter's largest gradient entry. A sign error on any
+entry that is not negligible shows as an error near 1; entries far below the largest one
+cannot produce false alarms from rounding.
+
+``method="projection"`` checks one random direction v per parameter instead (Karpathy's
+trick): ``<∇L, v>`` against ``(L(θ+hv) - L(θ-hv)) / 2h`` (five-point as above), which
+costs four evaluations per parameter however large it is.
+
+Input entries at time steps whose mask would change under the perturbation (a Masking
+layer sees ``mask_value`` exactly there) have no derivative; they are skipped and counted.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["gradcheck", "GradcheckReport", "numerical_gradient"]
+
+
+class GradcheckReport:
+    """Per-parameter (and per-input) errors of a gradient check.
+
+    Attributes
+    ----------
+    rows : dict name -> dict
+        ``max_rel_error``, ``max_abs_error``, ``checked`` (entries compared), ``skipped``.
+    """
+
+    def __init__(self, rows, h, method):
+        self.rows, self.h, self.method = rows, h, method
+
+    @property
+    def max_relative_error(self):
+        """The worst relative error over every parameter and input."""
+        return max((r["max_rel_error"] for r in self.rows.values()), default=0.0)
+
+    def ok(self, tol=1e-6):
+        """True when every relative error is below ``tol``."""
+        return self.max_relative_error < tol
+
+    def worst(self):
+        """``(name, row)`` with the largest relative error."""
+        return max(self.rows.items(), key=lambda kv: kv[1]["max_rel_error"])
+
+    def to_dict(self):
+        return {"h": self.h, "method": self.method, "rows": self.rows,
+                "max_relative_error": self.max_relative_error}
+
+    def __str__(self):
+        width = max([len(n) for n in self.rows] + [9])
+        lines = [f"gradient check ({self.method}, five-point, h={self.h:g}, float64)",
+                 f"{'parameter':<{width}}  {'max rel err':>11}  {'max abs err':>11}  checked"]
+        for name, r in self.rows.items():
+            skipped = f" (+{r['skipped']} skipped)" if r["skipped"] else ""
+            lines.append(f"{name:<{width}}  {r['max_rel_error']:11.2e}  "
+                         f"{r['max_abs_error']:11.2e}  {r['checked']}{skipped}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _loss_value(model, xs, ys):
+    tape = model.forward(xs, training=True)
+    return model.loss_and_output_grads(tape, ys).total, tape
+
+
+def _stencil(evaluate, h):
+    return (-evaluate(2 * h) + 8 * evaluate(h) - 8 * evaluate(-h) + evaluate(-2 * h)) / (12 * h)
+
+
+def numerical_gradient(f, array, h=1e-4, entries=None):
+    """Five-point numerical gradient of scalar ``f()`` with respect to ``array`` (in place).
+
+    ``array`` is perturbed in place and restored. ``entries`` limits the flat indices.
+    """
+    flat = array.reshape(-1)
+    grad = np.zeros(flat.size)
+    for j in (range(flat.size) if entries is None else entries):
+        original = flat[j]
+
+        def evaluate(delta, j=j, original=original):
+            flat[j] = original + delta
+            return f()
+
+        grad[j] = _stencil(evaluate, h)
+        flat[j] = original
+    return grad.reshape(array.shape)
+
+
+def _row(analytic, numeric, checked, skipped=0):
+    scale = max(float(np.max(np.abs(analytic), initial=0.0)),
+                float(np.max(np.abs(numeric), initial=0.0)))
+    abs_err = float(np.max(np.abs(analytic - numeric), initial=0.0))
+    rel = abs_err / scale if scale > 0 else abs_err
+    return {"max_rel_error": rel, "max_abs_error": abs_err, "checked": int(checked),
+            "skipped": int(skipped)}
+
+
+def gradcheck(model, x, y, h=1e-4, inputs=True, method="entries", max_entries=None, seed=0):
+    """Compare ``model``'s backward pass with finite differences, in float64.
+
+    Parameters
+    ----------
+    model : Model
+        Compiled. A float32 model is cloned to float64 first (same weights, same losses).
+    x, y : inputs and targets, as for ``fit``.
+    h : float
+        Step of the five-point stencil.
+    inputs : bool
+        Also check dL/d(input) for every model input.
+    method : {"entries", "projection"}
+        Every entry (or a random sample of ``max_entries`` per array), or one random
+        direction per array.
+    max_entries : int, optional
+        With ``"entries"``, check at most this many entries per array (drawn with ``seed``).
+    seed : int
+
+    Returns
+    -------
+    GradcheckReport
+    """
+    if method not in ("entries", "projection"):
+        raise ValueError(f"method must be 'entries' or 'projection', got {method!r}")
+    model._require_compiled("gradcheck")
+    m64 = model if model.dtype == "float64" else model.clone(dtype="float64")
+    xs = [np.array(a, dtype=np.float64) for a in m64._inputs(x)]
+    ys = m64._targets(y, xs[0].shape[0])
+    rng = np.random.default_rng(seed)
+
+    tape = m64.forward(xs, training=True)
+    result = m64.loss_and_output_grads(tape, ys)
+    grads, d_inputs = m64.backward(tape, result.d_outputs, result.d_logits, input_grads=True)
+    base_masks = [None if m is None else m.copy() for m in tape.masks.values()]
+
+    def loss():
+        return _loss_value(m64, xs, ys)[0]
+
+    def masks_unchanged():
+        t = m64.forward(xs, training=True)
+        return all((a is None and b is None) or (a is not None and b is not None
+                                                  and np.array_equal(a, b))
+                   for a, b in zip(base_masks, t.masks.values()))
+
+    targets = [(name, p, grads[name], False) for name, p in m64.params.items()]
+    if inputs:
+        targets += [(f"input:{name}", a, g, True)
+                    for name, a, g in zip(m64.input_names, xs, d_inputs)]
+    rows = {}
+    for name, array, analytic, is_input in targets:
+        if method == "projection":
+            v = rng.standard_normal(array.shape)
+            original = array.copy()
+
+            def evaluate(delta, array=array, original=original, v=v):
+                np.copyto(array, original + delta * v)
+                return loss()
+
+            numeric = _stencil(evaluate, h)
+            np.copyto(array, original)
+            rows[name] = _row(np.array([np.sum(analytic * v)]), np.array([numeric]), 1)
+            continue
+        entries = np.arange(array.size)
+        if max_entries is not None and array.size > max_entries:
+            entries = np.sort(rng.choice(array.size, size=max_entries, replace=False))
+        skipped = 0
+        if is_input:
+            keep = []
+            flat = array.reshape(-1)
+            for j in entries:
+                original = flat[j]
+                ok = True
+                for delta in (h, -h, 2 * h, -2 * h):
+                    flat[j] = original + delta
+                    if not masks_unchanged():
+                        ok = False
+                        break
+                flat[j] = original
+                if ok:
+                    keep.append(j)
+                else:
+                    skipped += 1
+            entries = np.array(keep, dtype=int)
+        numeric = numerical_gradient(loss, array, h=h, entries=entries)
+        a = analytic.reshape(-1)[entries]
+        n = numeric.reshape(-1)[entries]
+        rows[name] = _row(a, n, len(entries), skipped)
+    return GradcheckReport(rows, h, method)

@@ -1,0 +1,87 @@
+"""Weight initializers with Keras' formulas, drawn from a ``numpy.random.Generator``.
+
+=================  ===========================================================
+glorot_uniform     U(-L, L),  L = sqrt(6 / (fan_in + fan_out))
+orthogonal         Q of QR(normal(max(r, c), min(r, c))), columns' signs fixed by
+                   sign(diag(R)), transposed when rows < cols (rows = prod(shape[:-1]))
+zeros, ones        constants
+=================  ===========================================================
+
+Randomness comes only from the generator passed in, so the same seed gives the same bits.
+The draws are not the same bits as Keras' (different generators); weights are carried
+between the two with ``mlstm.interop.keras``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["glorot_uniform", "orthogonal", "zeros", "ones", "INITIALIZERS", "get_initializer",
+           "default_rng", "set_random_seed"]
+
+
+def _fans(shape):
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def glorot_uniform(shape, rng, dtype="float32"):
+    """Glorot (Xavier) uniform: U(-L, L) with L = sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(shape)
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+def orthogonal(shape, rng, dtype="float32", gain=1.0):
+    """Orthogonal matrix (Saxe et al.), as ``keras.initializers.Orthogonal``."""
+    num_rows = int(np.prod(shape[:-1]))
+    num_cols = shape[-1]
+    a = rng.standard_normal((max(num_rows, num_cols), min(num_rows, num_cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if num_rows < num_cols:
+        q = q.T
+    return (gain * q).reshape(shape).astype(dtype)
+
+
+def zeros(shape, rng=None, dtype="float32"):
+    """All zeros."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape, rng=None, dtype="float32"):
+    """All ones."""
+    return np.ones(shape, dtype=dtype)
+
+
+INITIALIZERS = {"glorot_uniform": glorot_uniform, "orthogonal": orthogonal,
+                "zeros": zeros, "ones": ones}
+
+
+def get_initializer(name):
+    """Look up an initializer by name; unknown names raise ValueError listing the valid ones."""
+    if callable(name):
+        return name
+    if name not in INITIALIZERS:
+        raise ValueError(f"Unknown initializer {name!r}; valid initializers are "
+                         f"{sorted(INITIALIZERS)} (or a callable(shape, rng, dtype))")
+    return INITIALIZERS[name]
+
+
+_global_rng = np.random.default_rng(0)
+
+
+def set_random_seed(seed):
+    """Reseed the generator used by layers created without their own ``seed``.
+
+    Like ``keras.utils.set_random_seed``: call it before building a model to get the same
+    initial weights every time. The stream starts seeded with 0 on import.
+    """
+    global _global_rng
+    _global_rng = np.random.default_rng(seed)
+
+
+def default_rng():
+    """The shared generator for layers without a seed of their own."""
+    return _global_rng

@@ -1,0 +1,55 @@
+"""Metrics per output, as Keras computes them.
+
+Each metric maps ``(y_true, y_pred)`` to per-sample values (mean over the last axis); over an
+epoch the values are averaged over all samples (and valid steps, when the output is masked).
+
+===================  ========================================================
+mae                  mean_D |p - t|
+mse                  mean_D (p - t)^2
+binary_accuracy      mean_D [ (p > 0.5) == t ]      ("accuracy" is an alias)
+===================  ========================================================
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["METRICS", "get", "mean_absolute_error", "mean_squared_error", "binary_accuracy"]
+
+
+def mean_absolute_error(y_true, y_pred):
+    return np.mean(np.abs(y_pred - y_true), axis=-1)
+
+
+def mean_squared_error(y_true, y_pred):
+    return np.mean(np.square(y_pred - y_true), axis=-1)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    return np.mean((y_pred > threshold).astype(y_pred.dtype) == y_true, axis=-1)
+
+
+#: name -> (function, canonical key used in History: Keras' names)
+METRICS = {
+    "mae": (mean_absolute_error, "mae"),
+    "mean_absolute_error": (mean_absolute_error, "mean_absolute_error"),
+    "mse": (mean_squared_error, "mse"),
+    "mean_squared_error": (mean_squared_error, "mean_squared_error"),
+    "binary_accuracy": (binary_accuracy, "binary_accuracy"),
+    "accuracy": (binary_accuracy, "accuracy"),
+    "acc": (binary_accuracy, "acc"),
+}
+
+
+def get(name):
+    """``(function, key)`` for a metric name; unknown names raise ValueError listing the valid ones."""
+    if not isinstance(name, str) or name not in METRICS:
+        raise ValueError(f"Unknown metric {name!r}; valid metrics are {sorted(METRICS)}")
+    return METRICS[name]
+
+
+def metric_sums(fn, y_true, y_pred, mask=None):
+    """``(Σ w·values, Σ w)`` for one batch, ``w`` the mask (or 1): epoch means add these up."""
+    values = np.asarray(fn(y_true, y_pred), dtype=np.float64)
+    if mask is not None and mask.shape == values.shape:
+        return float(np.sum(values * mask)), float(np.count_nonzero(mask))
+    return float(np.sum(values)), float(values.size)

@@ -1,0 +1,401 @@
+"""The functional graph: nodes in topological order, forward and backward over them.
+
+``Model(inputs, outputs)`` walks back from the outputs to the inputs and orders the layer
+calls (nodes). :meth:`Model.forward` runs them in order and keeps a :class:`Tape` of every
+value, mask and cache; :meth:`Model.backward` runs them in reverse from gradients given
+for the outputs, summing where a tensor feeds several layers. Backward is linear in the
+output gradients and never modifies the tape, so one forward pass serves any number of
+backward passes (one per output for per-output contributions, for instance).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import LAYERS, InputLayer, Layer, SymbolicTensor, _format_shape
+from .training import Trainer
+
+__all__ = ["Model", "Tape"]
+
+
+class Tape:
+    """What a forward pass leaves behind.
+
+    Attributes
+    ----------
+    values : dict id(SymbolicTensor) -> ndarray
+    masks : dict id(SymbolicTensor) -> ndarray of bool (N, T) or None
+    caches : list
+        One per node of ``model.nodes``: what the layer's backward needs.
+    outputs : list of ndarray
+    output_masks : list of (ndarray or None)
+    """
+
+    def __init__(self):
+        self.values, self.masks, self.caches = {}, {}, []
+        self.outputs, self.output_masks = [], []
+
+    def value(self, tensor):
+        return self.values[id(tensor)]
+
+    def mask(self, tensor):
+        return self.masks[id(tensor)]
+
+
+class Model(Trainer):
+    """A graph of layers from symbolic ``inputs`` to symbolic ``outputs``.
+
+    Parameters
+    ----------
+    inputs : SymbolicTensor or list of them
+        From :func:`mlstm.Input`.
+    outputs : SymbolicTensor or list of them
+    name : str, optional
+
+    Examples
+    --------
+    >>> import mlstm
+    >>> x1 = mlstm.Input(shape=(5, 3), name="x1")
+    >>> x2 = mlstm.Input(shape=(5, 2), name="x2")
+    >>> merged = mlstm.concatenate([mlstm.LSTM(4, name="la")(x1), mlstm.LSTM(4, name="lb")(x2)])
+    >>> out1 = mlstm.Dense(1, name="out1")(merged)
+    >>> out2 = mlstm.Dense(1, activation="sigmoid", name="out2")(merged)
+    >>> model = mlstm.Model([x1, x2], [out1, out2])
+    >>> model.output_names
+    ['out1', 'out2']
+    >>> model.get_layer("la").get_weights()[0].shape
+    (3, 16)
+    """
+
+    def __init__(self, inputs, outputs, name="model"):
+        super().__init__()
+        self._single_input = not isinstance(inputs, (list, tuple))
+        self._single_output = not isinstance(outputs, (list, tuple))
+        self.inputs = [inputs] if self._single_input else list(inputs)
+        self.outputs = [outputs] if self._single_output else list(outputs)
+        self.name = name
+        if not self.inputs or not self.outputs:
+            raise ValueError("Model needs at least one input and one output")
+        for role, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for k, t in enumerate(tensors):
+                if not isinstance(t, SymbolicTensor):
+                    raise TypeError(f"Model {role}[{k}] must be a symbolic tensor, "
+                                    f"got {type(t).__name__}")
+        for k, t in enumerate(self.inputs):
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(f"Model inputs[{k}] must come from mlstm.Input, "
+                                 f"got the output of {t.node.layer!r}")
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise ValueError("Model inputs must be distinct")
+        self.nodes = self._order_nodes()
+        self.layers = []
+        for node in self.nodes:
+            if node.layer not in self.layers:
+                self.layers.append(node.layer)
+        names = [layer.name for layer in self.layers]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"Layer names must be unique within a model; repeated: {duplicated}")
+        self.input_names = [t.node.layer.name for t in self.inputs]
+        self.output_names = self._name_outputs()
+        self._node_index = {id(node): k for k, node in enumerate(self.nodes)}
+
+    # ------------------------------------------------------------------ structure
+    def _order_nodes(self):
+        order, state = [], {}
+        input_ids = {id(t) for t in self.inputs}
+
+        def visit(tensor, path):
+            node = tensor.node
+            if isinstance(node.layer, InputLayer) and id(tensor) not in input_ids:
+                raise ValueError(
+                    f"Output depends on input {node.layer.name!r}, which is not among the "
+                    f"model's inputs {[t.node.layer.name for t in self.inputs]}")
+            mark = state.get(id(node))
+            if mark == "done":
+                return
+            if mark == "active":
+                raise ValueError(f"The graph has a cycle through {node.layer.name!r}")
+            state[id(node)] = "active"
+            for t in node.inputs:
+                visit(t, path + [node.layer.name])
+            state[id(node)] = "done"
+            order.append(node)
+
+        for t in self.inputs:
+            visit(t, [])
+        for t in self.outputs:
+            visit(t, [])
+        return order
+
+    def _name_outputs(self):
+        names = []
+        for t in self.outputs:
+            name = t.node.layer.name if len(t.node.outputs) == 1 else t.name
+            names.append(name)
+        if len(set(names)) != len(names):
+            names = [f"{n}_{k}" for k, n in enumerate(names)]
+        return names
+
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name`` (or at position ``index`` in ``model.layers``)."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No layer named {name!r}; layers are {[l.name for l in self.layers]}")
+
+    @property
+    def params(self):
+        """All parameters, ``{"layer/weight": ndarray}`` (the live arrays), in layer order."""
+        return {f"{layer.name}/{k}": layer.params[k]
+                for layer in self.layers for k in layer.param_names if k in layer.params}
+
+    @property
+    def trainable_params(self):
+        """Parameters of trainable layers, ``{"layer/weight": ndarray}`` (live arrays)."""
+        return {f"{layer.name}/{k}": layer.params[k] for layer in self.layers if layer.trainable
+                for k in layer.param_names if k in layer.params}
+
+    @property
+    def dtype(self):
+        return self.inputs[0].dtype
+
+    def get_weights(self):
+        """Copies of all parameters: layers in order, each in Keras order."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        """Set all parameters from a list shaped like :meth:`get_weights`."""
+        weights = list(weights)
+        expected = sum(len(layer.get_weights()) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"Model {self.name!r} has {expected} weight arrays "
+                             f"{list(self.params)}, set_weights got {len(weights)}")
+        # Check every layer before changing any, so a refused call changes nothing.
+        pos, plan = 0, []
+        for layer in self.layers:
+            n = len(layer.get_weights())
+            chunk = weights[pos:pos + n]
+            for name, current, new in zip(layer.weight_names, layer.get_weights(), chunk):
+                new = np.asarray(new)
+                if new.shape != current.shape:
+                    raise ValueError(f"set_weights: {name!r} has shape {current.shape}, "
+                                     f"got {new.shape}")
+            plan.append((layer, chunk))
+            pos += n
+        for layer, chunk in plan:
+            if chunk:
+                layer.set_weights(chunk)
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn=print):
+        """Print a table of layers: type, output shapes, parameter counts and inputs."""
+        rows = [("Layer (type)", "Output shape", "Param #", "Connected to")]
+        for node in self.nodes:
+            layer = node.layer
+            shapes = ", ".join(_format_shape((None,) + t.shape) for t in node.outputs)
+            inbound = ", ".join(t.name for t in node.inputs)
+            rows.append((f"{layer.name} ({type(layer).__name__})", shapes,
+                         str(layer.count_params()), inbound))
+        widths = [max(len(r[k]) for r in rows) for k in range(4)]
+        line = "  ".join("{:<%d}" % w for w in widths)
+        total = self.count_params()
+        trainable = sum(l.count_params() for l in self.layers if l.trainable)
+        print_fn(f'Model: "{self.name}"')
+        print_fn(line.format(*rows[0]))
+        print_fn("-" * (sum(widths) + 6))
+        for r in rows[1:]:
+            print_fn(line.format(*r))
+        print_fn("-" * (sum(widths) + 6))
+        print_fn(f"Total params: {total}  (trainable: {trainable}, "
+                 f"non-trainable: {total - trainable})")
+
+    # ------------------------------------------------------------------ forward / backward
+    def forward(self, xs, training=False):
+        """Run the graph on a list of input arrays (already checked; see ``predict``).
+
+        Returns
+        -------
+        Tape
+            ``tape.outputs`` and ``tape.output_masks`` are lists in output order.
+        """
+        tape = Tape()
+        for t, x in zip(self.inputs, xs):
+            tape.values[id(t)] = x
+            tape.masks[id(t)] = None
+        for node in self.nodes:
+            if isinstance(node.layer, InputLayer):
+                tape.caches.append(None)
+                continue
+            in_values = [tape.values[id(t)] for t in node.inputs]
+            in_masks = [tape.masks[id(t)] for t in node.inputs]
+            outs, out_masks, cache = node.layer.forward(in_values, in_masks, **node.call_kwargs)
+            for t, v, m in zip(node.outputs, outs, out_masks):
+                tape.values[id(t)] = v
+                tape.masks[id(t)] = m
+            tape.caches.append(cache)
+        tape.outputs = [tape.values[id(t)] for t in self.outputs]
+        tape.output_masks = [tape.masks[id(t)] for t in self.outputs]
+        return tape
+
+    def output_logits(self, tape, k):
+        """Logits of output ``k`` when it is a sigmoid of them (a sigmoid head), else None."""
+        t = self.outputs[k]
+        cache = tape.caches[self._node_index[id(t.node)]]
+        return t.node.layer.logits(cache) if t.index == 0 else None
+
+    def backward(self, tape, d_outputs=None, d_logits=None, input_grads=False, extras=None):
+        """Backpropagate gradients given for the outputs.
+
+        Parameters
+        ----------
+        tape : Tape
+            From :meth:`forward`; not modified.
+        d_outputs : dict output index -> ndarray, optional
+            dL/d(output k).
+        d_logits : dict output index -> ndarray, optional
+            dL/d(logits of output k), for sigmoid heads whose loss used the logits.
+        input_grads : bool
+            Also return dL/d(input) for each model input.
+        extras : dict, optional
+            Filled with ``{layer name: {...}}`` of intermediate gradients layers expose
+            (LSTM: ``d_h_steps``, the gradient reaching each step's hidden state).
+
+        Returns
+        -------
+        grads : dict "layer/weight" -> ndarray
+            Every parameter; zeros where no gradient arrives.
+        d_inputs : list of ndarray
+            Only when ``input_grads``.
+        """
+        d_outputs = d_outputs or {}
+        d_logits = d_logits or {}
+        grad_of = {}
+        for k, g in d_outputs.items():
+            _accumulate(grad_of, id(self.outputs[k]), g)
+        logit_seed = {}
+        for k, g in d_logits.items():
+            t = self.outputs[k]
+            key = id(t.node)
+            logit_seed[key] = g if key not in logit_seed else logit_seed[key] + g
+        grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        for node_pos in range(len(self.nodes) - 1, -1, -1):
+            node = self.nodes[node_pos]
+            layer = node.layer
+            if isinstance(layer, InputLayer):
+                continue
+            d_outs = [grad_of.get(id(t)) for t in node.outputs]
+            d_log = logit_seed.get(id(node))
+            if d_log is None and all(g is None for g in d_outs):
+                continue
+            node_extras = {} if extras is not None else None
+            d_ins, d_params = layer.backward(d_outs, tape.caches[node_pos], d_logits=d_log,
+                                             extras=node_extras)
+            if node_extras:
+                extras.setdefault(layer.name, {}).update(node_extras)
+            for name, g in d_params.items():
+                grads[f"{layer.name}/{name}"] += g
+            for t, g in zip(node.inputs, d_ins):
+                if g is not None:
+                    _accumulate(grad_of, id(t), g)
+        if input_grads:
+            d_inputs = [grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
+                        for t in self.inputs]
+            return grads, d_inputs
+        return grads
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        """A JSON-serializable description of the graph (no weights)."""
+        node_ids = {}
+        for layer in self.layers:
+            for k, node in enumerate(layer._inbound_nodes):
+                node_ids[id(node)] = (layer.name, k)
+
+        def ref(t):
+            name, k = node_ids[id(t.node)]
+            return [name, k, t.index]
+
+        return {
+            "name": self.name,
+            "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
+                       for l in self.layers],
+            "nodes": [{"layer": n.layer.name, "call": node_ids[id(n)][1],
+                       "inputs": [ref(t) for t in n.inputs], "kwargs": n.call_kwargs}
+                      for n in self.nodes if not isinstance(n.layer, InputLayer)],
+            "inputs": [ref(t) for t in self.inputs],
+            "outputs": [ref(t) for t in self.outputs],
+            "single_input": self._single_input,
+            "single_output": self._single_output,
+        }
+
+    @classmethod
+    def from_config(cls, config, dtype=None, seed=None):
+        """Rebuild a model from :meth:`get_config` (fresh weights).
+
+        ``dtype`` overrides every input's and layer's dtype; ``seed`` seeds every layer's
+        initializers (leaving the shared stream untouched).
+        """
+        layers = {}
+        for entry in config["layers"]:
+            class_name = entry["class_name"]
+            if class_name not in LAYERS:
+                raise ValueError(f"Unknown layer class {class_name!r} in config; known: "
+                                 f"{sorted(LAYERS)}")
+            layer_config = dict(entry["config"])
+            if dtype is not None:
+                layer_config["dtype"] = dtype
+            if seed is not None and class_name in ("LSTM", "Dense"):
+                layer_config["seed"] = seed
+            layers[layer_config["name"]] = LAYERS[class_name].from_config(layer_config)
+        produced = {}
+        for name, layer in layers.items():
+            if isinstance(layer, InputLayer):
+                produced[(name, 0)] = layer._inbound_nodes[0].outputs
+
+        def get(ref):
+            name, call, index = ref
+            return produced[(name, call)][index]
+
+        for node in config["nodes"]:
+            layer = layers[node["layer"]]
+            inputs = [get(r) for r in node["inputs"]]
+            kwargs = dict(node.get("kwargs") or {})
+            if isinstance(layer, Layer) and type(layer).__name__ == "LSTM" and len(inputs) == 3:
+                out = layer(inputs[0], initial_state=inputs[1:], **kwargs)
+            else:
+                out = layer(inputs if len(inputs) > 1 else inputs[0], **kwargs)
+            produced[(node["layer"], node["call"])] = out if isinstance(out, list) else [out]
+        inputs = [get(r) for r in config["inputs"]]
+        outputs = [get(r) for r in config["outputs"]]
+        return cls(inputs[0] if config.get("single_input") else inputs,
+                   outputs[0] if config.get("single_output") else outputs,
+                   name=config.get("name", "model"))
+
+    def clone(self, dtype=None):
+        """A copy with the same graph, weights (cast to ``dtype``) and compile settings.
+
+        The optimizer state is not copied (the clone gets a fresh optimizer of the same
+        configuration).
+        """
+        twin = type(self).from_config(self.get_config(), dtype=dtype, seed=0)
+        twin.set_weights([w.astype(twin.dtype) for w in self.get_weights()])
+        for layer, src in zip(twin.layers, self.layers):
+            layer.trainable = src.trainable
+        if self.compiled:
+            twin._copy_compile_settings(self)
+        return twin
+
+    def __repr__(self):
+        return (f"<Model {self.name!r}: inputs {self.input_names}, outputs {self.output_names}, "
+                f"{self.count_params()} params>")
+
+
+def _accumulate(store, key, g):
+    if key in store:
+        store[key] = store[key] + g
+    else:
+        store[key] = g
