@@ -16,6 +16,24 @@ from .model import Model
 
 __version__ = "0.1.0"
 
+
+def load_model(path):
+    """Load a model saved with ``model.save(path)`` (see :mod:`mlstm.io`)."""
+    from .io import load_model as _load_model
+    return _load_model(path)
+
+
+def load_keras(path):
+    """Load a ``.keras`` file as an mlstm Model (see :mod:`mlstm.interop.keras`)."""
+    from .interop.keras import load_keras as _load_keras
+    return _load_keras(path)
+
+
+def diagnose(model, x, y, **kwargs):
+    """Why is this model not learning? See :func:`mlstm.inspect.diagnose`."""
+    from .inspect import diagnose as _diagnose
+    return _diagnose(model, x, y, **kwargs)
+
 __all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate", "Reshape",
            "Masking", "Model", "losses", "metrics", "optimizers", "gradcheck",
-           "set_random_seed", "__version__"]
+           "set_random_seed", "load_model", "load_keras", "diagnose", "__version__"]

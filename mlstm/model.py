@@ -389,6 +389,11 @@ class Model(Trainer):
             twin._copy_compile_settings(self)
         return twin
 
+    def save(self, path):
+        """Save architecture, compile config, weights and optimizer state (see :mod:`mlstm.io`)."""
+        from .io import save_model
+        save_model(self, path)
+
     def __repr__(self):
         return (f"<Model {self.name!r}: inputs {self.input_names}, outputs {self.output_names}, "
                 f"{self.count_params()} params>")

@@ -343,8 +343,17 @@ class Trainer:
             totals.add(result, xb[0].shape[0], self._metric_sums(tape, yb))
         return totals.logs(self, prefix)
 
+    def gradient_contributions(self, x, y, per_sample=False):
+        """Each output's share of the gradient: ``{output: {"layer/weight": ndarray}}``.
+
+        The gradient of ``loss_weight_k · loss_k`` for each output k; they sum to
+        :meth:`gradients`. See :func:`mlstm.inspect.gradient_contributions`.
+        """
+        from .inspect import gradient_contributions
+        return gradient_contributions(self, x, y, per_sample=per_sample)
+
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None,
-            validation_data=None, verbose=1, callbacks=None, initial_epoch=0):
+            validation_data=None, verbose=1, callbacks=None, initial_epoch=0, trace=False):
         """Train for ``epochs`` passes over the data.
 
         Parameters
@@ -367,6 +376,9 @@ class Trainer:
             ``on_batch_end(model, step, info)``, ``on_train_end(model)``;
             ``model.stop_training = True`` ends training after the current batch.
         initial_epoch : int
+        trace : bool
+            Record every step's per-output gradient norms, updates and gate saturation on
+            ``history.trace`` (an :class:`mlstm.inspect.Trace` callback).
 
         Returns
         -------
@@ -389,11 +401,18 @@ class Trainer:
         if seed is None:
             seed = int(initializers.default_rng().integers(2 ** 31))
         callbacks = list(callbacks or [])
+        tracer = None
+        if trace:
+            from .inspect import Trace
+            tracer = Trace()
+            callbacks.append(tracer)
         N = xs[0].shape[0]
         steps = -(-N // batch_size)
         history = History()
         history.params = dict(epochs=epochs, steps=steps, batch_size=batch_size, seed=seed)
         self.history = history
+        if tracer is not None:
+            history.trace = tracer
         self.stop_training = False
         _call(callbacks, "on_train_begin", self)
         progress = _Progress(verbose, steps)
