@@ -1,0 +1,188 @@
+"""Adam and SGD against a direct, line-by-line transcription of Keras 3.15's update rules.
+
+The transcriptions below are written from keras/src/optimizers/{adam,sgd,base_optimizer}.py
+independently of mlstm.optimizers (plain loops, float64), so a slip in either shows.
+"""
+import numpy as np
+import pytest
+
+from mlstm.optimizers import SGD, Adam, get
+
+
+def _keras_clip(grads, clipnorm=None, global_clipnorm=None, clipvalue=None):
+    if clipnorm:
+        out = []
+        for g in grads:
+            l2 = np.sqrt(np.sum(g ** 2))
+            out.append(g * clipnorm / max(l2, clipnorm))
+        return out
+    if global_clipnorm:
+        use_norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))
+        scale = global_clipnorm * min(1.0 / use_norm, 1.0 / global_clipnorm)
+        return [g * scale for g in grads]
+    if clipvalue:
+        return [np.clip(g, -clipvalue, clipvalue) for g in grads]
+    return grads
+
+
+def keras_adam(params, grad_seq, lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+               amsgrad=False, weight_decay=None, **clip):
+    params = [p.copy() for p in params]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    v_hat = [np.zeros_like(p) for p in params]
+    for iteration, grads in enumerate(grad_seq):
+        grads = _keras_clip(grads, **clip)
+        if weight_decay:
+            params = [p - p * weight_decay * lr for p in params]
+        local_step = iteration + 1
+        alpha = lr * np.sqrt(1 - beta_2 ** local_step) / (1 - beta_1 ** local_step)
+        for k, g in enumerate(grads):
+            m[k] = m[k] + (g - m[k]) * (1 - beta_1)
+            v[k] = v[k] + (g ** 2 - v[k]) * (1 - beta_2)
+            vk = v[k]
+            if amsgrad:
+                v_hat[k] = np.maximum(v_hat[k], v[k])
+                vk = v_hat[k]
+            params[k] = params[k] - (m[k] * alpha) / (np.sqrt(vk) + epsilon)
+    return params
+
+
+def keras_sgd(params, grad_seq, lr=0.01, momentum=0.0, nesterov=False, weight_decay=None,
+              **clip):
+    params = [p.copy() for p in params]
+    ms = [np.zeros_like(p) for p in params]
+    for grads in grad_seq:
+        grads = _keras_clip(grads, **clip)
+        if weight_decay:
+            params = [p - p * weight_decay * lr for p in params]
+        for k, g in enumerate(grads):
+            if momentum:
+                ms[k] = ms[k] * momentum - g * lr
+                if nesterov:
+                    params[k] = params[k] + (ms[k] * momentum - g * lr)
+                else:
+                    params[k] = params[k] + ms[k]
+            else:
+                params[k] = params[k] - g * lr
+    return params
+
+
+def _problem(seed=0, steps=6):
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal((3, 8)), rng.standard_normal((8,)), rng.standard_normal((2, 2))]
+    # Gradients of different scales, some large enough to be clipped, some entries zero.
+    grad_seq = [[rng.standard_normal(p.shape) * s for p, s in zip(params, (0.1, 3.0, 20.0))]
+                for _ in range(steps)]
+    grad_seq[2][1][:3] = 0.0
+    return params, grad_seq
+
+
+def _run(opt, params, grad_seq):
+    named = {f"p{k}": p.copy() for k, p in enumerate(params)}
+    all_updates = []
+    for grads in grad_seq:
+        before = {k: v.copy() for k, v in named.items()}
+        updates = opt.apply(named, {f"p{k}": g for k, g in enumerate(grads)})
+        for k in named:
+            np.testing.assert_allclose(updates[k], named[k] - before[k], rtol=0, atol=1e-15)
+        all_updates.append(updates)
+    return [named[f"p{k}"] for k in range(len(params))], all_updates
+
+
+ADAM_CASES = [
+    {},
+    {"lr": 0.01, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-5},
+    {"amsgrad": True},
+    {"clipnorm": 1.0},
+    {"global_clipnorm": 2.0},
+    {"clipvalue": 0.5},
+    {"weight_decay": 0.04},
+    {"amsgrad": True, "weight_decay": 0.01, "global_clipnorm": 5.0},
+]
+
+
+@pytest.mark.parametrize("case", ADAM_CASES, ids=lambda c: ",".join(c) or "defaults")
+def test_adam_matches_keras_transcription(case):
+    params, grad_seq = _problem()
+    expected = keras_adam(params, grad_seq, **case)
+    kwargs = dict(case)
+    lr = kwargs.pop("lr", 1e-3)
+    got, _ = _run(Adam(learning_rate=lr, **kwargs), params, grad_seq)
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
+    # The step must have moved the parameters (the comparison is not vacuous).
+    assert not np.allclose(got[0], params[0])
+
+
+SGD_CASES = [
+    {},
+    {"momentum": 0.9},
+    {"momentum": 0.9, "nesterov": True},
+    {"momentum": 0.5, "clipnorm": 1.0},
+    {"lr": 0.1, "clipvalue": 0.3},
+    {"momentum": 0.9, "weight_decay": 0.1, "global_clipnorm": 3.0},
+]
+
+
+@pytest.mark.parametrize("case", SGD_CASES, ids=lambda c: ",".join(c) or "defaults")
+def test_sgd_matches_keras_transcription(case):
+    params, grad_seq = _problem(1)
+    expected = keras_sgd(params, grad_seq, **case)
+    kwargs = dict(case)
+    lr = kwargs.pop("lr", 0.01)
+    got, _ = _run(SGD(learning_rate=lr, **kwargs), params, grad_seq)
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(got[2], params[2])
+
+
+def test_adam_first_step_is_lr_times_sign():
+    # With m and v from one gradient, the first Adam step is lr * g/(|g| + eps/sqrt(1-b2)).
+    theta = {"w": np.array([1.0, -2.0, 3.0])}
+    g = np.array([0.5, -4.0, 1e-3])
+    updates = Adam(learning_rate=0.1).apply(theta, {"w": g})
+    expected = -0.1 * g / (np.abs(g) + 1e-7 / np.sqrt(1 - 0.999))
+    np.testing.assert_allclose(updates["w"], expected, rtol=1e-12)
+
+
+def test_float32_state_stays_float32():
+    theta = {"w": np.ones((2, 3), dtype=np.float32)}
+    opt = Adam(amsgrad=True)
+    updates = opt.apply(theta, {"w": np.full((2, 3), 0.5, dtype=np.float32)})
+    assert theta["w"].dtype == np.float32 and updates["w"].dtype == np.float32
+    for key, value in opt.get_state().items():
+        if key != "iterations":
+            assert value.dtype == np.float32, key
+
+
+def test_state_roundtrip_continues_identically():
+    params, grad_seq = _problem(2)
+    full, _ = _run(Adam(amsgrad=True), params, grad_seq)
+    opt = Adam(amsgrad=True)
+    named = {f"p{k}": p.copy() for k, p in enumerate(params)}
+    for grads in grad_seq[:3]:
+        opt.apply(named, {f"p{k}": g for k, g in enumerate(grads)})
+    resumed = Adam(amsgrad=True)
+    resumed.set_state(opt.get_state())
+    for grads in grad_seq[3:]:
+        resumed.apply(named, {f"p{k}": g for k, g in enumerate(grads)})
+    for k, p in enumerate(full):
+        np.testing.assert_array_equal(named[f"p{k}"], p)
+
+
+def test_optimizer_errors_are_clear():
+    with pytest.raises(ValueError, match="Only one of"):
+        Adam(clipnorm=1.0, clipvalue=1.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        Adam(learning_rate=-1)
+    with pytest.raises(ValueError, match="beta_1"):
+        Adam(beta_1=1.0)
+    with pytest.raises(ValueError, match="Unknown optimizer 'rmsprop'"):
+        get("rmsprop")
+    opt = Adam()
+    with pytest.raises(ValueError, match="shape"):
+        opt.apply({"w": np.zeros(3)}, {"w": np.zeros(4)})
+    with pytest.raises(ValueError, match="unknown parameter 'v'"):
+        opt.apply({"w": np.zeros(3)}, {"v": np.zeros(3)})
+    assert opt.iterations == 0
