@@ -425,7 +425,7 @@ class LSTM(Layer):
         if cache["has_initial_state"]:
             d_inputs += [grads["h0"], grads["c0"]]
         if extras is not None:
-            extras["d_h_steps"] = grads["d_h_steps"]
+            extras.update(d_h_steps=grads["d_h_steps"], d_gates=grads["d_gates"])
         return d_inputs, {k: grads[k] for k in self.param_names if k in grads}
 
     def get_config(self):
@@ -507,6 +507,8 @@ class Dense(Layer):
 
     def backward(self, d_outputs, cache, d_logits=None, extras=None):
         grads = dense_backward(d_outputs[0], cache, d_logits=d_logits)
+        if extras is not None:
+            extras["d_logits"] = grads["d_logits"]
         return [grads["x"]], {k: grads[k] for k in self.param_names if k in grads}
 
     def logits(self, cache):

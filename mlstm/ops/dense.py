@@ -61,7 +61,7 @@ def dense_backward(d_y, cache, d_logits=None):
 
     Returns
     -------
-    dict with ``x``, ``kernel`` and, when used, ``bias``.
+    dict with ``x``, ``kernel``, ``bias`` (when used) and ``d_logits`` (da, per sample).
     """
     x, kernel = cache["x"], cache["kernel"]
     if d_y is not None:
@@ -80,6 +80,7 @@ def dense_backward(d_y, cache, d_logits=None):
     grads = {
         "kernel": x.reshape(-1, D).T @ d_a_flat,
         "x": d_a @ kernel.T,
+        "d_logits": d_a,
     }
     if cache["use_bias"]:
         grads["bias"] = d_a_flat.sum(axis=0)

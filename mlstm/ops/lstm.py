@@ -170,6 +170,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
         (only when the forward pass had one), ``h0``, ``c0`` (N, H), and ``d_h_steps`` (T, N, H):
         dL/dh'_t, the gradient reaching each step's new hidden state (processing order),
         kept for gradient-through-time diagnostics.
+        ``d_gates`` (T, N, 4H): dL/dz_t per step and sample (per-sample gradients).
     """
     x_tm = cache["x_tm"]
     gates = cache["gates"]
@@ -241,6 +242,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
         "h0": d_h,
         "c0": d_c,
         "d_h_steps": d_h_new_all,
+        "d_gates": d_gates,
     }
     if cache["use_bias"]:
         grads["bias"] = d_gates_flat.sum(axis=0)
