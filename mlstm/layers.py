@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from . import initializers
+from . import initializers, validation
 from .ops import (concatenate_backward, concatenate_forward, dense_backward, dense_forward,
                   get_activation, lstm_backward, lstm_forward, reshape_backward,
                   reshape_forward)
@@ -211,13 +211,14 @@ class Layer:
     def set_weights(self, weights):
         """Set the parameters from a list in ``get_weights`` order; shapes must match."""
         names = [k for k in self.param_names if k in self.params]
-        weights = list(weights)
+        weights = validation.as_weight_list(weights, f"{type(self).__name__} {self.name!r} "
+                                                     "set_weights")
         if len(weights) != len(names):
             raise ValueError(f"{type(self).__name__} {self.name!r} has {len(names)} weights "
                              f"{names}, set_weights got {len(weights)}")
         new = []
         for k, w in zip(names, weights):
-            w = np.asarray(w)
+            w = validation.as_real_array(w, f"{type(self).__name__} {self.name!r}: weight {k!r}")
             if w.shape != self.params[k].shape:
                 raise ValueError(f"{type(self).__name__} {self.name!r}: weight {k!r} has shape "
                                  f"{self.params[k].shape}, got {w.shape}")
@@ -609,6 +610,7 @@ class Concatenate(Layer):
         return [(tuple(out), any(m for _, m in input_specs))]
 
     def forward(self, inputs, masks, **kw):
+        validation.check_concatenate_inputs(self, inputs, self.axis)   # free dims (None)
         y, cache = concatenate_forward(inputs, axis=self.axis)
         out_mask = None
         if any(m is not None for m in masks):
@@ -677,6 +679,7 @@ class Reshape(Layer):
         pass
 
     def forward(self, inputs, masks, **kw):
+        validation.check_reshape_input(self, inputs[0], self.target_shape)   # free dims (None)
         y, cache = reshape_forward(inputs[0], self.target_shape)
         return [y], [None], cache
 

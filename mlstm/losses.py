@@ -33,6 +33,7 @@ import warnings
 
 import numpy as np
 
+from . import validation
 from .ops.activations import sigmoid
 
 __all__ = ["Loss", "MeanSquaredError", "BinaryCrossentropy", "FunctionLoss", "get",
@@ -70,7 +71,8 @@ class Loss:
 
     def __call__(self, y_true, y_pred, mask=None):
         """The reduced loss value (Keras' ``loss_fn(y_true, y_pred)``)."""
-        return reduce_output_loss(self, np.asarray(y_true), np.asarray(y_pred), mask)[0]
+        y_true, y_pred = validation.loss_arrays(self, y_true, y_pred)
+        return reduce_output_loss(self, y_true, y_pred, mask)[0]
 
     def get_config(self):
         return {"name": self.name}
@@ -100,6 +102,9 @@ class BinaryCrossentropy(Loss):
         ``y_pred`` holds logits rather than probabilities.
     label_smoothing : float
         Targets become ``t (1 - s) + s / 2``.
+    invalid_targets : {"raise", "warn", "ignore"}
+        What to do with targets outside [0, 1] (which make the loss unbounded below);
+        checked by :func:`mlstm.validation.check_target_range`.
 
     On a sigmoid head the logits are used whatever ``from_logits`` says (Keras does the
     same, warning when ``from_logits=True`` since the output is not logits).
@@ -107,12 +112,15 @@ class BinaryCrossentropy(Loss):
 
     name = "binary_crossentropy"
     uses_sigmoid_logits = True
+    target_range = (0.0, 1.0)
 
-    def __init__(self, from_logits=False, label_smoothing=0.0):
+    def __init__(self, from_logits=False, label_smoothing=0.0, invalid_targets="raise"):
         self.from_logits = bool(from_logits)
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
         self.label_smoothing = float(label_smoothing)
+        self.invalid_targets = validation.check_choice(
+            invalid_targets, validation.POLICIES, "BinaryCrossentropy: invalid_targets")
 
     def _smooth(self, y_true):
         if self.label_smoothing:
@@ -148,7 +156,8 @@ class BinaryCrossentropy(Loss):
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing,
+                "invalid_targets": self.invalid_targets}
 
 
 class FunctionLoss(Loss):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import validation
 from .layers import LAYERS, InputLayer, Layer, SymbolicTensor, _format_shape
 from .training import Trainer
 
@@ -167,7 +168,7 @@ class Model(Trainer):
 
     def set_weights(self, weights):
         """Set all parameters from a list shaped like :meth:`get_weights`."""
-        weights = list(weights)
+        weights = validation.as_weight_list(weights, f"Model {self.name!r} set_weights")
         expected = sum(len(layer.get_weights()) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"Model {self.name!r} has {expected} weight arrays "
@@ -178,7 +179,7 @@ class Model(Trainer):
             n = len(layer.get_weights())
             chunk = weights[pos:pos + n]
             for name, current, new in zip(layer.weight_names, layer.get_weights(), chunk):
-                new = np.asarray(new)
+                new = validation.as_real_array(new, f"set_weights: {name!r}")
                 if new.shape != current.shape:
                     raise ValueError(f"set_weights: {name!r} has shape {current.shape}, "
                                      f"got {new.shape}")

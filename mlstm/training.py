@@ -20,7 +20,10 @@ from . import initializers
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
+from . import validation
+from .callbacks import checkpoint_callbacks
 from .layers import _format_shape
+from .validation import as_real_array as _as_real_array
 
 __all__ = ["Trainer", "History", "LossResult"]
 
@@ -208,10 +211,13 @@ class Trainer:
             if a.ndim != len(expected) or any(e is not None and e != d
                                               for e, d in zip(expected[1:], a.shape[1:])):
                 raise ValueError(f"{role} {name!r} expects shape {_format_shape(expected)}, got "
-                                 f"{a.shape}")
+                                 f"{a.shape}" + validation.rank_hint(a.shape, expected) +
+                                 (f"; it feeds {validation.feeds(self, t)}" if role == "inputs"
+                                  else f"; it is the target of the output of "
+                                       f"{type(t.node.layer).__name__} {t.node.layer.name!r}"))
             if any(d == 0 for d in a.shape):
                 raise ValueError(f"{role} {name!r} is empty: shape {a.shape}")
-            out.append(a.astype(t.dtype, copy=False))
+            out.append(validation.cast_finite(a, t.dtype, f"{role} {name!r}"))
         sizes = {a.shape[0] for a in out}
         if len(sizes) > 1:
             raise ValueError(f"{role}: batch sizes differ: " +
@@ -225,6 +231,7 @@ class Trainer:
         ys = self._standardize(y, "targets", self.outputs, self.output_names)
         if ys[0].shape[0] != batch_size:
             raise ValueError(f"targets have {ys[0].shape[0]} samples, inputs have {batch_size}")
+        validation.check_targets(self, ys)
         return ys
 
     # ------------------------------------------------------------------ the loss
@@ -240,6 +247,7 @@ class Trainer:
             if loss is None:
                 per_output.append(None)
                 continue
+            validation.check_masked_targets(self, k, ys[k], tape.output_masks[k])
             value, g_pred, g_logits = losses_module.reduce_output_loss(
                 loss, ys[k], tape.outputs[k], tape.output_masks[k], self.output_logits(tape, k))
             per_output.append(value)
@@ -295,6 +303,7 @@ class Trainer:
         tape = self.forward(xs, training=True)
         result = self.loss_and_output_grads(tape, ys)
         grads = self.backward(tape, result.d_outputs, result.d_logits)
+        validation.check_step_finite(self, tape, ys, result, grads)
         trainable = self.trainable_params
         updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
         n = xs[0].shape[0]
@@ -353,7 +362,8 @@ class Trainer:
         return gradient_contributions(self, x, y, per_sample=per_sample)
 
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None,
-            validation_data=None, verbose=1, callbacks=None, initial_epoch=0, trace=False):
+            validation_data=None, verbose=1, callbacks=None, initial_epoch=0, trace=False,
+            checkpoint=None):
         """Train for ``epochs`` passes over the data.
 
         Parameters
@@ -379,10 +389,20 @@ class Trainer:
         trace : bool
             Record every step's per-output gradient norms, updates and gate saturation on
             ``history.trace`` (an :class:`mlstm.inspect.Trace` callback).
+        checkpoint : str, os.PathLike or mlstm.callbacks.ModelCheckpoint, optional
+            Save the model (weights, optimizer state, where training is) atomically at the
+            end of every epoch; ``m = mlstm.load_model(path); m.fit(x, y,
+            **m.training_state)`` resumes bit-identically.
 
         Returns
         -------
         History
+
+        Raises
+        ------
+        mlstm.validation.NonFiniteError
+            When a step's loss or gradient is NaN/inf; that step's update is not applied,
+            so the model keeps the weights of the last good step.
         """
         self._require_compiled("fit")
         xs = self._inputs(x)
@@ -392,6 +412,8 @@ class Trainer:
             raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        validation.check_fit_options(initial_epoch, seed, shuffle)
+        checkpointer = checkpoint_callbacks(checkpoint)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (list, tuple)) or len(validation_data) != 2:
@@ -400,7 +422,7 @@ class Trainer:
             val = (vx, self._targets(validation_data[1], vx[0].shape[0]))
         if seed is None:
             seed = int(initializers.default_rng().integers(2 ** 31))
-        callbacks = list(callbacks or [])
+        callbacks = list(callbacks or []) + checkpointer
         tracer = None
         if trace:
             from .inspect import Trace
@@ -409,7 +431,8 @@ class Trainer:
         N = xs[0].shape[0]
         steps = -(-N // batch_size)
         history = History()
-        history.params = dict(epochs=epochs, steps=steps, batch_size=batch_size, seed=seed)
+        history.params = dict(epochs=epochs, steps=steps, batch_size=batch_size, seed=seed,
+                              shuffle=bool(shuffle))
         self.history = history
         if tracer is not None:
             history.trace = tracer
@@ -424,7 +447,12 @@ class Trainer:
             for step in range(steps):
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 xb, yb = [a[idx] for a in xs], [a[idx] for a in ys]
-                logs, info = self._train_step(xb, yb)
+                try:
+                    logs, info = self._train_step(xb, yb)
+                except validation.NonFiniteError as error:
+                    error.locate(epoch, step, idx)
+                    _call(callbacks, "on_train_end", self)
+                    raise
                 totals.add(info["result"], len(idx), self._metric_sums(info["tape"], yb))
                 info.update(epoch=epoch, step=step, batch_logs=logs)
                 _call(callbacks, "on_batch_end", self, step, info)
@@ -518,16 +546,3 @@ def _check_batch_size(batch_size):
             or batch_size <= 0):
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     return int(batch_size)
-
-
-def _as_real_array(a, label):
-    try:
-        arr = np.asarray(a)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{label} could not be converted to an array: {exc}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or arr.dtype == np.bool_):
-        raise TypeError(f"{label} must hold real numbers, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{label} must hold real numbers, got complex dtype {arr.dtype}")
-    return arr

@@ -1,0 +1,405 @@
+"""Checks at mlstm's public boundaries, and the error raised when training meets NaN/inf.
+
+Every refusal here is a ``ValueError`` or ``TypeError`` whose message names the input,
+output, layer or parameter concerned and gives the expected and the given shape (or the
+position of the offending value), so that a user can act on it. Checks run *before*
+anything changes: a refused call leaves the model, its weights and its optimizer state as
+they were.
+
+What is checked where (see ``docs/reliability.md`` for the full table):
+
+=============================  ==============================================================
+data (fit, evaluate, predict,  dtype real (ints and bools are cast to the model's dtype as
+train_on_batch, gradients)     Keras does), shape against the Input / output, no empty axis,
+                               equal batch sizes, every value finite after the cast
+BCE targets                    in [0, 1] (``BinaryCrossentropy(invalid_targets=...)``:
+                               ``"raise"`` by default, ``"warn"`` or ``"ignore"``)
+run-time shapes                free dimensions (``None``) that must agree at run time:
+                               Concatenate's other axes, Reshape's element count
+a training step                loss and gradients finite before the update is applied
+                               (:class:`NonFiniteError`)
+=============================  ==============================================================
+
+This module imports only NumPy; the rest of mlstm imports it.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+__all__ = ["NonFiniteError", "as_real_array", "all_finite", "check_finite", "cast_finite",
+           "rank_hint", "feeds", "check_choice", "check_targets", "check_masked_targets",
+           "check_target_range", "check_concatenate_inputs", "check_reshape_input",
+           "check_fit_options", "check_step_finite", "as_weight_list", "loss_arrays", "POLICIES"]
+
+#: What to do with data that is usable but suspicious (BCE targets outside [0, 1]).
+POLICIES = ("raise", "warn", "ignore")
+
+
+# --------------------------------------------------------------------------- arrays
+def as_real_array(a, label):
+    """``np.asarray(a)``, refusing what is not an array of real numbers.
+
+    Bools and integers pass (callers cast them to the model's dtype, as Keras does);
+    strings, objects, ragged nested lists, datetimes and complex numbers raise TypeError
+    naming ``label``.
+    """
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{label} could not be converted to an array: {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
+                                   or arr.dtype == np.bool_):
+        raise TypeError(f"{label} must hold real numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{label} must hold real numbers, got complex dtype {arr.dtype}")
+    return arr
+
+
+def all_finite(a):
+    """True when no entry of ``a`` is NaN or ±inf.
+
+    A sum is NaN or inf whenever an entry is, so one reduction (no temporary the size of
+    ``a``) settles the common case; only when the sum itself overflows are the entries
+    looked at one by one.
+    """
+    if not np.issubdtype(a.dtype, np.inexact):
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(np.add.reduce(a, axis=None)):
+            return True
+    return bool(np.isfinite(a).all())
+
+
+def _first_nonfinite(a):
+    """``(index tuple, kind, count)`` of the first NaN/inf entry of ``a``."""
+    bad = ~np.isfinite(a)
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
+    value = a[index]
+    kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return index, kind, int(np.count_nonzero(bad))
+
+
+def _describe_nonfinite(a):
+    index, kind, count = _first_nonfinite(a)
+    return (f"{kind} at index {list(index)}" +
+            (f" ({count} non-finite values in all)" if count > 1 else ""))
+
+
+def check_finite(a, label):
+    """Raise ValueError naming ``label`` and the first position of a NaN/inf in ``a``."""
+    if not all_finite(a):
+        raise ValueError(f"{label} holds {_describe_nonfinite(a)}; mlstm refuses NaN and inf "
+                         "in data: clean them, or replace padding by a Masking value")
+
+
+def cast_finite(a, dtype, label):
+    """``a`` cast to ``dtype`` (no copy when it already is), refused if not all finite.
+
+    A value finite in ``a`` but beyond the range of ``dtype`` (1e300 into float32) becomes
+    inf in the cast; the message says so rather than letting NumPy warn.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = a.astype(dtype, copy=False)
+    if not all_finite(cast):
+        index, kind, count = _first_nonfinite(cast)
+        original = a[index]
+        if np.isfinite(original):
+            raise ValueError(f"{label} holds {original!r} at index {list(index)}, beyond the "
+                             f"range of {np.dtype(dtype).name} (it would become {kind})")
+        check_finite(cast, label)
+    return cast
+
+
+def rank_hint(given, expected):
+    """A hint when ``given`` and ``expected`` differ only by a trailing axis of size 1.
+
+    Keras silently adds or drops such an axis; mlstm asks for the exact shape, and says
+    how to get it. ``expected`` may hold None (any size). Returns "" when no hint applies.
+    """
+    given, expected = tuple(given), tuple(expected)
+    if len(given) == len(expected) + 1 and given[-1] == 1:
+        candidate = given[:-1]
+    elif len(given) + 1 == len(expected) and expected[-1] == 1:
+        candidate = given + (1,)
+    else:
+        return ""
+    if len(candidate) == len(expected) and all(e is None or e == c
+                                               for e, c in zip(expected, candidate)):
+        return (f" (Keras would add or drop the trailing axis of size 1 itself; mlstm wants "
+                f"the exact shape: pass array.reshape{candidate})")
+    return ""
+
+
+def feeds(model, tensor):
+    """``"LSTM 'lstm_a'"``: the layers that read ``tensor`` in ``model`` (for messages)."""
+    names = [f"{type(node.layer).__name__} {node.layer.name!r}" for node in model.nodes
+             if any(t is tensor for t in node.inputs)]
+    return ", ".join(dict.fromkeys(names))
+
+
+def check_choice(value, choices, label):
+    """``value`` if it is one of ``choices``, else ValueError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{label} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def as_weight_list(weights, label):
+    """``list(weights)``, or TypeError naming ``label`` when it is not a sequence."""
+    if isinstance(weights, (str, bytes, dict)) or not hasattr(weights, "__iter__"):
+        raise TypeError(f"{label} takes a list of arrays (as get_weights returns), got "
+                        f"{type(weights).__name__}")
+    return list(weights)
+
+
+# --------------------------------------------------------------------------- targets
+def check_target_range(loss, y_true, label, mask=None):
+    """Targets of a loss with a ``target_range`` (BCE: [0, 1]) must lie in it.
+
+    What happens otherwise follows the loss's ``invalid_targets`` policy ("raise",
+    "warn", "ignore"). With ``mask`` (N, T) only valid steps count: padded steps of a
+    masked sequence may hold anything, as they do not enter the loss.
+    """
+    target_range = getattr(loss, "target_range", None)
+    policy = getattr(loss, "invalid_targets", "raise")
+    if target_range is None or policy == "ignore":
+        return
+    low, high = target_range
+    if mask is not None:
+        valid = mask.reshape(mask.shape + (1,) * (y_true.ndim - mask.ndim))
+        outside = ((y_true < low) | (y_true > high)) & valid
+    else:
+        outside = (y_true < low) | (y_true > high)
+    if not outside.any():
+        return
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), outside.shape))
+    message = (f"{label}: loss {loss.name!r} needs targets in [{low:g}, {high:g}], got "
+               f"{y_true[index]!r} at index {list(index)} "
+               f"({int(np.count_nonzero(outside))} outside in all); a target outside makes "
+               f"the loss unbounded below. Pass {type(loss).__name__}(invalid_targets='warn') "
+               "or 'ignore' to allow them")
+    if policy == "warn":
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+    else:
+        raise ValueError(message)
+
+
+def check_targets(model, ys):
+    """Range checks for every output whose loss has one (see :func:`check_target_range`).
+
+    Outputs that may carry a mask are checked per batch, once the mask is known
+    (:func:`check_masked_targets`).
+    """
+    for tensor, name, loss, y in zip(model.outputs, model.output_names, model._losses, ys):
+        if loss is not None and not tensor.has_mask:
+            check_target_range(loss, y, f"targets {name!r}")
+
+
+def check_masked_targets(model, k, y_true, mask):
+    """Range check of output ``k``'s targets at the valid steps of ``mask`` (None: no-op)."""
+    loss = model._losses[k]
+    if mask is not None and loss is not None:
+        check_target_range(loss, y_true, f"targets {model.output_names[k]!r}", mask)
+
+
+# --------------------------------------------------------------------------- run-time shapes
+def check_concatenate_inputs(layer, arrays, axis):
+    """Arrays to concatenate agree on every axis but ``axis`` (free dims are checked here)."""
+    shapes = [a.shape for a in arrays]
+    axis = axis % len(shapes[0])
+    if any(len(s) != len(shapes[0]) or
+           any(d != d0 for k, (d, d0) in enumerate(zip(s, shapes[0])) if k != axis)
+           for s in shapes):
+        raise ValueError(f"{type(layer).__name__} {layer.name!r}: inputs must match except on "
+                         f"axis {axis}, got shapes {[tuple(s) for s in shapes]}")
+
+
+def check_reshape_input(layer, x, target_shape):
+    """``x`` (N, ...) has as many values per sample as ``target_shape`` asks for."""
+    size = int(np.prod(x.shape[1:]))
+    known = int(np.prod([d for d in target_shape if d != -1]))
+    if (size % known) if -1 in target_shape else (size != known):
+        raise ValueError(f"{type(layer).__name__} {layer.name!r}: input of shape {x.shape} "
+                         f"({size} values per sample) cannot become {tuple(target_shape)}")
+
+
+# --------------------------------------------------------------------------- fit options
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_fit_options(initial_epoch, seed, shuffle):
+    """``initial_epoch`` a non-negative int, ``seed`` None or an int, ``shuffle`` a bool."""
+    if not _is_int(initial_epoch) or initial_epoch < 0:
+        raise ValueError(f"fit: initial_epoch must be a non-negative int, got {initial_epoch!r}")
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise ValueError(f"fit: seed must be None or a non-negative int, got {seed!r}")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}")
+
+
+# --------------------------------------------------------------------------- non-finite steps
+class NonFiniteError(FloatingPointError):
+    """A training step produced a NaN or inf loss or gradient; its update was not applied.
+
+    Raised by ``train_on_batch`` and ``fit`` (which first calls the callbacks'
+    ``on_train_end``). The weights and the optimizer state are those after the last good
+    step. The message says where it went wrong; the same facts are attributes.
+
+    Attributes
+    ----------
+    losses : dict output name -> float
+        Outputs whose loss is not finite.
+    total : float
+        The weighted total loss of the step.
+    parameters : dict "layer/weight" -> str
+        Trainable parameters whose gradient is not finite, with the first bad position.
+    sources : dict "layer/weight" -> list of output names
+        Which outputs' losses send the non-finite gradient to each parameter.
+    first_layer : str or None
+        The first layer (in forward order) whose output holds NaN/inf, if any.
+    bad_weights : dict "layer/weight" -> str
+        Parameters that already held NaN/inf before the step (set by hand).
+    samples : list of int
+        Positions in the batch whose loss is not finite (data indices once ``fit`` has
+        located the step).
+    epoch, step : int or None
+        Set by ``fit``: the epoch and the batch within it.
+    iteration : int
+        The optimizer step that was refused (1-based, as ``optimizer.iterations`` counts).
+    """
+
+    def __init__(self, losses, total, parameters, sources, first_layer, bad_weights, samples,
+                 iteration):
+        self.losses, self.total = losses, total
+        self.parameters, self.sources = parameters, sources
+        self.first_layer, self.bad_weights = first_layer, bad_weights
+        self.samples, self.iteration = samples, iteration
+        self.epoch = self.step = None
+        super().__init__()
+
+    def locate(self, epoch, step, batch_indices):
+        """Record where ``fit`` was; map batch positions to indices in the training data."""
+        self.epoch, self.step = int(epoch), int(step)
+        self.samples = [int(batch_indices[k]) for k in self.samples]
+        self.args = (str(self),)
+
+    def __str__(self):
+        where = (f"epoch {self.epoch}, step {self.step} (optimizer iteration {self.iteration})"
+                 if self.epoch is not None else f"optimizer iteration {self.iteration}")
+        parts = [f"non-finite values in training at {where}:"]
+        for name, value in self.losses.items():
+            parts.append(f"the loss of output {name!r} is {value}")
+        if not self.losses and not math.isfinite(self.total):
+            parts.append(f"the weighted total loss is {self.total}")
+        if self.parameters:
+            items = list(self.parameters.items())
+            shown = "; ".join(
+                f"{name!r} ({what}" + (f", from output {', '.join(map(repr, self.sources[name]))}"
+                                       if self.sources.get(name) else "") + ")"
+                for name, what in items[:4])
+            more = f"; and {len(items) - 4} more" if len(items) > 4 else ""
+            parts.append(f"non-finite gradient of {shown}{more}")
+        if self.first_layer:
+            parts.append(f"the first NaN/inf in the forward pass is in the output of "
+                         f"{self.first_layer}")
+        if self.bad_weights:
+            parts.append("weights already non-finite before the step: " +
+                         "; ".join(f"{n!r} ({w})" for n, w in self.bad_weights.items()))
+        if self.samples:
+            label = "training samples" if self.epoch is not None else "batch positions"
+            shown = self.samples[:10]
+            parts.append(f"{label} with a non-finite loss: {shown}"
+                         + (f" and {len(self.samples) - 10} more" if len(self.samples) > 10
+                            else ""))
+        parts.append("the update of this step was not applied: the weights and optimizer "
+                     "state are those after the previous step")
+        return " ".join([parts[0]] + ["; ".join(parts[1:])]) + "."
+
+
+def check_step_finite(model, tape, ys, result, grads):
+    """Raise :class:`NonFiniteError` unless the step's losses and trainable gradients are finite.
+
+    Called between the backward pass and the optimizer, so a bad step changes nothing.
+    The cheap test (one sum per gradient) runs every step; the diagnosis (which output,
+    which layer, which samples) only when something is wrong.
+    """
+    trainable = model.trainable_params
+    losses_ok = math.isfinite(result.total) and all(
+        v is None or math.isfinite(v) for v in result.per_output)
+    if losses_ok and all(all_finite(grads[name]) for name in trainable):
+        return
+    with np.errstate(all="ignore"):
+        raise _diagnose_step(model, tape, ys, result, grads, trainable)
+
+
+def _diagnose_step(model, tape, ys, result, grads, trainable):
+    from .losses import reduce_output_loss   # here: validation is imported by losses
+
+    losses = {name: v for name, v in zip(model.output_names, result.per_output)
+              if v is not None and not math.isfinite(v)}
+    parameters = {name: _describe_nonfinite(grads[name]) for name in trainable
+                  if not all_finite(grads[name])}
+    bad_weights = {name: _describe_nonfinite(p) for name, p in model.params.items()
+                   if not all_finite(p)}
+    # Per-output backward passes (linear in the seeds) attribute each bad gradient.
+    sources = {name: [] for name in parameters}
+    if parameters and len(model.outputs) > 1:
+        for k, out_name in enumerate(model.output_names):
+            d_out, d_log = result.for_output(k)
+            if not d_out and not d_log:
+                continue
+            part = model.backward(tape, d_out, d_log)
+            for name in parameters:
+                if not all_finite(part[name]):
+                    sources[name].append(out_name)
+    elif parameters:
+        sources = {name: list(model.output_names) for name in parameters}
+    first_layer = None
+    for node, cache in zip(model.nodes, tape.caches):
+        if cache is None:
+            continue
+        if any(not all_finite(tape.values[id(t)]) for t in node.outputs):
+            first_layer = f"{type(node.layer).__name__} {node.layer.name!r}"
+            break
+    # Which samples of the batch give a non-finite loss: the loss of each sample alone.
+    samples = set()
+    for k, loss in enumerate(model._losses):
+        if loss is None or model.output_names[k] not in losses:
+            continue
+        pred, mask = tape.outputs[k], tape.output_masks[k]
+        logits = model.output_logits(tape, k)
+        for n in range(pred.shape[0]):
+            value = reduce_output_loss(loss, ys[k][n:n + 1], pred[n:n + 1],
+                                       None if mask is None else mask[n:n + 1],
+                                       None if logits is None else logits[n:n + 1])[0]
+            if not math.isfinite(value):
+                samples.add(n)
+    return NonFiniteError(losses, result.total, parameters, sources, first_layer, bad_weights,
+                          sorted(samples), model.optimizer.iterations + 1)
+
+
+def loss_arrays(loss, y_true, y_pred):
+    """``(y_true, y_pred)`` for a standalone loss call: real, same shape, one float dtype.
+
+    ``y_pred`` keeps its float dtype (float32 when given integers, Keras' floatx) and
+    ``y_true`` is cast to it, as Keras does. Shapes must be equal: NumPy would broadcast
+    (N,) against (N, 1) into an (N, N) loss.
+    """
+    label = f"loss {getattr(loss, 'name', type(loss).__name__)!r}"
+    y_pred = as_real_array(y_pred, f"{label}: y_pred")
+    y_true = as_real_array(y_true, f"{label}: y_true")
+    if not np.issubdtype(y_pred.dtype, np.floating):
+        y_pred = y_pred.astype(np.float32)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{label}: y_true has shape {y_true.shape}, y_pred has shape "
+                         f"{y_pred.shape}; they must be equal"
+                         + rank_hint(y_true.shape, y_pred.shape))
+    if y_pred.ndim == 0:
+        raise ValueError(f"{label}: y_pred must have at least one axis, got a scalar")
+    y_true = cast_finite(y_true, y_pred.dtype, f"{label}: y_true")
+    check_target_range(loss, y_true, f"{label}: y_true")
+    return y_true, y_pred
