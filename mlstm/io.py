@@ -323,7 +323,7 @@ class _Archive:
             raise ValueError(f"{self.label}: array {name!r} ({key}.npy) is missing")
         try:
             value = self.npz[key]
-        except ValueError as exc:   # numpy: "Object arrays cannot be loaded when allow_pickle=False"
+        except ValueError as exc:   # "Object arrays cannot be loaded when allow_pickle=False"
             raise ValueError(f"{self.label}: array {name!r} cannot be read safely: {exc}; "
                              "mlstm never unpickles") from None
         except Exception as exc:    # truncated or damaged member: zipfile/zlib/EOF errors

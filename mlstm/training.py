@@ -418,8 +418,9 @@ class Trainer:
         if validation_data is not None:
             if not isinstance(validation_data, (list, tuple)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (x_val, y_val)")
-            vx = self._inputs(validation_data[0])
-            val = (vx, self._targets(validation_data[1], vx[0].shape[0]))
+            with validation.prefixed("validation_data"):
+                vx = self._inputs(validation_data[0])
+                val = (vx, self._targets(validation_data[1], vx[0].shape[0]))
         if seed is None:
             seed = int(initializers.default_rng().integers(2 ** 31))
         callbacks = list(callbacks or []) + checkpointer

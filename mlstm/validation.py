@@ -32,7 +32,8 @@ import numpy as np
 __all__ = ["NonFiniteError", "as_real_array", "all_finite", "check_finite", "cast_finite",
            "rank_hint", "feeds", "check_choice", "check_targets", "check_masked_targets",
            "check_target_range", "check_concatenate_inputs", "check_reshape_input",
-           "check_fit_options", "check_step_finite", "as_weight_list", "loss_arrays", "POLICIES"]
+           "check_fit_options", "check_step_finite", "as_weight_list", "loss_arrays",
+           "prefixed", "POLICIES"]
 
 #: What to do with data that is usable but suspicious (BCE targets outside [0, 1]).
 POLICIES = ("raise", "warn", "ignore")
@@ -107,8 +108,9 @@ def cast_finite(a, dtype, label):
         index, kind, count = _first_nonfinite(cast)
         original = a[index]
         if np.isfinite(original):
-            raise ValueError(f"{label} holds {original!r} at index {list(index)}, beyond the "
-                             f"range of {np.dtype(dtype).name} (it would become {kind})")
+            raise ValueError(f"{label} holds {float(original)!r} at index {list(index)}, "
+                             f"beyond the range of {np.dtype(dtype).name} (it would become "
+                             f"{kind})")
         check_finite(cast, label)
     return cast
 
@@ -177,7 +179,7 @@ def check_target_range(loss, y_true, label, mask=None):
         return
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), outside.shape))
     message = (f"{label}: loss {loss.name!r} needs targets in [{low:g}, {high:g}], got "
-               f"{y_true[index]!r} at index {list(index)} "
+               f"{float(y_true[index])!r} at index {list(index)} "
                f"({int(np.count_nonzero(outside))} outside in all); a target outside makes "
                f"the loss unbounded below. Pass {type(loss).__name__}(invalid_targets='warn') "
                "or 'ignore' to allow them")
@@ -403,3 +405,22 @@ def loss_arrays(loss, y_true, y_pred):
     y_true = cast_finite(y_true, y_pred.dtype, f"{label}: y_true")
     check_target_range(loss, y_true, f"{label}: y_true")
     return y_true, y_pred
+
+
+class prefixed:
+    """``with prefixed("validation_data"):`` prefixes the message of a refusal raised inside.
+
+    The exception keeps its type (ValueError or TypeError); only its message gains the
+    prefix, so that the same check can say which argument of a call it is looking at.
+    """
+
+    def __init__(self, label):
+        self.label = label
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind in (ValueError, TypeError):
+            raise kind(f"{self.label}: {exc}").with_traceback(tb) from None
+        return False
