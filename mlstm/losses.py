@@ -152,7 +152,12 @@ class BinaryCrossentropy(Loss):
                        axis=-1)
 
     def gradient_logits(self, y_true, logits):
-        return (sigmoid(logits) - self._smooth(y_true)) / logits.shape[-1]
+        # σ(x) - t, written as the derivative of the formula above (TensorFlow's gradient):
+        # for x >= 0 it is (1 - t) - σ(-x), so σ(x) ≈ 1 does not cancel against t = 1
+        # (exact at x = 40: -4.2e-18, not 0).
+        t = self._smooth(y_true)
+        tail = sigmoid(-np.abs(logits))                     # σ(-|x|), never rounds to 1
+        return np.where(logits >= 0, (1 - t) - tail, tail - t) / logits.shape[-1]
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits,

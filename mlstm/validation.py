@@ -309,7 +309,8 @@ class NonFiniteError(FloatingPointError):
             parts.append(f"the first NaN/inf in the forward pass is in the output of "
                          f"{self.first_layer}")
         if self.bad_weights:
-            parts.append("weights already non-finite before the step: " +
+            parts.append("weights already non-finite before the step (set by hand, or by "
+                         "an earlier update): " +
                          "; ".join(f"{n!r} ({w})" for n, w in self.bad_weights.items()))
         if self.samples:
             label = "training samples" if self.epoch is not None else "batch positions"
@@ -318,21 +319,27 @@ class NonFiniteError(FloatingPointError):
                          + (f" and {len(self.samples) - 10} more" if len(self.samples) > 10
                             else ""))
         parts.append("the update of this step was not applied: the weights and optimizer "
-                     "state are those after the previous step")
+                     "state are those after the previous step" +
+                     (" (which already hold the non-finite weights above)"
+                      if self.bad_weights else ""))
         return " ".join([parts[0]] + ["; ".join(parts[1:])]) + "."
 
 
 def check_step_finite(model, tape, ys, result, grads):
-    """Raise :class:`NonFiniteError` unless the step's losses and trainable gradients are finite.
+    """Raise :class:`NonFiniteError` unless the step's losses, trainable gradients and
+    trainable weights are all finite.
 
     Called between the backward pass and the optimizer, so a bad step changes nothing.
-    The cheap test (one sum per gradient) runs every step; the diagnosis (which output,
-    which layer, which samples) only when something is wrong.
+    The weights are checked too because an inf weight can leave loss and gradients finite
+    (saturated gates) while every update keeps it inf. The cheap test (one sum per array)
+    runs every step; the diagnosis (which output, which layer, which samples) only when
+    something is wrong.
     """
     trainable = model.trainable_params
     losses_ok = math.isfinite(result.total) and all(
         v is None or math.isfinite(v) for v in result.per_output)
-    if losses_ok and all(all_finite(grads[name]) for name in trainable):
+    if losses_ok and all(all_finite(grads[name]) and all_finite(p)
+                         for name, p in trainable.items()):
         return
     with np.errstate(all="ignore"):
         raise _diagnose_step(model, tape, ys, result, grads, trainable)
