@@ -1,0 +1,395 @@
+"""Who pushes which weight: per-output, per-sample and through-time gradients.
+
+Backward is linear in the gradients that seed it, and the total loss is a weighted sum
+over outputs, ``L = Σ_k w_k L_k``. One forward pass and one backward pass per output, seeded
+with that output's part of the loss gradient only (:meth:`LossResult.for_output`), give
+
+    ∇θ L = Σ_k ∇θ (w_k L_k)                      (the per-output contributions)
+
+exactly, up to rounding. Within an output, the network treats every sample on its own (no
+layer mixes samples), so the batch gradient is also a sum over samples,
+
+    ∇θ (w_k L_k) = Σ_n g_{k,n},       g_{k,n} = what flows back from sample n's seed,
+
+and for a layer ``z = a W`` the sample's term is ``g_{k,n}(W) = Σ_s a_{n,s} ⊗ dz_{n,s}``
+(s the time steps a shared weight is applied at). Its Frobenius norm is computed for all
+samples at once, either from the outer products or from the Gram matrices over s::
+
+    ||Σ_s a_s ⊗ b_s||² = Σ_{s,r} (a_s · a_r)(b_s · b_r)
+
+For a loss that averages over the batch, ``g_{k,n}`` is ``1/N`` of the gradient the
+sample would give in a batch of its own. A sample whose seed row is zero receives no
+gradient at all: that is how a loss that reads only part of the batch shows itself.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import LSTM, Dense
+
+__all__ = ["forward_with_loss", "output_backward", "contributions_from_tape",
+           "gradient_contributions", "per_sample_gradient_norms", "per_sample_from_tape",
+           "sample_coverage", "gradient_through_time", "through_time_from_tape",
+           "shared_parameters", "layer_norms", "GATES", "gate_saturation", "head_saturation",
+           "SATURATION_THRESHOLD"]
+
+#: |pre-activation| beyond which a sigmoid/tanh counts as saturated (σ'(5) = 0.0066).
+SATURATION_THRESHOLD = 5.0
+#: LSTM gate blocks in Keras' order.
+GATES = ("i", "f", "c", "o")
+
+
+# --------------------------------------------------------------------------- plumbing
+def forward_with_loss(model, x, y):
+    """Check and standardize ``x``, ``y``; one forward pass and the loss seeds.
+
+    Returns
+    -------
+    tape : Tape
+    result : LossResult
+    """
+    model._require_compiled("gradient inspection")
+    xs = model._inputs(x)
+    ys = model._targets(y, xs[0].shape[0])
+    tape = model.forward(xs, training=True)
+    return tape, model.loss_and_output_grads(tape, ys)
+
+
+def _loss_outputs(model):
+    """Indices of outputs that have a loss."""
+    return [k for k, loss in enumerate(model._losses) if loss is not None]
+
+
+def output_backward(model, tape, result, k, extras=None):
+    """The gradient of ``w_k L_k`` alone: one backward pass seeded by output ``k``.
+
+    Returns
+    -------
+    dict "layer/weight" -> ndarray
+    """
+    d_outputs, d_logits = result.for_output(k)
+    return model.backward(tape, d_outputs, d_logits, extras=extras)
+
+
+def contributions_from_tape(model, tape, result):
+    """``{output name: {"layer/weight": ndarray}}`` from a forward pass already made."""
+    return {model.output_names[k]: output_backward(model, tape, result, k)
+            for k in _loss_outputs(model)}
+
+
+def gradient_contributions(model, x, y, per_sample=False):
+    """Each output's share of the gradient, ``∇θ (loss_weight_k · loss_k)``.
+
+    Parameters
+    ----------
+    model : Model
+        Compiled.
+    x, y : arrays, lists or dicts, as for ``fit``
+        One batch (N samples).
+    per_sample : bool
+        Return per-sample gradient norms instead (see :func:`per_sample_gradient_norms`).
+
+    Returns
+    -------
+    dict output name -> dict "layer/weight" -> ndarray
+        Outputs without a loss are left out. Summed over outputs, these equal
+        ``model.gradients(x, y)``. With ``per_sample``, each array has shape (N,).
+    """
+    tape, result = forward_with_loss(model, x, y)
+    if per_sample:
+        return per_sample_from_tape(model, tape, result)
+    return contributions_from_tape(model, tape, result)
+
+
+# --------------------------------------------------------------------------- per sample
+def _per_sample_outer_norms(a, b, max_floats=2 ** 22):
+    """``||Σ_s a[s, n] ⊗ b[s, n]||_F`` for every sample n, without a loop over samples.
+
+    Parameters
+    ----------
+    a : ndarray (S, N, A)
+        What the weight multiplies (layer input, previous hidden state), per step s.
+    b : ndarray (S, N, B)
+        The gradient of the pre-activation, per step.
+    max_floats : int
+        Memory cap for the intermediate; samples are processed in blocks below it.
+
+    Returns
+    -------
+    ndarray (N,)
+    """
+    S, N, A = a.shape
+    B = b.shape[2]
+    if S == 1:                               # ||a ⊗ b|| = |a| |b|
+        return np.linalg.norm(a[0], axis=1) * np.linalg.norm(b[0], axis=1)
+    per_sample = min(S * S, A * B)           # floats per sample of the cheaper route
+    block = max(1, max_floats // per_sample)
+    out = np.empty(N, dtype=np.result_type(a, b))
+    for start in range(0, N, block):
+        sl = slice(start, start + block)
+        if S * S <= A * B:
+            gram_a = np.einsum("snk,rnk->nsr", a[:, sl], a[:, sl])
+            gram_b = np.einsum("snk,rnk->nsr", b[:, sl], b[:, sl])
+            squared = np.einsum("nsr,nsr->n", gram_a, gram_b)
+            out[sl] = np.sqrt(np.maximum(squared, 0))
+        else:
+            outer = np.einsum("sna,snb->nab", a[:, sl], b[:, sl])
+            out[sl] = np.sqrt(np.einsum("nab,nab->n", outer, outer))
+    return out
+
+
+def _lstm_sample_norms(layer, cache, d_gates):
+    """Per-sample gradient norms of an LSTM's weights from dL/dz (T, N, 4H)."""
+    # Masked steps carry the state without using the weights: their dz is already zero.
+    T = d_gates.shape[0]
+    norms = {
+        "kernel": _per_sample_outer_norms(cache["x_tm"], d_gates),
+        "recurrent_kernel": _per_sample_outer_norms(cache["h_states"][:T], d_gates),
+    }
+    if "bias" in layer.params:
+        norms["bias"] = np.linalg.norm(d_gates.sum(axis=0), axis=1)
+    return norms
+
+
+def _dense_sample_norms(layer, cache, d_logits):
+    """Per-sample gradient norms of a Dense layer's weights from dL/da (N, ..., O)."""
+    x = cache["x"]
+    N, D, O = x.shape[0], x.shape[-1], d_logits.shape[-1]
+    x_steps = x.reshape(N, -1, D).transpose(1, 0, 2)           # (S, N, D)
+    d_steps = d_logits.reshape(N, -1, O).transpose(1, 0, 2)    # (S, N, O)
+    norms = {"kernel": _per_sample_outer_norms(x_steps, d_steps)}
+    if "bias" in layer.params:
+        norms["bias"] = np.linalg.norm(d_steps.sum(axis=0), axis=1)
+    return norms
+
+
+def _single_node_layers(model):
+    """``{layer name: node position}`` for layers called exactly once in the model."""
+    count, position = {}, {}
+    for pos, node in enumerate(model.nodes):
+        count[node.layer.name] = count.get(node.layer.name, 0) + 1
+        position[node.layer.name] = pos
+    return {name: position[name] for name, c in count.items() if c == 1}
+
+
+def _seed_row(seeds, n):
+    """Seeds with every sample's row zeroed except sample ``n``."""
+    out = {}
+    for k, g in seeds.items():
+        only = np.zeros_like(g)
+        only[n] = g[n]
+        out[k] = only
+    return out
+
+
+def _per_sample_by_loop(model, tape, result, k, names):
+    """Per-sample norms for ``names`` by N backward passes, each seeded by one sample.
+
+    Used only for layers the vectorized rules do not cover (a layer called at several
+    places in the graph, or a layer type other than LSTM and Dense).
+    """
+    d_outputs, d_logits = result.for_output(k)
+    N = tape.outputs[0].shape[0]
+    out = {name: np.empty(N, dtype=model.params[name].dtype) for name in names}
+    for n in range(N):
+        grads = model.backward(tape, _seed_row(d_outputs, n), _seed_row(d_logits, n))
+        for name in names:
+            out[name][n] = np.linalg.norm(grads[name])
+    return out
+
+
+def per_sample_from_tape(model, tape, result):
+    """``{output: {"layer/weight": (N,) norms}}`` of each sample's gradient term.
+
+    Vectorized for LSTM and Dense layers (one backward pass per output); see the module
+    docstring for the definition. Outputs without a loss are left out.
+    """
+    N = tape.outputs[0].shape[0]
+    single = _single_node_layers(model)
+    out = {}
+    for k in _loss_outputs(model):
+        extras = {}
+        output_backward(model, tape, result, k, extras=extras)
+        norms, leftover = {}, []
+        for layer in model.layers:
+            if not layer.params:
+                continue
+            names = [f"{layer.name}/{p}" for p in layer.param_names if p in layer.params]
+            pos = single.get(layer.name)
+            if pos is None or not isinstance(layer, (LSTM, Dense)):
+                leftover += names
+                continue
+            got = extras.get(layer.name)
+            if got is None:                    # no gradient from this output reaches it
+                for name in names:
+                    norms[name] = np.zeros(N, dtype=model.params[name].dtype)
+                continue
+            cache = tape.caches[pos]
+            layer_norms_ = (_lstm_sample_norms(layer, cache, got["d_gates"])
+                            if isinstance(layer, LSTM)
+                            else _dense_sample_norms(layer, cache, got["d_logits"]))
+            for p, v in layer_norms_.items():
+                norms[f"{layer.name}/{p}"] = v
+        if leftover:
+            norms.update(_per_sample_by_loop(model, tape, result, k, leftover))
+        out[model.output_names[k]] = {name: norms[name] for name in model.params}
+    return out
+
+
+def per_sample_gradient_norms(model, x, y):
+    """Per-sample gradient norms per output and parameter, ``{output: {param: (N,)}}``.
+
+    ``out[k][p][n] = ||g_{k,n}(p)||``: the norm of sample n's term in output k's
+    contribution to parameter p's gradient (the batch gradient is the sum of the terms).
+    """
+    return gradient_contributions(model, x, y, per_sample=True)
+
+
+def sample_coverage(model, result):
+    """Which samples each output's loss gradient reaches: ``{output: bool (N,)}``.
+
+    A sample is reached when its row of the loss gradient (with respect to the output or
+    its logits) has a non-zero entry; the network keeps samples apart, so a sample whose
+    row is zero contributes nothing to any weight.
+    """
+    out = {}
+    for k in _loss_outputs(model):
+        reached = None
+        for seeds in (result.d_outputs, result.d_logits):
+            if k in seeds:
+                g = seeds[k]
+                row = np.any(g.reshape(g.shape[0], -1) != 0, axis=1)
+                reached = row if reached is None else reached | row
+        out[model.output_names[k]] = reached
+    return out
+
+
+# --------------------------------------------------------------------------- through time
+def through_time_from_tape(model, tape, result):
+    """``{output: {lstm name: (T,) norms}}`` of dL/dh'_t, ``||·||`` over the batch and units.
+
+    Steps are in processing order (reversed for ``go_backwards``): index 0 is the first
+    step the LSTM ran, T-1 the last. For an LSTM that returns only its last output, the
+    loss gradient enters at T-1 and what reaches step 0 has travelled through all of them.
+    """
+    out = {}
+    for k in _loss_outputs(model):
+        extras = {}
+        output_backward(model, tape, result, k, extras=extras)
+        out[model.output_names[k]] = {
+            layer.name: np.linalg.norm(extras[layer.name]["d_h_steps"], axis=(1, 2))
+            if layer.name in extras else None
+            for layer in model.layers if isinstance(layer, LSTM)}
+    return out
+
+
+def gradient_through_time(model, x, y):
+    """Gradient through time: ``{output: {lstm name: (T,) ||dL/dh_t||}}``, per output.
+
+    See :func:`through_time_from_tape`. An LSTM that an output does not reach maps to None.
+    """
+    tape, result = forward_with_loss(model, x, y)
+    return through_time_from_tape(model, tape, result)
+
+
+# --------------------------------------------------------------------------- structure
+def _ancestor_layers(tensor):
+    seen, stack = set(), [tensor]
+    while stack:
+        t = stack.pop()
+        layer = t.node.layer
+        if layer.name in seen:
+            continue
+        seen.add(layer.name)
+        stack.extend(t.node.inputs)
+    return seen
+
+
+def shared_parameters(model):
+    """Names of parameters that two or more outputs with a loss depend on.
+
+    These are the weights the outputs compete for (the LSTMs and anything before the
+    heads split); each head's own weights are not shared.
+    """
+    used_by = {}
+    for k in _loss_outputs(model):
+        for name in _ancestor_layers(model.outputs[k]):
+            used_by[name] = used_by.get(name, 0) + 1
+    return [f"{layer.name}/{p}" for layer in model.layers if used_by.get(layer.name, 0) >= 2
+            for p in layer.param_names if p in layer.params]
+
+
+def layer_norms(grads):
+    """``{layer name: sqrt(Σ_weights ||g||²)}`` from ``{"layer/weight": ndarray}``."""
+    squares = {}
+    for name, g in grads.items():
+        layer = name.split("/", 1)[0]
+        squares[layer] = squares.get(layer, 0.0) + float(np.sum(np.square(g, dtype=np.float64)))
+    return {layer: float(np.sqrt(s)) for layer, s in squares.items()}
+
+
+# --------------------------------------------------------------------------- saturation
+def _saturated(activation, y, threshold):
+    """Boolean ``|z| > threshold`` from the activated value ``y = act(z)`` (monotone acts)."""
+    if activation == "sigmoid":
+        low = 1.0 / (1.0 + np.exp(threshold))
+        return (y < low) | (y > 1.0 - low)
+    if activation == "tanh":
+        return np.abs(y) > np.tanh(threshold)
+    if activation == "linear":
+        return np.abs(y) > threshold
+    return None                                  # relu: no saturating side
+
+
+def gate_saturation(model, tape, threshold=SATURATION_THRESHOLD):
+    """Fraction of each LSTM gate's pre-activations beyond ``±threshold``.
+
+    Counted over every valid (unmasked) step, sample and unit, from the activated gates
+    the forward pass kept (σ and tanh are monotone, so ``|z| > 5`` is ``σ(z) > σ(5)`` or
+    ``σ(z) < σ(-5)``, and ``|tanh z| > tanh 5``).
+
+    Returns
+    -------
+    dict lstm name -> dict gate ("i", "f", "c", "o") -> float (nan for relu gates)
+    """
+    out = {}
+    for pos, node in enumerate(model.nodes):
+        layer = node.layer
+        if not isinstance(layer, LSTM):
+            continue
+        cache = tape.caches[pos]
+        gates = cache["gates"]
+        H = layer.units
+        mask = cache["step_mask"]
+        fractions = {}
+        for j, gate in enumerate(GATES):
+            activation = layer.activation if gate == "c" else layer.recurrent_activation
+            hit = _saturated(activation, gates[:, :, j * H:(j + 1) * H], threshold)
+            if hit is None:
+                fractions[gate] = float("nan")
+            elif mask is None:
+                fractions[gate] = float(np.mean(hit))
+            else:
+                valid = np.broadcast_to(mask, hit.shape)
+                count = np.count_nonzero(valid)
+                fractions[gate] = float(np.count_nonzero(hit & valid) / count) if count else 0.0
+        out[layer.name] = fractions
+    return out
+
+
+def head_saturation(model, tape, threshold=SATURATION_THRESHOLD):
+    """``{output name: fraction of |logit| > threshold}`` for every sigmoid head."""
+    out = {}
+    for k, name in enumerate(model.output_names):
+        logits = model.output_logits(tape, k)
+        if logits is not None:
+            mask = tape.output_masks[k]
+            hit = np.abs(logits) > threshold
+            if mask is not None and mask.shape == hit.shape[:mask.ndim]:
+                valid = np.broadcast_to(mask.reshape(mask.shape + (1,) * (hit.ndim - mask.ndim)),
+                                        hit.shape)
+                count = np.count_nonzero(valid)
+                out[name] = float(np.count_nonzero(hit & valid) / count) if count else 0.0
+            else:
+                out[name] = float(np.mean(hit))
+    return out

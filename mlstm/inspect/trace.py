@@ -1,0 +1,194 @@
+"""The update trace: what every training step did to every weight.
+
+``fit(..., trace=True)`` adds a :class:`Trace` callback; after each step it records, for
+each trainable parameter p and output k (S steps, O outputs, P parameters)::
+
+    grad_norm[s, k, p]      ||∇p (w_k L_k)||          each output's push on p
+    total_grad_norm[s, p]   ||∇p L||                   what the optimizer received
+    update_norm[s, p]       ||Δp||                     the step the optimizer took
+    weight_norm[s, p]       ||p||  before the step
+    update_ratio[s, p]      ||Δp|| / ||p||             (nan where ||p|| = 0)
+
+and per step the losses, the cosine between outputs' gradients on the shared weights, the
+fraction of each batch that each output's loss reaches, and the saturation of LSTM gates
+and sigmoid heads. The per-output gradients cost one extra backward pass per output.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import gradients as G
+
+__all__ = ["Trace"]
+
+_STEP_FIELDS = ("iteration", "epoch", "batch", "loss", "output_loss", "grad_norm",
+                "total_grad_norm", "update_norm", "weight_norm", "update_ratio",
+                "shared_cosine", "coverage", "gate_saturation", "head_saturation", "nonfinite")
+_NAME_FIELDS = ("param_names", "output_names", "shared_names", "lstm_names", "head_names")
+
+
+class Trace:
+    """A ``fit`` callback recording per-step gradient, update and saturation figures.
+
+    Attributes (arrays, S recorded steps)
+    -------------------------------------
+    iteration, epoch, batch : (S,) int
+        Optimizer iteration after the step (1, 2, ...), epoch, batch within the epoch.
+    loss : (S,)
+        Weighted total loss of the batch (before the step).
+    output_loss : (S, O)
+        Unweighted loss per output (nan for an output without a loss).
+    grad_norm : (S, O, P)
+        Norm of output k's contribution to parameter p's gradient.
+    total_grad_norm, update_norm, weight_norm, update_ratio : (S, P)
+    shared_cosine : (S, O, O)
+        Cosine between outputs' gradients over the shared parameters (nan when either is 0).
+    coverage : (S, O)
+        Fraction of the batch's samples that output k's loss gradient reaches.
+    gate_saturation : (S, L, 4)
+        Per LSTM and gate (i, f, c, o): fraction of pre-activations beyond ±5.
+    head_saturation : (S, K)
+        Per sigmoid head: fraction of logits beyond ±5.
+    nonfinite : (S,) bool
+        NaN or inf in the loss, a gradient or an update.
+    param_names, output_names, shared_names, lstm_names, head_names : list of str
+        The axes' labels.
+
+    Examples
+    --------
+    >>> history = model.fit(x, y, epochs=2, trace=True)        # doctest: +SKIP
+    >>> history.trace.update_ratio.shape                      # doctest: +SKIP
+    (64, 10)
+    >>> history.trace.save("trace.npz")                       # doctest: +SKIP
+    """
+
+    def __init__(self):
+        self._rows = {field: [] for field in _STEP_FIELDS}
+        self.param_names, self.output_names, self.shared_names = [], [], []
+        self.lstm_names, self.head_names = [], []
+
+    # ------------------------------------------------------------------ callback hooks
+    def on_train_begin(self, model):
+        names = dict(param_names=list(model.trainable_params), output_names=model.output_names,
+                     shared_names=[n for n in G.shared_parameters(model)
+                                   if n in model.trainable_params],
+                     lstm_names=[l.name for l in model.layers if isinstance(l, G.LSTM)],
+                     head_names=[])
+        if self.param_names and names["param_names"] != self.param_names:
+            raise ValueError("Trace: this trace was recorded on a model with parameters "
+                             f"{self.param_names}; the new model has {names['param_names']}")
+        for key, value in names.items():
+            if key != "head_names":
+                setattr(self, key, list(value))
+
+    def on_batch_end(self, model, step, info):
+        if not self.param_names:            # used outside fit: name the axes now
+            self.on_train_begin(model)
+        tape, result, grads, updates = info["tape"], info["result"], info["grads"], info["updates"]
+        P, O = len(self.param_names), len(self.output_names)
+        per_output = G.contributions_from_tape(model, tape, result)
+        grad_norm = np.full((O, P), np.nan)
+        for k, name in enumerate(self.output_names):
+            if name in per_output:
+                grad_norm[k] = [np.linalg.norm(per_output[name][p]) for p in self.param_names]
+        params = model.trainable_params
+        update_norm = np.array([np.linalg.norm(updates[p]) for p in self.param_names])
+        # The optimizer has already changed the weights in place: undo the step for ||θ||.
+        weight_norm = np.array([np.linalg.norm(params[p] - updates[p]) for p in self.param_names])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(weight_norm > 0, update_norm / np.where(weight_norm > 0,
+                                                                       weight_norm, 1), np.nan)
+        coverage = G.sample_coverage(model, result)
+        gates = G.gate_saturation(model, tape)
+        heads = G.head_saturation(model, tape)
+        if not self.head_names:
+            self.head_names = list(heads)
+        row = self._rows
+        row["iteration"].append(model.optimizer.iterations)
+        row["epoch"].append(info.get("epoch", 0))
+        row["batch"].append(step)
+        row["loss"].append(result.total)
+        row["output_loss"].append([np.nan if v is None else v for v in result.per_output])
+        row["grad_norm"].append(grad_norm)
+        row["total_grad_norm"].append([np.linalg.norm(grads[p]) for p in self.param_names])
+        row["update_norm"].append(update_norm)
+        row["weight_norm"].append(weight_norm)
+        row["update_ratio"].append(ratio)
+        row["shared_cosine"].append(_cosines(per_output, self.output_names, self.shared_names))
+        row["coverage"].append([float(np.mean(coverage[n])) if n in coverage else np.nan
+                                for n in self.output_names])
+        row["gate_saturation"].append([[gates[l][g] for g in G.GATES] for l in self.lstm_names])
+        row["head_saturation"].append([heads[h] for h in self.head_names])
+        row["nonfinite"].append(not (np.isfinite(result.total)
+                                     and all(np.all(np.isfinite(g)) for g in grads.values())
+                                     and all(np.all(np.isfinite(u)) for u in updates.values())))
+
+    # ------------------------------------------------------------------ arrays
+    def __len__(self):
+        return len(self._rows["iteration"])
+
+    def array(self, field):
+        """One recorded field as an array (see the class docstring for shapes)."""
+        if field not in self._rows:
+            raise KeyError(f"Trace has no field {field!r}; fields are {list(_STEP_FIELDS)}")
+        rows = self._rows[field]
+        if field in ("iteration", "epoch", "batch"):
+            return np.asarray(rows, dtype=np.int64)
+        if field == "nonfinite":
+            return np.asarray(rows, dtype=bool)
+        shapes = {"output_loss": (len(self.output_names),),
+                  "grad_norm": (len(self.output_names), len(self.param_names)),
+                  "shared_cosine": (len(self.output_names),) * 2,
+                  "coverage": (len(self.output_names),),
+                  "gate_saturation": (len(self.lstm_names), len(G.GATES)),
+                  "head_saturation": (len(self.head_names),)}
+        tail = shapes.get(field, (len(self.param_names),) if field != "loss" else ())
+        return np.asarray(rows, dtype=np.float64).reshape((len(rows),) + tail)
+
+    def __getattr__(self, name):
+        # Fields read as arrays: trace.update_ratio, trace.grad_norm, ...
+        if name in _STEP_FIELDS:
+            return self.array(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def to_arrays(self):
+        """``{field: ndarray}``, names included as string arrays (what :meth:`save` writes)."""
+        out = {field: self.array(field) for field in _STEP_FIELDS}
+        for field in _NAME_FIELDS:
+            out[field] = np.array(getattr(self, field), dtype=str)
+        return out
+
+    def save(self, path):
+        """Write every field to a ``.npz`` file (plain arrays; no pickle)."""
+        np.savez(path, **self.to_arrays())
+
+    @classmethod
+    def load(cls, path):
+        """Read a trace written by :meth:`save` (``allow_pickle=False``)."""
+        trace = cls()
+        with np.load(path, allow_pickle=False) as data:
+            for field in _NAME_FIELDS:
+                setattr(trace, field, [str(s) for s in data[field]])
+            for field in _STEP_FIELDS:
+                trace._rows[field] = list(data[field])
+        return trace
+
+    def __repr__(self):
+        return (f"<Trace {len(self)} steps, {len(self.param_names)} parameters, "
+                f"outputs {self.output_names}>")
+
+
+def _cosines(per_output, output_names, shared_names):
+    """(O, O) cosines between outputs' gradients, flattened over ``shared_names``."""
+    O = len(output_names)
+    out = np.full((O, O), np.nan)
+    if not shared_names:
+        return out
+    vectors = [np.concatenate([per_output[n][p].ravel() for p in shared_names])
+               .astype(np.float64) if n in per_output else None for n in output_names]
+    norms = [None if v is None else np.linalg.norm(v) for v in vectors]
+    for a in range(O):
+        for b in range(O):
+            if vectors[a] is not None and vectors[b] is not None and norms[a] > 0 and norms[b] > 0:
+                out[a, b] = float(vectors[a] @ vectors[b] / (norms[a] * norms[b]))
+    return out
