@@ -300,7 +300,11 @@ class _Archive:
             raise ValueError(f"{self.label} is not an mlstm model: it has no {CONFIG_MEMBER} "
                              f"(members {self.npz.files[:8]}). For arrays saved with np.savez, "
                              "load them with np.load and pass them to model.set_weights")
-        raw = self.npz[CONFIG_MEMBER]
+        try:
+            raw = self.npz[CONFIG_MEMBER]
+        except Exception as exc:   # damaged member, or an array (pickled or not) in its place
+            raise ValueError(f"{self.label}: {CONFIG_MEMBER} cannot be read "
+                             f"({type(exc).__name__}: {exc})") from None
         if not isinstance(raw, bytes):
             raise ValueError(f"{self.label}: {CONFIG_MEMBER} is not a JSON text")
         try:
