@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .. import losses as losses_module
+from ..validation import NonFiniteError
 from . import gradients as G
 from .trace import Trace
 
@@ -37,7 +38,7 @@ THRESHOLDS = {
     "input_scale_max": 5.0,     # largest per-feature |mean| or std
     "not_moving_ratio": 1e-5,   # a parameter's median |Δθ|/|θ| per step
     "lr_small_ratio": 1e-4,     # median |Δθ|/|θ| over weight matrices
-    "lr_large_ratio": 1e-1,
+    "lr_large_ratio": 3e-2,
 }
 
 FINDING_CODES = ("nonfinite", "low_sample_coverage", "no_gradient", "bce_targets",
@@ -114,11 +115,21 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None):
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"diagnose: steps must be a non-negative int, got {steps!r}")
     model._require_compiled("diagnose")
-    xs = model._inputs(x)
-    ys = model._targets(y, xs[0].shape[0])
+    # The data is measured as given, before mlstm's checks refuse NaN/inf or BCE targets
+    # outside [0, 1]: those refusals become findings instead of an exception.
+    data = _data_measurements(model, _named_arrays(x, model.input_names),
+                              _named_arrays(y, model.output_names))
+    try:
+        xs = model._inputs(x)
+        ys = model._targets(y, xs[0].shape[0])
+    except (ValueError, TypeError) as refusal:
+        report = DiagnosisReport(model, data, None, None, limits, stopped=str(refusal))
+        report.findings = _findings(report)
+        if not report.findings:
+            raise
+        return report
     N = xs[0].shape[0]
 
-    data = _data_measurements(model, xs, ys)
     rng = np.random.default_rng(seed)
     batch = np.sort(rng.choice(N, size=min(batch_size, N), replace=False))
     static = _static_measurements(model, [a[batch] for a in xs], [a[batch] for a in ys])
@@ -132,12 +143,35 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None):
     return report
 
 
+def _named_arrays(data, names):
+    """``{name: float64 array}`` from an array, a list or a dict (what can be read; the
+    model's own checks report anything malformed)."""
+    if isinstance(data, dict):
+        arrays = [data.get(n) for n in names]
+    elif isinstance(data, (list, tuple)) and not (len(names) == 1 and len(data) != 1):
+        arrays = list(data)
+    else:
+        arrays = [data]
+    out = {}
+    for name, a in zip(names, arrays):
+        try:
+            arr = np.asarray(a, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if arr.ndim >= 1 and arr.size:
+            out[name] = arr
+    return out
+
+
 # --------------------------------------------------------------------------- measurements
 def _data_measurements(model, xs, ys):
-    """Per-feature statistics of the inputs, target ranges, NaN/inf counts."""
+    """Per-feature statistics of the inputs, target ranges, NaN/inf counts.
+
+    ``xs``, ``ys``: ``{name: float64 array}`` as given by the user.
+    """
     inputs = {}
-    for name, a in zip(model.input_names, xs):
-        flat = a.reshape(-1, a.shape[-1]).astype(np.float64)
+    for name, a in xs.items():
+        flat = a.reshape(-1, a.shape[-1])
         finite = np.isfinite(flat)
         clean = np.where(finite, flat, np.nan)
         with np.errstate(invalid="ignore"):
@@ -145,13 +179,13 @@ def _data_measurements(model, xs, ys):
             std = np.nanstd(clean, axis=0) if finite.any() else np.full(flat.shape[1], np.nan)
         inputs[name] = {"mean": mean, "std": std, "nonfinite": int(np.size(flat) - finite.sum())}
     targets = {}
-    for name, a in zip(model.output_names, ys):
+    for name, a in ys.items():
         finite = np.isfinite(a)
         targets[name] = {"min": float(np.min(a[finite])) if finite.any() else float("nan"),
                          "max": float(np.max(a[finite])) if finite.any() else float("nan"),
                          "nonfinite": int(a.size - finite.sum()),
                          "outside_01": float(np.mean((a < 0) | (a > 1))),
-                         "values": a}
+                         "samples": int(a.shape[0])}
     weights = {name: int(p.size - np.isfinite(p).sum()) for name, p in model.params.items()}
     return {"inputs": inputs, "targets": targets, "nonfinite_weights": weights}
 
@@ -209,13 +243,18 @@ def _training_run(model, xs, ys, steps, batch_size, seed):
     N = xs[0].shape[0]
     per_epoch = -(-N // batch_size)
     trace = Trace()
-    before = model.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
+    stopped = None
     with np.errstate(all="ignore"):
-        history = twin.fit(xs, ys, epochs=-(-steps // per_epoch), batch_size=batch_size,
-                           seed=seed, verbose=0, callbacks=[trace, _StopAfter(steps)])
+        before = model.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
+        try:
+            twin.fit(xs, ys, epochs=-(-steps // per_epoch), batch_size=batch_size, seed=seed,
+                     verbose=0, callbacks=[trace, _StopAfter(steps)])
+        except NonFiniteError as error:
+            # The refused step changed nothing: the copy holds the last good weights.
+            stopped = {"iteration": error.iteration, "message": str(error)}
         after = twin.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
     return {"trace": trace, "before": before, "after": after, "model": twin,
-            "history": history.history, "batch_size": batch_size}
+            "stopped": stopped, "batch_size": batch_size}
 
 
 # --------------------------------------------------------------------------- the report
@@ -234,7 +273,7 @@ class DiagnosisReport:
         The measured figures (also in :meth:`to_dict`).
     """
 
-    def __init__(self, model, data, static, run, thresholds):
+    def __init__(self, model, data, static, run, thresholds, stopped=None):
         self.model_name = model.name
         self.thresholds = thresholds
         self.output_names = list(model.output_names)
@@ -242,14 +281,17 @@ class DiagnosisReport:
                              if l is not None]
         self.setup = _describe_setup(model)
         self.data, self.static, self.run = data, static, run
+        #: Why the measurements on the model could not run (the data was refused), or None.
+        self.stopped = stopped
         self.trace = run["trace"] if run else None
         self.trained_model = run["model"] if run else None
         self.shared_names = G.shared_parameters(model)
         self.trainable_names = list(model.trainable_params)
         self.param_shapes = {n: p.shape for n, p in model.params.items()}
         self.losses = {name: loss for name, loss in zip(model.output_names, model._losses)}
-        self.sigmoid_heads = [n for n, l in static["head_logits"].items() if l is not None]
-        self.summary = self._summarize()
+        self.sigmoid_heads = ([] if static is None else
+                              [n for n, l in static["head_logits"].items() if l is not None])
+        self.summary = self._summarize() if static is not None else {}
         self.findings = []
 
     # ------------------------------------------------------------------ figures
@@ -375,10 +417,13 @@ def _describe_setup(model):
 def _findings(report):
     """Run every check in order; a check may look at what earlier checks found."""
     found = []
-    for check in (_check_nonfinite, _check_coverage, _check_no_gradient, _check_bce_targets,
-                  _check_learning_rate, _check_not_moving, _check_dominance, _check_conflict,
-                  _check_saturated_heads, _check_saturated_gates, _check_vanishing,
-                  _check_input_scale, _check_mse_on_sigmoid):
+    checks = (_check_nonfinite, _check_coverage, _check_no_gradient, _check_bce_targets,
+              _check_learning_rate, _check_not_moving, _check_dominance, _check_conflict,
+              _check_saturated_heads, _check_saturated_gates, _check_vanishing,
+              _check_input_scale, _check_mse_on_sigmoid)
+    if report.static is None:       # the data was refused: only the data can be judged
+        checks = (_check_nonfinite, _check_bce_targets, _check_input_scale)
+    for check in checks:
         found.extend(check(report, found))
     found.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     return found
@@ -395,13 +440,17 @@ def _check_nonfinite(r, found):
     for name, count in r.data["nonfinite_weights"].items():
         if count:
             where.append(f"weight {name!r}: {count} values")
-    for name, count in r.static["nonfinite_outputs"].items():
-        if count:
-            where.append(f"output {name!r} on the batch: {count} values")
-    if not np.isfinite(r.static["loss"]):
-        where.append(f"the loss on the batch ({r.static['loss']})")
-    if r.static["nonfinite_grads"]:
-        where.append(f"gradients of {r.static['nonfinite_grads']}")
+    if r.static is not None:
+        for name, count in r.static["nonfinite_outputs"].items():
+            if count:
+                where.append(f"output {name!r} on the batch: {count} values")
+        if not np.isfinite(r.static["loss"]):
+            where.append(f"the loss on the batch ({r.static['loss']})")
+        if r.static["nonfinite_grads"]:
+            where.append(f"gradients of {r.static['nonfinite_grads']}")
+    if r.run and r.run["stopped"]:
+        where.append(f"training, at step {r.run['stopped']['iteration']} (stopped there): "
+                     + r.run["stopped"]["message"].splitlines()[0])
     bad_steps = r.summary.get("run_nonfinite_steps", 0)
     if bad_steps:
         first = int(np.argmax(r.trace.nonfinite)) + 1
@@ -471,11 +520,12 @@ def _check_no_gradient(r, found):
     when = "on the batch" + (f" and at all {len(r.trace)} training steps" if traced else "")
     return [Finding(
         "no_gradient", "error", "Parameters that receive no gradient",
-        f"The gradient of {', '.join(dead)} is exactly zero {when}: no loss depends on "
-        "them, so no optimizer can move them.",
-        "Give the output they feed a loss (no None for it in compile(loss=...)), remove "
-        "layers whose output is not used, or mark them trainable=False if they are meant to "
-        "stay fixed. A layer behind fully masked or fully saturated units also gets none.",
+        f"The gradient of {', '.join(dead)} is exactly zero {when}: no loss gradient "
+        "reaches them, so no optimizer can move them.",
+        "If their output has no loss, give it one (no None for it in compile(loss=...)); "
+        "remove layers whose output is not used; if what lies between them and the loss is "
+        "saturated (a sigmoid at exactly 0 or 1) or masked, see those findings. Mark them "
+        "trainable=False if they are meant to stay fixed.",
         {"parameters": dead})]
 
 
@@ -759,10 +809,15 @@ def format_report(r):
     steps = s.get("steps", 0)
     lines = [f"Diagnosis of model {r.model_name!r}",
              f"  loss:      {r.setup['loss']}",
-             f"  optimizer: {r.setup['optimizer']}",
-             f"  measured on a batch of {r.static['batch_size']} samples at the current "
-             "weights" + (f", then over {steps} training steps of a copy" if r.run else ""),
-             ""]
+             f"  optimizer: {r.setup['optimizer']}"]
+    if r.static is None:
+        lines += ["", "Stopped before measuring gradients: mlstm refuses this data:",
+                  _indent(r.stopped, "  "), ""]
+        lines += [f"Findings ({len(r.findings)}):"] + [_indent(str(f), "  ") for f in r.findings]
+        return "\n".join(lines)
+    lines += [f"  measured on a batch of {r.static['batch_size']} samples at the current "
+              "weights" + (f", then over {steps} training steps of a copy" if r.run else ""),
+              ""]
     lines += _gradient_table(r)
     lines += ["", "Sample coverage (samples of the batch that each output's loss gradient "
               "reaches):"]
@@ -845,7 +900,7 @@ def _gradient_table(r):
 
 
 def _n_samples(r):
-    return len(next(iter(r.data["targets"].values()))["values"])
+    return next(iter(r.data["targets"].values()))["samples"]
 
 
 # --------------------------------------------------------------------------- helpers

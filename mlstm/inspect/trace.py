@@ -11,7 +11,8 @@ each trainable parameter p and output k (S steps, O outputs, P parameters)::
 
 and per step the losses, the cosine between outputs' gradients on the shared weights, the
 fraction of each batch that each output's loss reaches, and the saturation of LSTM gates
-and sigmoid heads. The per-output gradients cost one extra backward pass per output.
+and sigmoid heads. The per-output gradients cost one extra backward pass per output, run
+at the weights the step started from (see :func:`_per_output_before_update`).
 """
 from __future__ import annotations
 
@@ -86,15 +87,13 @@ class Trace:
             self.on_train_begin(model)
         tape, result, grads, updates = info["tape"], info["result"], info["grads"], info["updates"]
         P, O = len(self.param_names), len(self.output_names)
-        per_output = G.contributions_from_tape(model, tape, result)
+        per_output, weight_norm = _per_output_before_update(model, tape, result, updates,
+                                                            self.param_names)
         grad_norm = np.full((O, P), np.nan)
         for k, name in enumerate(self.output_names):
             if name in per_output:
                 grad_norm[k] = [np.linalg.norm(per_output[name][p]) for p in self.param_names]
-        params = model.trainable_params
         update_norm = np.array([np.linalg.norm(updates[p]) for p in self.param_names])
-        # The optimizer has already changed the weights in place: undo the step for ||θ||.
-        weight_norm = np.array([np.linalg.norm(params[p] - updates[p]) for p in self.param_names])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(weight_norm > 0, update_norm / np.where(weight_norm > 0,
                                                                        weight_norm, 1), np.nan)
@@ -176,6 +175,27 @@ class Trace:
     def __repr__(self):
         return (f"<Trace {len(self)} steps, {len(self.param_names)} parameters, "
                 f"outputs {self.output_names}>")
+
+
+def _per_output_before_update(model, tape, result, updates, names):
+    """Per-output gradients at the weights the step started from, and those weights' norms.
+
+    The tape's caches refer to the live weight arrays, which the optimizer has already
+    changed in place; backward passes now would mix old activations with new weights. So
+    the step is undone (θ_old = θ_new - Δθ, exact up to rounding of the subtraction) for
+    the backward passes, and the new weights are copied back bit for bit afterwards.
+    """
+    params = model.trainable_params
+    after = {p: params[p].copy() for p in updates}
+    try:
+        for p, u in updates.items():
+            params[p] -= u
+        weight_norm = np.array([np.linalg.norm(params[p]) for p in names])
+        per_output = G.contributions_from_tape(model, tape, result)
+    finally:
+        for p, value in after.items():
+            np.copyto(params[p], value)
+    return per_output, weight_norm
 
 
 def _cosines(per_output, output_names, shared_names):
