@@ -319,6 +319,32 @@ def test_set_weights_refusals_change_nothing(case):
     assert_refused(MODEL, lambda: layer.set_weights([np.zeros((2, 2))]), "'out2'", "2 weights")
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_set_weights_malformed_at_a_random_position_changes_nothing(data):
+    """Any one entry malformed, every other entry a valid new value: nothing is set."""
+    weights = [w + 1 for w in MODEL.get_weights()]
+    names = [n for layer in MODEL.layers for n in layer.weight_names]
+    k = data.draw(st.integers(0, len(weights) - 1), label="entry")
+    how = data.draw(st.sampled_from(["axis", "rank", "complex", "str", "ragged", "none"]),
+                    label="how")
+    w = weights[k]
+    if how == "axis":
+        axis = data.draw(st.integers(0, w.ndim - 1), label="axis")
+        shape = list(w.shape)
+        shape[axis] += data.draw(st.sampled_from([-1, 1, 5]), label="delta")
+        weights[k] = np.zeros(shape, np.float32)
+        expect = [repr(names[k]), str(w.shape)]
+    elif how == "rank":
+        weights[k] = w[None] if data.draw(st.booleans()) else w.ravel()[:1].reshape(())
+        expect = [repr(names[k]), str(w.shape)]
+    else:
+        weights[k] = {"complex": w + 1j, "str": w.astype(str), "ragged": [[1.0], [1.0, 2.0]],
+                      "none": None}[how]
+        expect = [repr(names[k])]
+    assert_refused(MODEL, lambda: MODEL.set_weights(weights), *expect)
+
+
 COMPILE_CASES = [
     (dict(loss="hinge"), ["'hinge'", "binary_crossentropy", "mean_squared_error"]),
     (dict(loss="mse", optimizer="rmsprop"), ["'rmsprop'", "adam", "sgd"]),
