@@ -94,6 +94,12 @@ def _describe_nonfinite(a):
             (f" ({count} non-finite values in all)" if count > 1 else ""))
 
 
+def _describe_entries(a):
+    """``"NaN at index [0, 3], 12 of 96 entries"``: for parameters and gradients."""
+    index, kind, count = _first_nonfinite(a)
+    return f"{kind} at index {list(index)}, {count} of {a.size} entries"
+
+
 def check_finite(a, label):
     """Raise ValueError naming ``label`` and the first position of a NaN/inf in ``a``."""
     if not all_finite(a):
@@ -355,9 +361,9 @@ def _diagnose_step(model, tape, ys, result, grads, trainable):
 
     losses = {name: v for name, v in zip(model.output_names, result.per_output)
               if v is not None and not math.isfinite(v)}
-    parameters = {name: _describe_nonfinite(grads[name]) for name in trainable
+    parameters = {name: _describe_entries(grads[name]) for name in trainable
                   if not all_finite(grads[name])}
-    bad_weights = {name: _describe_nonfinite(p) for name, p in model.params.items()
+    bad_weights = {name: _describe_entries(p) for name, p in model.params.items()
                    if not all_finite(p)}
     # Per-output backward passes (linear in the seeds) attribute each bad gradient.
     sources = {name: [] for name in parameters}
