@@ -32,8 +32,8 @@ def _parser():
     p.add_argument("model", nargs="?", help="a .keras file (Keras 3)")
     p.add_argument("data", nargs="?", help="a .npz file with the inputs and targets")
     p.add_argument("--steps", type=int, default=None,
-                   help="training steps traced on a copy (default: 50 for your model; "
-                        "the whole training for the seed scenario)")
+                   help="training steps traced on a copy of your model (default 50); the "
+                        "seed scenario traces its whole training (--epochs)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", metavar="PNG", help="draw the report(s) to this PNG (matplotlib)")
@@ -285,8 +285,11 @@ def explain_seed_results(results):
         lines += _wrap("The sound setup (one loss per output: MSE and binary cross-entropy from "
                        "the logits, loss_weights [0.7, 0.3], standardized inputs) raises "
                        + ("no finding." if not codes else f"these findings: {', '.join(codes)}."))
-    lines += _wrap("The fix for the seed's model: compile(optimizer='adam', "
-                   "loss=['mse', 'binary_crossentropy'], loss_weights=[0.7, 0.3]).")
+    fix = ("The fix for the seed's model: compile(optimizer='adam', "
+           "loss=['mse', 'binary_crossentropy'], loss_weights=[0.7, 0.3])")
+    if any("input_scale" in r["report"].codes for r in results.values()):
+        fix += ", and standardize each input feature, (x - mean) / std with training statistics"
+    lines += _wrap(fix + ".")
     return "\n".join(lines)
 
 
