@@ -202,12 +202,14 @@ class Adam(Optimizer):
                 self.v_hat[name] = np.zeros_like(theta)
         m, v = self.m[name], self.v[name]
         t = self.iterations
-        # Keras computes these scalars in the variable's dtype.
-        beta_1, beta_2 = dtype(self.beta_1), dtype(self.beta_2)
+        # As Keras computes them: the bias corrections use ops.cast(β, dtype), which goes
+        # through float32 even for float64 variables; the moment factors (1 - β) are Python
+        # floats, so they are exact in float64 and float32(1 - β) in float32.
+        beta_1, beta_2 = dtype(np.float32(self.beta_1)), dtype(np.float32(self.beta_2))
         alpha = (dtype(self.learning_rate) * np.sqrt(1 - beta_2 ** dtype(t))
                  / (1 - beta_1 ** dtype(t)))
-        m += (g - m) * (1 - beta_1)
-        v += (np.square(g) - v) * (1 - beta_2)
+        m += (g - m) * dtype(1 - self.beta_1)
+        v += (np.square(g) - v) * dtype(1 - self.beta_2)
         if self.amsgrad:
             np.maximum(self.v_hat[name], v, out=self.v_hat[name])
             v = self.v_hat[name]
