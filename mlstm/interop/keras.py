@@ -210,7 +210,8 @@ def _layer_from_keras(layer):
     return getattr(mlayers, cls)(**kwargs)
 
 
-def _input_from_keras(layer):
+def _input_from_keras(layer, dtype=None):
+    """An mlstm Input like the Keras InputLayer, of ``dtype`` when given (the layers')."""
     from ..layers import Input
 
     config = layer.get_config()
@@ -220,14 +221,15 @@ def _input_from_keras(layer):
     if config.get("dtype") not in ("float32", "float64"):
         raise _refuse(layer, "dtype", config.get("dtype"),
                       "inputs must be float32 or float64 sequences or vectors")
-    return Input(shape=tuple(config["batch_shape"][1:]), name=layer.name, dtype=config["dtype"])
+    return Input(shape=tuple(config["batch_shape"][1:]), name=layer.name,
+                 dtype=dtype or config["dtype"])
 
 
 def _keras_mask(tensor):
     return getattr(tensor, "_keras_mask", None)
 
 
-def _convert_graph(keras_model):
+def _convert_graph(keras_model, dtype=None):
     """mlstm tensors for the Keras model's inputs and outputs, and {keras layer: mlstm layer}.
 
     Walks back from the outputs through ``_keras_history``; each Keras node (one call of a
@@ -260,7 +262,7 @@ def _convert_graph(keras_model):
         if isinstance(op, keras.layers.InputLayer):
             if type(op) is not keras.layers.InputLayer:
                 raise ValueError(f"Layer {op.name!r} is a custom InputLayer; not supported")
-            layer = _input_from_keras(op)
+            layer = _input_from_keras(op, dtype)
             layers[id(op)] = (op, layer.node.layer)
             return [layer]
         if not isinstance(op, keras.layers.Layer):
@@ -371,11 +373,14 @@ def from_keras(keras_model, compile=True):
                          "(keras.Input(shape=...)) so its graph exists")
     single_input = _structure_is_single(keras_model, "inputs")
     single_output = _structure_is_single(keras_model, "outputs")
-    inputs, outputs, layer_pairs = _convert_graph(keras_model)
-    dtypes = {layer.name: layer.dtype for _, layer in layer_pairs}
+    dtypes = {layer.name: _layer_dtype(layer) for layer in keras_model.layers
+              if not isinstance(layer, keras.layers.InputLayer)}
     if len(set(dtypes.values())) > 1:
-        raise ValueError(f"Keras model {keras_model.name!r} mixes dtypes {dtypes}; mlstm "
-                         "needs one dtype (float32 or float64) for all inputs and layers")
+        raise ValueError(f"Keras model {keras_model.name!r} mixes layer dtypes {dtypes}; "
+                         "mlstm needs one dtype (float32 or float64) for all layers")
+    # Keras casts the inputs to the layers' compute dtype: mlstm's Inputs take that dtype.
+    inputs, outputs, layer_pairs = _convert_graph(keras_model, next(iter(dtypes.values()),
+                                                                    None))
     model = Model(inputs[0] if single_input else inputs,
                   outputs[0] if single_output else outputs, name=keras_model.name)
     for klayer, mlayer in layer_pairs:
@@ -621,10 +626,13 @@ def _clone_keras(keras_model):
     loss_dtype = getattr(getattr(keras_model, "_compile_loss", None), "dtype", None) \
         or keras.config.floatx()
     with _floatx(loss_dtype):
-        twin = keras.models.clone_model(keras_model)
+        # Rebuilt from its config rather than keras.models.clone_model, which would also
+        # deserialize the compile config and fail on an unregistered custom loss.
+        twin = type(keras_model).from_config(keras_model.get_config())
         twin.set_weights(keras_model.get_weights())
         optimizer = type(keras_model.optimizer).from_config(keras_model.optimizer.get_config())
-        twin.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights)
+        twin.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                     run_eagerly=bool(getattr(keras_model, "run_eagerly", False)))
     return twin
 
 
@@ -724,7 +732,8 @@ def _keras_structure(arrays, single):
     return arrays[0] if single else list(arrays)
 
 
-def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=None):
+def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=None,
+               run_eagerly=None):
     """Run ``model`` in mlstm and in Keras from the same weights and compare every number.
 
     Parameters
@@ -745,6 +754,10 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
     rtol, atol : float, optional
         Tolerances of the verdicts, ``|mlstm - keras| <= atol + rtol |keras|`` entrywise;
         by default 1e-4 / 1e-5 in float32 and 1e-9 / 1e-9 in float64.
+    run_eagerly : bool, optional
+        Run Keras' training steps eagerly. By default (None) Keras decides as ``fit``
+        would: a traced ``tf.function`` (about 2 s of tracing per model), unless the model
+        was compiled with ``run_eagerly=True``. The arithmetic is the same either way.
 
     Returns
     -------
@@ -759,20 +772,36 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
     mine, theirs, started = _pair(model, twin)
+    if run_eagerly is not None:
+        theirs.run_eagerly = bool(run_eagerly)
     dtype = mine.dtype
     default_rtol, default_atol = DEFAULT_TOLERANCES[dtype]
     rtol = default_rtol if rtol is None else float(rtol)
     atol = default_atol if atol is None else float(atol)
     xs = mine._inputs(x)
     ys = mine._targets(y, xs[0].shape[0])
-    names = mine.output_names
-    var_names = _weight_names(mine, theirs)
     kx = _keras_structure(xs, mine._single_input)
     ky = _keras_structure(ys, mine._single_output)
 
     report = {"started_as": started, "dtype": dtype, "rtol": rtol, "atol": atol,
+              "run_eagerly": bool(theirs.run_eagerly),
               "samples": int(xs[0].shape[0]), "steps": [], "keras": keras.__version__,
               "tensorflow": tf.__version__}
+    # Keras turns Python-float hyperparameters (Adam's β1, β2) into tensors of floatx
+    # before casting them to the variable's dtype: a float64 model stepped while floatx
+    # is float32 uses β2 = float32(0.999), a relative change of ~6e-6 per Adam step.
+    # float64 training is run with floatx = float64, and so is the Keras side here.
+    with _floatx(dtype):
+        _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report)
+    return report if as_dict else format_report(report)
+
+
+def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
+    """Fill ``report`` with the comparisons of :func:`crosscheck`."""
+    import tensorflow as tf
+
+    names = mine.output_names
+    var_names = _weight_names(mine, theirs)
 
     # ---- forward, losses, gradients (mlstm)
     tape = mine.forward(xs, training=True)
@@ -842,13 +871,13 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
     report["checked"] = len(all_diffs)
     report["failed"] = sum(not d["ok"] for d in all_diffs)
     report["ok"] = report["failed"] == 0
-    return report if as_dict else format_report(report)
 
 
 def format_report(report):
     """The plain-text table of a :func:`crosscheck` dict."""
     lines = [f"crosscheck: mlstm vs Keras {report['keras']} (TensorFlow {report['tensorflow']}), "
-             f"{report['dtype']}, {report['samples']} samples, started as {report['started_as']}",
+             f"{report['dtype']}, {report['samples']} samples, started as {report['started_as']}, "
+             f"Keras {'eager' if report['run_eagerly'] else 'graph (tf.function)'}",
              f"verdict per entry: |mlstm - keras| <= {report['atol']:g} + {report['rtol']:g} "
              "|keras|", ""]
     header = f"{'what':<26} {'name':<34} {'max |diff|':>11} {'max rel':>10}  ok"
