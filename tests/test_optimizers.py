@@ -36,7 +36,10 @@ def keras_adam(params, grad_seq, lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7
         if weight_decay:
             params = [p - p * weight_decay * lr for p in params]
         local_step = iteration + 1
-        alpha = lr * np.sqrt(1 - beta_2 ** local_step) / (1 - beta_1 ** local_step)
+        # Keras casts β with ops.cast(beta, dtype), which goes through float32 even for
+        # float64 variables (checked against keras.optimizers.Adam on float64 variables).
+        b1, b2 = float(np.float32(beta_1)), float(np.float32(beta_2))
+        alpha = lr * np.sqrt(1 - b2 ** local_step) / (1 - b1 ** local_step)
         for k, g in enumerate(grads):
             m[k] = m[k] + (g - m[k]) * (1 - beta_1)
             v[k] = v[k] + (g ** 2 - v[k]) * (1 - beta_2)
@@ -138,11 +141,14 @@ def test_sgd_matches_keras_transcription(case):
 
 
 def test_adam_first_step_is_lr_times_sign():
-    # With m and v from one gradient, the first Adam step is lr * g/(|g| + eps/sqrt(1-b2)).
+    # With m and v from one gradient, the first Adam step is lr * g/(|g| + eps/sqrt(1-b2)),
+    # up to Keras' bias corrections using β rounded to float32 (b1, b2 below).
     theta = {"w": np.array([1.0, -2.0, 3.0])}
     g = np.array([0.5, -4.0, 1e-3])
     updates = Adam(learning_rate=0.1).apply(theta, {"w": g})
-    expected = -0.1 * g / (np.abs(g) + 1e-7 / np.sqrt(1 - 0.999))
+    b1, b2 = float(np.float32(0.9)), float(np.float32(0.999))
+    rounding = np.sqrt(1 - b2) / np.sqrt(1 - 0.999) * (1 - 0.9) / (1 - b1)
+    expected = -0.1 * rounding * g / (np.abs(g) + 1e-7 / np.sqrt(1 - 0.999))
     np.testing.assert_allclose(updates["w"], expected, rtol=1e-12)
 
 
