@@ -17,10 +17,10 @@ from .model import Model
 __version__ = "0.1.0"
 
 
-def load_model(path):
-    """Load a model saved with ``model.save(path)`` (see :mod:`mlstm.io`)."""
+def load_model(path, compile=True, custom_objects=None):
+    """Load a model saved with ``model.save(path)`` (see :func:`mlstm.io.load_model`)."""
     from .io import load_model as _load_model
-    return _load_model(path)
+    return _load_model(path, compile=compile, custom_objects=custom_objects)
 
 
 def load_keras(path):

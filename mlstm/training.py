@@ -75,6 +75,7 @@ class Trainer:
         self.compiled = False
         self.optimizer = None
         self.stop_training = False
+        self.training_state = None   # fit kwargs that resume, set by loading a checkpoint
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="adam", loss=None, loss_weights=None, metrics=None):

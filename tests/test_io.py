@@ -115,7 +115,7 @@ def test_uncompiled_and_non_trainable_models_round_trip(tmp_path):
     _assert_same_model(model, loaded)
     compiled = _model()
     compiled.save(tmp_path / "c.npz")
-    assert not mlstm.io.load_model(tmp_path / "c.npz", compile=False).compiled
+    assert not mlstm.load_model(tmp_path / "c.npz", compile=False).compiled
 
 
 class _Huber(losses.Loss):
@@ -135,7 +135,7 @@ def test_custom_losses_need_custom_objects(tmp_path):
     path = tmp_path / "custom.npz"
     model.save(path)
     _refused(path, "'huber_like'", "custom_objects")
-    loaded = mlstm.io.load_model(path, custom_objects={"huber_like": _Huber})
+    loaded = mlstm.load_model(path, custom_objects={"huber_like": _Huber})
     _assert_same_model(model, loaded)
     assert isinstance(loaded._losses[0], _Huber)
 
