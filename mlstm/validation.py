@@ -16,8 +16,8 @@ BCE targets                    in [0, 1] (``BinaryCrossentropy(invalid_targets=.
                                ``"raise"`` by default, ``"warn"`` or ``"ignore"``)
 run-time shapes                free dimensions (``None``) that must agree at run time:
                                Concatenate's other axes, Reshape's element count
-a training step                loss and gradients finite before the update is applied
-                               (:class:`NonFiniteError`)
+a training step                loss, gradients and weights finite before the update is
+                               applied (:class:`NonFiniteError`)
 =============================  ==============================================================
 
 This module imports only NumPy; the rest of mlstm imports it.
@@ -188,16 +188,19 @@ def check_target_range(loss, y_true, label, mask=None):
         outside = (y_true < low) | (y_true > high)
     if not outside.any():
         return
-    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), outside.shape))
-    message = (f"{label}: loss {loss.name!r} needs targets in [{low:g}, {high:g}], got "
-               f"{float(y_true[index])!r} at index {list(index)} "
-               f"({int(np.count_nonzero(outside))} outside in all); a target outside makes "
-               f"the loss unbounded below. Pass {type(loss).__name__}(invalid_targets='warn') "
-               "or 'ignore' to allow them")
     if policy == "warn":
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
-    else:
-        raise ValueError(message)
+        # One text per output, so Python shows it once rather than once per batch.
+        warnings.warn(f"{label}: targets outside [{low:g}, {high:g}] for loss {loss.name!r}, "
+                      "allowed by invalid_targets='warn' (the loss is unbounded below)",
+                      RuntimeWarning, stacklevel=4)
+        return
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), outside.shape))
+    raise ValueError(f"{label}: loss {loss.name!r} needs targets in [{low:g}, {high:g}], got "
+                     f"{float(y_true[index])!r} at index {list(index)} "
+                     f"({int(np.count_nonzero(outside))} outside in all); a target outside "
+                     f"makes the loss unbounded below. Pass "
+                     f"{type(loss).__name__}(invalid_targets='warn') "
+                     "or 'ignore' to allow them")
 
 
 def check_targets(model, ys):
