@@ -96,6 +96,10 @@ def test_contributions_sum_to_the_gradient(case):
     model, x, y = all_cases()[case]
     contributions = model.gradient_contributions(x, y)
     assert sorted(contributions) == sorted(model.output_names)
+    direct = gradient_contributions(model, x, y)            # the function behind the method
+    for out, grads in direct.items():
+        for name, g in grads.items():
+            np.testing.assert_array_equal(g, contributions[out][name])
     total = model.gradients(x, y)
     for name, g in total.items():
         summed = sum(c[name] for c in contributions.values())

@@ -143,8 +143,7 @@ def format_side_by_side(results, args=None):
         row(f"  {o}", [_pct(reports[n].summary.get("run_shared_share", {}).get(o, float("nan")))
                        for n in names])
     row("cosine(out1, out2) on shared weights",
-        [f"{next(iter(reports[n].summary.get('run_shared_cosine', {}).values()), float('nan')):+.2f}"
-         for n in names])
+        [f"{_first_cosine(reports[n]):+.2f}" for n in names])
     row("|Δθ|/|θ| per step, LSTM kernels", [f"{_lstm_ratio(reports[n]):.1e}"
                                                      for n in names])
     row("|dL/dh| step 1 / step T, at the end",
@@ -198,6 +197,12 @@ def _coverage_cell(report, output):
     if run is not None:
         text += f" ({_pct(run)})"
     return text
+
+
+def _first_cosine(report):
+    cosines = report.summary.get("run_shared_cosine") or report.summary["shared_cosine"]
+    value = next(iter(cosines.values()), None)
+    return float("nan") if value is None else value
 
 
 def _lstm_ratio(report):

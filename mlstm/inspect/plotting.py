@@ -118,8 +118,10 @@ def plot_reports(reports, path, titles=None):
         if trace is not None and len(trace):
             for k, o in enumerate(trace.output_names):
                 if o in report.loss_outputs:
-                    ax.plot(trace.iteration, trace.coverage[:, k], lw=1.2,
-                            color=colors[k % len(colors)], label=o)
+                    # Dashed, thinner lines on top: outputs with equal coverage stay visible.
+                    ax.plot(trace.iteration, trace.coverage[:, k], lw=2.4 - 0.8 * min(k, 2),
+                            ls=("-", "--", ":")[min(k, 2)], color=colors[k % len(colors)],
+                            label=o)
             ax.set_xlabel("optimizer step")
             ax.legend(fontsize=8, loc="center right")
         ax.set_ylim(-0.03, 1.05)
