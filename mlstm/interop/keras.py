@@ -607,12 +607,22 @@ def load_keras(path, compile=True, custom_objects=None):
         Passed to ``keras.saving.load_model`` (e.g. a custom loss, so that the file loads;
         such a loss then needs ``compile=False`` here and a NumPy version in mlstm).
     """
-    keras = _import_keras()
     path = os.fspath(path)
     if not path.endswith(".keras"):
         raise ValueError(f"load_keras expects a .keras file, got {path!r}")
-    kmodel = keras.saving.load_model(path, compile=compile, custom_objects=custom_objects)
-    return from_keras(kmodel, compile=compile)
+    return from_keras(_load_keras_model(path, compile, custom_objects), compile=compile)
+
+
+def _load_keras_model(path, compile=True, custom_objects=None):
+    """keras.saving.load_model, without its warning about optimizer variables.
+
+    A file saved before the optimizer was built holds 2 optimizer variables and Keras warns
+    that it skips them; mlstm never uses Keras' optimizer state (both sides start fresh).
+    """
+    keras = _import_keras()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        return keras.saving.load_model(path, compile=compile, custom_objects=custom_objects)
 
 
 # =========================================================================== crosscheck
@@ -951,7 +961,11 @@ def _npz_arrays(path, keras_model, samples):
 
 
 def cli_main(argv=None):
-    """``python -m mlstm crosscheck [MODEL.keras DATA.npz] [--steps N] [--json]``."""
+    """``python -m mlstm crosscheck [MODEL.keras DATA.npz] [--steps N] [--json] ...``.
+
+    Returns 0 when every comparison is within tolerance, 1 otherwise (bad arguments or
+    data exit with status 2 and a message).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m mlstm crosscheck",
         description="Compare mlstm with Keras number by number: forward pass, per-output "
@@ -964,16 +978,23 @@ def cli_main(argv=None):
     parser.add_argument("--samples", type=int, default=None,
                         help="use only the first N samples (demo: 64)")
     parser.add_argument("--seed", type=int, default=0, help="demo model and data seed")
+    parser.add_argument("--eager", action="store_true",
+                        help="run Keras eagerly (no ~2 s tf.function tracing; same arithmetic)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     if (args.model is None) != (args.data is None):
         parser.error("give both a .keras model and a .npz of inputs/targets, or neither")
-    if args.model is None:
-        model, x, y = _demo_pair(args.samples or 64, args.seed)
-    else:
-        keras = _import_keras()
-        model = keras.saving.load_model(args.model)
-        x, y = _npz_arrays(args.data, model, args.samples)
-    report = crosscheck(model, x, y, steps=args.steps, as_dict=True)
+    if args.steps < 0 or (args.samples is not None and args.samples <= 0):
+        parser.error("--steps must be >= 0 and --samples > 0")
+    try:
+        if args.model is None:
+            model, x, y = _demo_pair(args.samples or 64, args.seed)
+        else:
+            model = _load_keras_model(args.model)
+            x, y = _npz_arrays(args.data, model, args.samples)
+        report = crosscheck(model, x, y, steps=args.steps, as_dict=True,
+                            run_eagerly=True if args.eager else None)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
     print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0 if report["ok"] else 1
