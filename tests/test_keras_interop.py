@@ -153,8 +153,9 @@ def _saved_seed_model(keras, path):
     x2 = keras.Input((6, 2), name="x2")
     merged = keras.layers.concatenate([keras.layers.LSTM(4, name="lstm_a")(x1),
                                        keras.layers.LSTM(4, name="lstm_b")(x2)], name="merged")
-    kmodel = keras.Model([x1, x2], [keras.layers.Dense(1, name="out1")(merged),
-                                    keras.layers.Dense(1, activation="sigmoid", name="out2")(merged)])
+    out1 = keras.layers.Dense(1, name="out1")(merged)
+    out2 = keras.layers.Dense(1, activation="sigmoid", name="out2")(merged)
+    kmodel = keras.Model([x1, x2], [out1, out2])
     distinct_gate_weights(kmodel, 3)
     kmodel.compile(optimizer=keras.optimizers.Adam(3e-3, beta_2=0.99, amsgrad=True,
                                                    global_clipnorm=1.0, weight_decay=0.01),

@@ -50,8 +50,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["from_keras", "to_keras", "load_keras", "crosscheck", "format_report", "cli_main",
-           "DEFAULT_TOLERANCES"]
+__all__ = ["from_keras", "to_keras", "load_keras", "compile_like", "crosscheck",
+           "format_report", "cli_main", "DEFAULT_TOLERANCES"]
 
 #: dtype -> (rtol, atol) used by :func:`crosscheck` unless given.
 DEFAULT_TOLERANCES = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-9)}
@@ -252,10 +252,10 @@ def _convert_graph(keras_model, dtype=None):
             # mlstm propagates masks itself; it must agree with Keras on where they go.
             keras_has = _keras_mask(ktensor) is not None
             if keras_has != out.has_mask:
-                raise ValueError(f"{type(op).__name__} {op.name!r}: Keras {'does' if keras_has else 'does not'} "
+                says = {True: "does", False: "does not"}
+                raise ValueError(f"{type(op).__name__} {op.name!r}: Keras {says[keras_has]} "
                                  f"attach a mask to this output and mlstm "
-                                 f"{'does' if out.has_mask else 'does not'}; this graph is not "
-                                 "supported")
+                                 f"{says[out.has_mask]}; this graph is not supported")
         return out
 
     def convert_node(op, node):
@@ -473,8 +473,8 @@ def compile_like(model, keras_model):
     if isinstance(loss, dict):
         mloss = {name: _loss_from_keras(spec, f"output {name!r}") for name, spec in loss.items()}
     elif isinstance(loss, (list, tuple)):
-        mloss = [_loss_from_keras(spec, f"output {model.output_names[k] if k < len(model.output_names) else k!r}")
-                 for k, spec in enumerate(loss)]
+        names = model.output_names + [f"#{k}" for k in range(len(model.output_names), len(loss))]
+        mloss = [_loss_from_keras(spec, f"output {name!r}") for name, spec in zip(names, loss)]
     else:
         mloss = _loss_from_keras(loss, "loss")
     if isinstance(loss_weights, (int, float)):
@@ -797,10 +797,9 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
               "run_eagerly": bool(theirs.run_eagerly),
               "samples": int(xs[0].shape[0]), "steps": [], "keras": keras.__version__,
               "tensorflow": tf.__version__}
-    # Keras turns Python-float hyperparameters (Adam's β1, β2) into tensors of floatx
-    # before casting them to the variable's dtype: a float64 model stepped while floatx
-    # is float32 uses β2 = float32(0.999), a relative change of ~6e-6 per Adam step.
-    # float64 training is run with floatx = float64, and so is the Keras side here.
+    # Keras makes some tensors in floatx while it runs (the compiled loss builds its
+    # per-output loss trackers at the first call, for instance): the Keras side runs with
+    # floatx = the model's dtype, as float64 Keras training is meant to be run.
     with _floatx(dtype):
         _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report)
     return report if as_dict else format_report(report)
@@ -873,8 +872,8 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
                 "loss": list(report["loss"].values()),
                 "gradients": [d for table in report["gradients"].values()
                               for d in table.values()],
-                "weights": [d for s in report["steps"] for d in s["weights"].values()]
-                + [d for s in report["steps"] for d in s["loss"].values()]}
+                "step losses": [d for s in report["steps"] for d in s["loss"].values()],
+                "weights": [d for s in report["steps"] for d in s["weights"].values()]}
     report["max_abs"] = {key: max((d["max_abs"] for d in ds), default=0.0)
                          for key, ds in sections.items()}
     all_diffs = [d for ds in sections.values() for d in ds]
