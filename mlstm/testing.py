@@ -837,25 +837,29 @@ def _output_list(result, model, label):
     return [np.asarray(r, dtype=np.float64) for r in result]
 
 
-def _first_mismatch(ours, theirs, rtol, atol):
-    """``None`` when close, else a description of where they differ (time step first)."""
+def _output_entry(index):
+    index = [int(i) for i in index]
+    if len(index) == 3:
+        return f"[{index[0]}, {index[1]}, {index[2]}]: sample {index[0]}, time step " \
+               f"{index[1]}, unit {index[2]}"
+    return f"{index}: sample {index[0]}" + (f", unit {index[-1]}" if len(index) > 1 else "")
+
+
+def _first_mismatch(ours, theirs, rtol, atol, describe=_output_entry):
+    """``None`` when close, else where they differ: the worst entry and the time steps."""
     if ours.shape != theirs.shape:
-        return f"shape {theirs.shape}, mlstm's is {ours.shape}"
+        return f"has shape {theirs.shape}, mlstm's has {ours.shape}"
     bad = ~np.isclose(theirs, ours, rtol=rtol, atol=atol)
     if not bad.any():
         return None
     error = np.where(bad, np.abs(theirs - ours), 0)
     error[np.isnan(theirs)] = np.inf
     worst = np.unravel_index(int(np.argmax(error)), ours.shape)
-    text = (f"max abs error {float(np.max(error)):.3g} at {list(map(int, worst))}: "
-            f"mlstm {ours[worst]:.6g}, other {theirs[worst]:.6g}")
+    text = (f"max abs error {float(np.max(error)):.3g} at {describe(worst)} (mlstm "
+            f"{ours[worst]:.6g}, other {theirs[worst]:.6g})")
     if ours.ndim == 3:
-        steps = np.flatnonzero(bad.any(axis=(0, 2)))
-        first = tuple(int(i) for i in np.argwhere(bad[:, steps[0]])[0])
-        text = (f"first differs at time step {int(steps[0])} (sample {first[0]}, unit "
-                f"{first[1]}: mlstm {ours[first[0], steps[0], first[1]]:.6g}, other "
-                f"{theirs[first[0], steps[0], first[1]]:.6g}); differing time steps "
-                f"{steps.tolist()}; {text}")
+        steps = np.flatnonzero(bad.any(axis=(0, 2))).tolist()
+        text = f"differs from time step {steps[0]} on (time steps {steps}); {text}"
     return text
 
 
@@ -900,8 +904,8 @@ def _check_case(model, other_forward, other_backward, xs, weight_seed, rtol, ato
                 description, weight_scale):
     randomize_weights(model, weight_seed, weight_scale)
     params = {k: v.copy() for k, v in model.params.items()}
-    header = (f"other implementation does not match mlstm (weights: seed {weight_seed} × "
-              f"{weight_scale}; data: {description})")
+    header = (f"other implementation does not match mlstm (weights: randomize_weights(seed="
+              f"{weight_seed}, scale={weight_scale}); data: {description})")
     tape = model.forward(xs)
     ours = tape.outputs
     theirs = _output_list(other_forward({k: v.copy() for k, v in params.items()},
@@ -936,27 +940,18 @@ def _check_case(model, other_forward, other_backward, xs, weight_seed, rtol, ato
             theirs = dict(theirs, **{f"input:{name}": theirs[key]})
     for name, g in expected.items():
         t = np.asarray(theirs[name], dtype=np.float64)
-        where = _first_mismatch(g, t, rtol, atol)
+        where = _first_mismatch(g, t, rtol, atol,
+                                describe=lambda index, name=name: _describe_entry(model, name,
+                                                                                  index))
         if where is None:
             continue
-        if g.shape == t.shape:
-            worst = np.unravel_index(int(np.argmax(np.abs(t - g))), g.shape)
-            where += f" — {_describe_entry(model, name, worst)}"
-            if name.startswith("input:") and g.ndim == 3:
-                steps = np.flatnonzero(
-                    (~np.isclose(t, g, rtol=rtol, atol=atol)).any(axis=(0, 2)))
-                where += (f"; input gradient differs at time steps {steps.tolist()} "
-                          f"(the latest, {int(steps[-1])}, is where backpropagation through "
-                          "time first goes wrong unless the LSTM goes backwards)")
-            elif g.ndim >= 1 and "/" in name:
-                layer = model.get_layer(name.partition("/")[0])
-                if isinstance(layer, LSTM):
-                    bad_blocks = sorted({gate_block(int(j), layer.units)[0] for j in
-                                         np.flatnonzero((~np.isclose(t, g, rtol=rtol,
-                                                                     atol=atol))
-                                                        .reshape(-1, g.shape[-1]).any(axis=0))},
-                                        key=GATES.index)
-                    where += f"; gate blocks with wrong entries: {', '.join(bad_blocks)}"
+        layer = model.get_layer(name.partition("/")[0]) if "/" in name else None
+        if isinstance(layer, LSTM) and g.shape == t.shape:
+            bad_columns = (~np.isclose(t, g, rtol=rtol, atol=atol)).reshape(-1, g.shape[-1])
+            blocks = {gate_block(int(j), layer.units)[0]
+                      for j in np.flatnonzero(bad_columns.any(axis=0))}
+            blocks = ", ".join(sorted(blocks, key=GATES.index))
+            where += f"; gate blocks with wrong entries: {blocks}"
         problems.append(f"  backward: {name} {where}")
     if problems:
         raise AssertionError("\n".join([header] + problems))
