@@ -172,9 +172,10 @@ def _two_head_data(seed, n=8, T=5, D=3):
     {"clipnorm": 0.05},
     {"global_clipnorm": 0.05},
     {"weight_decay": 0.1},
+    {"clipvalue": 0.01},
     {"amsgrad": True, "global_clipnorm": 0.1, "weight_decay": 0.05, "beta_1": 0.8,
      "epsilon": 1e-4},
-], ids=["amsgrad", "clipnorm", "global_clipnorm", "weight_decay", "combined"])
+], ids=["amsgrad", "clipnorm", "global_clipnorm", "weight_decay", "clipvalue", "combined"])
 def test_adam_options(keras, options):
     kmodel = _two_head_keras_model(keras)
     distinct_gate_weights(kmodel, 3)
@@ -189,7 +190,21 @@ def test_adam_options(keras, options):
         if key in options:
             total = np.sqrt(sum(n * n for n in norms))
             assert (max(norms) if key == "clipnorm" else total) > options[key]
+    if "clipvalue" in options:
+        assert max(np.abs(g).max() for g in grads.values()) > options["clipvalue"]
     assert report["started_as"] == "keras"
+
+
+def test_sgd_with_nesterov_momentum(keras):
+    kmodel = _two_head_keras_model(keras)
+    distinct_gate_weights(kmodel, 13)
+    kmodel.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True,
+                                                  clipnorm=1.0),
+                   loss=["mse", "binary_crossentropy"])
+    x, y = _two_head_data(13)
+    report = check("sgd nesterov", kmodel, x, y, steps=3, run_eagerly=True)
+    assert mlstm.interop.keras.from_keras(kmodel).optimizer.get_config()["nesterov"] is True
+    assert report["ok"]
 
 
 def test_go_backwards_stacked_and_per_step_head(keras):

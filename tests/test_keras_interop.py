@@ -92,6 +92,30 @@ def test_to_keras_from_keras_round_trip(keras):
 
 
 @keras_mark
+def test_shared_layers_stay_shared(keras):
+    """One LSTM read by two inputs (a siamese encoder): one set of weights, summed gradients."""
+    from mlstm.interop.keras import crosscheck, from_keras
+
+    a, b = keras.Input((4, 3), name="a"), keras.Input((4, 3), name="b")
+    encoder = keras.layers.LSTM(3, name="encoder")
+    head = keras.layers.Dense(1, activation="sigmoid", name="same")
+    merged = keras.layers.Concatenate(name="pair")([encoder(a), encoder(b)])
+    kmodel = keras.Model([a, b], head(merged))
+    kmodel.compile(optimizer="adam", loss="binary_crossentropy")
+    distinct_gate_weights(kmodel, 5)
+    model = from_keras(kmodel)
+    assert len(model.get_layer("encoder")._inbound_nodes) == 2
+    assert len(model.get_weights()) == len(kmodel.get_weights()) == 5
+    rng = np.random.default_rng(5)
+    x = [rng.normal(size=(3, 4, 3)), rng.normal(size=(3, 4, 3))]
+    y = (rng.random((3, 1)) > 0.5).astype("float32")
+    report = crosscheck(kmodel, x, y, steps=2, as_dict=True, run_eagerly=True)
+    assert report["ok"], mlstm.interop.keras.format_report(report)
+    assert set(report["gradients"]["total"]) == {"encoder/kernel", "encoder/recurrent_kernel",
+                                                 "encoder/bias", "same/kernel", "same/bias"}
+
+
+@keras_mark
 def test_sequential_model(keras):
     from mlstm.interop.keras import crosscheck, from_keras
 
