@@ -100,6 +100,7 @@ print(f"   update applied  (optimizer.apply) = {updates['lstm_a/bias']}")
 print(f"   max |difference| {np.max(np.abs(by_hand - updates['lstm_a/bias'])):.1e}")
 print(f"   at step 1 this is -lr·g/(|g| + ε/sqrt(1-β2)): about -lr·sign(g), except where |g| "
       f"is not far above ε/sqrt(1-β2) = {opt.epsilon / np.sqrt(1 - opt.beta_2):.1e} "
-      f"(entry 1: |g| = {abs(g[1]):.1e}, update {by_hand[1]:.4f})")
+      f"(smallest: entry {np.argmin(abs(g))}, |g| = {np.min(abs(g)):.1e}, update "
+      f"{by_hand[np.argmin(abs(g))]:.4f})")
 after = model.get_layer("lstm_a").params["bias"]
 print(f"   the bias moved from {before}\n                    to {after}")
