@@ -452,9 +452,9 @@ def test_seed_example_2_custom_loss(keras):
 
 # --------------------------------------------------------------------------- randomized
 def _variant(n, t, d, h, go_backwards, return_sequences, stacked, padding, unit_forget_bias,
-             seed):
+             seed, dtype="float32"):
     """A masked/stacked/backwards variant of a two-head model, with a batch of data."""
-    x_in = mlstm.Input((t, d), name="x")
+    x_in = mlstm.Input((t, d), name="x", dtype=dtype)
     z = mlstm.Masking(0.0, name="mask")(x_in) if padding != "none" else x_in
     if stacked:
         z = mlstm.LSTM(h, return_sequences=True, name="lower")(z)
@@ -467,7 +467,7 @@ def _variant(n, t, d, h, go_backwards, return_sequences, stacked, padding, unit_
     model.compile(optimizer=mlstm.optimizers.Adam(1e-2), loss=["mse", "binary_crossentropy"],
                   loss_weights=[0.6, 0.4])
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, t, d)).astype("float32")
+    x = rng.normal(size=(n, t, d)).astype(dtype)
     if padding != "none" and t > 1:
         cut = rng.integers(1, t, size=n)      # at least one valid and one padded step
         for k in range(n):
@@ -476,8 +476,8 @@ def _variant(n, t, d, h, go_backwards, return_sequences, stacked, padding, unit_
             else:
                 x[k, cut[k]:] = 0
     shape = (n, t) if return_sequences else (n,)
-    y = [rng.normal(size=shape + (2,)).astype("float32"),
-         (rng.random(shape + (1,)) > 0.5).astype("float32")]
+    y = [rng.normal(size=shape + (2,)).astype(dtype),
+         (rng.random(shape + (1,)) > 0.5).astype(dtype)]
     return model, x, y
 
 
@@ -497,6 +497,14 @@ _VARIANTS = [   # every flag on in at least one variant and off in another
 def test_seeded_variants(keras, seed, variant):
     model, x, y = _variant(seed=100 + seed, **variant)
     check(f"variant {variant}", model, x, y, steps=5, run_eagerly=True)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_seeded_variants_float64(keras, seed):
+    model, x, y = _variant(seed=200 + seed, dtype="float64", **_VARIANTS[seed])
+    report = check(f"variant float64 {_VARIANTS[seed]}", model, x, y, steps=5,
+                   run_eagerly=True)
+    assert report["dtype"] == "float64" and report["atol"] == 1e-9
 
 
 @settings(max_examples=3, deadline=None)
