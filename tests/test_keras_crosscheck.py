@@ -285,11 +285,13 @@ def test_initial_state_and_return_state(keras):
 
 
 def test_unit_forget_bias_off_carried_both_ways(keras):
+    """unit_forget_bias only sets the initial forget bias; it must survive both ways.
+    (The Keras LSTM is also unrolled: accepted by from_keras as the same arithmetic.)"""
     from mlstm.interop.keras import from_keras, to_keras
 
     x_in = keras.Input((4, 2), name="x")
     out = keras.layers.Dense(1, name="out")(
-        keras.layers.LSTM(3, unit_forget_bias=False, name="lstm")(x_in))
+        keras.layers.LSTM(3, unit_forget_bias=False, unroll=True, name="lstm")(x_in))
     kmodel = keras.Model(x_in, out)
     kmodel.compile(optimizer="adam", loss="mse")
     # Keras' own initial weights: zero forget bias, as the option says.

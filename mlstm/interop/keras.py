@@ -32,9 +32,12 @@ it; :mod:`mlstm.layers` implements the rest):
   that compute the mask; they are reached only through the ``mask=`` argument Keras passes
   to the next layer and are not converted (mlstm computes masks itself).
 - A model's loss is ``Σ_k loss_weight_k · loss_k(y_true_k, y_pred_k)``; each ``loss_k`` is
-  computed in the compile-time ``floatx`` (so float64 agreement needs
-  ``keras.config.set_floatx("float64")`` when the model is compiled; :func:`to_keras`
-  sets it while it builds and compiles a float64 model).
+  computed in the compile-time ``floatx`` and its logged value kept in a tracker made in
+  ``floatx`` at the first training step (so float64 agreement needs
+  ``keras.config.set_floatx("float64")``; :func:`to_keras` sets it while it builds and
+  compiles a float64 model, :func:`crosscheck` while it runs Keras).
+- Adam's bias corrections use β1, β2 cast through float32 even for float64 variables
+  (:class:`mlstm.optimizers.Adam` does the same).
 - Keras' optimizer starts with fresh state whenever a model is cloned, and so does the
   cross-check on both sides: what is compared is the same configuration from the same
   weights.
