@@ -44,7 +44,7 @@ def test_drawn_cases_are_consistent_with_their_config(case):
         if head["loss"].startswith("bce"):
             assert np.all((y >= 0) & (y <= 1))
         if head["loss"] in ("bce", "bce_probabilities"):
-            assert np.all((out > 0) & (out < 1))
+            assert np.all((out >= 0) & (out <= 1))
     # Every source (each input's last LSTM output and states) feeds a head.
     assert {h["source"] for h in config["heads"]} == set(range(len(testing._sources(config))))
     for branch in config["inputs"]:
