@@ -64,9 +64,11 @@ class Loss:
     uses_sigmoid_logits = False
 
     def call(self, y_true, y_pred):
+        """Per-sample values, shape ``y_pred.shape[:-1]`` (N, ...) (or a scalar)."""
         raise NotImplementedError
 
     def gradient(self, y_true, y_pred):
+        """``∂ values[...] / ∂ y_pred[..., j]``, shaped like ``y_pred`` (N, ..., O)."""
         raise NotImplementedError
 
     def __call__(self, y_true, y_pred, mask=None):
@@ -146,12 +148,14 @@ class BinaryCrossentropy(Loss):
         return np.where(inside, grad, 0).astype(y_pred.dtype, copy=False)
 
     def call_logits(self, y_true, logits):
+        """Per-sample values from the logits a: ``mean_O(max(a, 0) - a t + log(1 + e^-|a|))``."""
         t = self._smooth(y_true)
         # max(x, 0) - x t + log(1 + e^-|x|): finite for any finite x (tf's formula).
         return np.mean(np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits))),
                        axis=-1)
 
     def gradient_logits(self, y_true, logits):
+        """``∂ values / ∂ a = (σ(a) - t) / O``, shaped like ``logits`` (N, ..., O)."""
         # σ(x) - t, written as the derivative of the formula above (TensorFlow's gradient):
         # for x >= 0 it is (1 - t) - σ(-x), so σ(x) ≈ 1 does not cancel against t = 1
         # (exact at x = 40: -4.2e-18, not 0).

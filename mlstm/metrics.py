@@ -17,14 +17,17 @@ __all__ = ["METRICS", "get", "mean_absolute_error", "mean_squared_error", "binar
 
 
 def mean_absolute_error(y_true, y_pred):
+    """Per-sample ``mean_O |p - t|``: (N, ..., O) -> (N, ...)."""
     return np.mean(np.abs(y_pred - y_true), axis=-1)
 
 
 def mean_squared_error(y_true, y_pred):
+    """Per-sample ``mean_O (p - t)^2``: (N, ..., O) -> (N, ...)."""
     return np.mean(np.square(y_pred - y_true), axis=-1)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Per-sample ``mean_O [(p > threshold) == t]``: (N, ..., O) -> (N, ...)."""
     return np.mean((y_pred > threshold).astype(y_pred.dtype) == y_true, axis=-1)
 
 

@@ -773,10 +773,11 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
             continue
         # The analytic gradient is below the floor. Ask the loss itself, along a random
         # direction v (|v| <= 1; zero on padded steps, whose mask a perturbation would flip):
-        # if it does not move at all, the array does not influence the loss (exact zeros on
-        # both sides: checkable); if its slope is as small as the analytic one (a tiny
-        # gradient, or a stationary point where only rounding noise is left), the array
-        # cannot be judged; if the slope is larger, the check goes ahead and will fail.
+        # if neither moves, the array does not influence the loss (exact zeros on both
+        # sides: checkable); if the loss's slope is as small as the analytic one (a tiny
+        # gradient the loss cannot resolve, or a stationary point where only rounding noise
+        # is left), the array cannot be judged; if the slope is larger, the check goes
+        # ahead and will fail, as it should.
         v = rng.standard_normal(array.shape)
         mask_value = mask_values.get(name.partition("input:")[2]) if name.startswith(
             "input:") else None
@@ -792,7 +793,7 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
         np.copyto(array, original)
         probe = abs(plus - minus) / (2 * h)
         moves = plus != base or minus != base
-        if moves and probe < floor * max(array.size, 1):
+        if (scale > 0 or moves) and probe < floor * max(array.size, 1):
             caveats.append(f"the gradient of {name} is at most {scale:.2g} (a finite "
                            f"difference along a random direction: {probe:.2g}), below the "
                            f"finite-difference noise floor {floor:.2g} for rtol {rtol:g}")
