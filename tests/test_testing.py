@@ -170,6 +170,20 @@ def test_gradcheck_caveats_see_a_relu_kink_and_the_noise_floor():
     assert any("noise floor" in c and "x2_lstm0/recurrent_kernel" in c for c in caveats)
 
 
+def test_gradcheck_caveats_see_overflow():
+    config = dict(testing.SEED_MODEL_CONFIG)
+    config["inputs"] = [dict(b, lstms=[dict(b["lstms"][0], activation="linear",
+                                            recurrent_activation="linear")])
+                        for b in config["inputs"]]
+    model = testing.build_model(config)
+    for name, p in model.params.items():
+        p[...] = 1e30                         # doubly exponential growth through 4 steps
+    x = [np.ones((1, 4, 3)), np.ones((1, 4, 3))]
+    y = [np.zeros((1, 1)), np.zeros((1, 1))]
+    caveats = testing.gradcheck_caveats(model, x, y)
+    assert len(caveats) == 1 and "not finite" in caveats[0]
+
+
 # --------------------------------------------------------------------------- assert_matches
 _CONFIG = {"units": 2, "features": 3, "timesteps": None, "activation": "tanh",
            "recurrent_activation": "sigmoid", "use_bias": True, "return_sequences": True,
