@@ -31,11 +31,14 @@ How it is made fast (docs/performance.md has the measurements):
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .activations import activate, derivative_from_output
 
-__all__ = ["lstm_forward", "lstm_backward", "lstm_step", "GateActivation"]
+__all__ = ["lstm_forward", "lstm_backward", "lstm_step", "input_projection",
+           "GateActivation", "LocalFactors"]
 
 
 def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias=None,
@@ -98,27 +101,25 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     N, T, D = x.shape
     H = recurrent_kernel.shape[0]
     dtype = x.dtype
-    # Time-major layout: each step reads a contiguous (N, ·) block.
-    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2)[::-1] if go_backwards
-                                else x.transpose(1, 0, 2))
+    # Time-major view of x (no copy: the cache refers to x, which must not change while
+    # the cache is in use); the GEMMs below gather it into (T·N, D) rows when they need it.
+    x_tm = x.transpose(1, 0, 2)[::-1] if go_backwards else x.transpose(1, 0, 2)
     step_mask = None
     if mask is not None:
         mask_tm = mask.T[::-1] if go_backwards else mask.T
         step_mask = np.ascontiguousarray(mask_tm, dtype=bool)[:, :, None]  # (T, N, 1)
-    gate_activation = GateActivation(activation, recurrent_activation, H, dtype)
+    gate_activation = GateActivation(activation, recurrent_activation, N, H, dtype)
     W, U, b = gate_activation.fold_into_weights(kernel, recurrent_kernel, bias)
 
-    # Input projection for all steps at once: (T·N, D) @ (D, 4H). gates[t] then receives
-    # h_{t-1} U and is activated in place: after step t it holds i, f, g, o.
-    gates = (x_tm.reshape(T * N, D) @ W).reshape(T, N, 4 * H)
-    if b is not None:
-        gates += b
+    # x_t W + b for all steps at once; gates[t] then receives h_{t-1} U and is activated in
+    # place: after step t it holds i, f, g, o.
+    gates = input_projection(x_tm, W, b)
     # states[t] is the state *before* step t; states[T] the final one.
     h_states = np.empty((T + 1, N, H), dtype=dtype)
     c_states = np.empty((T + 1, N, H), dtype=dtype)
     h_states[0] = 0 if h0 is None else h0
     c_states[0] = 0 if c0 is None else c0
-    tanh_c = np.empty((T, N, H), dtype=dtype)      # φ(c'_t)
+    tanh_c = np.empty((N, H), dtype=dtype)         # φ(c'_t); backward recomputes it from c_t
     recurrent = np.empty((N, 4 * H), dtype=dtype)  # h_{t-1} U
     ig = np.empty((N, H), dtype=dtype)             # i_t ⊙ g_t
     if step_mask is None:
@@ -130,7 +131,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     for t in range(T):
         z = gates[t]
         # z_t = (x_t W + b) + h_{t-1} U
-        np.matmul(h_states[t], U, out=recurrent)
+        np.dot(h_states[t], U, out=recurrent)
         z += recurrent
         gate_activation(z)                       # z now holds i, f, g, o
         i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
@@ -140,8 +141,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
         np.multiply(i, g, out=ig)
         c_new += ig
         # h'_t = o ⊙ φ(c'_t)
-        activate(activation, c_new, out=tanh_c[t])
-        np.multiply(o, tanh_c[t], out=h_new)
+        gate_activation.cell(c_new, out=tanh_c)
+        np.multiply(o, tanh_c, out=h_new)
         if step_mask is not None:
             # y_t = h'_t where valid, else y_{t-1} (zeros before the first valid step);
             # h_t, c_t = the previous state where masked.
@@ -154,7 +155,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     outputs = outputs_tm.transpose(1, 0, 2)
     cache = dict(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
                  use_bias=bias is not None, gates=gates, h_states=h_states,
-                 c_states=c_states, tanh_c=tanh_c, step_mask=step_mask,
+                 c_states=c_states, step_mask=step_mask,
                  go_backwards=go_backwards, activation=activation,
                  recurrent_activation=recurrent_activation)
     return (outputs, h_states[T], c_states[T]), cache
@@ -165,9 +166,9 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
 
     Parameters
     ----------
-    d_outputs : ndarray (N, T, H) or None
-        Gradient with respect to the output sequence (processing order); to
-        differentiate only the last output, pass zeros except at ``[:, -1]``.
+    d_outputs : ndarray (N, T, H) or (N, H) or None
+        Gradient with respect to the output sequence (processing order), or, as (N, H),
+        with respect to the last output only (``return_sequences=False``).
     d_h_last, d_c_last : ndarray (N, H) or None
         Gradients with respect to the final states (``return_state``).
     cache : dict
@@ -184,66 +185,72 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
     """
     x_tm = cache["x_tm"]
     gates = cache["gates"]
-    h_states, c_states, tanh_c = cache["h_states"], cache["c_states"], cache["tanh_c"]
+    h_states, c_states = cache["h_states"], cache["c_states"]
     step_mask = cache["step_mask"]
     kernel, recurrent_kernel = cache["kernel"], cache["recurrent_kernel"]
     act = cache["activation"]
     T, N, D = x_tm.shape
     H = recurrent_kernel.shape[0]
     dtype = x_tm.dtype
-    gate_activation = GateActivation(act, cache["recurrent_activation"], H, dtype)
+    gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype)
 
     d_gates = np.empty((T, N, 4 * H), dtype=dtype)   # dL/dz_t for every step
     d_h_steps = np.empty((T, N, H), dtype=dtype)     # dL/dh'_t for every step
     # Gradients carried to the previous step: dL/dh_{t-1}, dL/dc_{t-1} (and dL/dy_{t-1}).
     d_h = np.zeros((N, H), dtype=dtype) if d_h_last is None else d_h_last.astype(dtype, copy=True)
     d_c = np.zeros((N, H), dtype=dtype) if d_c_last is None else d_c_last.astype(dtype, copy=True)
-    d_out_tm = None if d_outputs is None else d_outputs.transpose(1, 0, 2)
+    d_out_tm = None
+    if d_outputs is not None and d_outputs.ndim == 3:
+        d_out_tm = d_outputs.transpose(1, 0, 2)
+    d_last_output = d_outputs if d_outputs is not None and d_outputs.ndim == 2 else None
     d_c_new = np.empty((N, H), dtype=dtype)          # dL/dc'_t
-    gate_scratch = np.empty((N, 4 * H), dtype=dtype)
     recurrent_kernel_T = np.ascontiguousarray(recurrent_kernel.T)
     if step_mask is not None:
         masked = _MaskedCarry(step_mask, N, H, dtype)
+    # The step's backward equations, split into *local factors* [..] that depend on the
+    # forward pass only, and the gradients dh'_t, dc'_t carried back through time:
+    #   h' = o ⊙ φ(c')            =>  dz_o = dh' ⊙ [φ(c') ⊙ σ'(z_o)],  dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
+    #   c' = f ⊙ c_{t-1} + i ⊙ g   =>  dz_i = dc' ⊙ [g ⊙ σ'(z_i)],  dz_f = dc' ⊙ [c_{t-1} ⊙ σ'(z_f)],
+    #                                 dz_g = dc' ⊙ [i ⊙ φ'(z_g)],   dc_{t-1} = dc' ⊙ f
+    #   z = x W + h_{t-1} U + b    =>  dh_{t-1} = dz U^T
+    # The local factors are computed for a block of steps at once (few large NumPy calls,
+    # the block small enough to stay in cache), straight into d_gates; each step then only
+    # multiplies in its carried gradients.
+    factors = LocalFactors(gate_activation, N, H, dtype)
 
-    for t in range(T - 1, -1, -1):
-        i, f = gates[t, :, :H], gates[t, :, H:2 * H]
-        g, o = gates[t, :, 2 * H:3 * H], gates[t, :, 3 * H:]
-        dz = d_gates[t]
-        d_h_new = d_h_steps[t]
-        d_out_t = None if d_out_tm is None else d_out_tm[t]
-        if step_mask is None:
-            # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t, and dc'_t starts from dL/dc_t.
-            if d_out_t is None:
-                np.copyto(d_h_new, d_h)
+    for stop in range(T, 0, -factors.block):
+        start = max(0, stop - factors.block)
+        cell_factor = factors.compute(gates[start:stop], c_states[start:stop + 1],
+                                      out=d_gates[start:stop])
+        for t in range(stop - 1, start - 1, -1):
+            dz = d_gates[t]
+            d_h_new = d_h_steps[t]
+            d_out_t = d_out_tm[t] if d_out_tm is not None else (
+                d_last_output if t == T - 1 else None)
+            if step_mask is None:
+                # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t, and dc'_t starts from dL/dc_t.
+                if d_out_t is None:
+                    np.copyto(d_h_new, d_h)
+                else:
+                    np.add(d_h, d_out_t, out=d_h_new)
+                d_c_in = d_c
             else:
-                np.add(d_h, d_out_t, out=d_h_new)
-            d_c_in = d_c
-        else:
-            d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
-        # Gate derivatives σ'(z), φ'(z) of all four blocks, from the gate values.
-        gate_activation.derivative(gates[t], out=dz, scratch=gate_scratch)
-        dz_i, dz_f, dz_g, dz_o = dz[:, :H], dz[:, H:2 * H], dz[:, 2 * H:3 * H], dz[:, 3 * H:]
-        # h' = o ⊙ φ(c')  =>  dz_o = dh' ⊙ φ(c') ⊙ σ'(z_o),  dc' = dc + dh' ⊙ o ⊙ φ'(c')
-        dz_o *= tanh_c[t]
-        dz_o *= d_h_new
-        derivative_from_output(act, tanh_c[t], out=d_c_new)
-        d_c_new *= o
-        d_c_new *= d_h_new
-        d_c_new += d_c_in
-        # c' = f ⊙ c_{t-1} + i ⊙ g  =>  dz_i = dc' ⊙ g ⊙ σ'(z_i),  dz_f = dc' ⊙ c_{t-1} ⊙ σ'(z_f),
-        #                               dz_g = dc' ⊙ i ⊙ φ'(z_g),   dc_{t-1} = dc' ⊙ f
-        dz_i *= g
-        dz_f *= c_states[t]
-        dz_g *= i
-        dz[:, :3 * H].reshape(N, 3, H)[...] *= d_c_new[:, None, :]
-        # z_t = x_t W + h_{t-1} U + b  =>  dh_{t-1} = dz U^T
-        if step_mask is None:
-            np.multiply(d_c_new, f, out=d_c)
-            np.matmul(dz, recurrent_kernel_T, out=d_h)
-        else:
-            # d_h, d_c already hold what masked rows carry past the step: add the step's share.
-            d_c += np.multiply(d_c_new, f, out=masked.scratch)
-            d_h += np.matmul(dz, recurrent_kernel_T, out=masked.scratch)
+                d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
+            # dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
+            np.multiply(d_h_new, cell_factor[t - start], out=d_c_new)
+            d_c_new += d_c_in
+            # dz = [local factors] ⊙ (dc', dc', dc', dh')   for the blocks i, f, c, o
+            dz[:, :3 * H].reshape(N, 3, H)[...] *= d_c_new[:, None, :]
+            dz[:, 3 * H:] *= d_h_new
+            # dc_{t-1} = dc' ⊙ f,  dh_{t-1} = dz U^T
+            f = gates[t, :, H:2 * H]
+            if step_mask is None:
+                np.multiply(d_c_new, f, out=d_c)
+                np.dot(dz, recurrent_kernel_T, out=d_h)
+            else:
+                # d_h, d_c already hold what masked rows carry past the step: add its share.
+                d_c += np.multiply(d_c_new, f, out=masked.scratch)
+                d_h += np.dot(dz, recurrent_kernel_T, out=masked.scratch)
 
     d_gates_flat = d_gates.reshape(T * N, 4 * H)
     grads = {
@@ -263,6 +270,87 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
     return grads
 
 
+def input_projection(x_tm, kernel, bias=None):
+    """``x_t W + b`` for every step as one GEMM.
+
+    The bias rides along as the weight of a constant input 1, so that no second pass over
+    the (T, N, 4H) result is needed: ``[x_t, 1] @ [W; b]``, i.e. (T·N, D+1) @ (D+1, 4H).
+
+    Parameters
+    ----------
+    x_tm : ndarray (T, N, D)
+    kernel : ndarray (D, 4H)
+    bias : ndarray (4H,) or None
+
+    Returns
+    -------
+    ndarray (T, N, 4H), C-contiguous
+    """
+    T, N, D = x_tm.shape
+    if bias is None:
+        return (x_tm.reshape(T * N, D) @ kernel).reshape(T, N, -1)
+    x_and_one = np.empty((T, N, D + 1), dtype=x_tm.dtype)
+    x_and_one[:, :, :D] = x_tm
+    x_and_one[:, :, D] = 1
+    kernel_and_bias = np.concatenate([kernel, bias[None, :].astype(kernel.dtype, copy=False)])
+    return (x_and_one.reshape(T * N, D + 1) @ kernel_and_bias).reshape(T, N, -1)
+
+
+@functools.lru_cache(maxsize=32)
+def _one_tanh_constants(N, H, dtype):
+    """s (4H,), and s, shift, α repeated over the batch (N, 4H); read-only, cached."""
+    def per_block(i, f, c, o):
+        return np.repeat(np.array([i, f, c, o], dtype=dtype), H)
+
+    column_scale = per_block(.5, .5, 1, .5)
+    constants = (column_scale, np.tile(column_scale, (N, 1)),
+                 np.tile(per_block(.5, .5, 0, .5), (N, 1)), np.tile(per_block(0, 0, 1, 0), (N, 1)))
+    for c in constants:
+        c.flags.writeable = False
+    return constants
+
+
+class LocalFactors:
+    """The factors of dL/dz_t that depend on the forward pass only, for a block of steps.
+
+    For gates ``(k, N, 4H)`` = i, f, g, o and cell states c_{t-1}, c'_t::
+
+        out         = [g ⊙ σ'(z_i),  c_{t-1} ⊙ σ'(z_f),  i ⊙ φ'(z_g),  φ(c') ⊙ σ'(z_o)]
+        cell_factor = o ⊙ φ'(c')                                           (k, N, H)
+
+    ``block`` steps are done per call: as many as fit in ~256 KB of gates, so that a block
+    stays in cache while the steps of :func:`lstm_backward` use it (the whole sequence of a
+    small model, one step of a large one).
+    """
+
+    CACHE_BYTES = 256 * 1024
+
+    def __init__(self, gate_activation, N, H, dtype):
+        self.gate_activation, self.H = gate_activation, H
+        self.activation = gate_activation.activation
+        step_bytes = N * 4 * H * np.dtype(dtype).itemsize
+        self.block = max(1, self.CACHE_BYTES // step_bytes)
+        self.gate_scratch = np.empty((self.block, N, 4 * H), dtype=dtype)
+        self.cell_factor = np.empty((self.block, N, H), dtype=dtype)
+
+    def compute(self, gates, c_states, out):
+        """Fill ``out`` (k, N, 4H) from ``gates`` (k, N, 4H) and ``c_states`` (k+1, N, H)
+        (c_{t-1} for each step, then c'_t of the last); returns cell_factor (k, N, H).
+
+        At a masked step c_t is not c'_t, but the carried gradients are zero there.
+        """
+        H, k = self.H, gates.shape[0]
+        self.gate_activation.derivative(gates, out=out, scratch=self.gate_scratch[:k])
+        tanh_c = self.gate_activation.cell(c_states[1:], out=self.gate_scratch[:k, :, :H])
+        out[..., 3 * H:] *= tanh_c
+        out[..., :H] *= gates[..., 2 * H:3 * H]
+        out[..., H:2 * H] *= c_states[:-1]
+        out[..., 2 * H:3 * H] *= gates[..., :H]
+        cell_factor = derivative_from_output(self.activation, tanh_c, out=self.cell_factor[:k])
+        cell_factor *= gates[..., 3 * H:]
+        return cell_factor
+
+
 class GateActivation:
     """σ on the i, f, o blocks and φ on the c block of a gate row z (N, 4H), in place.
 
@@ -280,23 +368,31 @@ class GateActivation:
     The derivatives come from the gate values y (the cache keeps activated gates)::
 
         σ'(z) = y (1 - y),   tanh'(z) = (1 + y)(1 - y)   =  (y + α)(1 - y),  α = (0, 0, 1, 0)
+
+    The per-block constants are stored repeated over the batch, (N, 4H), so that every
+    per-step operation runs over contiguous memory (broadcasting a (4H,) row costs as much
+    as the arithmetic at small sizes).
     """
 
-    def __init__(self, activation, recurrent_activation, H, dtype):
+    def __init__(self, activation, recurrent_activation, N, H, dtype):
         self.activation, self.recurrent_activation, self.H = activation, recurrent_activation, H
         self.one_tanh = activation == "tanh" and recurrent_activation == "sigmoid"
         if self.one_tanh:
-            blocks = np.ones((4, H), dtype=dtype)
-            self.scale = (blocks * np.array([.5, .5, 1, .5], dtype=dtype)[:, None]).ravel()
-            self.shift = (blocks * np.array([.5, .5, 0, .5], dtype=dtype)[:, None]).ravel()
-            self.alpha = (blocks * np.array([0, 0, 1, 0], dtype=dtype)[:, None]).ravel()
+            self.column_scale, self.scale, self.shift, self.alpha = _one_tanh_constants(
+                N, H, np.dtype(dtype).str)
 
     def fold_into_weights(self, kernel, recurrent_kernel, bias):
         """``(W, U, b)`` scaled column-wise by s (one-tanh form) or unchanged."""
         if not self.one_tanh:
             return kernel, recurrent_kernel, bias
-        return (kernel * self.scale, recurrent_kernel * self.scale,
-                None if bias is None else bias * self.scale)
+        s = self.column_scale
+        return kernel * s, recurrent_kernel * s, None if bias is None else bias * s
+
+    def cell(self, c, out):
+        """φ(c) into ``out``."""
+        if self.activation == "tanh":
+            return np.tanh(c, out=out)
+        return activate(self.activation, c, out=out)
 
     def __call__(self, z):
         """Activate z (pre-activations, weights folded as above) in place into i, f, g, o."""
@@ -312,16 +408,18 @@ class GateActivation:
         return z
 
     def derivative(self, gates, out, scratch):
-        """dgate/dz of each block from the gate values ``gates`` (N, 4H) into ``out``."""
+        """dgate/dz of each block from the gate values ``gates`` (..., 4H) into ``out``."""
         if self.one_tanh:
             np.subtract(1, gates, out=out)
             np.add(gates, self.alpha, out=scratch)
             out *= scratch
             return out
         H = self.H
-        derivative_from_output(self.recurrent_activation, gates[:, :2 * H], out=out[:, :2 * H])
-        derivative_from_output(self.activation, gates[:, 2 * H:3 * H], out=out[:, 2 * H:3 * H])
-        derivative_from_output(self.recurrent_activation, gates[:, 3 * H:], out=out[:, 3 * H:])
+        derivative_from_output(self.recurrent_activation, gates[..., :2 * H],
+                               out=out[..., :2 * H])
+        derivative_from_output(self.activation, gates[..., 2 * H:3 * H],
+                               out=out[..., 2 * H:3 * H])
+        derivative_from_output(self.recurrent_activation, gates[..., 3 * H:], out=out[..., 3 * H:])
         return out
 
 
