@@ -411,14 +411,8 @@ class LSTM(Layer):
         return outputs, out_masks, cache
 
     def backward(self, d_outputs, cache, d_logits=None, extras=None):
+        # Without return_sequences, d_out (N, H) is the gradient of the last output only.
         d_out = d_outputs[0]
-        if d_out is not None and not self.return_sequences:
-            # Only the last output was used: a sequence gradient that is zero before it.
-            N, H = d_out.shape
-            T = cache["x_tm"].shape[0]
-            seq = np.zeros((N, T, H), dtype=d_out.dtype)
-            seq[:, -1] = d_out
-            d_out = seq
         d_h_last = d_outputs[1] if self.return_state else None
         d_c_last = d_outputs[2] if self.return_state else None
         grads = lstm_backward(d_out, d_h_last, d_c_last, cache)

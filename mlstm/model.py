@@ -282,7 +282,7 @@ class Model(Trainer):
             t = self.outputs[k]
             key = id(t.node)
             logit_seed[key] = g if key not in logit_seed else logit_seed[key] + g
-        grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        grads = {}
         for node_pos in range(len(self.nodes) - 1, -1, -1):
             node = self.nodes[node_pos]
             layer = node.layer
@@ -298,10 +298,14 @@ class Model(Trainer):
             if node_extras:
                 extras.setdefault(layer.name, {}).update(node_extras)
             for name, g in d_params.items():
-                grads[f"{layer.name}/{name}"] += g
+                _accumulate(grads, f"{layer.name}/{name}", g)
             for t, g in zip(node.inputs, d_ins):
-                if g is not None:
+                # Gradients reaching model inputs are kept only when asked for (memory).
+                if g is not None and (input_grads or not isinstance(t.node.layer, InputLayer)):
                     _accumulate(grad_of, id(t), g)
+            d_ins = d_params = g = None     # let unneeded gradients go before the next layer
+        grads = {name: grads[name].astype(p.dtype, copy=False) if name in grads
+                 else np.zeros_like(p) for name, p in self.params.items()}
         if input_grads:
             d_inputs = [grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
                         for t in self.inputs]
