@@ -502,8 +502,13 @@ def _summary(times_s):
 
 
 def run_benchmark(sizes=("S", "M", "L"), frameworks=FRAMEWORKS, rounds=5, threads=2,
-                  reps=None, keep_openblas_env=False, log=None, echo=print):
-    """Time every framework at every size; returns the results dict (see module docstring)."""
+                  reps=None, keep_openblas_env=False, log=None, echo=print, settle=0.3):
+    """Time every framework at every size; returns the results dict (see module docstring).
+
+    ``settle`` seconds pass between two workers' turns: a framework's worker threads spin
+    for a while after their work (OpenMP, OpenBLAS, Eigen), which would otherwise land on
+    the next framework's timings.
+    """
     frameworks, missing = available_frameworks(frameworks)
     reps = dict(REPS, **(reps or {}))
     results = {
@@ -511,7 +516,7 @@ def run_benchmark(sizes=("S", "M", "L"), frameworks=FRAMEWORKS, rounds=5, thread
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                         "cpu": _cpu_model()},
-            "threads": threads, "rounds": rounds, "reps_per_round": reps,
+            "threads": threads, "rounds": rounds, "reps_per_round": reps, "settle_s": settle,
             "frameworks": frameworks, "missing": missing,
             "dtype": "float32",
         },
@@ -531,7 +536,7 @@ def run_benchmark(sizes=("S", "M", "L"), frameworks=FRAMEWORKS, rounds=5, thread
         echo("sustained float32 GEMM rate: " + ", ".join(
             f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in meta["gemm_rate_flops_per_s"].items()))
         for size in sizes:
-            results["sizes"][size] = _run_size(size, workers, rounds, reps[size], echo)
+            results["sizes"][size] = _run_size(size, workers, rounds, reps[size], echo, settle)
         # Measured again at the end: the machine is shared, its rate may have changed.
         for fw in rates:
             rates[fw] = max(rates[fw], workers[fw].request("gemm_rate")["flops_per_s"])
@@ -546,7 +551,7 @@ def run_benchmark(sizes=("S", "M", "L"), frameworks=FRAMEWORKS, rounds=5, thread
     return results
 
 
-def _run_size(size, workers, rounds, reps, echo):
+def _run_size(size, workers, rounds, reps, echo, settle):
     entry = {"shape": {k: (list(v) if isinstance(v, tuple) else v)
                        for k, v in SIZES[size].items()},
              "gemm_flops": gemm_flops(size),
@@ -565,6 +570,7 @@ def _run_size(size, workers, rounds, reps, echo):
             for fw in rotated:
                 for name in step_names[fw]:
                     if name == kind or (kind == "forward" and name.startswith("forward_")):
+                        time.sleep(settle)
                         samples[fw][name] += workers[fw].request(
                             "time", step=name, reps=reps)["times_s"]
     for fw, w in workers.items():
@@ -575,6 +581,10 @@ def _run_size(size, workers, rounds, reps, echo):
         entry["frameworks"][fw].update(stats)
         entry["frameworks"][fw]["memory"] = w.request("memory")
     entry["load_average_end"] = list(os.getloadavg())
+    busy = max(entry["load_average_start"][0], entry["load_average_end"][0])
+    if busy > 0.5 * (os.cpu_count() or 1):
+        echo(f"warning: 1-minute load average {busy:.1f} on {os.cpu_count()} CPUs during size "
+             f"{size}: other processes were running, times are inflated and noisy")
     echo(f"size {size}: " + "; ".join(
         f"{LABELS[fw]} train {d['train']['median_ms']:.2f} ms, "
         f"forward {d['forward_best']['median_ms']:.2f} ms"
@@ -745,6 +755,8 @@ def cli_main(argv=None):
     parser.add_argument("--reps", default=None,
                         help="repetitions per round, e.g. S=20,M=6,L=2 (defaults: %s)" % REPS)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--settle", type=float, default=0.3,
+                        help="seconds of pause before each worker's turn (default 0.3)")
     parser.add_argument("--out", default="bench-results", help="directory for JSON/PNG/table")
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--readme", default=None,
@@ -765,7 +777,7 @@ def cli_main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "workers.log"), "w") as log:
         results = run_benchmark(sizes, frameworks, args.rounds, args.threads, reps,
-                                args.keep_openblas_env, log=log)
+                                args.keep_openblas_env, log=log, settle=args.settle)
     tables = format_tables(results)
     description = describe_run(results)
     json_path = os.path.join(args.out, "bench.json")
