@@ -1025,7 +1025,9 @@ def assert_matches(model, other_forward, other_backward=None, *, x=None, max_exa
         ``d_outputs``: list of dL/d(output). Returns ``{"layer/weight": dL/dθ}`` for every
         parameter, optionally ``"input:<name>"`` (or ``"<name>"``) entries for inputs.
     x : list of arrays, optional
-        Check this one input instead of drawing (e.g. inside your own ``@given`` test).
+        Check this one input instead of drawing. Inside your own ``@given`` test, pass it
+        (draw it with :func:`sequences`): hypothesis refuses a search nested in another
+        (its ``nested_given`` health check).
     max_examples : int
     rtol, atol : float
         Tolerances of the comparison (``numpy.isclose``).
