@@ -57,10 +57,22 @@ class Trace:
 
     Examples
     --------
-    >>> history = model.fit(x, y, epochs=2, trace=True)        # doctest: +SKIP
-    >>> history.trace.update_ratio.shape                      # doctest: +SKIP
-    (64, 10)
-    >>> history.trace.save("trace.npz")                       # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from mlstm.__main__ import build_demo_model
+    >>> from mlstm.data import make_demo_data
+    >>> d = make_demo_data(n_samples=64, timesteps=5, features=(3, 2))
+    >>> model = build_demo_model(timesteps=5, features=(3, 2), units=4)
+    >>> model.compile("adam", loss=["mse", "binary_crossentropy"])
+    >>> history = model.fit([d["x1"], d["x2"]], [d["y1"], d["y2"]], epochs=2,
+    ...                     batch_size=32, verbose=0, trace=True)
+    >>> history.trace.update_ratio.shape          # 2 epochs x 2 batches, 10 parameters
+    (4, 10)
+    >>> history.trace.grad_norm.shape             # steps, outputs, parameters
+    (4, 2, 10)
+    >>> path = os.path.join(tempfile.mkdtemp(), "trace.npz")
+    >>> history.trace.save(path)
+    >>> len(Trace.load(path))
+    4
     """
 
     def __init__(self):
