@@ -310,15 +310,19 @@ def _reset_peak_rss():
         return False
 
 
-def measure_memory(step, traced=False):
+def measure_memory(step, traced=False, release=None):
     """Peak memory of one call of ``step``.
 
     ``rss_growth_bytes``: the resident set's high-water mark during the call minus the
     resident set just before it (freed heap pages released first), for any framework.
     With ``traced``, also ``traced_peak_bytes``: the peak of Python/NumPy allocations above
-    those alive before the call (tracemalloc; exact for NumPy arrays).
+    those alive before the call (tracemalloc; exact for NumPy arrays). ``release`` is called
+    before each measured call to drop memory kept for reuse (mlstm's buffer pool), so that
+    the step's arrays count as allocated within it.
     """
     result = {}
+    release = release or (lambda: None)
+    release()
     gc.collect()
     if _reset_peak_rss():
         before = _proc_status_kib("VmRSS")
@@ -327,6 +331,7 @@ def measure_memory(step, traced=False):
         result["rss_growth_bytes"] = (peak - before) * 1024
     if traced:
         import tracemalloc
+        release()
         gc.collect()
         tracemalloc.start()
         start = tracemalloc.get_traced_memory()[0]
@@ -334,6 +339,23 @@ def measure_memory(step, traced=False):
         result["traced_peak_bytes"] = tracemalloc.get_traced_memory()[1] - start
         tracemalloc.stop()
     return result
+
+
+def _own_cpu_seconds():
+    """CPU seconds used by this process (all its threads) so far."""
+    t = os.times()
+    return t.user + t.system
+
+
+def machine_busy_seconds():
+    """CPU seconds all CPUs of the machine spent busy since boot (Linux), else None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)      # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def time_calls(fn, reps):
@@ -430,7 +452,15 @@ def worker_main(framework, threads):
             elif cmd == "time":
                 answer = {"times_s": time_calls(steps[request["step"]], request["reps"])}
             elif cmd == "memory":
-                answer = measure_memory(steps["train"], traced=framework == "mlstm")
+                if framework == "mlstm":
+                    from .ops.lstm import BUFFERS
+                    answer = measure_memory(steps["train"], traced=True, release=BUFFERS.clear)
+                    steps["train"]()
+                    answer["kept_for_reuse_bytes"] = BUFFERS.nbytes
+                else:
+                    answer = measure_memory(steps["train"])
+            elif cmd == "cpu_seconds":
+                answer = {"cpu_s": _own_cpu_seconds()}
             else:
                 raise ValueError(f"unknown request {cmd!r}")
         except Exception:  # report to the orchestrator instead of dying silently
@@ -552,6 +582,8 @@ def run_benchmark(sizes=("S", "M", "L"), frameworks=FRAMEWORKS, rounds=5, thread
 
 
 def _run_size(size, workers, rounds, reps, echo, settle):
+    busy0, wall0 = machine_busy_seconds(), time.perf_counter()
+    own0 = sum(w.request("cpu_seconds")["cpu_s"] for w in workers.values())
     entry = {"shape": {k: (list(v) if isinstance(v, tuple) else v)
                        for k, v in SIZES[size].items()},
              "gemm_flops": gemm_flops(size),
@@ -581,10 +613,15 @@ def _run_size(size, workers, rounds, reps, echo, settle):
         entry["frameworks"][fw].update(stats)
         entry["frameworks"][fw]["memory"] = w.request("memory")
     entry["load_average_end"] = list(os.getloadavg())
-    busy = max(entry["load_average_start"][0], entry["load_average_end"][0])
-    if busy > 0.5 * (os.cpu_count() or 1):
-        echo(f"warning: 1-minute load average {busy:.1f} on {os.cpu_count()} CPUs during size "
-             f"{size}: other processes were running, times are inflated and noisy")
+    # CPU time the machine spent on anything but the workers, per second of the run.
+    own = sum(w.request("cpu_seconds")["cpu_s"] for w in workers.values()) - own0
+    busy1, wall = machine_busy_seconds(), time.perf_counter() - wall0
+    if busy0 is not None and busy1 is not None:
+        foreign = max(0.0, (busy1 - busy0) - own) / wall
+        entry["foreign_cpus"] = foreign
+        if foreign > 0.1:
+            echo(f"warning: other processes used {foreign:.2f} CPUs on average during size "
+                 f"{size}: times are inflated and noisy")
     echo(f"size {size}: " + "; ".join(
         f"{LABELS[fw]} train {d['train']['median_ms']:.2f} ms, "
         f"forward {d['forward_best']['median_ms']:.2f} ms"
@@ -643,7 +680,7 @@ def format_tables(results):
             row += [f"{fws[fw][key]['median_ms'] / bound:.1f}" for fw in frameworks]
             lines.append("| " + " | ".join(row) + " |")
     mem_head = ["size", "must keep MB"] + [f"{LABELS[fw]} RSS growth MB" for fw in frameworks]
-    mem_head += ["mlstm traced peak MB", "mlstm peak ÷ must keep"]
+    mem_head += ["mlstm traced peak MB", "mlstm peak ÷ must keep", "mlstm kept for reuse MB"]
     mem = ["| " + " | ".join(mem_head) + " |", "|" + "---|" * len(mem_head)]
     for size, entry in results["sizes"].items():
         keep = entry["backward_must_keep_bytes"]
@@ -651,8 +688,10 @@ def format_tables(results):
         for fw in frameworks:
             growth = entry["frameworks"][fw]["memory"].get("rss_growth_bytes")
             row.append("–" if growth is None else f"{growth / 1e6:.1f}")
-        traced = entry["frameworks"]["mlstm"]["memory"].get("traced_peak_bytes")
+        memory = entry["frameworks"]["mlstm"]["memory"]
+        traced = memory.get("traced_peak_bytes")
         row += ["–", "–"] if traced is None else [f"{traced / 1e6:.1f}", f"{traced / keep:.2f}"]
+        row.append(f"{memory.get('kept_for_reuse_bytes', 0) / 1e6:.1f}")
         mem.append("| " + " | ".join(row) + " |")
     return "\n".join(lines), "\n".join(mem)
 
@@ -667,7 +706,7 @@ def describe_run(results):
                       f"{b.get('corename')} ({b.get('threads')} threads)"
                       for info in meta["workers"].values() for b in info["blas"]})
     rates = ", ".join(f"{k} {v / 1e9:.0f}" for k, v in meta["gemm_rate_flops_per_s"].items())
-    loads = [round(e["load_average_start"][0], 1) for e in results["sizes"].values()]
+    foreign = [round(e.get("foreign_cpus", float("nan")), 2) for e in results["sizes"].values()]
     text = (f"{meta['date']}, {meta['machine']['cpu']} ({meta['machine']['cpus']} CPUs), "
             f"float32, {meta['threads']} threads for every framework, "
             f"{meta['rounds']} interleaved rounds after warm-up "
@@ -680,7 +719,8 @@ def describe_run(results):
         text += "; PyTorch: " + ", ".join(torch_build)
     if meta.get("openblas_env_removed"):
         text += f"; removed for the workers: {sorted(meta['openblas_env_removed'])}"
-    text += f". 1-minute load average at the start of each size: {loads}."
+    text += (f". CPUs used by other processes during each size (of {meta['machine']['cpus']}): "
+             f"{foreign}.")
     if meta.get("missing"):
         text += f" Not installed, skipped: {meta['missing']}."
     return text
