@@ -265,8 +265,8 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
     }
     if cache["use_bias"]:
         grads["bias"] = d_gates_flat.sum(axis=0)
-    d_x_tm = np.matmul(d_gates_flat, kernel.T, out=BUFFERS.empty((T * N, D), dtype))
-    d_x_tm = d_x_tm.reshape(T, N, D)
+    # (not recycled: a model drops input gradients at once, the pool would keep them alive)
+    d_x_tm = (d_gates_flat @ kernel.T).reshape(T, N, D)
     if cache["go_backwards"]:
         d_x_tm = d_x_tm[::-1]
     grads["x"] = d_x_tm.transpose(1, 0, 2)
@@ -293,7 +293,7 @@ def input_projection(x_tm, kernel, bias=None):
     out = BUFFERS.empty((T * N, kernel.shape[1]), np.result_type(x_tm, kernel))
     if bias is None:
         return np.matmul(x_tm.reshape(T * N, D), kernel, out=out).reshape(T, N, -1)
-    x_and_one = BUFFERS.empty((T, N, D + 1), x_tm.dtype)
+    x_and_one = np.empty((T, N, D + 1), dtype=x_tm.dtype)   # temporary: not recycled
     x_and_one[:, :, :D] = x_tm
     x_and_one[:, :, D] = 1
     kernel_and_bias = np.concatenate([kernel, bias[None, :].astype(kernel.dtype, copy=False)])
