@@ -778,7 +778,9 @@ def update_readme(path, tables, description, start="<!-- bench:start -->",
             "multiple of the step's unavoidable GEMM work at the machine's sustained GEMM "
             "rate). See docs/performance.md for what was optimized and how to read this.\n\n"
             f"{tables[0]}\n\nPeak memory of one training step:\n\n{tables[1]}\n\n"
-            f"{description}\n")
+            f"{description}\n\nThe machine is a 2-core VM shared with other work: even with "
+            "no other process running, medians move by 10-25 % from run to run at M and L "
+            "(more at S), so read ratios near 1 as ties.\n")
     with open(path, "w", encoding="utf-8") as f:
         f.write(head + start + body + end + tail)
 
