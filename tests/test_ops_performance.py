@@ -1,0 +1,67 @@
+"""The speed devices of mlstm.ops.lstm change nothing observable.
+
+- BufferPool never hands out an array that a cache, a gradient or a view still uses;
+- the (N, H) last-output gradient equals the zero-padded (N, T, H) sequence gradient;
+- the one-tanh gate activation agrees with the exact sigmoid to float32 precision.
+"""
+import numpy as np
+from scipy.special import expit
+
+from mlstm.ops.lstm import BUFFERS, GateActivation, lstm_backward, lstm_forward
+
+
+def _args(rng, N=8, T=6, D=3, H=16, dtype=np.float32):
+    return (rng.standard_normal((N, T, D)).astype(dtype),
+            (rng.standard_normal((D, 4 * H)) / 2).astype(dtype),
+            (rng.standard_normal((H, 4 * H)) / 4).astype(dtype),
+            (rng.standard_normal(4 * H) / 4).astype(dtype))
+
+
+def test_recycled_buffers_never_overwrite_what_is_still_referenced(monkeypatch):
+    monkeypatch.setattr(BUFFERS, "min_bytes", 0)       # recycle even these small arrays
+    rng = np.random.default_rng(0)
+    args = _args(rng)
+    (out, h, c), cache = lstm_forward(*args)
+    grads = lstm_backward(np.ones_like(h), None, None, cache)
+    kept = {k: v.copy() for k, v in cache.items() if isinstance(v, np.ndarray)}
+    kept_grads = {k: v.copy() for k, v in grads.items()}
+    last_output, expected_last = out[:, -1], out[:, -1].copy()   # a view keeps h_states
+    del out, h, c
+    for _ in range(3):                                  # same shapes: candidates for reuse
+        (_, h2, _), cache2 = lstm_forward(*_args(rng))
+        lstm_backward(np.ones_like(h2), None, None, cache2)
+    for k, v in kept.items():
+        np.testing.assert_array_equal(cache[k], v, err_msg=k)
+    for k, v in kept_grads.items():
+        np.testing.assert_array_equal(grads[k], v, err_msg=k)
+    np.testing.assert_array_equal(last_output, expected_last)
+
+
+def test_last_output_gradient_equals_the_zero_padded_sequence():
+    rng = np.random.default_rng(1)
+    x, W, U, b = _args(rng, dtype=np.float64)
+    mask = np.ones(x.shape[:2], dtype=bool)
+    mask[0, -2:] = False
+    for kwargs in ({}, {"mask": mask, "go_backwards": True}):
+        (out, h, c), cache = lstm_forward(x, W, U, b, **kwargs)
+        d_last = rng.standard_normal(h.shape)
+        padded = np.zeros_like(out)
+        padded[:, -1] = d_last
+        got, want = (lstm_backward(d_last, None, None, cache),
+                     lstm_backward(padded, None, None, cache))
+        for k in ("x", "kernel", "recurrent_kernel", "bias", "h0", "c0", "d_h_steps", "d_gates"):
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-13, atol=1e-15, err_msg=k)
+
+
+def test_one_tanh_gates_match_sigmoid_and_tanh_in_float32():
+    N, H = 4, 8
+    rng = np.random.default_rng(2)
+    z = (rng.standard_normal((N, 4 * H)) * 8).astype(np.float32)
+    gates = GateActivation("tanh", "sigmoid", N, H, np.float32)
+    scale = np.repeat(np.array([.5, .5, 1, .5], np.float32), H)
+    got = gates(z * scale)                              # the weights carry the scale
+    want = np.concatenate([expit(z[:, :2 * H].astype(np.float64)),
+                           np.tanh(z[:, 2 * H:3 * H].astype(np.float64)),
+                           expit(z[:, 3 * H:].astype(np.float64))], axis=1)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=1.2e-7)
