@@ -300,11 +300,15 @@ class Trainer:
         logs, _ = self._train_step(xs, ys)
         return _return_logs(logs, return_dict)
 
-    def _train_step(self, xs, ys):
+    def _train_step(self, xs, ys, before_update=None):
         tape = self.forward(xs, training=True)
         result = self.loss_and_output_grads(tape, ys)
         grads = self.backward(tape, result.d_outputs, result.d_logits)
         validation.check_step_finite(self, tape, ys, result, grads)
+        if before_update is not None:
+            # The tape's caches refer to the live weights: this is the last moment at which
+            # they are the weights the tape was computed with.
+            before_update(dict(tape=tape, result=result, grads=grads))
         trainable = self.trainable_params
         updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
         n = xs[0].shape[0]
@@ -384,7 +388,9 @@ class Trainer:
             0 silent, 1 a progress line (updated in place on a terminal), 2 one line per epoch.
         callbacks : list, optional
             Objects with any of ``on_train_begin(model)``, ``on_epoch_end(model, epoch, logs)``,
-            ``on_batch_end(model, step, info)``, ``on_train_end(model)``;
+            ``on_before_update(model, step, info)`` (tape, loss result and gradients, with
+            the weights still those of the forward pass), ``on_batch_end(model, step, info)``
+            (the same plus ``updates``), ``on_train_end(model)``;
             ``model.stop_training = True`` ends training after the current batch.
         initial_epoch : int
         trace : bool
@@ -450,7 +456,9 @@ class Trainer:
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 xb, yb = [a[idx] for a in xs], [a[idx] for a in ys]
                 try:
-                    logs, info = self._train_step(xb, yb)
+                    logs, info = self._train_step(
+                        xb, yb, before_update=lambda pre: _call(
+                            callbacks, "on_before_update", self, step, pre))
                 except validation.NonFiniteError as error:
                     error.locate(epoch, step, idx)
                     _call(callbacks, "on_train_end", self)

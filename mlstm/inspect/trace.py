@@ -12,7 +12,7 @@ each trainable parameter p and output k (S steps, O outputs, P parameters)::
 and per step the losses, the cosine between outputs' gradients on the shared weights, the
 fraction of each batch that each output's loss reaches, and the saturation of LSTM gates
 and sigmoid heads. The per-output gradients cost one extra backward pass per output, run
-at the weights the step started from (see :func:`_per_output_before_update`).
+in ``on_before_update``, while the weights are still those the step started from.
 """
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ class Trace:
         self._rows = {field: [] for field in _STEP_FIELDS}
         self.param_names, self.output_names, self.shared_names = [], [], []
         self.lstm_names, self.head_names = [], []
+        self._before_update = None      # (per-output gradients, weight norms) of this step
 
     # ------------------------------------------------------------------ callback hooks
     def on_train_begin(self, model):
@@ -94,13 +95,22 @@ class Trace:
             if key != "head_names":
                 setattr(self, key, list(value))
 
-    def on_batch_end(self, model, step, info):
+    def on_before_update(self, model, step, info):
         if not self.param_names:            # used outside fit: name the axes now
             self.on_train_begin(model)
+        params = model.trainable_params
+        self._before_update = (
+            G.contributions_from_tape(model, info["tape"], info["result"]),
+            np.array([np.linalg.norm(params[p]) for p in self.param_names]))
+
+    def on_batch_end(self, model, step, info):
+        if self._before_update is None:
+            raise RuntimeError("Trace records steps made by fit (it needs on_before_update, "
+                               "called before the optimizer changes the weights)")
         tape, result, grads, updates = info["tape"], info["result"], info["grads"], info["updates"]
         P, O = len(self.param_names), len(self.output_names)
-        per_output, weight_norm = _per_output_before_update(model, tape, result, updates,
-                                                            self.param_names)
+        per_output, weight_norm = self._before_update
+        self._before_update = None
         grad_norm = np.full((O, P), np.nan)
         for k, name in enumerate(self.output_names):
             if name in per_output:
@@ -187,27 +197,6 @@ class Trace:
     def __repr__(self):
         return (f"<Trace {len(self)} steps, {len(self.param_names)} parameters, "
                 f"outputs {self.output_names}>")
-
-
-def _per_output_before_update(model, tape, result, updates, names):
-    """Per-output gradients at the weights the step started from, and those weights' norms.
-
-    The tape's caches refer to the live weight arrays, which the optimizer has already
-    changed in place; backward passes now would mix old activations with new weights. So
-    the step is undone (θ_old = θ_new - Δθ, exact up to rounding of the subtraction) for
-    the backward passes, and the new weights are copied back bit for bit afterwards.
-    """
-    params = model.trainable_params
-    after = {p: params[p].copy() for p in updates}
-    try:
-        for p, u in updates.items():
-            params[p] -= u
-        weight_norm = np.array([np.linalg.norm(params[p]) for p in names])
-        per_output = G.contributions_from_tape(model, tape, result)
-    finally:
-        for p, value in after.items():
-            np.copyto(params[p], value)
-    return per_output, weight_norm
 
 
 def _cosines(per_output, output_names, shared_names):
