@@ -199,35 +199,47 @@ class Layer:
         value = initializers.get_initializer(initializer)(tuple(shape), rng, dtype=self.dtype)
         self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
 
+    def _weight_keys(self):
+        """Local parameter names in ``get_weights`` order (Keras order)."""
+        return [k for k in self.param_names if k in self.params]
+
     def get_weights(self):
         """Copies of the parameters, in ``param_names`` order (Keras order)."""
-        return [self.params[k].copy() for k in self.param_names if k in self.params]
+        return [self.params[k].copy() for k in self._weight_keys()]
 
     @property
     def weight_names(self):
         """Fully qualified names ``"layer/weight"`` in ``get_weights`` order."""
-        return [f"{self.name}/{k}" for k in self.param_names if k in self.params]
+        return [f"{self.name}/{k}" for k in self._weight_keys()]
+
+    def checked_weights(self, weights):
+        """The arrays :meth:`set_weights` would assign, checked; nothing is changed.
+
+        Raises TypeError/ValueError naming the layer and the weight for a wrong count,
+        non-real values or a wrong shape.
+        """
+        keys = self._weight_keys()
+        weights = validation.as_weight_list(weights, f"{type(self).__name__} {self.name!r} "
+                                                     "set_weights")
+        if len(weights) != len(keys):
+            raise ValueError(f"{type(self).__name__} {self.name!r} has {len(keys)} weights "
+                             f"{keys}, set_weights got {len(weights)}")
+        checked = []
+        for k, w in zip(keys, weights):
+            label = f"{type(self).__name__} {self.name!r}: weight '{self.name}/{k}'"
+            w = validation.as_real_array(w, label)
+            if w.shape != self.params[k].shape:
+                raise ValueError(f"{label} has shape {self.params[k].shape}, got {w.shape}")
+            checked.append(w)
+        return checked
+
+    def _assign_weights(self, checked):
+        for k, w in zip(self._weight_keys(), checked):
+            self.params[k][...] = w
 
     def set_weights(self, weights):
         """Set the parameters from a list in ``get_weights`` order; shapes must match."""
-        names = [k for k in self.param_names if k in self.params]
-        weights = validation.as_weight_list(weights, f"{type(self).__name__} {self.name!r} "
-                                                     "set_weights")
-        if len(weights) != len(names):
-            raise ValueError(f"{type(self).__name__} {self.name!r} has {len(names)} weights "
-                             f"{names}, set_weights got {len(weights)}")
-        new = []
-        for k, w in zip(names, weights):
-            w = validation.as_real_array(w, f"{type(self).__name__} {self.name!r}: weight {k!r}")
-            if w.shape != self.params[k].shape:
-                raise ValueError(f"{type(self).__name__} {self.name!r}: weight {k!r} has shape "
-                                 f"{self.params[k].shape}, got {w.shape}")
-            if not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
-                raise TypeError(f"{type(self).__name__} {self.name!r}: weight {k!r} must be "
-                                f"real numbers, got dtype {w.dtype}")
-            new.append(w)
-        for k, w in zip(names, new):
-            self.params[k][...] = w
+        self._assign_weights(self.checked_weights(weights))
 
     def count_params(self):
         return int(sum(p.size for p in self.params.values()))

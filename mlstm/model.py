@@ -169,25 +169,17 @@ class Model(Trainer):
     def set_weights(self, weights):
         """Set all parameters from a list shaped like :meth:`get_weights`."""
         weights = validation.as_weight_list(weights, f"Model {self.name!r} set_weights")
-        expected = sum(len(layer.get_weights()) for layer in self.layers)
-        if len(weights) != expected:
-            raise ValueError(f"Model {self.name!r} has {expected} weight arrays "
+        counts = [len(layer.weight_names) for layer in self.layers]
+        if len(weights) != sum(counts):
+            raise ValueError(f"Model {self.name!r} has {sum(counts)} weight arrays "
                              f"{list(self.params)}, set_weights got {len(weights)}")
         # Check every layer before changing any, so a refused call changes nothing.
         pos, plan = 0, []
-        for layer in self.layers:
-            n = len(layer.get_weights())
-            chunk = weights[pos:pos + n]
-            for name, current, new in zip(layer.weight_names, layer.get_weights(), chunk):
-                new = validation.as_real_array(new, f"set_weights: {name!r}")
-                if new.shape != current.shape:
-                    raise ValueError(f"set_weights: {name!r} has shape {current.shape}, "
-                                     f"got {new.shape}")
-            plan.append((layer, chunk))
+        for layer, n in zip(self.layers, counts):
+            plan.append((layer, layer.checked_weights(weights[pos:pos + n])))
             pos += n
-        for layer, chunk in plan:
-            if chunk:
-                layer.set_weights(chunk)
+        for layer, checked in plan:
+            layer._assign_weights(checked)
 
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
@@ -304,8 +296,8 @@ class Model(Trainer):
                 if g is not None and (input_grads or not isinstance(t.node.layer, InputLayer)):
                     _accumulate(grad_of, id(t), g)
             d_ins = d_params = g = None     # let unneeded gradients go before the next layer
-        grads = {name: grads[name].astype(p.dtype, copy=False) if name in grads
-                 else np.zeros_like(p) for name, p in self.params.items()}
+        grads = {name: grads[name] if name in grads else np.zeros_like(p)
+                 for name, p in self.params.items()}
         if input_grads:
             d_inputs = [grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
                         for t in self.inputs]

@@ -23,7 +23,6 @@ from . import optimizers as optimizers_module
 from . import validation
 from .callbacks import checkpoint_callbacks
 from .layers import _format_shape
-from .validation import as_real_array as _as_real_array
 
 __all__ = ["Trainer", "History", "LossResult"]
 
@@ -207,7 +206,7 @@ class Trainer:
             arrays = [data]
         out = []
         for name, t, a in zip(names, tensors, arrays):
-            a = _as_real_array(a, f"{role} {name!r}")
+            a = validation.as_real_array(a, f"{role} {name!r}")
             expected = (None,) + tuple(t.shape)
             if a.ndim != len(expected) or any(e is not None and e != d
                                               for e, d in zip(expected[1:], a.shape[1:])):
