@@ -394,8 +394,6 @@ class GateActivation:
 
     def cell(self, c, out):
         """φ(c) into ``out``."""
-        if self.activation == "tanh":
-            return np.tanh(c, out=out)
         return activate(self.activation, c, out=out)
 
     def __call__(self, z):
