@@ -439,8 +439,10 @@ def _optimizer_from_keras(optimizer):
     from .. import optimizers
 
     cls = type(optimizer).__name__
-    if type(optimizer) not in (keras.optimizers.Adam, keras.optimizers.SGD):
-        raise ValueError(f"optimizer {cls} is not supported (mlstm has Adam and SGD)")
+    mine = {c.__name__: c for c in optimizers.OPTIMIZERS.values()}.get(cls)
+    if mine is None or type(optimizer) is not getattr(keras.optimizers, cls, None):
+        raise ValueError(f"optimizer {cls} is not supported (mlstm has "
+                         f"{' and '.join(c.__name__ for c in optimizers.OPTIMIZERS.values())})")
     config = optimizer.get_config()
     for key, expected in (("use_ema", False), ("loss_scale_factor", None),
                           ("gradient_accumulation_steps", None)):
@@ -449,12 +451,9 @@ def _optimizer_from_keras(optimizer):
     if not isinstance(config["learning_rate"], (int, float)):
         raise ValueError(f"optimizer {cls}: a learning-rate schedule "
                          f"({config['learning_rate']!r}) is not supported; use a constant")
-    common = {k: config[k] for k in ("learning_rate", "clipnorm", "global_clipnorm",
-                                     "clipvalue", "weight_decay")}
-    if type(optimizer) is keras.optimizers.Adam:
-        return optimizers.Adam(beta_1=config["beta_1"], beta_2=config["beta_2"],
-                               epsilon=config["epsilon"], amsgrad=config["amsgrad"], **common)
-    return optimizers.SGD(momentum=config["momentum"], nesterov=config["nesterov"], **common)
+    # mlstm's optimizer configs use Keras' option names (to_keras passes them as they are):
+    # the options mlstm has are read from Keras' config by those names.
+    return mine.from_config({key: config[key] for key in mine().get_config()})
 
 
 def _keras_compile_args(keras_model):
