@@ -233,13 +233,13 @@ def _keras_mask(tensor):
 
 
 def _convert_graph(keras_model, dtype=None):
-    """mlstm tensors for the Keras model's inputs and outputs, and {keras layer: mlstm layer}.
+    """mlstm tensors for the Keras model's inputs and outputs.
 
     Walks back from the outputs through ``_keras_history``; each Keras node (one call of a
     layer) becomes one call of the matching mlstm layer, so shared layers stay shared.
     """
     keras = _import_keras()
-    layers = {}      # id(keras layer) -> (keras layer, mlstm layer)
+    layers = {}      # id(keras layer) -> mlstm layer (a shared layer is converted once)
     produced = {}    # id(keras node) -> list of mlstm SymbolicTensor
 
     def convert(ktensor):
@@ -265,16 +265,14 @@ def _convert_graph(keras_model, dtype=None):
         if isinstance(op, keras.layers.InputLayer):
             if type(op) is not keras.layers.InputLayer:
                 raise ValueError(f"Layer {op.name!r} is a custom InputLayer; not supported")
-            layer = _input_from_keras(op, dtype)
-            layers[id(op)] = (op, layer.node.layer)
-            return [layer]
+            return [_input_from_keras(op, dtype)]
         if not isinstance(op, keras.layers.Layer):
             raise ValueError(f"Operation {op.name!r} ({type(op).__name__}) in the model's data "
                              "path is not a layer mlstm supports (only "
                              f"{', '.join(_SUPPORTED)}); write it as a layer")
         if id(op) not in layers:
-            layers[id(op)] = (op, _layer_from_keras(op))
-        layer = layers[id(op)][1]
+            layers[id(op)] = _layer_from_keras(op)
+        layer = layers[id(op)]
         args, kwargs = list(node.arguments.args), dict(node.arguments.kwargs)
         if not args:
             raise ValueError(f"{type(op).__name__} {op.name!r} was called without a "
@@ -322,7 +320,7 @@ def _convert_graph(keras_model, dtype=None):
         if id(node) not in produced:   # an input no output depends on
             produced[id(node)] = convert_node(op, node)
         inputs.append(produced[id(node)][0])
-    return inputs, outputs, list(layers.values())
+    return inputs, outputs
 
 
 def _structure_is_single(keras_model, attr):
@@ -382,14 +380,10 @@ def from_keras(keras_model, compile=True):
         raise ValueError(f"Keras model {keras_model.name!r} mixes layer dtypes {dtypes}; "
                          "mlstm needs one dtype (float32 or float64) for all layers")
     # Keras casts the inputs to the layers' compute dtype: mlstm's Inputs take that dtype.
-    inputs, outputs, layer_pairs = _convert_graph(keras_model, next(iter(dtypes.values()),
-                                                                    None))
+    inputs, outputs = _convert_graph(keras_model, next(iter(dtypes.values()), None))
     model = Model(inputs[0] if single_input else inputs,
                   outputs[0] if single_output else outputs, name=keras_model.name)
-    for klayer, mlayer in layer_pairs:
-        weights = klayer.get_weights()
-        if weights:
-            mlayer.set_weights(weights)
+    _copy_weights(keras_model, model)
     if compile and getattr(keras_model, "compiled", False) and \
             getattr(keras_model, "optimizer", None) is not None:
         compile_like(model, keras_model)
@@ -583,9 +577,7 @@ def to_keras(model, compile=True):
         kout = [ktensors[id(t)] for t in model.outputs]
         kmodel = keras.Model(kin[0] if model._single_input else kin,
                              kout[0] if model._single_output else kout, name=model.name)
-        for layer in model.layers:
-            if id(layer) in klayers and layer.get_weights():
-                klayers[id(layer)].set_weights(layer.get_weights())
+        _copy_weights(model, kmodel)
         if compile and model.compiled:
             losses = [_loss_to_keras(l, f"output {name!r}")
                       for name, l in zip(model.output_names, model._losses)]
@@ -662,7 +654,7 @@ def _pair(model, twin):
             if not _is_keras_model(twin):
                 raise TypeError(f"twin must be a keras.Model, got {type(twin).__name__}")
             theirs = _clone_keras(twin)
-            _copy_weights_to_keras(mine, theirs)
+            _copy_weights(mine, theirs)
         return mine, theirs, "mlstm"
     if _is_keras_model(model):
         theirs = _clone_keras(model)
@@ -674,18 +666,19 @@ def _pair(model, twin):
             if not isinstance(twin, Model) or not twin.compiled:
                 raise TypeError("twin must be a compiled mlstm.Model")
             mine = twin.clone()
-            for klayer in model.layers:
-                if klayer.get_weights():
-                    mine.get_layer(klayer.name).set_weights(klayer.get_weights())
+            _copy_weights(model, mine)
         return mine, theirs, "keras"
     raise TypeError(f"crosscheck expects an mlstm.Model or a keras.Model, got "
                     f"{type(model).__name__}")
 
 
-def _copy_weights_to_keras(model, keras_model):
-    for layer in model.layers:
-        if layer.get_weights():
-            keras_model.get_layer(layer.name).set_weights(layer.get_weights())
+def _copy_weights(source, target):
+    """Set each layer of ``target`` that has weights from the layer of the same name in
+    ``source``; either model may be mlstm's or Keras' (same layer names, same weight order)."""
+    for layer in source.layers:
+        weights = layer.get_weights()
+        if weights:
+            target.get_layer(layer.name).set_weights(weights)
 
 
 def _weight_names(model, keras_model):
