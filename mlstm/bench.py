@@ -40,8 +40,8 @@ import traceback
 
 import numpy as np
 
-__all__ = ["SIZES", "FRAMEWORKS", "gemm_flops", "backward_must_keep_bytes", "run_benchmark",
-           "format_tables", "plot_chart", "cli_main", "Worker"]
+__all__ = ["SIZES", "FRAMEWORKS", "gemm_flops", "backward_must_keep_bytes", "demo_model",
+           "run_benchmark", "format_tables", "plot_chart", "cli_main", "Worker"]
 
 #: The demo model's sizes: N batch, T time, D features per input, H units, O (out1, out2).
 SIZES = {
@@ -101,21 +101,27 @@ def make_data(size, seed=0):
 
 
 # --------------------------------------------------------------------------- cases (in workers)
+def demo_model(size):
+    """The demo model at ``size``, compiled with the benchmark's losses and Adam (mlstm)."""
+    from .__main__ import build_demo_model
+    from .optimizers import Adam
+
+    s = SIZES[size]
+    model = build_demo_model(timesteps=s["T"], features=(s["D"], s["D"]), units=s["H"],
+                             outputs=s["O"], seed=0)
+    model.compile(optimizer=Adam(LEARNING_RATE), loss=["mse", "binary_crossentropy"],
+                  loss_weights=list(LOSS_WEIGHTS))
+    return model
+
+
 class MlstmCase:
     """The demo model in mlstm: ``train_on_batch`` and ``predict_on_batch``."""
 
     name = "mlstm"
 
     def __init__(self, size, threads):
-        from .__main__ import build_demo_model
-        from .optimizers import Adam
-
-        s = SIZES[size]
         self.xs, self.ys = make_data(size)
-        self.model = build_demo_model(timesteps=s["T"], features=(s["D"], s["D"]),
-                                      units=s["H"], outputs=s["O"], seed=0)
-        self.model.compile(optimizer=Adam(LEARNING_RATE),
-                           loss=["mse", "binary_crossentropy"], loss_weights=list(LOSS_WEIGHTS))
+        self.model = demo_model(size)
 
     def steps(self):
         return {"train": lambda: self.model.train_on_batch(self.xs, self.ys),
@@ -129,22 +135,13 @@ class KerasCase:
     name = "keras"
 
     def __init__(self, size, threads):
-        import keras
         import tensorflow as tf
 
-        s = SIZES[size]
+        from .interop.keras import to_keras
+
         self.xs, self.ys = make_data(size)
-        keras.utils.set_random_seed(0)
-        x1 = keras.Input((s["T"], s["D"]), name="x1")
-        x2 = keras.Input((s["T"], s["D"]), name="x2")
-        merged = keras.layers.Concatenate(name="merged")(
-            [keras.layers.LSTM(s["H"], name="lstm_a")(x1),
-             keras.layers.LSTM(s["H"], name="lstm_b")(x2)])
-        out1 = keras.layers.Dense(s["O"][0], name="out1")(merged)
-        out2 = keras.layers.Dense(s["O"][1], activation="sigmoid", name="out2")(merged)
-        self.model = keras.Model([x1, x2], [out1, out2])
-        self.model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
-                           loss=["mse", "binary_crossentropy"], loss_weights=list(LOSS_WEIGHTS))
+        # The mlstm demo model translated: same graph, options, weights, losses and Adam.
+        self.model = to_keras(demo_model(size))
         self.tensors = [tf.constant(x) for x in self.xs]
         self.call = tf.function(lambda a, b: self.model([a, b], training=False))
         self.jit_compile = bool(getattr(self.model, "jit_compile", False))
