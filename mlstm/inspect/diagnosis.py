@@ -195,10 +195,9 @@ def _static_measurements(model, xb, yb):
     """Everything measured on one batch at the model's current weights."""
     tape = model.forward(xb, training=True)
     result = model.loss_and_output_grads(tape, yb)
-    contributions = G.contributions_from_tape(model, tape, result)
-    total = model.backward(tape, result.d_outputs, result.d_logits)
+    passes = G.output_passes(model, tape, result)       # shared by the per-output figures
     extras = {}
-    model.backward(tape, result.d_outputs, result.d_logits, extras=extras)
+    total = model.backward(tape, result.d_outputs, result.d_logits, extras=extras)
     through_total = {layer.name: np.linalg.norm(extras[layer.name]["d_h_steps"], axis=(1, 2))
                      for layer in model.layers if "d_h_steps" in extras.get(layer.name, {})}
     lstm_masks = {node.layer.name: tape.caches[pos]["step_mask"]
@@ -206,11 +205,11 @@ def _static_measurements(model, xb, yb):
     return {
         "batch_size": xb[0].shape[0],
         "loss": result.total, "output_losses": list(result.per_output),
-        "contributions": contributions,
+        "contributions": {model.output_names[k]: grads for k, (grads, _) in passes.items()},
         "total": total,
-        "per_sample": G.per_sample_from_tape(model, tape, result),
+        "per_sample": G.per_sample_from_tape(model, tape, result, passes),
         "coverage": G.sample_coverage(model, result),
-        "through_time": G.through_time_from_tape(model, tape, result),
+        "through_time": G.through_time_from_tape(model, tape, result, passes),
         "through_time_total": through_total,
         "lstm_masks": lstm_masks,
         "gates": G.gate_saturation(model, tape),

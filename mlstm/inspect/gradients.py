@@ -27,7 +27,7 @@ import numpy as np
 
 from ..layers import LSTM, Dense
 
-__all__ = ["forward_with_loss", "output_backward", "contributions_from_tape",
+__all__ = ["forward_with_loss", "output_backward", "contributions_from_tape", "output_passes",
            "gradient_contributions", "per_sample_gradient_norms", "per_sample_from_tape",
            "sample_coverage", "gradient_through_time", "through_time_from_tape",
            "shared_parameters", "layer_norms", "GATES", "gate_saturation", "head_saturation",
@@ -75,6 +75,25 @@ def contributions_from_tape(model, tape, result):
     """``{output name: {"layer/weight": ndarray}}`` from a forward pass already made."""
     return {model.output_names[k]: output_backward(model, tape, result, k)
             for k in _loss_outputs(model)}
+
+
+def output_passes(model, tape, result):
+    """One backward pass per output with a loss, keeping the layers' intermediate gradients.
+
+    What :func:`per_sample_from_tape` and :func:`through_time_from_tape` read; compute it
+    once and pass it to both (its gradients are :func:`contributions_from_tape`'s).
+
+    Returns
+    -------
+    dict output index k -> (grads, extras)
+        ``grads``: ``{"layer/weight": ndarray}`` of ``w_k L_k``; ``extras``: the
+        ``{layer name: {...}}`` that :meth:`Model.backward` filled.
+    """
+    passes = {}
+    for k in _loss_outputs(model):
+        extras = {}
+        passes[k] = (output_backward(model, tape, result, k, extras=extras), extras)
+    return passes
 
 
 def gradient_contributions(model, x, y, per_sample=False):
@@ -198,18 +217,19 @@ def _per_sample_by_loop(model, tape, result, k, names):
     return out
 
 
-def per_sample_from_tape(model, tape, result):
+def per_sample_from_tape(model, tape, result, passes=None):
     """``{output: {"layer/weight": (N,) norms}}`` of each sample's gradient term.
 
-    Vectorized for LSTM and Dense layers (one backward pass per output); see the module
-    docstring for the definition. Outputs without a loss are left out.
+    Vectorized for LSTM and Dense layers (one backward pass per output, or none when
+    ``passes`` from :func:`output_passes` is given); see the module docstring for the
+    definition. Outputs without a loss are left out.
     """
     N = tape.outputs[0].shape[0]
     single = _single_node_layers(model)
+    if passes is None:
+        passes = output_passes(model, tape, result)
     out = {}
-    for k in _loss_outputs(model):
-        extras = {}
-        output_backward(model, tape, result, k, extras=extras)
+    for k, (_, extras) in passes.items():
         norms, leftover = {}, []
         for layer in model.layers:
             if not layer.params:
@@ -265,17 +285,18 @@ def sample_coverage(model, result):
 
 
 # --------------------------------------------------------------------------- through time
-def through_time_from_tape(model, tape, result):
+def through_time_from_tape(model, tape, result, passes=None):
     """``{output: {lstm name: (T,) norms}}`` of dL/dh'_t, ``||·||`` over the batch and units.
 
     Steps are in processing order (reversed for ``go_backwards``): index 0 is the first
     step the LSTM ran, T-1 the last. For an LSTM that returns only its last output, the
     loss gradient enters at T-1 and what reaches step 0 has travelled through all of them.
+    ``passes`` (from :func:`output_passes`) saves the backward pass per output.
     """
+    if passes is None:
+        passes = output_passes(model, tape, result)
     out = {}
-    for k in _loss_outputs(model):
-        extras = {}
-        output_backward(model, tape, result, k, extras=extras)
+    for k, (_, extras) in passes.items():
         out[model.output_names[k]] = {
             layer.name: np.linalg.norm(extras[layer.name]["d_h_steps"], axis=(1, 2))
             if layer.name in extras else None
