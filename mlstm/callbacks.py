@@ -1,13 +1,14 @@
 """Callbacks for :meth:`mlstm.Model.fit`: saving checkpoints as training goes.
 
 A callback is any object with some of the hooks ``on_train_begin(model)``,
-``on_batch_end(model, step, info)``, ``on_epoch_end(model, epoch, logs)`` and
-``on_train_end(model)`` (see ``fit``). :class:`Callback` is an empty base to inherit from.
+``on_before_update(model, step, info)``, ``on_batch_end(model, step, info)``,
+``on_epoch_end(model, epoch, logs)`` and ``on_train_end(model)`` (see ``fit``).
+:class:`Callback` is an empty base to inherit from.
 
-The stop on a non-finite loss or gradient is not a callback: callbacks run after the
-optimizer's update, and by then a NaN is already in the weights. ``fit`` checks every step
-*before* its update and raises :class:`mlstm.validation.NonFiniteError`, leaving the last
-good weights (Keras' ``TerminateOnNaN`` stops one step too late, with NaN weights).
+The stop on a non-finite loss or gradient is not a callback: ``fit`` checks every step
+before any hook sees it and before its update, and raises
+:class:`mlstm.validation.NonFiniteError`, leaving the last good weights (Keras'
+``TerminateOnNaN`` runs after the update and stops one step too late, with NaN weights).
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class Callback:
     """Base class with every hook a no-op."""
 
     def on_train_begin(self, model):
+        pass
+
+    def on_before_update(self, model, step, info):
         pass
 
     def on_batch_end(self, model, step, info):
