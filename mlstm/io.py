@@ -65,7 +65,8 @@ def save_model(model, path, training_state=None):
 def _serialize(model, training_state):
     """``(meta dict, {member key: array})`` for ``model``."""
     arrays, weights = {}, []
-    for k, (name, value) in enumerate(zip(_weight_names(model), model.get_weights())):
+    # model.params: the live arrays, named and ordered as get_weights (written, not copied).
+    for k, (name, value) in enumerate(model.params.items()):
         key = f"w{k}"
         arrays[key] = value
         weights.append({"name": name, "key": key, "shape": list(value.shape),
@@ -93,10 +94,6 @@ def _serialize(model, training_state):
                           "iterations": int(optimizer.iterations), "state": entries},
         }
     return meta, arrays
-
-
-def _weight_names(model):
-    return [name for layer in model.layers for name in layer.weight_names]
 
 
 def _version():
@@ -193,13 +190,13 @@ def load_model(path, compile=True, custom_objects=None):
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ValueError(f"{label}: its architecture cannot be rebuilt: "
                              f"{type(exc).__name__}: {exc}") from None
-        names = _weight_names(model)
+        params = model.params
         entries = _entries(meta, "weights", label)
-        if [e["name"] for e in entries] != names:
+        if [e["name"] for e in entries] != list(params):
             raise ValueError(f"{label}: weights {[e['name'] for e in entries]} do not match "
-                             f"the architecture's {names}")
+                             f"the architecture's {list(params)}")
         weights = [archive.array(e, expected_shape=w.shape, expected_dtype=w.dtype)
-                   for e, w in zip(entries, model.get_weights())]
+                   for e, w in zip(entries, params.values())]
         compiled = meta.get("compile") if compile else None
         if compiled is not None:
             settings, optimizer, state = _compile_settings(compiled, model, archive,
