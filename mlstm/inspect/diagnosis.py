@@ -929,18 +929,13 @@ def _norm_over(grads, names):
 
 
 def _pair_cosines(contributions, names):
+    """``{"a|b": cosine or None}`` for each pair of outputs (None where a gradient is 0)."""
     outs = list(contributions)
-    out = {}
     if not names:
-        return out
-    vectors = {o: np.concatenate([contributions[o][n].ravel() for n in names]).astype(np.float64)
-               for o in outs}
-    for a in range(len(outs)):
-        for b in range(a + 1, len(outs)):
-            va, vb = vectors[outs[a]], vectors[outs[b]]
-            na, nb = np.linalg.norm(va), np.linalg.norm(vb)
-            out[f"{outs[a]}|{outs[b]}"] = float(va @ vb / (na * nb)) if na > 0 and nb > 0 else None
-    return out
+        return {}
+    cos = G.shared_cosines(contributions, outs, names)
+    return {f"{outs[a]}|{outs[b]}": None if np.isnan(cos[a, b]) else float(cos[a, b])
+            for a in range(len(outs)) for b in range(a + 1, len(outs))}
 
 
 def _sample_totals(per_param):

@@ -30,8 +30,8 @@ from ..layers import LSTM, Dense
 __all__ = ["forward_with_loss", "output_backward", "contributions_from_tape", "output_passes",
            "gradient_contributions", "per_sample_gradient_norms", "per_sample_from_tape",
            "sample_coverage", "gradient_through_time", "through_time_from_tape",
-           "shared_parameters", "layer_norms", "GATES", "gate_saturation", "head_saturation",
-           "SATURATION_THRESHOLD"]
+           "shared_parameters", "shared_cosines", "layer_norms", "GATES", "gate_saturation",
+           "head_saturation", "SATURATION_THRESHOLD"]
 
 #: |pre-activation| beyond which a sigmoid/tanh counts as saturated (σ'(5) = 0.0066).
 SATURATION_THRESHOLD = 5.0
@@ -338,6 +338,27 @@ def shared_parameters(model):
             used_by[name] = used_by.get(name, 0) + 1
     return [f"{layer.name}/{p}" for layer in model.layers if used_by.get(layer.name, 0) >= 2
             for p in layer.param_names if p in layer.params]
+
+
+def shared_cosines(per_output, output_names, shared_names):
+    """(O, O) cosines between outputs' gradients, flattened over ``shared_names``.
+
+    ``per_output``: ``{output name: {"layer/weight": ndarray}}``; an output missing from it,
+    or whose gradient there is zero, has nan in its row and column (all nan without
+    ``shared_names``).
+    """
+    O = len(output_names)
+    out = np.full((O, O), np.nan)
+    if not shared_names:
+        return out
+    vectors = [np.concatenate([per_output[n][p].ravel() for p in shared_names])
+               .astype(np.float64) if n in per_output else None for n in output_names]
+    norms = [None if v is None else np.linalg.norm(v) for v in vectors]
+    for a in range(O):
+        for b in range(O):
+            if vectors[a] is not None and vectors[b] is not None and norms[a] > 0 and norms[b] > 0:
+                out[a, b] = float(vectors[a] @ vectors[b] / (norms[a] * norms[b]))
+    return out
 
 
 def layer_norms(grads):

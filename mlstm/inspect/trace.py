@@ -135,7 +135,8 @@ class Trace:
         row["update_norm"].append(update_norm)
         row["weight_norm"].append(weight_norm)
         row["update_ratio"].append(ratio)
-        row["shared_cosine"].append(_cosines(per_output, self.output_names, self.shared_names))
+        row["shared_cosine"].append(G.shared_cosines(per_output, self.output_names,
+                                                     self.shared_names))
         row["coverage"].append([float(np.mean(coverage[n])) if n in coverage else np.nan
                                 for n in self.output_names])
         row["gate_saturation"].append([[gates[l][g] for g in G.GATES] for l in self.lstm_names])
@@ -197,19 +198,3 @@ class Trace:
     def __repr__(self):
         return (f"<Trace {len(self)} steps, {len(self.param_names)} parameters, "
                 f"outputs {self.output_names}>")
-
-
-def _cosines(per_output, output_names, shared_names):
-    """(O, O) cosines between outputs' gradients, flattened over ``shared_names``."""
-    O = len(output_names)
-    out = np.full((O, O), np.nan)
-    if not shared_names:
-        return out
-    vectors = [np.concatenate([per_output[n][p].ravel() for p in shared_names])
-               .astype(np.float64) if n in per_output else None for n in output_names]
-    norms = [None if v is None else np.linalg.norm(v) for v in vectors]
-    for a in range(O):
-        for b in range(O):
-            if vectors[a] is not None and vectors[b] is not None and norms[a] > 0 and norms[b] > 0:
-                out[a, b] = float(vectors[a] @ vectors[b] / (norms[a] * norms[b]))
-    return out
