@@ -489,10 +489,10 @@ def _keras_layer(layer):
     cls = type(layer).__name__
     config = layer.get_config()
     config.pop("seed", None)
-    for key in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
+    for key in _DEFAULT_INITIALIZERS:
         if key in config and not isinstance(config[key], str):
             config[key] = _DEFAULT_INITIALIZERS[key]   # a callable: the weights are copied
-    if cls not in ("LSTM", "Dense", "Activation", "Concatenate", "Reshape", "Masking"):
+    if cls not in _OPTIONS:
         raise ValueError(f"Layer {layer.name!r} ({cls}) has no Keras translation")
     if "target_shape" in config:
         config["target_shape"] = tuple(config["target_shape"])
@@ -851,6 +851,7 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
         report["gradients"][names[k]] = grad_table(grads_per[k], k_grads_per[k])
 
     # ---- optimizer steps
+    params = mine.params     # the live arrays: they follow every step
     for step in range(1, steps + 1):
         k_logs = theirs.train_on_batch(kx, ky, return_dict=True)
         m_logs = mine.train_on_batch(xs, ys, return_dict=True)
@@ -860,7 +861,7 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
         for klayer in theirs.layers:
             for var in klayer.weights:
                 name = var_names[id(var)]
-                weights[name] = _diff(mine.params[name], np.asarray(var.numpy()), rtol, atol)
+                weights[name] = _diff(params[name], np.asarray(var.numpy()), rtol, atol)
         report["steps"].append({"step": step, "loss": step_losses, "weights": weights})
 
     sections = {"forward": list(report["forward"].values()),
