@@ -13,7 +13,7 @@ answer cannot pass for an improvement.
 import numpy as np
 import pytest
 
-from mlstm.bench import SIZES, make_data
+from mlstm.bench import SIZES, demo_model, make_data
 from mlstm.ops import dense_backward, dense_forward, lstm_backward, lstm_forward
 from mlstm.optimizers import Adam
 
@@ -78,15 +78,9 @@ def test_dense_forward_backward(benchmark, size):
 @pytest.mark.parametrize("size", list(SIZES))
 def test_adam_step(benchmark, size):
     """One Adam update of the demo model's parameters at this size."""
-    s = SIZES[size]
-    D, H = s["D"], s["H"]
     rng = np.random.default_rng(0)
-    shapes = {f"{l}/{w}": shape for l in ("lstm_a", "lstm_b") for w, shape in
-              (("kernel", (D, 4 * H)), ("recurrent_kernel", (H, 4 * H)), ("bias", (4 * H,)))}
-    shapes.update({"out1/kernel": (2 * H, s["O"][0]), "out1/bias": (s["O"][0],),
-                   "out2/kernel": (2 * H, s["O"][1]), "out2/bias": (s["O"][1],)})
-    params = {k: rng.standard_normal(v).astype(np.float32) for k, v in shapes.items()}
-    grads = {k: rng.standard_normal(v).astype(np.float32) for k, v in shapes.items()}
+    params = demo_model(size).params
+    grads = {k: rng.standard_normal(p.shape).astype(np.float32) for k, p in params.items()}
     adam = Adam(1e-3)
     updates = benchmark(adam.apply, params, grads)
     assert set(updates) == set(params)
