@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import all_finite
 from . import gradients as G
 
 __all__ = ["Trace"]
@@ -142,8 +143,8 @@ class Trace:
         row["gate_saturation"].append([[gates[l][g] for g in G.GATES] for l in self.lstm_names])
         row["head_saturation"].append([heads[h] for h in self.head_names])
         row["nonfinite"].append(not (np.isfinite(result.total)
-                                     and all(np.all(np.isfinite(g)) for g in grads.values())
-                                     and all(np.all(np.isfinite(u)) for u in updates.values())))
+                                     and all(map(all_finite, grads.values()))
+                                     and all(map(all_finite, updates.values()))))
 
     # ------------------------------------------------------------------ arrays
     def __len__(self):
