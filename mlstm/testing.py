@@ -80,6 +80,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import losses as losses_module
 from .gradcheck import gradcheck
+from .inspect.gradients import GATES  # Keras' gate block order: i, f, c, o
 from .layers import LSTM, Activation, Dense, Input, Masking, Reshape, concatenate
 from .model import Model
 from .ops.activations import ACTIVATIONS
@@ -89,9 +90,6 @@ __all__ = ["GATES", "SEED_MODEL_CONFIG", "HEAD_LOSSES", "lstm_configs", "model_c
            "randomize_weights", "kink_distance", "gradcheck_caveats",
            "FINITE_DIFFERENCE_NOISE", "gate_block", "assert_gradients_close",
            "assert_matches"]
-
-#: Keras' gate block order in kernel, recurrent_kernel and bias columns.
-GATES = ("i", "f", "c", "o")
 
 #: Head losses a model config may use, and the head activations each one accepts.
 HEAD_LOSSES = {
