@@ -87,14 +87,12 @@ class Trace:
         names = dict(param_names=list(model.trainable_params), output_names=model.output_names,
                      shared_names=[n for n in G.shared_parameters(model)
                                    if n in model.trainable_params],
-                     lstm_names=[l.name for l in model.layers if isinstance(l, G.LSTM)],
-                     head_names=[])
+                     lstm_names=[l.name for l in model.layers if isinstance(l, G.LSTM)])
         if self.param_names and names["param_names"] != self.param_names:
             raise ValueError("Trace: this trace was recorded on a model with parameters "
                              f"{self.param_names}; the new model has {names['param_names']}")
-        for key, value in names.items():
-            if key != "head_names":
-                setattr(self, key, list(value))
+        for key, value in names.items():       # head_names: from the first step's tape
+            setattr(self, key, list(value))
 
     def on_before_update(self, model, step, info):
         if not self.param_names:            # used outside fit: name the axes now
