@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .. import losses as losses_module
+from ..ops.activations import sigmoid
 from ..validation import NonFiniteError
 from . import gradients as G
 from .trace import Trace
@@ -787,8 +788,7 @@ def _check_mse_on_sigmoid(r, found):
     for name in r.sigmoid_heads:
         if not isinstance(r.losses.get(name), losses_module.MeanSquaredError):
             continue
-        logits = r.static["head_logits"][name].astype(np.float64)
-        p = 1 / (1 + np.exp(-logits))
+        p = sigmoid(r.static["head_logits"][name].astype(np.float64))
         attenuation = float(np.mean(p * (1 - p)))
         out.append(Finding(
             "mse_on_sigmoid", "warning", f"Mean squared error on sigmoid head {name!r}",
