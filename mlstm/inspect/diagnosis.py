@@ -312,11 +312,11 @@ class DiagnosisReport:
             cov[out] = {"reached": int(reached.sum()), "batch": int(reached.size),
                         "fraction": float(reached.mean())}
         s["coverage"] = cov
+        totals = {out: _sample_totals(v) for out, v in st["per_sample"].items()}
         s["per_sample_norm"] = {
-            out: {"median": float(np.median(_sample_totals(v))),
-                  "max": float(np.max(_sample_totals(v))),
-                  "nonzero": int(np.count_nonzero(_sample_totals(v)))}
-            for out, v in st["per_sample"].items()}
+            out: {"median": float(np.median(t)), "max": float(np.max(t)),
+                  "nonzero": int(np.count_nonzero(t))}
+            for out, t in totals.items()}
         s["through_time"] = _through_time_summary(st)
         s["gate_saturation"] = st["gates"]
         s["head_saturation"] = st["heads"]
