@@ -345,7 +345,7 @@ def check_step_finite(model, tape, ys, result, grads):
 
     Called between the backward pass and the optimizer, so a bad step changes nothing.
     The weights are checked too because an inf weight can leave loss and gradients finite
-    (saturated gates) while every update keeps it inf. The cheap test (one sum per array)
+    (saturated gates) while every update keeps it inf. The cheap test (one pass per array)
     runs every step; the diagnosis (which output, which layer, which samples) only when
     something is wrong.
     """
