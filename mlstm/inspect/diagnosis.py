@@ -255,7 +255,7 @@ def _training_run(model, xs, ys, steps, batch_size, seed):
             stopped = {"iteration": error.iteration, "message": str(error)}
         after = twin.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
     return {"trace": trace, "before": before, "after": after, "model": twin,
-            "stopped": stopped, "batch_size": batch_size}
+            "stopped": stopped}
 
 
 # --------------------------------------------------------------------------- the report
