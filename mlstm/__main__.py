@@ -10,7 +10,13 @@ import argparse
 import sys
 import time
 
-__all__ = ["main", "build_demo_model", "run_demo"]
+__all__ = ["main", "build_demo_model", "compile_demo_model", "run_demo", "DEMO_LOSSES",
+           "DEMO_LOSS_WEIGHTS"]
+
+#: The demo's losses: MSE on the linear head, binary cross-entropy on the sigmoid head.
+DEMO_LOSSES = ("mse", "binary_crossentropy")
+#: Their weights in the total loss.
+DEMO_LOSS_WEIGHTS = (0.7, 0.3)
 
 
 def build_demo_model(timesteps=20, features=(8, 8), units=16, outputs=(1, 1), dtype="float32",
@@ -32,16 +38,23 @@ def build_demo_model(timesteps=20, features=(8, 8), units=16, outputs=(1, 1), dt
     return Model(inputs=[x1, x2], outputs=[out1, out2], name="demo")
 
 
+def compile_demo_model(model, learning_rate=1e-3, metrics=None):
+    """Compile ``model`` as the demo is trained: Adam, MSE + BCE weighted 0.7 / 0.3."""
+    from .optimizers import Adam
+
+    model.compile(optimizer=Adam(learning_rate), loss=list(DEMO_LOSSES),
+                  loss_weights=list(DEMO_LOSS_WEIGHTS), metrics=metrics)
+    return model
+
+
 def run_demo(epochs=15, samples=1024, batch_size=32, learning_rate=3e-3, seed=0, verbose=1):
     """Train the demo model; returns ``(model, history, summary dict)``."""
     from .data import make_demo_data
-    from .optimizers import Adam
 
     data = make_demo_data(n_samples=samples, timesteps=20, features=(8, 8), seed=seed)
     val = make_demo_data(n_samples=256, timesteps=20, features=(8, 8), seed=seed + 1)
-    model = build_demo_model(seed=seed)
-    model.compile(optimizer=Adam(learning_rate), loss=["mse", "binary_crossentropy"],
-                  loss_weights=[0.7, 0.3], metrics=[["mae"], ["binary_accuracy"]])
+    model = compile_demo_model(build_demo_model(seed=seed), learning_rate,
+                               metrics=[["mae"], ["binary_accuracy"]])
     if verbose:
         model.summary()
         print(f"\nTraining on {samples} synthetic samples (T=20, D1=D2=8); targets depend on "

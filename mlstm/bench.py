@@ -40,6 +40,8 @@ import traceback
 
 import numpy as np
 
+from .__main__ import DEMO_LOSS_WEIGHTS
+
 __all__ = ["SIZES", "FRAMEWORKS", "gemm_flops", "backward_must_keep_bytes", "demo_model",
            "run_benchmark", "format_tables", "plot_chart", "cli_main", "Worker"]
 
@@ -54,7 +56,7 @@ LABELS = {"mlstm": "mlstm", "keras": "Keras", "torch": "PyTorch"}
 #: Timed repetitions per framework, per round and per kind of step.
 REPS = {"S": 20, "M": 6, "L": 2}
 OPENBLAS_TUNING_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-LOSS_WEIGHTS = (0.7, 0.3)
+LOSS_WEIGHTS = DEMO_LOSS_WEIGHTS
 LEARNING_RATE = 1e-3
 
 
@@ -103,15 +105,12 @@ def make_data(size, seed=0):
 # --------------------------------------------------------------------------- cases (in workers)
 def demo_model(size):
     """The demo model at ``size``, compiled with the benchmark's losses and Adam (mlstm)."""
-    from .__main__ import build_demo_model
-    from .optimizers import Adam
+    from .__main__ import build_demo_model, compile_demo_model
 
     s = SIZES[size]
     model = build_demo_model(timesteps=s["T"], features=(s["D"], s["D"]), units=s["H"],
                              outputs=s["O"], seed=0)
-    model.compile(optimizer=Adam(LEARNING_RATE), loss=["mse", "binary_crossentropy"],
-                  loss_weights=list(LOSS_WEIGHTS))
-    return model
+    return compile_demo_model(model, LEARNING_RATE)
 
 
 class MlstmCase:

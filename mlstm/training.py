@@ -133,10 +133,14 @@ class Trainer:
         self._losses = resolved
         self._loss_weights = [float(w) for w in weights]
         self._metrics = resolved_metrics
-        self._compile_config = {"loss": [None if l is None else l.get_config() for l in resolved],
-                                "loss_weights": list(self._loss_weights),
-                                "metrics": [[key for _, key in ms] for ms in resolved_metrics]}
         self.compiled = True
+
+    @property
+    def _compile_config(self):
+        """The compiled losses, loss weights and metric keys (a plain, comparable dict)."""
+        return {"loss": [None if l is None else l.get_config() for l in self._losses],
+                "loss_weights": list(self._loss_weights),
+                "metrics": [[key for _, key in ms] for ms in self._metrics]}
 
     def _per_output(self, spec, label, allow_missing=False):
         """Expand a spec (single, list or dict by output name) to one entry per output."""
@@ -158,7 +162,6 @@ class Trainer:
         self._losses = list(other._losses)
         self._loss_weights = list(other._loss_weights)
         self._metrics = [list(m) for m in other._metrics]
-        self._compile_config = other._compile_config
         self.optimizer = type(other.optimizer).from_config(other.optimizer.get_config())
         self.compiled = True
 
@@ -311,10 +314,12 @@ class Trainer:
         trainable = self.trainable_params
         updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
         n = xs[0].shape[0]
+        metric_sums = self._metric_sums(tape, ys)
         logs = self._logs((result.total * n, [0.0 if v is None else v * n
                                               for v in result.per_output]),
-                          n, self._metric_sums(tape, ys))
-        return logs, dict(tape=tape, result=result, grads=grads, updates=updates)
+                          n, metric_sums)
+        return logs, dict(tape=tape, result=result, grads=grads, updates=updates,
+                          metric_sums=metric_sums)
 
     def predict(self, x, batch_size=32, verbose=0):
         """Outputs for ``x``, batch by batch: an array (one output) or a list of arrays."""
@@ -462,7 +467,7 @@ class Trainer:
                     error.locate(epoch, step, idx)
                     _call(callbacks, "on_train_end", self)
                     raise
-                totals.add(info["result"], len(idx), self._metric_sums(info["tape"], yb))
+                totals.add(info["result"], len(idx), info["metric_sums"])
                 info.update(epoch=epoch, step=step, batch_logs=logs)
                 _call(callbacks, "on_batch_end", self, step, info)
                 progress.update(step + 1, totals.logs(self))

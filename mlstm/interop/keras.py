@@ -920,14 +920,11 @@ def format_report(report):
 
 # =========================================================================== command line
 def _demo_pair(samples, seed):
-    from ..__main__ import build_demo_model
+    from ..__main__ import build_demo_model, compile_demo_model
     from ..data import make_demo_data
-    from ..optimizers import Adam
 
     data = make_demo_data(n_samples=samples, timesteps=20, features=(8, 8), seed=seed)
-    model = build_demo_model(seed=seed)
-    model.compile(optimizer=Adam(1e-3), loss=["mse", "binary_crossentropy"],
-                  loss_weights=[0.7, 0.3])
+    model = compile_demo_model(build_demo_model(seed=seed))
     return model, [data["x1"], data["x2"]], [data["y1"], data["y2"]]
 
 
