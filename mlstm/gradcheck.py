@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gradcheck", "GradcheckReport", "numerical_gradient"]
+__all__ = ["gradcheck", "GradcheckReport", "numerical_gradient", "Float64Problem"]
 
 
 class GradcheckReport:
@@ -68,9 +68,30 @@ class GradcheckReport:
     __repr__ = __str__
 
 
-def _loss_value(model, xs, ys):
-    tape = model.forward(xs, training=True)
-    return model.loss_and_output_grads(tape, ys).total, tape
+class Float64Problem:
+    """A compiled model in float64 (a clone when it is float32) with its checked data.
+
+    ``loss()`` is the total loss at the current parameter and input values (both may be
+    perturbed in place); ``analytic()`` the backward pass: ``(tape, result, grads,
+    d_inputs)``. Shared by :func:`gradcheck` and ``mlstm.testing.gradcheck_caveats``.
+    """
+
+    def __init__(self, model, x, y):
+        model._require_compiled("gradcheck")
+        self.model = model if model.dtype == "float64" else model.clone(dtype="float64")
+        self.xs = [np.array(a, dtype=np.float64) for a in self.model._inputs(x)]
+        self.ys = self.model._targets(y, self.xs[0].shape[0])
+
+    def loss(self):
+        tape = self.model.forward(self.xs, training=True)
+        return self.model.loss_and_output_grads(tape, self.ys).total
+
+    def analytic(self):
+        tape = self.model.forward(self.xs, training=True)
+        result = self.model.loss_and_output_grads(tape, self.ys)
+        grads, d_inputs = self.model.backward(tape, result.d_outputs, result.d_logits,
+                                              input_grads=True)
+        return tape, result, grads, d_inputs
 
 
 def _stencil(evaluate, h):
@@ -131,19 +152,12 @@ def gradcheck(model, x, y, h=1e-4, inputs=True, method="entries", max_entries=No
     """
     if method not in ("entries", "projection"):
         raise ValueError(f"method must be 'entries' or 'projection', got {method!r}")
-    model._require_compiled("gradcheck")
-    m64 = model if model.dtype == "float64" else model.clone(dtype="float64")
-    xs = [np.array(a, dtype=np.float64) for a in m64._inputs(x)]
-    ys = m64._targets(y, xs[0].shape[0])
+    problem = Float64Problem(model, x, y)
+    m64, xs, loss = problem.model, problem.xs, problem.loss
     rng = np.random.default_rng(seed)
 
-    tape = m64.forward(xs, training=True)
-    result = m64.loss_and_output_grads(tape, ys)
-    grads, d_inputs = m64.backward(tape, result.d_outputs, result.d_logits, input_grads=True)
+    tape, result, grads, d_inputs = problem.analytic()
     base_masks = [None if m is None else m.copy() for m in tape.masks.values()]
-
-    def loss():
-        return _loss_value(m64, xs, ys)[0]
 
     def masks_unchanged():
         t = m64.forward(xs, training=True)

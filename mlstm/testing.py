@@ -79,7 +79,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       'pip install "mlstm[test]"') from exc
 
 from . import losses as losses_module
-from .gradcheck import gradcheck
+from .gradcheck import Float64Problem, gradcheck
 from .inspect.gradients import GATES  # Keras' gate block order: i, f, c, o
 from .layers import LSTM, Activation, Dense, Input, Masking, Reshape, concatenate
 from .model import Model
@@ -752,14 +752,10 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
     :func:`assert_gradients_close` adds it to its failure message.
     """
     caveats = []
-    m64 = model if model.dtype == "float64" else model.clone(dtype="float64")
-    xs = [np.array(a, dtype=np.float64) for a in m64._inputs(x)]
-    ys = m64._targets(y, xs[0].shape[0])
+    problem = Float64Problem(model, x, y)
+    m64, xs, loss = problem.model, problem.xs, problem.loss
     with np.errstate(over="ignore", invalid="ignore"):    # overflow is reported below
-        tape = m64.forward(xs, training=True)
-        result = m64.loss_and_output_grads(tape, ys)
-        grads, d_inputs = m64.backward(tape, result.d_outputs, result.d_logits,
-                                       input_grads=True)
+        _, result, grads, d_inputs = problem.analytic()
     if not (np.isfinite(result.total) and all(np.all(np.isfinite(g)) for g in
                                               list(grads.values()) + list(d_inputs))):
         # Activations without bounds (linear or relu gates) can grow doubly exponentially
@@ -770,9 +766,6 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
     arrays = [(name, m64.params[name], g) for name, g in grads.items()]
     arrays += [(f"input:{n}", a, g) for n, a, g in zip(m64.input_names, xs, d_inputs)]
     rng = np.random.default_rng(0)
-
-    def loss():
-        return m64.loss_and_output_grads(m64.forward(xs, training=True), ys).total
 
     for name, array, g in arrays:
         scale = float(np.max(np.abs(g), initial=0.0))
