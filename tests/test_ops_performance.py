@@ -2,7 +2,9 @@
 
 - BufferPool never hands out an array that a cache, a gradient or a view still uses;
 - the (N, H) last-output gradient equals the zero-padded (N, T, H) sequence gradient;
-- the one-tanh gate activation agrees with the exact sigmoid to float32 precision.
+- the one-tanh gate activation agrees with the exact sigmoid to float32 precision;
+- skipping dL/dx (``input_grad=False``, what a model does for an LSTM fed by a model input)
+  changes no other gradient.
 """
 import numpy as np
 from scipy.special import expit
@@ -24,7 +26,7 @@ def test_recycled_buffers_never_overwrite_what_is_still_referenced(monkeypatch):
     (out, h, c), cache = lstm_forward(*args)
     grads = lstm_backward(np.ones_like(h), None, None, cache)
     kept = {k: v.copy() for k, v in cache.items() if isinstance(v, np.ndarray)}
-    kept_grads = {k: v.copy() for k, v in grads.items()}
+    kept_grads = {k: v.copy() for k, v in grads.items() if v is not None}
     last_output, expected_last = out[:, -1], out[:, -1].copy()   # a view keeps h_states
     del out, h, c
     for _ in range(3):                                  # same shapes: candidates for reuse
@@ -65,3 +67,48 @@ def test_one_tanh_gates_match_sigmoid_and_tanh_in_float32():
                            expit(z[:, 3 * H:].astype(np.float64))], axis=1)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=0, atol=1.2e-7)
+
+
+def test_skipping_the_input_gradient_changes_no_other_gradient():
+    rng = np.random.default_rng(3)
+    x, W, U, b = _args(rng, dtype=np.float64)
+    (out, h, c), cache = lstm_forward(x, W, U, b, go_backwards=True)
+    d_out = rng.standard_normal(out.shape)
+    full = lstm_backward(d_out, None, None, cache)
+    skipped = lstm_backward(d_out, None, None, cache, input_grad=False)
+    assert skipped["x"] is None and full["x"].shape == x.shape
+    assert set(skipped) == set(full)
+    for k in set(full) - {"x"}:
+        np.testing.assert_array_equal(skipped[k], full[k], err_msg=k)
+
+
+def test_model_backward_asks_layers_only_for_the_input_gradients_it_keeps(monkeypatch):
+    import mlstm
+    from mlstm.layers import LSTM
+
+    mlstm.set_random_seed(0)
+    x1, x2 = mlstm.Input((5, 3)), mlstm.Input((5, 2))
+    stacked = mlstm.LSTM(4, return_sequences=True, name="first")(x1)
+    merged = mlstm.concatenate([mlstm.LSTM(4, name="second")(stacked),
+                                mlstm.LSTM(4, name="other")(x2)])
+    model = mlstm.Model([x1, x2], mlstm.Dense(1)(merged))
+    asked = {}
+    original = LSTM.backward
+
+    def spy(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+        asked[self.name] = list(input_grads)
+        return original(self, d_outputs, cache, d_logits, extras, input_grads)
+
+    monkeypatch.setattr(LSTM, "backward", spy)
+    rng = np.random.default_rng(4)
+    xs = [rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 2))]
+    model_64 = model.clone(np.float64)
+    tape = model_64.forward(xs)
+    seed = {0: np.ones((2, 1))}
+    grads = model_64.backward(tape, seed)
+    assert asked == {"first": [False], "second": [True], "other": [False]}
+    grads_with_inputs, d_inputs = model_64.backward(tape, seed, input_grads=True)
+    assert asked == {"first": [True], "second": [True], "other": [True]}
+    assert [d.shape for d in d_inputs] == [(2, 5, 3), (2, 5, 2)]
+    for name in grads:
+        np.testing.assert_array_equal(grads[name], grads_with_inputs[name], err_msg=name)

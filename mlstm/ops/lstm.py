@@ -163,7 +163,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     return (outputs, h_states[T], c_states[T]), cache
 
 
-def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
+def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
     """Backpropagate through time.
 
     Parameters
@@ -175,11 +175,14 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
         Gradients with respect to the final states (``return_state``).
     cache : dict
         From :func:`lstm_forward`.
+    input_grad : bool
+        Compute ``x``, dL/dx. Training does not need it for a model input, and it costs
+        a (T·N, 4H) @ (4H, D) GEMM.
 
     Returns
     -------
     grads : dict
-        ``x`` (N, T, D), ``kernel`` (D, 4H), ``recurrent_kernel`` (H, 4H), ``bias`` (4H,)
+        ``x`` (N, T, D) (None unless ``input_grad``), ``kernel`` (D, 4H), ``recurrent_kernel`` (H, 4H), ``bias`` (4H,)
         (only when the forward pass had one), ``h0``, ``c0`` (N, H), and ``d_h_steps`` (T, N, H):
         dL/dh'_t, the gradient reaching each step's new hidden state (processing order),
         kept for gradient-through-time diagnostics.
@@ -265,11 +268,13 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache):
     }
     if cache["use_bias"]:
         grads["bias"] = d_gates_flat.sum(axis=0)
-    # (not recycled: a model drops input gradients at once, the pool would keep them alive)
-    d_x_tm = (d_gates_flat @ kernel.T).reshape(T, N, D)
-    if cache["go_backwards"]:
-        d_x_tm = d_x_tm[::-1]
-    grads["x"] = d_x_tm.transpose(1, 0, 2)
+    grads["x"] = None
+    if input_grad:
+        # (not recycled: a model drops input gradients at once, the pool would keep them alive)
+        d_x_tm = (d_gates_flat @ kernel.T).reshape(T, N, D)
+        if cache["go_backwards"]:
+            d_x_tm = d_x_tm[::-1]
+        grads["x"] = d_x_tm.transpose(1, 0, 2)
     return grads
 
 
