@@ -13,6 +13,7 @@ from .initializers import set_random_seed
 from .layers import (LSTM, Activation, Concatenate, Dense, Input, Masking, Reshape,
                      concatenate)
 from .model import Model
+from .parallel import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -36,4 +37,5 @@ def diagnose(model, x, y, **kwargs):
 
 __all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate", "Reshape",
            "Masking", "Model", "losses", "metrics", "optimizers", "gradcheck",
-           "set_random_seed", "load_model", "load_keras", "diagnose", "__version__"]
+           "set_random_seed", "load_model", "load_keras", "diagnose", "get_num_threads",
+           "set_num_threads", "__version__"]

@@ -175,19 +175,27 @@ class Layer:
         """Arrays in, arrays out: ``(outputs, output_masks, cache)``, each a list/dict."""
         raise NotImplementedError
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None):
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         """Gradients: ``(d_inputs, d_params)``.
 
         ``d_outputs`` has one entry per output, ``None`` where nothing flows back;
         ``d_logits`` is a gradient with respect to the final pre-activation (layers whose
         output is a sigmoid accept it; see :meth:`logits`). When ``extras`` is a dict, a
         layer may put intermediate gradients there for inspection (LSTM: ``d_h_steps``).
+        ``input_grads`` has one bool per input, False where the caller does not need that
+        input's gradient (None: all are needed); a layer may then return None for it and skip
+        the work (an LSTM skips the (T·N, 4H) @ (4H, D) GEMM of dL/dx).
         """
         raise NotImplementedError
 
     def logits(self, cache):
         """The pre-activation of output 0 when that output is a sigmoid of it, else None."""
         return None
+
+    def step_elements(self, batch_size):
+        """Elements one sequential step of this layer computes for a batch, for the scheduler
+        of independent layers (:mod:`mlstm.parallel`); 0 for layers not worth a thread."""
+        return 0
 
     # ----------------------------------------------------------------- parameters
     def _rng(self):
@@ -281,7 +289,7 @@ class InputLayer(Layer):
     def forward(self, inputs, masks, **kw):
         return inputs, [None], {}
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None):
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         return [], {}
 
 
@@ -422,12 +430,17 @@ class LSTM(Layer):
             out_masks += [None, None]
         return outputs, out_masks, cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None):
+    def step_elements(self, batch_size):
+        # a step is the (N, 4H) gate row: one GEMM into it and the gate math over it
+        return batch_size * 4 * self.units
+
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         # Without return_sequences, d_out (N, H) is the gradient of the last output only.
         d_out = d_outputs[0]
         d_h_last = d_outputs[1] if self.return_state else None
         d_c_last = d_outputs[2] if self.return_state else None
-        grads = lstm_backward(d_out, d_h_last, d_c_last, cache)
+        need_x = input_grads is None or input_grads[0]
+        grads = lstm_backward(d_out, d_h_last, d_c_last, cache, input_grad=need_x)
         d_inputs = [grads["x"]]
         if cache["has_initial_state"]:
             d_inputs += [grads["h0"], grads["c0"]]
@@ -512,7 +525,7 @@ class Dense(Layer):
                                  self.activation)
         return [y], [masks[0]], cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None):
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         grads = dense_backward(d_outputs[0], cache, d_logits=d_logits)
         if extras is not None:
             extras["d_logits"] = grads["d_logits"]
@@ -549,7 +562,7 @@ class Activation(Layer):
             y = x.copy()
         return [y], [masks[0]], {"x": x, "y": y}
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None):
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         d_y = d_outputs[0]
         d_x = (np.zeros_like(cache["x"]) if d_y is None
                else d_y * derivative_from_output(self.activation, cache["y"]))
@@ -630,7 +643,7 @@ class Concatenate(Layer):
             out_mask = np.concatenate(full, axis=self.axis).any(axis=-1)
         return [y], [out_mask], cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None):
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         return concatenate_backward(d_outputs[0], cache), {}
 
     def get_config(self):
@@ -689,7 +702,7 @@ class Reshape(Layer):
         y, cache = reshape_forward(inputs[0], self.target_shape)
         return [y], [None], cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None):
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         return [reshape_backward(d_outputs[0], cache)], {}
 
     def get_config(self):
@@ -726,7 +739,7 @@ class Masking(Layer):
         y = np.where(mask[..., None], x, 0).astype(x.dtype, copy=False)
         return [y], [mask], {"mask": mask}
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None):
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         return [np.where(cache["mask"][..., None], d_outputs[0], 0)], {}
 
     def get_config(self):

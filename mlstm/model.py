@@ -9,9 +9,12 @@ backward passes (one per output for per-output contributions, for instance).
 """
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 
-from . import validation
+from . import parallel, validation
 from .layers import LAYERS, InputLayer, Layer, SymbolicTensor, _format_shape
 from .training import Trainer
 
@@ -99,6 +102,7 @@ class Model(Trainer):
         self.input_names = [t.node.layer.name for t in self.inputs]
         self.output_names = self._name_outputs()
         self._node_index = {id(node): k for k, node in enumerate(self.nodes)}
+        self._schedules = {}
 
     # ------------------------------------------------------------------ structure
     def _order_nodes(self):
@@ -127,6 +131,45 @@ class Model(Trainer):
         for t in self.outputs:
             visit(t, [])
         return order
+
+    def _schedule(self, heavy, backward=False):
+        """The order to run the nodes in: a list of groups of node positions.
+
+        ``heavy`` is the set of positions with enough work per step to be worth a thread
+        (``Layer.step_elements``). Light nodes run one at a time as soon as what they need is
+        done, so that independent heavy nodes become ready together; those then form one
+        group, run at the same time (:mod:`mlstm.parallel`). Forward, a node needs the nodes
+        that produce its inputs; backward, the nodes that consume its outputs. The schedule
+        does not depend on the thread count, so neither do the results.
+        """
+        key = (heavy, backward)
+        if key not in self._schedules:
+            remaining = [k for k, node in enumerate(self.nodes)
+                         if not isinstance(node.layer, InputLayer)]
+            producers = {k: {self._node_index[id(t.node)] for t in self.nodes[k].inputs}
+                         .intersection(remaining) for k in remaining}
+            consumers = {k: {c for c in remaining if k in producers[c]} for k in remaining}
+            needs = consumers if backward else producers
+            if backward:
+                remaining.reverse()
+            groups, done = [], set()
+            while remaining:
+                ready = [k for k in remaining if needs[k] <= done]
+                light = [k for k in ready if k not in heavy]
+                if light:
+                    groups += [[k] for k in light]
+                else:
+                    groups.append(ready)
+                done.update(light or ready)
+                remaining = [k for k in remaining if k not in done]
+            self._schedules[key] = groups
+        return self._schedules[key]
+
+    def _heavy_nodes(self, batch_size):
+        """Positions of the nodes worth a thread at this batch size."""
+        return frozenset(
+            k for k, node in enumerate(self.nodes)
+            if node.layer.step_elements(batch_size) >= parallel.MIN_STEP_ELEMENTS)
 
     def _name_outputs(self):
         names = []
@@ -219,17 +262,21 @@ class Model(Trainer):
         for t, x in zip(self.inputs, xs):
             tape.values[id(t)] = x
             tape.masks[id(t)] = None
-        for node in self.nodes:
-            if isinstance(node.layer, InputLayer):
-                tape.caches.append(None)
-                continue
-            in_values = [tape.values[id(t)] for t in node.inputs]
-            in_masks = [tape.masks[id(t)] for t in node.inputs]
-            outs, out_masks, cache = node.layer.forward(in_values, in_masks, **node.call_kwargs)
-            for t, v, m in zip(node.outputs, outs, out_masks):
-                tape.values[id(t)] = v
-                tape.masks[id(t)] = m
-            tape.caches.append(cache)
+        tape.caches = [None] * len(self.nodes)
+
+        def run(pos):
+            node = self.nodes[pos]
+            return node.layer.forward([tape.values[id(t)] for t in node.inputs],
+                                      [tape.masks[id(t)] for t in node.inputs],
+                                      **node.call_kwargs)
+
+        for group in self._schedule(self._heavy_nodes(len(xs[0]))):
+            for pos, (outs, out_masks, cache) in zip(group, parallel.run_concurrently(
+                    [functools.partial(run, pos) for pos in group])):
+                tape.caches[pos] = cache
+                for t, v, m in zip(self.nodes[pos].outputs, outs, out_masks):
+                    tape.values[id(t)] = v
+                    tape.masks[id(t)] = m
         tape.outputs = [tape.values[id(t)] for t in self.outputs]
         tape.output_masks = [tape.masks[id(t)] for t in self.outputs]
         return tape
@@ -275,27 +322,36 @@ class Model(Trainer):
             key = id(t.node)
             logit_seed[key] = g if key not in logit_seed else logit_seed[key] + g
         grads = {}
-        for node_pos in range(len(self.nodes) - 1, -1, -1):
-            node = self.nodes[node_pos]
-            layer = node.layer
-            if isinstance(layer, InputLayer):
-                continue
-            d_outs = [grad_of.get(id(t)) for t in node.outputs]
-            d_log = logit_seed.get(id(node))
-            if d_log is None and all(g is None for g in d_outs):
-                continue
-            node_extras = {} if extras is not None else None
-            d_ins, d_params = layer.backward(d_outs, tape.caches[node_pos], d_logits=d_log,
-                                             extras=node_extras)
-            if node_extras:
-                extras.setdefault(layer.name, {}).update(node_extras)
-            for name, g in d_params.items():
-                _accumulate(grads, f"{layer.name}/{name}", g)
-            for t, g in zip(node.inputs, d_ins):
-                # Gradients reaching model inputs are kept only when asked for (memory).
-                if g is not None and (input_grads or not isinstance(t.node.layer, InputLayer)):
-                    _accumulate(grad_of, id(t), g)
-            d_ins = d_params = g = None     # let unneeded gradients go before the next layer
+        batch_size = len(tape.values[id(self.inputs[0])])
+        for group in self._schedule(self._heavy_nodes(batch_size), backward=True):
+            calls = {}
+            for node_pos in group:
+                node = self.nodes[node_pos]
+                d_outs = [grad_of.get(id(t)) for t in node.outputs]
+                d_log = logit_seed.get(id(node))
+                if d_log is None and all(g is None for g in d_outs):
+                    continue
+                # Gradients reaching model inputs are kept only when asked for: a layer fed
+                # by a model input may skip computing them.
+                needed = [input_grads or not isinstance(t.node.layer, InputLayer)
+                          for t in node.inputs]
+                kwargs = dict(d_logits=d_log, extras={} if extras is not None else None)
+                if _takes_input_grads(node.layer.backward):
+                    kwargs["input_grads"] = needed
+                calls[node_pos] = (functools.partial(node.layer.backward, d_outs,
+                                                     tape.caches[node_pos], **kwargs),
+                                   needed, kwargs["extras"])
+            results = parallel.run_concurrently([call for call, _, _ in calls.values()])
+            for node_pos, (d_ins, d_params) in zip(list(calls), results):
+                node, (_, needed, node_extras) = self.nodes[node_pos], calls[node_pos]
+                if node_extras:
+                    extras.setdefault(node.layer.name, {}).update(node_extras)
+                for name, g in d_params.items():
+                    _accumulate(grads, f"{node.layer.name}/{name}", g)
+                for t, g, need in zip(node.inputs, d_ins, needed):
+                    if g is not None and need:
+                        _accumulate(grad_of, id(t), g)
+            calls = results = d_ins = d_params = g = None   # let gradients go (memory)
         grads = {name: grads[name] if name in grads else np.zeros_like(p)
                  for name, p in self.params.items()}
         if input_grads:
@@ -394,6 +450,22 @@ class Model(Trainer):
     def __repr__(self):
         return (f"<Model {self.name!r}: inputs {self.input_names}, outputs {self.output_names}, "
                 f"{self.count_params()} params>")
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_input_grads_cached(function):
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return "input_grads" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def _takes_input_grads(backward):
+    """Whether a layer's ``backward`` accepts ``input_grads`` (a layer written before that
+    argument existed, or a wrapper with the older signature, is called without it)."""
+    return _takes_input_grads_cached(getattr(backward, "__func__", backward))
 
 
 def _accumulate(store, key, g):

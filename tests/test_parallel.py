@@ -1,0 +1,195 @@
+"""Independent LSTMs run at the same time (mlstm.parallel) and nothing observable changes.
+
+- outputs, gradients and extras are bit-identical to running the layers one after the
+  other (float32 and float64; masks, go_backwards, a stacked branch, a layer shared by two
+  inputs);
+- the LSTMs really do run on two threads, with NumPy's BLAS single-threaded meanwhile and
+  its thread count restored afterwards, also when a layer raises;
+- small layers, and ``set_num_threads(1)``, run on the calling thread.
+"""
+import threading
+
+import numpy as np
+import pytest
+
+import mlstm
+from mlstm import parallel
+from mlstm.layers import LSTM
+
+needs_blas_control = pytest.mark.skipif(
+    not parallel.blas_controllable(),
+    reason="NumPy's BLAS is not an OpenBLAS mlstm can make single-threaded: "
+           "layers run one after the other there")
+
+
+@pytest.fixture(autouse=True)
+def default_threads():
+    parallel.set_num_threads(2)
+    yield
+    parallel.set_num_threads(None)
+
+
+T = 40        # long enough that the pool's thread starts before the caller is done
+
+
+def _model(units=32, shared=False):
+    mlstm.set_random_seed(0)
+    x1, x2 = mlstm.Input((T, 3), name="x1"), mlstm.Input((T, 5), name="x2")
+    masked = mlstm.Masking(0.0)(x1)
+    if shared:
+        branch = mlstm.LSTM(units, name="shared")
+        a, b = branch(mlstm.Dense(4)(masked)), branch(mlstm.Dense(4)(x2))
+    else:
+        a = mlstm.LSTM(units, return_sequences=True, name="first")(masked)
+        a = mlstm.LSTM(units, name="second")(a)
+        b = mlstm.LSTM(units, go_backwards=True, name="other")(x2)
+    merged = mlstm.concatenate([a, b])
+    model = mlstm.Model([x1, x2], [mlstm.Dense(2, name="y")(merged),
+                                   mlstm.Dense(1, activation="sigmoid", name="p")(merged)])
+    model.compile("adam", ["mse", "binary_crossentropy"], loss_weights=[0.7, 0.3])
+    return model
+
+
+def _data(N, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x1 = rng.standard_normal((N, T, 3)).astype(dtype)
+    x1[0, T // 2:] = 0                  # masked tail
+    x1[1] = 0                           # a fully masked row
+    xs = [x1, rng.standard_normal((N, T, 5)).astype(dtype)]
+    ys = [rng.standard_normal((N, 2)).astype(dtype), (rng.random((N, 1)) < .5).astype(dtype)]
+    return xs, ys
+
+
+def _forward_backward(model, xs, ys, threads):
+    parallel.set_num_threads(threads)
+    tape = model.forward(xs)
+    result = model.loss_and_output_grads(tape, ys)
+    extras = {}
+    grads, d_inputs = model.backward(tape, result.d_outputs, result.d_logits,
+                                     input_grads=True, extras=extras)
+    return tape.outputs, grads, d_inputs, extras
+
+
+def _threads_running_lstms(monkeypatch):
+    seen = {"forward": set(), "backward": set()}
+    forward, backward = LSTM.forward, LSTM.backward
+
+    def spy_forward(self, *args, **kwargs):
+        seen["forward"].add(threading.current_thread().name)
+        return forward(self, *args, **kwargs)
+
+    def spy_backward(self, *args, **kwargs):
+        seen["backward"].add(threading.current_thread().name)
+        return backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(LSTM, "forward", spy_forward)
+    monkeypatch.setattr(LSTM, "backward", spy_backward)
+    return seen
+
+
+@needs_blas_control
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shared", [False, True])
+def test_concurrent_layers_give_bit_identical_results(dtype, shared, monkeypatch):
+    N = 160                              # N·4H = 20480: above MIN_STEP_ELEMENTS
+    assert N * 4 * 32 >= parallel.MIN_STEP_ELEMENTS
+    model = _model(shared=shared)
+    if dtype == np.float64:
+        model = model.clone(np.float64)
+    xs, ys = _data(N, dtype)
+    seen = _threads_running_lstms(monkeypatch)
+    out_c, grads_c, d_in_c, extras_c = _forward_backward(model, xs, ys, threads=2)
+    assert len(seen["forward"]) == 2 and len(seen["backward"]) == 2, seen
+    seen["forward"].clear(), seen["backward"].clear()
+    out_s, grads_s, d_in_s, extras_s = _forward_backward(model, xs, ys, threads=1)
+    assert seen == {"forward": {threading.current_thread().name},
+                    "backward": {threading.current_thread().name}}
+    for a, b in zip(out_c, out_s):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    assert grads_c.keys() == grads_s.keys()
+    for name in grads_s:
+        np.testing.assert_array_equal(grads_c[name], grads_s[name], err_msg=name)
+    for a, b in zip(d_in_c, d_in_s):
+        np.testing.assert_array_equal(a, b)
+    assert extras_c.keys() == extras_s.keys()
+    for layer in extras_s:
+        for key in extras_s[layer]:
+            np.testing.assert_array_equal(extras_c[layer][key], extras_s[layer][key])
+
+
+@needs_blas_control
+def test_training_with_concurrent_layers_follows_the_same_path():
+    xs, ys = _data(160, np.float32, seed=1)
+    histories = []
+    for threads in (2, 1):
+        parallel.set_num_threads(threads)
+        model = _model()
+        history = model.fit(xs, ys, epochs=2, batch_size=80, shuffle=False, verbose=0)
+        histories.append((history.history["loss"], model.get_weights()))
+    assert histories[0][0] == histories[1][0]
+    for a, b in zip(histories[0][1], histories[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_small_layers_and_one_thread_run_on_the_calling_thread(monkeypatch):
+    seen = _threads_running_lstms(monkeypatch)
+    model = _model(units=4)              # N·4H = 16·16 = 256: below the threshold
+    xs, ys = _data(16, np.float32)
+    _forward_backward(model, xs, ys, threads=2)
+    parallel.set_num_threads(1)
+    _forward_backward(_model(), *_data(160, np.float32), threads=1)
+    me = threading.current_thread().name
+    assert seen == {"forward": {me}, "backward": {me}}
+
+
+@needs_blas_control
+def test_blas_is_single_threaded_during_concurrent_work_and_restored_after():
+    blas = parallel._openblas()
+    before = blas.get()
+    seen = []
+    results = parallel.run_concurrently([lambda: seen.append(blas.get()) or "a",
+                                         lambda: seen.append(blas.get()) or "b"])
+    assert results == ["a", "b"]
+    assert seen == [1, 1]
+    assert blas.get() == before
+
+
+@needs_blas_control
+def test_an_error_in_one_concurrent_call_is_raised_after_all_finish():
+    blas = parallel._openblas()
+    before = blas.get()
+    finished = threading.Event()
+
+    def slow():
+        finished.wait(0.05)
+        finished.set()
+        return 1
+
+    def broken():
+        raise RuntimeError("layer failed")
+
+    with pytest.raises(RuntimeError, match="layer failed"):
+        parallel.run_concurrently([broken, slow])
+    assert finished.is_set()
+    assert blas.get() == before
+
+
+def test_run_concurrently_keeps_order_with_more_calls_than_threads():
+    assert parallel.run_concurrently([lambda k=k: k * k for k in range(5)]) == [0, 1, 4, 9, 16]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_set_num_threads_refuses_what_is_not_a_positive_int(bad):
+    with pytest.raises(ValueError, match="positive int"):
+        parallel.set_num_threads(bad)
+
+
+def test_num_threads_defaults_to_the_blas_thread_count():
+    parallel.set_num_threads(None)
+    if parallel.blas_controllable():
+        assert parallel.get_num_threads() == parallel._openblas().get()
+    else:
+        assert parallel.get_num_threads() == 1
+    parallel.set_num_threads(3)
+    assert parallel.get_num_threads() == 3
