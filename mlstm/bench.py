@@ -423,6 +423,10 @@ def worker_main(framework, threads):
                           "env": {k: os.environ.get(k) for k in
                                   OPENBLAS_TUNING_VARIABLES + ("OPENBLAS_NUM_THREADS",
                                                                "OMP_NUM_THREADS")}}
+                if framework == "mlstm":
+                    from . import parallel
+                    answer["mlstm_threads"] = parallel.get_num_threads()
+                    answer["mlstm_blas_controllable"] = parallel.blas_controllable()
                 if framework == "torch":
                     import torch
                     answer["torch_threads"] = torch.get_num_threads()
@@ -710,6 +714,12 @@ def describe_run(results):
             + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
             + f". Sustained GEMM rate (GFLOP/s): {rates}; the bound uses "
             f"{meta['gemm_rate_used'] / 1e9:.0f}. OpenBLAS kernel(s): {', '.join(kernels)}")
+    mlstm_info = meta["workers"].get("mlstm", {})
+    if "mlstm_threads" in mlstm_info:
+        text += (f"; mlstm runs independent LSTMs on {mlstm_info['mlstm_threads']} threads"
+                 + (" with single-threaded BLAS meanwhile"
+                    if mlstm_info.get("mlstm_blas_controllable") else
+                    " (BLAS not controllable: one after the other)"))
     torch_build = meta["workers"].get("torch", {}).get("torch_build")
     if torch_build:
         text += "; PyTorch: " + ", ".join(torch_build)
