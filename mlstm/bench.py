@@ -43,7 +43,8 @@ import numpy as np
 from .__main__ import DEMO_LOSS_WEIGHTS
 
 __all__ = ["SIZES", "FRAMEWORKS", "gemm_flops", "backward_must_keep_bytes", "demo_model",
-           "run_benchmark", "format_tables", "plot_chart", "cli_main", "Worker"]
+           "run_benchmark", "format_tables", "format_targets", "target_rows", "plot_chart",
+           "cli_main", "Worker"]
 
 #: The demo model's sizes: N batch, T time, D features per input, H units, O (out1, out2).
 SIZES = {
@@ -696,6 +697,54 @@ def format_tables(results):
     return "\n".join(lines), "\n".join(mem)
 
 
+#: Issue 5's acceptance targets: (what, size, step, against, at most). ``against`` is a
+#: framework (the ratio of medians mlstm ÷ it), "bound" (the GEMM bound) or "memory"
+#: (traced peak ÷ what backward must keep).
+TARGETS = (
+    [("train", size, "train", fw, limit) for fw, limit in (("keras", 0.67), ("torch", 0.8))
+     for size in ("S", "M", "L")]
+    + [("forward", "M", "forward_best", "torch", 1.0), ("forward", "M", "forward_best", "keras", 0.8),
+       ("forward", "L", "forward_best", "torch", 1.2), ("forward", "L", "forward_best", "keras", 1.0),
+       ("train", "L", "train", "bound", 1.6), ("peak memory", "L", "train", "memory", 1.5)])
+
+
+def target_rows(results):
+    """Each target of :data:`TARGETS` this run can judge: ``(label, measured, limit, met)``.
+
+    Targets whose framework or size was not in the run are left out.
+    """
+    rows = []
+    for what, size, key, against, limit in TARGETS:
+        entry = results["sizes"].get(size)
+        if entry is None:
+            continue
+        mine = entry["frameworks"]["mlstm"]
+        if against == "bound":
+            kind = "train" if key == "train" else "forward"
+            value, label = mine[key]["median_ms"] / entry["gemm_bound_ms"][kind], "GEMM bound"
+        elif against == "memory":
+            traced = mine["memory"].get("traced_peak_bytes")
+            if traced is None:
+                continue
+            value, label = traced / entry["backward_must_keep_bytes"], "what backward must keep"
+        else:
+            if against not in entry["frameworks"]:
+                continue
+            value = mine[key]["median_ms"] / entry["frameworks"][against][key]["median_ms"]
+            label = LABELS[against]
+        rows.append((f"{size} {what} ≤ {limit}× {label}", value, limit, value <= limit))
+    return rows
+
+
+def format_targets(results):
+    """Markdown table of :func:`target_rows`: measured ratio and whether it is met."""
+    rows = target_rows(results)
+    lines = ["| target (issue 5) | measured | met? |", "|---|---|---|"]
+    lines += [f"| {label} | {value:.2f} | {'yes' if met else 'no'} |"
+              for label, value, _, met in rows]
+    return "\n".join(lines) if rows else ""
+
+
 def describe_run(results):
     """One paragraph: versions, threads, GEMM rate, BLAS kernels, load."""
     meta = results["meta"]
@@ -784,7 +833,9 @@ def update_readme(path, tables, description, start="<!-- bench:start -->",
             "multiple of the step's unavoidable GEMM work at the machine's sustained GEMM "
             "rate). See docs/performance.md for what was optimized and how to read this.\n\n"
             f"{tables[0]}\n\nPeak memory of one training step:\n\n{tables[1]}\n\n"
-            f"{description}\n\nThe machine is a 2-core VM shared with other work: even with "
+            + (f"Against the targets of issue 5, in this run (medians):\n\n{tables[2]}\n\n"
+               if len(tables) > 2 and tables[2] else "")
+            + f"{description}\n\nThe machine is a 2-core VM shared with other work: even with "
             "no other process running, medians move by 10-25 % from run to run at M and L "
             "(more at S), so read ratios near 1 as ties.\n")
     with open(path, "w", encoding="utf-8") as f:
@@ -826,17 +877,17 @@ def cli_main(argv=None):
     with open(os.path.join(args.out, "workers.log"), "w") as log:
         results = run_benchmark(sizes, frameworks, args.rounds, args.threads, reps,
                                 args.keep_openblas_env, log=log, settle=args.settle)
-    tables = format_tables(results)
+    tables = format_tables(results) + (format_targets(results),)
     description = describe_run(results)
     json_path = os.path.join(args.out, "bench.json")
     with open(json_path, "w") as f:
         json.dump(results, f, indent=1)
     with open(os.path.join(args.out, "table.md"), "w") as f:
-        f.write(f"{tables[0]}\n\n{tables[1]}\n\n{description}\n")
-    print()
-    print(tables[0])
-    print()
-    print(tables[1])
+        f.write("\n\n".join(t for t in tables if t) + f"\n\n{description}\n")
+    for table in tables:
+        if table:
+            print()
+            print(table)
     print()
     print(description)
     print(f"\nwrote {json_path}")

@@ -41,3 +41,35 @@ def test_one_mlstm_run_at_size_s_writes_tables_and_json(tmp_path):
     table = (out / "table.md").read_text()
     assert "| S | train |" in table and "| S | forward |" in table
     assert "mlstm runs independent LSTMs on" in table
+
+
+def _entry(mlstm_ms, others_ms, bound_ms, traced=None, keep=100):
+    def stats(ms):
+        return {"median_ms": ms}
+    frameworks = {"mlstm": {"train": stats(mlstm_ms[0]), "forward_best": stats(mlstm_ms[1]),
+                            "memory": {"traced_peak_bytes": traced}}}
+    for fw, (train, forward) in others_ms.items():
+        frameworks[fw] = {"train": stats(train), "forward_best": stats(forward)}
+    return {"frameworks": frameworks, "gemm_bound_ms": {"train": bound_ms[0],
+                                                        "forward": bound_ms[1]},
+            "backward_must_keep_bytes": keep}
+
+
+def test_targets_are_judged_from_medians_and_left_out_when_not_measured():
+    results = {"sizes": {
+        "M": _entry((20, 9), {"keras": (30, 12), "torch": (40, 8)}, (10, 5)),
+        "L": _entry((300, 110), {"torch": (450, 100)}, (200, 80), traced=140),
+    }}
+    rows = {label: (round(value, 4), met) for label, value, _, met in bench.target_rows(results)}
+    assert rows == {
+        "M train ≤ 0.67× Keras": (round(20 / 30, 4), True),
+        "M train ≤ 0.8× PyTorch": (0.5, True),
+        "L train ≤ 0.8× PyTorch": (round(300 / 450, 4), True),
+        "M forward ≤ 1.0× PyTorch": (1.125, False),
+        "M forward ≤ 0.8× Keras": (0.75, True),
+        "L forward ≤ 1.2× PyTorch": (1.1, True),
+        "L train ≤ 1.6× GEMM bound": (1.5, True),
+        "L peak memory ≤ 1.5× what backward must keep": (1.4, True),
+    }
+    table = bench.format_targets(results)
+    assert "| M forward ≤ 1.0× PyTorch | 1.12 | no |" in table
