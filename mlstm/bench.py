@@ -832,6 +832,11 @@ def update_readme(path, tables, description, start="<!-- bench:start -->",
             "min–max; *mlstm ÷ X* below 1 means mlstm is faster; *÷ bound* is the time as a "
             "multiple of the step's unavoidable GEMM work at the machine's sustained GEMM "
             "rate). See docs/performance.md for what was optimized and how to read this.\n\n"
+            "Independent LSTMs (the demo's two input branches) run at the same time, one "
+            "per thread, with NumPy's OpenBLAS made single-threaded meanwhile: as many "
+            "threads as NumPy's BLAS was given (`OPENBLAS_NUM_THREADS`, else the core count). "
+            "`mlstm.set_num_threads(1)` runs them one after the other; results are "
+            "bit-identical either way (`mlstm/parallel.py`).\n\n"
             f"{tables[0]}\n\nPeak memory of one training step:\n\n{tables[1]}\n\n"
             + (f"Against the targets of issue 5, in this run (medians):\n\n{tables[2]}\n\n"
                if len(tables) > 2 and tables[2] else "")
