@@ -32,6 +32,7 @@ How it is made fast (docs/performance.md has the measurements):
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import threading
 
@@ -124,26 +125,33 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     tanh_c = np.empty((N, H), dtype=dtype)         # φ(c'_t); backward recomputes it from c_t
     recurrent = np.empty((N, 4 * H), dtype=dtype)  # h_{t-1} U
     ig = np.empty((N, H), dtype=dtype)             # i_t ⊙ g_t
+    # The step's activated gates again, one contiguous (N, H) array per gate: a product
+    # of (N, H) blocks strided inside (N, 4H) rows costs ~4x a contiguous one at small
+    # sizes, so one copy per step pays for the three products below.
+    i, f, g, o = gate_blocks = np.empty((4, N, H), dtype=dtype)
+    gate_blocks_by_row = gate_blocks.transpose(1, 0, 2)          # (N, 4, H) view
     if step_mask is None:
         outputs_tm = h_states[1:]                  # y_t = h_t
     else:
         outputs_tm = BUFFERS.empty((T, N, H), dtype)
         step_invalid = ~step_mask
+    activate_gates, cell_activation = gate_activation, gate_activation.cell
 
-    for t in range(T):
-        z = gates[t]
+    # Per-step views made once: step t reads row t of each.
+    for t, z, z_by_gate, h_prev, c_prev, h_new, c_new in zip(
+            range(T), gates, gates.reshape(T, N, 4, H), h_states[:T], c_states[:T],
+            h_states[1:], c_states[1:]):
         # z_t = (x_t W + b) + h_{t-1} U
-        np.dot(h_states[t], U, out=recurrent)
+        np.dot(h_prev, U, out=recurrent)
         z += recurrent
-        gate_activation(z)                       # z now holds i, f, g, o
-        i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
-        c_new, h_new = c_states[t + 1], h_states[t + 1]
+        activate_gates(z)                        # z now holds i, f, g, o
+        np.copyto(gate_blocks_by_row, z_by_gate)  # and i, f, g, o their contiguous copies
         # c'_t = f ⊙ c_{t-1} + i ⊙ g
-        np.multiply(f, c_states[t], out=c_new)
+        np.multiply(f, c_prev, out=c_new)
         np.multiply(i, g, out=ig)
         c_new += ig
         # h'_t = o ⊙ φ(c'_t)
-        gate_activation.cell(c_new, out=tanh_c)
+        cell_activation(c_new, out=tanh_c)
         np.multiply(o, tanh_c, out=h_new)
         if step_mask is not None:
             # y_t = h'_t where valid, else y_{t-1} (zeros before the first valid step);
@@ -151,8 +159,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
             invalid = step_invalid[t]
             np.copyto(outputs_tm[t], h_new)
             np.copyto(outputs_tm[t], outputs_tm[t - 1] if t else 0, where=invalid)
-            np.copyto(h_new, h_states[t], where=invalid)
-            np.copyto(c_new, c_states[t], where=invalid)
+            np.copyto(h_new, h_prev, where=invalid)
+            np.copyto(c_new, c_prev, where=invalid)
 
     outputs = outputs_tm.transpose(1, 0, 2)
     cache = dict(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
@@ -221,23 +229,28 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
     # The local factors are computed for a block of steps at once (few large NumPy calls,
     # the block small enough to stay in cache), straight into d_gates; each step then only
     # multiplies in its carried gradients.
-    factors = LocalFactors(gate_activation, N, H, dtype)
+    factors = LocalFactors(gate_activation, T, N, H, dtype)
+    # Per-step views made once: dz_t of the i, f, c blocks as (N, 3, H), of the o block.
+    d_gates_ifc = d_gates.reshape(T, N, 4, H)[:, :, :3]
+    d_gates_o = d_gates[..., 3 * H:]
+    d_c_new_ifc = d_c_new[:, None, :]                # dc' broadcast over the i, f, c blocks
+    if step_mask is None:
+        # dh'_{T-1} starts from dL/dh_T; each later (earlier in time) dh'_{t-1} starts from
+        # the dL/dh_{t-1} = dz_t U^T that step t writes straight into it.
+        np.copyto(d_h_steps[T - 1], d_h)
 
     for stop in range(T, 0, -factors.block):
         start = max(0, stop - factors.block)
-        cell_factor = factors.compute(gates[start:stop], c_states[start:stop + 1],
-                                      out=d_gates[start:stop])
+        cell_factor, forget = factors.compute(gates[start:stop], c_states[start:stop + 1],
+                                              out=d_gates[start:stop])
         for t in range(stop - 1, start - 1, -1):
-            dz = d_gates[t]
             d_h_new = d_h_steps[t]
             d_out_t = d_out_tm[t] if d_out_tm is not None else (
                 d_last_output if t == T - 1 else None)
             if step_mask is None:
                 # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t, and dc'_t starts from dL/dc_t.
-                if d_out_t is None:
-                    np.copyto(d_h_new, d_h)
-                else:
-                    np.add(d_h, d_out_t, out=d_h_new)
+                if d_out_t is not None:
+                    d_h_new += d_out_t
                 d_c_in = d_c
             else:
                 d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
@@ -245,17 +258,16 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
             np.multiply(d_h_new, cell_factor[t - start], out=d_c_new)
             d_c_new += d_c_in
             # dz = [local factors] ⊙ (dc', dc', dc', dh')   for the blocks i, f, c, o
-            dz[:, :3 * H].reshape(N, 3, H)[...] *= d_c_new[:, None, :]
-            dz[:, 3 * H:] *= d_h_new
+            d_gates_ifc[t] *= d_c_new_ifc
+            d_gates_o[t] *= d_h_new
             # dc_{t-1} = dc' ⊙ f,  dh_{t-1} = dz U^T
-            f = gates[t, :, H:2 * H]
             if step_mask is None:
-                np.multiply(d_c_new, f, out=d_c)
-                np.dot(dz, recurrent_kernel_T, out=d_h)
+                np.multiply(d_c_new, forget[t - start], out=d_c)
+                np.dot(d_gates[t], recurrent_kernel_T, out=d_h_steps[t - 1] if t else d_h)
             else:
                 # d_h, d_c already hold what masked rows carry past the step: add its share.
-                d_c += np.multiply(d_c_new, f, out=masked.scratch)
-                d_h += np.dot(dz, recurrent_kernel_T, out=masked.scratch)
+                d_c += np.multiply(d_c_new, forget[t - start], out=masked.scratch)
+                d_h += np.dot(d_gates[t], recurrent_kernel_T, out=masked.scratch)
 
     d_gates_flat = d_gates.reshape(T * N, 4 * H)
     grads = {
@@ -267,7 +279,8 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
         "d_gates": d_gates,
     }
     if cache["use_bias"]:
-        grads["bias"] = d_gates_flat.sum(axis=0)
+        # Σ_t,n dz as a GEMV: a quarter of the time of .sum(axis=0) at size S
+        grads["bias"] = np.ones(T * N, dtype=dtype) @ d_gates_flat
     grads["x"] = None
     if input_grad:
         # (not recycled: a model drops input gradients at once, the pool would keep them alive)
@@ -327,37 +340,44 @@ class LocalFactors:
         out         = [g ⊙ σ'(z_i),  c_{t-1} ⊙ σ'(z_f),  i ⊙ φ'(z_g),  φ(c') ⊙ σ'(z_o)]
         cell_factor = o ⊙ φ'(c')                                           (k, N, H)
 
-    ``block`` steps are done per call: as many as fit in ~256 KB of gates, so that a block
+    ``block`` steps are done per call: as many as fit in ~512 KB of gates, so that a block
     stays in cache while the steps of :func:`lstm_backward` use it (the whole sequence of a
     small model, one step of a large one).
     """
 
-    CACHE_BYTES = 256 * 1024
+    CACHE_BYTES = 512 * 1024
 
-    def __init__(self, gate_activation, N, H, dtype):
+    def __init__(self, gate_activation, T, N, H, dtype):
         self.gate_activation, self.H = gate_activation, H
         self.activation = gate_activation.activation
         step_bytes = N * 4 * H * np.dtype(dtype).itemsize
-        self.block = max(1, self.CACHE_BYTES // step_bytes)
-        self.gate_scratch = np.empty((self.block, N, 4 * H), dtype=dtype)
-        self.cell_factor = np.empty((self.block, N, H), dtype=dtype)
+        self.block = min(T, max(1, self.CACHE_BYTES // step_bytes))
+        # Scratch from the pool: allocating it afresh at every call cost 40 % of the
+        # backward pass at size S with 2 BLAS threads (page faults of a new mapping).
+        self.gate_scratch = BUFFERS.empty((self.block, N, 4 * H), dtype)
+        self.cell_factor, self.tanh_c, self.forget = (
+            BUFFERS.empty((self.block, N, H), dtype) for _ in range(3))
 
     def compute(self, gates, c_states, out):
         """Fill ``out`` (k, N, 4H) from ``gates`` (k, N, 4H) and ``c_states`` (k+1, N, H)
-        (c_{t-1} for each step, then c'_t of the last); returns cell_factor (k, N, H).
+        (c_{t-1} for each step, then c'_t of the last); returns cell_factor (k, N, H) and
+        a contiguous copy of the forget gates f (k, N, H) (a strided f in each step's
+        ``dc' ⊙ f`` costs ~4x as much at small sizes).
 
         At a masked step c_t is not c'_t, but the carried gradients are zero there.
         """
         H, k = self.H, gates.shape[0]
         self.gate_activation.derivative(gates, out=out, scratch=self.gate_scratch[:k])
-        tanh_c = self.gate_activation.cell(c_states[1:], out=self.gate_scratch[:k, :, :H])
+        tanh_c = self.gate_activation.cell(c_states[1:], out=self.tanh_c[:k])
         out[..., 3 * H:] *= tanh_c
         out[..., :H] *= gates[..., 2 * H:3 * H]
         out[..., H:2 * H] *= c_states[:-1]
         out[..., 2 * H:3 * H] *= gates[..., :H]
         cell_factor = derivative_from_output(self.activation, tanh_c, out=self.cell_factor[:k])
         cell_factor *= gates[..., 3 * H:]
-        return cell_factor
+        forget = self.forget[:k]
+        np.copyto(forget, gates[..., H:2 * H])
+        return cell_factor, forget
 
 
 class GateActivation:
@@ -386,6 +406,9 @@ class GateActivation:
     def __init__(self, activation, recurrent_activation, N, H, dtype):
         self.activation, self.recurrent_activation, self.H = activation, recurrent_activation, H
         self.one_tanh = activation == "tanh" and recurrent_activation == "sigmoid"
+        #: ``cell(c, out)``: φ(c) into ``out`` (NumPy's own function when φ is tanh: the
+        #: dispatch through :func:`activate` is a third of its cost at small sizes).
+        self.cell = np.tanh if activation == "tanh" else functools.partial(activate, activation)
         if self.one_tanh:
             self.column_scale, self.scale, self.shift, self.alpha = _one_tanh_constants(
                 N, H, np.dtype(dtype).str)
@@ -396,10 +419,6 @@ class GateActivation:
             return kernel, recurrent_kernel, bias
         s = self.column_scale
         return kernel * s, recurrent_kernel * s, None if bias is None else bias * s
-
-    def cell(self, c, out):
-        """φ(c) into ``out``."""
-        return activate(self.activation, c, out=out)
 
     def __call__(self, z):
         """Activate z (pre-activations, weights folded as above) in place into i, f, g, o."""
@@ -486,7 +505,7 @@ class BufferPool:
     def empty(self, shape, dtype):
         """An uninitialized array, recycled when one of this shape and dtype is free."""
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize      # (np.prod costs ~2 µs)
         if not self.enabled or nbytes < self.min_bytes:
             return np.empty(shape, dtype)
         shape = tuple(shape)
