@@ -440,7 +440,9 @@ class LSTM(Layer):
         d_h_last = d_outputs[1] if self.return_state else None
         d_c_last = d_outputs[2] if self.return_state else None
         need_x = input_grads is None or input_grads[0]
-        grads = lstm_backward(d_out, d_h_last, d_c_last, cache, input_grad=need_x)
+        # dz of every step only when someone inspects it (it is a third of the memory)
+        grads = lstm_backward(d_out, d_h_last, d_c_last, cache, input_grad=need_x,
+                              keep_d_gates=extras is not None)
         d_inputs = [grads["x"]]
         if cache["has_initial_state"]:
             d_inputs += [grads["h0"], grads["c0"]]

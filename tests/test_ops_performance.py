@@ -4,10 +4,15 @@
 - the (N, H) last-output gradient equals the zero-padded (N, T, H) sequence gradient;
 - the one-tanh gate activation agrees with the exact sigmoid to float32 precision;
 - skipping dL/dx (``input_grad=False``, what a model does for an LSTM fed by a model input)
-  changes no other gradient.
+  changes no other gradient;
+- weight gradients summed a chunk of steps at a time (``keep_d_gates=False``) equal the
+  whole-sequence sums, with masks, go_backwards and a last-step gradient.
 """
 import numpy as np
+import pytest
 from scipy.special import expit
+
+from mlstm.ops import lstm as lstm_module
 
 from mlstm.ops.lstm import BUFFERS, GateActivation, lstm_backward, lstm_forward
 
@@ -112,3 +117,28 @@ def test_model_backward_asks_layers_only_for_the_input_gradients_it_keeps(monkey
     assert [d.shape for d in d_inputs] == [(2, 5, 3), (2, 5, 2)]
     for name in grads:
         np.testing.assert_array_equal(grads[name], grads_with_inputs[name], err_msg=name)
+
+
+@pytest.mark.parametrize("chunk_steps", [1, 2, 5, 6])
+@pytest.mark.parametrize("variant", ["plain", "masked_backwards", "last_output"])
+def test_chunked_weight_gradients_equal_the_whole_sequence_sums(monkeypatch, chunk_steps,
+                                                                 variant):
+    N, T, H = 8, 6, 16
+    monkeypatch.setattr(lstm_module, "GRADIENT_CHUNK_BYTES", chunk_steps * N * 4 * H * 8)
+    rng = np.random.default_rng(5)
+    x, W, U, b = _args(rng, N=N, T=T, H=H, dtype=np.float64)
+    kwargs = {}
+    if variant == "masked_backwards":
+        mask = np.ones((N, T), dtype=bool)
+        mask[0, -2:] = mask[1, :3] = False
+        mask[2] = False
+        kwargs = {"mask": mask, "go_backwards": True}
+    (out, h, c), cache = lstm_forward(x, W, U, b, h0=rng.standard_normal((N, H)),
+                                      c0=rng.standard_normal((N, H)), **kwargs)
+    d_out = rng.standard_normal(h.shape if variant == "last_output" else out.shape)
+    d_h, d_c = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    whole = lstm_backward(d_out, d_h, d_c, cache)
+    chunked = lstm_backward(d_out, d_h, d_c, cache, keep_d_gates=False)
+    assert chunked["d_gates"] is None and whole["d_gates"].shape == (T, N, 4 * H)
+    for k in ("x", "kernel", "recurrent_kernel", "bias", "h0", "c0", "d_h_steps"):
+        np.testing.assert_allclose(chunked[k], whole[k], rtol=1e-13, atol=1e-14, err_msg=k)

@@ -171,7 +171,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     return (outputs, h_states[T], c_states[T]), cache
 
 
-def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
+def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_gates=True):
     """Backpropagate through time.
 
     Parameters
@@ -186,6 +186,11 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
     input_grad : bool
         Compute ``x``, dL/dx. Training does not need it for a model input, and it costs
         a (T·N, 4H) @ (4H, D) GEMM.
+    keep_d_gates : bool
+        Return ``d_gates`` for every step (per-sample gradients need it). When False, dz_t
+        lives only for a chunk of steps (:data:`GRADIENT_CHUNK_BYTES`) whose share of the
+        weight gradients is added at once: the (T, N, 4H) array — a third of what the
+        backward pass must keep from the forward — is never allocated.
 
     Returns
     -------
@@ -194,7 +199,8 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
         (only when the forward pass had one), ``h0``, ``c0`` (N, H), and ``d_h_steps`` (T, N, H):
         dL/dh'_t, the gradient reaching each step's new hidden state (processing order),
         kept for gradient-through-time diagnostics.
-        ``d_gates`` (T, N, 4H): dL/dz_t per step and sample (per-sample gradients).
+        ``d_gates`` (T, N, 4H): dL/dz_t per step and sample (per-sample gradients), None
+        unless ``keep_d_gates``.
     """
     x_tm = cache["x_tm"]
     gates = cache["gates"]
@@ -207,7 +213,10 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
     dtype = x_tm.dtype
     gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype)
 
-    d_gates = BUFFERS.empty((T, N, 4 * H), dtype)    # dL/dz_t for every step
+    # dL/dz_t of every step, or of one chunk of steps at a time (rows t - chunk start)
+    step_bytes = N * 4 * H * np.dtype(dtype).itemsize
+    chunk = T if keep_d_gates else min(T, max(1, GRADIENT_CHUNK_BYTES // step_bytes))
+    d_gates = BUFFERS.empty((chunk, N, 4 * H), dtype)
     d_h_steps = BUFFERS.empty((T, N, H), dtype)      # dL/dh'_t for every step
     # Gradients carried to the previous step: dL/dh_{t-1}, dL/dc_{t-1} (and dL/dy_{t-1}).
     d_h = np.zeros((N, H), dtype=dtype) if d_h_last is None else d_h_last.astype(dtype, copy=True)
@@ -231,7 +240,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
     # multiplies in its carried gradients.
     factors = LocalFactors(gate_activation, T, N, H, dtype)
     # Per-step views made once: dz_t of the i, f, c blocks as (N, 3, H), of the o block.
-    d_gates_ifc = d_gates.reshape(T, N, 4, H)[:, :, :3]
+    d_gates_ifc = d_gates.reshape(chunk, N, 4, H)[:, :, :3]
     d_gates_o = d_gates[..., 3 * H:]
     d_c_new_ifc = d_c_new[:, None, :]                # dc' broadcast over the i, f, c blocks
     if step_mask is None:
@@ -239,56 +248,86 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True):
         # the dL/dh_{t-1} = dz_t U^T that step t writes straight into it.
         np.copyto(d_h_steps[T - 1], d_h)
 
-    for stop in range(T, 0, -factors.block):
-        start = max(0, stop - factors.block)
-        cell_factor, forget = factors.compute(gates[start:stop], c_states[start:stop + 1],
-                                              out=d_gates[start:stop])
-        for t in range(stop - 1, start - 1, -1):
-            d_h_new = d_h_steps[t]
-            d_out_t = d_out_tm[t] if d_out_tm is not None else (
-                d_last_output if t == T - 1 else None)
-            if step_mask is None:
-                # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t, and dc'_t starts from dL/dc_t.
-                if d_out_t is not None:
-                    d_h_new += d_out_t
-                d_c_in = d_c
-            else:
-                d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
-            # dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
-            np.multiply(d_h_new, cell_factor[t - start], out=d_c_new)
-            d_c_new += d_c_in
-            # dz = [local factors] ⊙ (dc', dc', dc', dh')   for the blocks i, f, c, o
-            d_gates_ifc[t] *= d_c_new_ifc
-            d_gates_o[t] *= d_h_new
-            # dc_{t-1} = dc' ⊙ f,  dh_{t-1} = dz U^T
-            if step_mask is None:
-                np.multiply(d_c_new, forget[t - start], out=d_c)
-                np.dot(d_gates[t], recurrent_kernel_T, out=d_h_steps[t - 1] if t else d_h)
-            else:
-                # d_h, d_c already hold what masked rows carry past the step: add its share.
-                d_c += np.multiply(d_c_new, forget[t - start], out=masked.scratch)
-                d_h += np.dot(d_gates[t], recurrent_kernel_T, out=masked.scratch)
+    weight_grads = _WeightGradients(x_tm, h_states, kernel, cache["use_bias"],
+                                    cache["go_backwards"], input_grad)
+    for chunk_stop in range(T, 0, -chunk):
+        chunk_start = max(0, chunk_stop - chunk)
+        for stop in range(chunk_stop, chunk_start, -factors.block):
+            start = max(chunk_start, stop - factors.block)
+            cell_factor, forget = factors.compute(
+                gates[start:stop], c_states[start:stop + 1],
+                out=d_gates[start - chunk_start:stop - chunk_start])
+            for t in range(stop - 1, start - 1, -1):
+                row = t - chunk_start                # of d_gates
+                d_h_new = d_h_steps[t]
+                d_out_t = d_out_tm[t] if d_out_tm is not None else (
+                    d_last_output if t == T - 1 else None)
+                if step_mask is None:
+                    # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t; dc'_t starts from dL/dc_t.
+                    if d_out_t is not None:
+                        d_h_new += d_out_t
+                    d_c_in = d_c
+                else:
+                    d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
+                # dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
+                np.multiply(d_h_new, cell_factor[t - start], out=d_c_new)
+                d_c_new += d_c_in
+                # dz = [local factors] ⊙ (dc', dc', dc', dh')   for the blocks i, f, c, o
+                d_gates_ifc[row] *= d_c_new_ifc
+                d_gates_o[row] *= d_h_new
+                # dc_{t-1} = dc' ⊙ f,  dh_{t-1} = dz U^T
+                if step_mask is None:
+                    np.multiply(d_c_new, forget[t - start], out=d_c)
+                    np.dot(d_gates[row], recurrent_kernel_T, out=d_h_steps[t - 1] if t else d_h)
+                else:
+                    # d_h, d_c already hold what masked rows carry past the step: add its share.
+                    d_c += np.multiply(d_c_new, forget[t - start], out=masked.scratch)
+                    d_h += np.dot(d_gates[row], recurrent_kernel_T, out=masked.scratch)
+        weight_grads.add(chunk_start, chunk_stop, d_gates[:chunk_stop - chunk_start])
 
-    d_gates_flat = d_gates.reshape(T * N, 4 * H)
-    grads = {
-        "kernel": x_tm.reshape(T * N, D).T @ d_gates_flat,
-        "recurrent_kernel": h_states[:T].reshape(T * N, H).T @ d_gates_flat,
-        "h0": d_h,
-        "c0": d_c,
-        "d_h_steps": d_h_steps,
-        "d_gates": d_gates,
-    }
-    if cache["use_bias"]:
-        # Σ_t,n dz as a GEMV: a quarter of the time of .sum(axis=0) at size S
-        grads["bias"] = np.ones(T * N, dtype=dtype) @ d_gates_flat
-    grads["x"] = None
-    if input_grad:
-        # (not recycled: a model drops input gradients at once, the pool would keep them alive)
-        d_x_tm = (d_gates_flat @ kernel.T).reshape(T, N, D)
-        if cache["go_backwards"]:
-            d_x_tm = d_x_tm[::-1]
-        grads["x"] = d_x_tm.transpose(1, 0, 2)
+    grads = weight_grads.result()
+    grads.update(h0=d_h, c0=d_c, d_h_steps=d_h_steps,
+                 d_gates=d_gates if keep_d_gates else None)
     return grads
+
+
+class _WeightGradients:
+    """dW = Σ_t x_tᵀ dz_t, dU = Σ_t h_{t-1}ᵀ dz_t, db = Σ_t,n dz_t and dx_t = dz_t Wᵀ, from
+    the dz of a chunk of steps at a time: one GEMM each per chunk (with all steps in one
+    chunk, one GEMM each over the whole sequence)."""
+
+    def __init__(self, x_tm, h_states, kernel, use_bias, go_backwards, input_grad):
+        self.x_tm, self.h_states, self.kernel = x_tm, h_states, kernel
+        self.use_bias, self.go_backwards = use_bias, go_backwards
+        T, N, D = x_tm.shape
+        self.sums = {}
+        # (not recycled: a model drops input gradients at once, the pool would keep them alive)
+        self.d_x_tm = np.empty((T, N, D), dtype=x_tm.dtype) if input_grad else None
+
+    def add(self, start, stop, d_gates):
+        """Add steps ``start:stop`` whose dz_t are ``d_gates`` (stop - start, N, 4H)."""
+        k, N, H4 = d_gates.shape
+        D, H = self.x_tm.shape[2], self.h_states.shape[2]
+        dz = d_gates.reshape(k * N, H4)
+        shares = {"kernel": self.x_tm[start:stop].reshape(k * N, D).T @ dz,
+                  "recurrent_kernel": self.h_states[start:stop].reshape(k * N, H).T @ dz}
+        if self.use_bias:
+            # Σ_t,n dz as a GEMV: a quarter of the time of .sum(axis=0) at size S
+            shares["bias"] = np.ones(k * N, dtype=dz.dtype) @ dz
+        for name, share in shares.items():
+            if name in self.sums:
+                self.sums[name] += share
+            else:
+                self.sums[name] = share
+        if self.d_x_tm is not None:
+            np.matmul(dz, self.kernel.T, out=self.d_x_tm[start:stop].reshape(k * N, D))
+
+    def result(self):
+        grads = dict(self.sums, x=None)
+        if self.d_x_tm is not None:
+            d_x_tm = self.d_x_tm[::-1] if self.go_backwards else self.d_x_tm
+            grads["x"] = d_x_tm.transpose(1, 0, 2)
+        return grads
 
 
 def input_projection(x_tm, kernel, bias=None):
@@ -330,6 +369,12 @@ def _one_tanh_constants(N, H, dtype):
     for c in constants:
         c.flags.writeable = False
     return constants
+
+
+#: Without ``keep_d_gates``, :func:`lstm_backward` keeps dz_t for this many bytes of steps
+#: and adds their share of the weight gradients with one GEMM each: long enough that the
+#: GEMMs run near full rate, short enough that dz stays in cache.
+GRADIENT_CHUNK_BYTES = 4 << 20
 
 
 class LocalFactors:
