@@ -746,7 +746,11 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
       of a relu input: the stencil straddles the kink and measures an average slope;
     - a parameter or input whose gradient is not zero but whose largest entry is below
       ``10 · FINITE_DIFFERENCE_NOISE · max(1, |L|) / rtol``: the float64 rounding of the
-      loss (amplified by 1/h) is then larger than the ``rtol`` the check asks for.
+      loss (amplified by 1/h) is then larger than the ``rtol`` the check asks for;
+    - the loss is too curved for the stencil: the check at ``h`` fails, but the error of
+      every failing array falls at least 8-fold when h is halved (the five-point stencil's
+      truncation error goes as h⁴, 16-fold; a wrong gradient's error would not fall), so
+      finite differences at ``h`` cannot judge it (unbounded gates through time do this).
 
     Property tests use it with ``hypothesis.assume`` to skip such draws (and count them);
     :func:`assert_gradients_close` adds it to its failure message.
@@ -803,7 +807,26 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
             caveats.append(f"perturbing {flip[0]}{list(map(int, flip[1]))} by ±{2 * h:g} "
                            f"flips a relu (its input is {kink_distance(m64, xs):.2g} from the "
                            "kink)")
+    if not caveats:
+        caveats += _truncation_caveats(model, x, y, h, rtol)
     return caveats
+
+
+def _truncation_caveats(model, x, y, h, rtol):
+    """The arrays a check at ``h`` fails only because the stencil is too coarse (see
+    :func:`gradcheck_caveats`): their error falls ≥ 8-fold when h is halved."""
+    coarse = gradcheck(model, x, y, h=h).rows
+    failing = [name for name, row in coarse.items() if row["max_rel_error"] >= rtol]
+    if not failing:
+        return []
+    fine = gradcheck(model, x, y, h=h / 2).rows
+    ratios = {name: coarse[name]["max_abs_error"] / max(fine[name]["max_abs_error"], 1e-300)
+              for name in failing}
+    if min(ratios.values()) < 8:
+        return []                       # some error does not shrink: let the check fail
+    return [f"the loss is too curved for h={h:g}: {name}'s error {coarse[name]['max_abs_error']:.2g}"
+            f" falls {ratio:.0f}-fold at h={h / 2:g} (stencil truncation, not the gradient)"
+            for name, ratio in ratios.items()]
 
 
 # =========================================================================== assertions

@@ -276,3 +276,60 @@ def test_gate_block():
     assert [testing.gate_block(j, units=2) for j in (0, 3, 4, 7)] == [
         ("i", 0), ("f", 1), ("c", 0), ("o", 1)]
     assert mlstm.testing.GATES == ("i", "f", "c", "o")
+
+
+def _curved_case():
+    """A drawn case (hypothesis, 'left padding' scenario) whose loss is too curved for the
+    five-point stencil at h = 1e-4: a relu LSTM with linear gates, run backwards from a
+    given initial state. The analytic gradient is right (finite differences converge to it
+    as h shrinks), the stencil at 1e-4 is off by 1.1e-5 relative."""
+    config = {"dtype": "float64", "timesteps": 4, "merge": False, "inputs": [
+        {"name": "x0", "features": 3, "masking": True, "lstms": [
+            {"units": 3, "activation": "relu", "recurrent_activation": "linear",
+             "use_bias": True, "return_sequences": True, "return_state": False,
+             "go_backwards": True, "initial_state": "input"},
+            {"units": 2, "activation": "tanh", "recurrent_activation": "sigmoid",
+             "use_bias": True, "return_sequences": False, "return_state": False,
+             "go_backwards": False, "initial_state": None}]},
+        {"name": "x1", "features": 1, "masking": True, "lstms": [
+            {"units": 1, "activation": "tanh", "recurrent_activation": "sigmoid",
+             "use_bias": True, "return_sequences": False, "return_state": False,
+             "go_backwards": False, "initial_state": None}]}],
+        "heads": [{"name": f"out{k}", "source": k, "units": 1, "activation": "linear",
+                   "loss": "mse", "loss_weight": 1.0} for k in (0, 1)]}
+    model = testing.build_model(config, seed=8562, weights="random")
+    xs = [np.array([[[0.0, 0.0, 0.0],
+                     [-0.06538368015664893, 2.0777020413701095, 0.40905287778066735],
+                     [0.3776972672246123, -0.10453054096653401, -1.187844648773689],
+                     [-1.1086359539481916, -1.246846975586794, -1.2548632435934526]]]),
+          np.array([[0.8887937401663804, 0.039573067412833285, -0.06708377972940062]]),
+          np.array([[-1.4591789289659367, -0.6189786552667638, 0.8024109507598463]]),
+          np.array([[[0.0], [0.0], [0.0], [0.39843067819838507]]])]
+    ys = [np.array([[0.1257302210933933]]), np.array([[-0.1321048632913019]])]
+    return model, xs, ys
+
+
+def test_a_loss_too_curved_for_the_stencil_is_a_caveat_and_a_finer_step_passes():
+    model, xs, ys = _curved_case()
+    with pytest.raises(AssertionError, match="recurrent_kernel"):
+        testing.assert_gradients_close(model, xs, ys)            # h = 1e-4
+    caveats = testing.gradcheck_caveats(model, xs, ys)
+    assert len(caveats) == 1 and "too curved" in caveats[0], caveats
+    assert "x0_lstm0/recurrent_kernel" in caveats[0] and "16-fold" in caveats[0]
+    testing.assert_gradients_close(model, xs, ys, h=1e-5)
+
+
+def test_a_wrong_gradient_on_a_curved_loss_is_not_excused():
+    model, xs, ys = _curved_case()
+    layer = model.get_layer("x0_lstm0")
+    backward = layer.backward
+
+    def wrong_backward(d_outputs, cache, d_logits=None, extras=None):
+        d_inputs, d_params = backward(d_outputs, cache, d_logits, extras)
+        d_params["recurrent_kernel"] = d_params["recurrent_kernel"] * 1.001
+        return d_inputs, d_params
+
+    layer.backward = wrong_backward
+    assert testing.gradcheck_caveats(model, xs, ys) == []
+    with pytest.raises(AssertionError, match="recurrent_kernel"):
+        testing.assert_gradients_close(model, xs, ys, h=1e-5)
