@@ -34,6 +34,7 @@ arrays; only the order in which independent work happens changes.
 """
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import glob
 import os
@@ -201,7 +202,9 @@ def run_concurrently(calls):
     with single_threaded_blas():
         pool = _executor(threads - 1)
         # The calling thread works too: calls[0], then whatever the pool has not started.
-        futures = [pool.submit(call) for call in calls[1:]]
+        # Each call runs in a copy of the caller's context, so that np.errstate (a context
+        # variable) and the like hold in the pool's threads as well.
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls[1:]]
         results, errors = [None] * len(calls), [None] * len(calls)
         try:
             results[0] = calls[0]()

@@ -3,9 +3,11 @@
 - outputs, gradients and extras are bit-identical to running the layers one after the
   other (float32 and float64; masks, go_backwards, a stacked branch, a layer shared by two
   inputs);
-- the LSTMs really do run on two threads, with NumPy's BLAS single-threaded meanwhile and
-  its thread count restored afterwards, also when a layer raises;
-- small layers, and ``set_num_threads(1)``, run on the calling thread.
+- the model hands independent LSTMs to run_concurrently as one group (forward and
+  backward), and run_concurrently really runs its calls at the same time, with NumPy's BLAS
+  single-threaded meanwhile and its thread count restored afterwards, also when a call
+  raises; the calls see the caller's np.errstate;
+- small layers are not grouped; ``set_num_threads(1)`` runs everything on the caller's thread.
 """
 import threading
 
@@ -70,21 +72,24 @@ def _forward_backward(model, xs, ys, threads):
     return tape.outputs, grads, d_inputs, extras
 
 
-def _threads_running_lstms(monkeypatch):
-    seen = {"forward": set(), "backward": set()}
-    forward, backward = LSTM.forward, LSTM.backward
+def _groups_run_together(monkeypatch):
+    """Record the layer names of every group Model hands to run_concurrently."""
+    groups = []
+    run = parallel.run_concurrently
 
-    def spy_forward(self, *args, **kwargs):
-        seen["forward"].add(threading.current_thread().name)
-        return forward(self, *args, **kwargs)
+    def spy(calls):
+        calls = list(calls)
+        results = run(calls)
+        names = []
+        for call in calls:
+            # forward: partial(run, pos); backward: partial(layer.backward, ...)
+            owner = getattr(call.func, "__self__", None)
+            names.append(owner.name if owner is not None else call.args[0])
+        groups.append(names)
+        return results
 
-    def spy_backward(self, *args, **kwargs):
-        seen["backward"].add(threading.current_thread().name)
-        return backward(self, *args, **kwargs)
-
-    monkeypatch.setattr(LSTM, "forward", spy_forward)
-    monkeypatch.setattr(LSTM, "backward", spy_backward)
-    return seen
+    monkeypatch.setattr(parallel, "run_concurrently", spy)
+    return groups
 
 
 @needs_blas_control
@@ -97,13 +102,16 @@ def test_concurrent_layers_give_bit_identical_results(dtype, shared, monkeypatch
     if dtype == np.float64:
         model = model.clone(np.float64)
     xs, ys = _data(N, dtype)
-    seen = _threads_running_lstms(monkeypatch)
+    groups = _groups_run_together(monkeypatch)
     out_c, grads_c, d_in_c, extras_c = _forward_backward(model, xs, ys, threads=2)
-    assert len(seen["forward"]) == 2 and len(seen["backward"]) == 2, seen
-    seen["forward"].clear(), seen["backward"].clear()
+    names = [[model.nodes[n].layer.name if isinstance(n, int) else n for n in g]
+             for g in groups if len(g) > 1]
+    # Forward: the first LSTM of each branch. Backward: the last LSTM of each branch, as
+    # the merge hands gradients to both at once (the stacked branch's first layer: alone).
+    expected = ([["shared", "shared"]] * 2 if shared
+                else [["first", "other"], ["other", "second"]])
+    assert [sorted(g) for g in names] == expected, groups
     out_s, grads_s, d_in_s, extras_s = _forward_backward(model, xs, ys, threads=1)
-    assert seen == {"forward": {threading.current_thread().name},
-                    "backward": {threading.current_thread().name}}
     for a, b in zip(out_c, out_s):
         assert a.dtype == dtype
         np.testing.assert_array_equal(a, b)
@@ -132,15 +140,27 @@ def test_training_with_concurrent_layers_follows_the_same_path():
         np.testing.assert_array_equal(a, b)
 
 
-def test_small_layers_and_one_thread_run_on_the_calling_thread(monkeypatch):
-    seen = _threads_running_lstms(monkeypatch)
+def test_small_layers_are_not_grouped(monkeypatch):
+    groups = _groups_run_together(monkeypatch)
     model = _model(units=4)              # N·4H = 16·16 = 256: below the threshold
     xs, ys = _data(16, np.float32)
     _forward_backward(model, xs, ys, threads=2)
+    assert groups and all(len(g) == 1 for g in groups), groups
+
+
+def test_one_thread_runs_every_call_on_the_calling_thread():
     parallel.set_num_threads(1)
-    _forward_backward(_model(), *_data(160, np.float32), threads=1)
-    me = threading.current_thread().name
-    assert seen == {"forward": {me}, "backward": {me}}
+    names = parallel.run_concurrently([lambda: threading.current_thread().name] * 3)
+    assert names == [threading.current_thread().name] * 3
+
+
+@needs_blas_control
+def test_calls_really_run_at_the_same_time():
+    # Each call waits for the other: one after the other, the barrier would time out.
+    barrier = threading.Barrier(2, timeout=30)
+    names = parallel.run_concurrently([lambda: (barrier.wait(),
+                                                threading.current_thread().name)[1]] * 2)
+    assert len(set(names)) == 2 and names[0] == threading.current_thread().name
 
 
 @needs_blas_control
@@ -193,3 +213,17 @@ def test_num_threads_defaults_to_the_blas_thread_count():
         assert parallel.get_num_threads() == 1
     parallel.set_num_threads(3)
     assert parallel.get_num_threads() == 3
+
+
+@needs_blas_control
+def test_concurrent_calls_see_the_callers_numpy_error_state():
+    def overflow():
+        return np.exp(np.float64(1000.0))
+
+    with np.errstate(over="raise"):
+        with pytest.raises(FloatingPointError):
+            parallel.run_concurrently([lambda: 0.0, overflow])
+        with pytest.raises(FloatingPointError):
+            parallel.run_concurrently([overflow, lambda: 0.0])
+    with np.errstate(over="ignore"):
+        assert parallel.run_concurrently([overflow, overflow]) == [np.inf, np.inf]
