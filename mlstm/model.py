@@ -270,13 +270,15 @@ class Model(Trainer):
                                       [tape.masks[id(t)] for t in node.inputs],
                                       **node.call_kwargs)
 
-        for group in self._schedule(self._heavy_nodes(len(xs[0]))):
-            for pos, (outs, out_masks, cache) in zip(group, parallel.run_concurrently(
-                    [functools.partial(run, pos) for pos in group])):
-                tape.caches[pos] = cache
-                for t, v, m in zip(self.nodes[pos].outputs, outs, out_masks):
-                    tape.values[id(t)] = v
-                    tape.masks[id(t)] = m
+        heavy = self._heavy_nodes(len(xs[0]))
+        with parallel.blas_threads_for(heavy):
+            for group in self._schedule(heavy):
+                for pos, (outs, out_masks, cache) in zip(group, parallel.run_concurrently(
+                        [functools.partial(run, pos) for pos in group])):
+                    tape.caches[pos] = cache
+                    for t, v, m in zip(self.nodes[pos].outputs, outs, out_masks):
+                        tape.values[id(t)] = v
+                        tape.masks[id(t)] = m
         tape.outputs = [tape.values[id(t)] for t in self.outputs]
         tape.output_masks = [tape.masks[id(t)] for t in self.outputs]
         return tape
@@ -322,8 +324,20 @@ class Model(Trainer):
             key = id(t.node)
             logit_seed[key] = g if key not in logit_seed else logit_seed[key] + g
         grads = {}
-        batch_size = len(tape.values[id(self.inputs[0])])
-        for group in self._schedule(self._heavy_nodes(batch_size), backward=True):
+        heavy = self._heavy_nodes(len(tape.values[id(self.inputs[0])]))
+        with parallel.blas_threads_for(heavy):
+            self._backward_groups(tape, heavy, grad_of, logit_seed, grads, input_grads, extras)
+        grads = {name: grads[name] if name in grads else np.zeros_like(p)
+                 for name, p in self.params.items()}
+        if input_grads:
+            d_inputs = [grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
+                        for t in self.inputs]
+            return grads, d_inputs
+        return grads
+
+    def _backward_groups(self, tape, heavy, grad_of, logit_seed, grads, input_grads, extras):
+        """The node loop of :meth:`backward`: fills ``grads`` and ``grad_of``."""
+        for group in self._schedule(heavy, backward=True):
             calls = {}
             for node_pos in group:
                 node = self.nodes[node_pos]
@@ -352,13 +366,6 @@ class Model(Trainer):
                     if g is not None and need:
                         _accumulate(grad_of, id(t), g)
             calls = results = d_ins = d_params = g = None   # let gradients go (memory)
-        grads = {name: grads[name] if name in grads else np.zeros_like(p)
-                 for name, p in self.params.items()}
-        if input_grads:
-            d_inputs = [grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
-                        for t in self.inputs]
-            return grads, d_inputs
-        return grads
 
     # ------------------------------------------------------------------ config
     def get_config(self):

@@ -34,6 +34,7 @@ arrays; only the order in which independent work happens changes.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ctypes
 import glob
@@ -44,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 __all__ = ["MIN_STEP_ELEMENTS", "get_num_threads", "set_num_threads", "blas_controllable",
-           "single_threaded_blas", "run_concurrently"]
+           "single_threaded_blas", "blas_threads_for", "run_concurrently"]
 
 #: A layer joins a concurrent group only when one of its sequential steps touches at least
 #: this many elements (LSTM: N·4H). Measured: no gain at N·4H = 4096 (S), a clear one from
@@ -170,6 +171,18 @@ class single_threaded_blas:
             if _single_threaded_depth == 0:
                 blas.set(_saved_blas_threads)
         return False
+
+
+def blas_threads_for(heavy_layers):
+    """The BLAS threading to run a model's pass in: :func:`single_threaded_blas` when none
+    of its layers is worth a thread (``heavy_layers`` empty), else unchanged.
+
+    A small model's GEMMs gain little from a second BLAS thread, and waking OpenBLAS's idle
+    threads for them costs more: at size S, 20 training steps after a 0.3 s pause took
+    2.47 ms (median) with OpenBLAS's 2 threads and 2.08 ms with 1; in a tight loop,
+    1.94-2.10 either way.
+    """
+    return contextlib.nullcontext() if heavy_layers else single_threaded_blas()
 
 
 def _executor(workers):

@@ -227,3 +227,25 @@ def test_concurrent_calls_see_the_callers_numpy_error_state():
             parallel.run_concurrently([overflow, lambda: 0.0])
     with np.errstate(over="ignore"):
         assert parallel.run_concurrently([overflow, overflow]) == [np.inf, np.inf]
+
+
+@needs_blas_control
+def test_small_models_run_with_single_threaded_blas_and_restore_it(monkeypatch):
+    blas = parallel._openblas()
+    before = blas.get()
+    seen = {}
+    forward = LSTM.forward
+
+    def spy(self, *args, **kwargs):
+        seen.setdefault(self.name, set()).add(blas.get())
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(LSTM, "forward", spy)
+    _forward_backward(_model(units=4), *_data(16, np.float32), threads=2)
+    assert seen == {"first": {1}, "second": {1}, "other": {1}}
+    assert blas.get() == before
+    seen.clear()
+    _forward_backward(_model(), *_data(160, np.float32), threads=2)
+    # the grouped LSTMs run single-threaded; "second", alone, keeps the BLAS's threads
+    assert seen == {"first": {1}, "other": {1}, "second": {before}}
+    assert blas.get() == before
