@@ -124,21 +124,33 @@ def test_assert_gradients_close_passes_and_returns_the_report():
     assert set(report.rows) == set(model.params) | {"input:x1", "input:x2"}
 
 
-def test_assert_gradients_close_names_parameter_gate_block_and_time_step():
-    model, x, y = _seed_case()
-    layer = model.get_layer("x2_lstm0")
+def _spoil_backward(layer, spoil):
+    """Make ``layer.backward`` wrong: ``spoil(d_inputs, d_params)`` changes its results.
+
+    The wrapper has the signature layers had before ``input_grads``, which the model must
+    still call correctly."""
     backward = layer.backward
 
     def wrong_backward(d_outputs, cache, d_logits=None, extras=None):
         d_inputs, d_params = backward(d_outputs, cache, d_logits, extras)
+        spoil(d_inputs, d_params)
+        return d_inputs, d_params
+
+    layer.backward = wrong_backward
+
+
+def test_assert_gradients_close_names_parameter_gate_block_and_time_step():
+    model, x, y = _seed_case()
+    layer = model.get_layer("x2_lstm0")
+
+    def spoil(d_inputs, d_params):
         H = layer.units
         d_params["recurrent_kernel"] = d_params["recurrent_kernel"].copy()
         d_params["recurrent_kernel"][:, H:2 * H] *= 1.5       # the forget block
         d_inputs[0] = d_inputs[0].copy()
         d_inputs[0][:, 2] *= -1                                # time step 2
-        return d_inputs, d_params
 
-    layer.backward = wrong_backward
+    _spoil_backward(layer, spoil)
     with pytest.raises(AssertionError) as failure:
         testing.assert_gradients_close(model, x, y)
     message = str(failure.value)
@@ -321,15 +333,8 @@ def test_a_loss_too_curved_for_the_stencil_is_a_caveat_and_a_finer_step_passes()
 
 def test_a_wrong_gradient_on_a_curved_loss_is_not_excused():
     model, xs, ys = _curved_case()
-    layer = model.get_layer("x0_lstm0")
-    backward = layer.backward
-
-    def wrong_backward(d_outputs, cache, d_logits=None, extras=None):
-        d_inputs, d_params = backward(d_outputs, cache, d_logits, extras)
-        d_params["recurrent_kernel"] = d_params["recurrent_kernel"] * 1.001
-        return d_inputs, d_params
-
-    layer.backward = wrong_backward
+    _spoil_backward(model.get_layer("x0_lstm0"), lambda d_inputs, d_params: d_params.update(
+        recurrent_kernel=d_params["recurrent_kernel"] * 1.001))
     assert testing.gradcheck_caveats(model, xs, ys) == []
     with pytest.raises(AssertionError, match="recurrent_kernel"):
         testing.assert_gradients_close(model, xs, ys, h=1e-5)
