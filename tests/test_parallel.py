@@ -13,10 +13,12 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import mlstm
-from mlstm import parallel
+from mlstm import parallel, testing
 from mlstm.layers import LSTM
+from mlstm.ops import lstm as lstm_module
 
 needs_blas_control = pytest.mark.skipif(
     not parallel.blas_controllable(),
@@ -249,3 +251,32 @@ def test_small_models_run_with_single_threaded_blas_and_restore_it(monkeypatch):
     # the grouped LSTMs run single-threaded; "second", alone, keeps the BLAS's threads
     assert seen == {"first": {1}, "other": {1}, "second": {before}}
     assert blas.get() == before
+
+
+@needs_blas_control
+@settings(max_examples=20, deadline=None)
+@given(case=testing.cases())
+def test_drawn_graphs_agree_with_every_lstm_concurrent_and_dz_in_one_step_chunks(case):
+    """Drawn graphs (testing.cases: stacked LSTMs, masks, initial states from inputs or from
+    the LSTM below, several inputs and heads) with every LSTM counted as worth a thread and
+    dz summed one time step at a time: the same gradients as one after the other with
+    whole-sequence sums, and the gradient check still passes."""
+    def gradients():
+        return case.model.gradients(case.x, case.y)
+
+    reference = gradients()
+    saved = parallel.MIN_STEP_ELEMENTS, lstm_module.GRADIENT_CHUNK_BYTES
+    parallel.MIN_STEP_ELEMENTS, lstm_module.GRADIENT_CHUNK_BYTES = 0, 1   # chunks of 1 step
+    try:
+        concurrent = gradients()
+        caveats = testing.gradcheck_caveats(case.model, case.x, case.y)
+        if not caveats:
+            testing.assert_gradients_close(case.model, case.x, case.y)
+    finally:
+        parallel.MIN_STEP_ELEMENTS, lstm_module.GRADIENT_CHUNK_BYTES = saved
+    assert concurrent.keys() == reference.keys()
+    for name in reference:
+        tolerance = 1e-12 if reference[name].dtype == np.float64 else 2e-6
+        np.testing.assert_allclose(concurrent[name], reference[name], rtol=tolerance,
+                                   atol=tolerance * max(1.0, np.abs(reference[name]).max()),
+                                   err_msg=name)
