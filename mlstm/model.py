@@ -6,6 +6,11 @@ value, mask and cache; :meth:`Model.backward` runs them in reverse from gradient
 for the outputs, summing where a tensor feeds several layers. Backward is linear in the
 output gradients and never modifies the tape, so one forward pass serves any number of
 backward passes (one per output for per-output contributions, for instance).
+
+Both passes follow a schedule (:meth:`Model._schedule`) that respects the order of the
+graph but runs independent layers with enough work per step (the input LSTMs of a
+multi-input model) at the same time, each on its own thread (:mod:`mlstm.parallel`); the
+schedule, and so every result, is the same with one thread or several.
 """
 from __future__ import annotations
 
