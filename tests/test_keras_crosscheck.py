@@ -124,6 +124,25 @@ def test_demo_model_float32_five_adam_steps(keras):
     assert report["steps"][-1]["loss"]["loss"]["keras"] < report["loss"]["total"]["keras"]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_demo_model_with_its_lstms_run_concurrently(keras, dtype):
+    """Large enough (N·4H = 64·256 = 16,384) that mlstm runs the two LSTMs at the same time
+    (mlstm.parallel), forward and backward, and sums dz a chunk of steps at a time."""
+    from mlstm import parallel
+    from mlstm.ops import lstm as lstm_module
+
+    model, x, y = demo(dtype=dtype, seed=2, T=5, units=64, n=64)
+    assert model.nodes[2].layer.step_elements(64) >= parallel.MIN_STEP_ELEMENTS
+    model.compile(optimizer=mlstm.optimizers.Adam(1e-3), loss=["mse", "binary_crossentropy"],
+                  loss_weights=[0.7, 0.3])
+    saved = lstm_module.GRADIENT_CHUNK_BYTES
+    lstm_module.GRADIENT_CHUNK_BYTES = 1            # one step per chunk
+    try:
+        check(f"demo, concurrent LSTMs, {dtype}", model, x, y, steps=3)
+    finally:
+        lstm_module.GRADIENT_CHUNK_BYTES = saved
+
+
 def test_demo_model_float64(keras):
     model, x, y = demo(dtype="float64", seed=1)
     model.compile(optimizer=mlstm.optimizers.Adam(1e-2), loss=["mse", "binary_crossentropy"],
