@@ -89,7 +89,7 @@ __all__ = ["GATES", "SEED_MODEL_CONFIG", "HEAD_LOSSES", "lstm_configs", "model_c
            "sequences", "targets", "cases", "Case", "build_model", "lstm_model",
            "randomize_weights", "kink_distance", "gradcheck_caveats",
            "FINITE_DIFFERENCE_NOISE", "gate_block", "assert_gradients_close",
-           "assert_matches"]
+           "GradientMismatch", "assert_matches"]
 
 #: Head losses a model config may use, and the head activations each one accepts.
 HEAD_LOSSES = {
@@ -735,7 +735,7 @@ def _relu_flip(model, xs, h):
 FINITE_DIFFERENCE_NOISE = 1e-12
 
 
-def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
+def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6, report=None):
     """Reasons why finite differences cannot judge ``model``'s gradients on ``(x, y)``.
 
     An empty list means a gradient check is meaningful. Otherwise each entry says why not:
@@ -752,8 +752,12 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
       truncation error goes as h⁴, 16-fold; a wrong gradient's error would not fall), so
       finite differences at ``h`` cannot judge it (unbounded gates through time do this).
 
-    Property tests use it with ``hypothesis.assume`` to skip such draws (and count them);
-    :func:`assert_gradients_close` adds it to its failure message.
+    ``report``: the :func:`mlstm.gradcheck` report at this ``h`` when the caller has one
+    (the curvature check then does not run it again).
+
+    :func:`assert_gradients_close` adds these to its failure message and to the
+    :class:`GradientMismatch` it raises; property tests reject such draws with
+    ``hypothesis.assume``.
     """
     caveats = []
     problem = Float64Problem(model, x, y)
@@ -808,14 +812,15 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6):
                            f"flips a relu (its input is {kink_distance(m64, xs):.2g} from the "
                            "kink)")
     if not caveats:
-        caveats += _truncation_caveats(model, x, y, h, rtol)
+        caveats += _truncation_caveats(model, x, y, h, rtol, report)
     return caveats
 
 
-def _truncation_caveats(model, x, y, h, rtol):
+def _truncation_caveats(model, x, y, h, rtol, report=None):
     """The arrays a check at ``h`` fails only because the stencil is too coarse (see
     :func:`gradcheck_caveats`): their error falls ≥ 8-fold when h is halved."""
-    coarse = gradcheck(model, x, y, h=h).rows
+    coarse = (report if report is not None and report.h == h and report.method == "entries"
+              else gradcheck(model, x, y, h=h)).rows
     failing = [name for name, row in coarse.items() if row["max_rel_error"] >= rtol]
     if not failing:
         return []
@@ -854,7 +859,9 @@ def assert_gradients_close(model, x, y, rtol=1e-6, **gradcheck_kwargs):
 
     Raises
     ------
-    AssertionError
+    GradientMismatch
+        An AssertionError whose ``caveats`` say why finite differences cannot judge this
+        case (:func:`gradcheck_caveats`), empty when they can: then the gradients are wrong.
     """
     report = gradcheck(model, x, y, **gradcheck_kwargs)
     bad = [(name, row) for name, row in report.rows.items()
@@ -869,10 +876,20 @@ def assert_gradients_close(model, x, y, rtol=1e-6, **gradcheck_kwargs):
         lines.append(f"  {name}: max rel error {row['max_rel_error']:.3g} "
                      f"(max abs error {row['max_abs_error']:.3g})"
                      + (f", worst entry {entry}" if entry else ""))
-    for caveat in gradcheck_caveats(model, x, y, h=report.h, rtol=rtol):
+    caveats = gradcheck_caveats(model, x, y, h=report.h, rtol=rtol, report=report)
+    for caveat in caveats:
         lines.append(f"  note: {caveat}; finite differences cannot judge this case")
     lines += ["", str(report)]
-    raise AssertionError("\n".join(lines))
+    raise GradientMismatch("\n".join(lines), caveats)
+
+
+class GradientMismatch(AssertionError):
+    """Raised by :func:`assert_gradients_close`; ``caveats`` (list of str) are the reasons
+    finite differences cannot judge the case, empty when the gradients are simply wrong."""
+
+    def __init__(self, message, caveats):
+        super().__init__(message)
+        self.caveats = list(caveats)
 
 
 def _output_list(result, model, label):

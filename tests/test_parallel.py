@@ -269,9 +269,11 @@ def test_drawn_graphs_agree_with_every_lstm_concurrent_and_dz_in_one_step_chunks
     parallel.MIN_STEP_ELEMENTS, lstm_module.GRADIENT_CHUNK_BYTES = 0, 1   # chunks of 1 step
     try:
         concurrent = gradients()
-        caveats = testing.gradcheck_caveats(case.model, case.x, case.y)
-        if not caveats:
+        try:
             testing.assert_gradients_close(case.model, case.x, case.y)
+        except testing.GradientMismatch as mismatch:
+            if not mismatch.caveats:      # else finite differences cannot judge this draw
+                raise
     finally:
         parallel.MIN_STEP_ELEMENTS, lstm_module.GRADIENT_CHUNK_BYTES = saved
     assert concurrent.keys() == reference.keys()

@@ -10,13 +10,14 @@
 - The gradient of the total is the sum of the per-output gradients.
 - A weighted loss's gradient scales with its weight.
 
-Draws that finite differences cannot judge (a relu that flips within the stencil, a gradient
-array below the float64 noise floor, a loss that overflows, a loss too curved for the
-stencil's h; see ``testing.gradcheck_caveats``) are rejected with ``assume`` and hypothesis
-draws others: on 2,500 stress draws 84% were checked, with a worst relative error of 1.6e-7.
-Runtime: the max_examples below (60 for the general gradient check, 5 per scenario, 40 for
-the others) keep this file at about 55 s on one core (the curvature caveat runs one more
-gradient check per draw).
+A draw whose check fails is rejected with ``assume`` only when finite differences cannot
+judge it (a relu that flips within the stencil, a gradient array below the float64 noise
+floor, a loss that overflows, a loss too curved for the stencil's h; the caveats that
+``testing.assert_gradients_close`` attaches to its ``GradientMismatch``), and hypothesis
+draws another. (Measured when every draw's caveats were computed first: on 2,500 stress
+draws 84% were checked, with a worst relative error of 1.6e-7.) Runtime: the max_examples
+below (60 for the general gradient check, 5 per scenario, 40 for the others) keep this file
+at about 30 s on one core.
 """
 import numpy as np
 import pytest
@@ -68,9 +69,12 @@ SCENARIOS = {
 
 
 def _check_gradients(case):
-    caveats = testing.gradcheck_caveats(case.model, case.x, case.y, rtol=GRADCHECK_RTOL)
-    assume(not caveats)
-    report = testing.assert_gradients_close(case.model, case.x, case.y, rtol=GRADCHECK_RTOL)
+    try:
+        report = testing.assert_gradients_close(case.model, case.x, case.y,
+                                                rtol=GRADCHECK_RTOL)
+    except testing.GradientMismatch as mismatch:
+        assume(not mismatch.caveats)      # finite differences cannot judge this draw
+        raise
     # Every parameter and every input was compared, entry by entry.
     assert set(report.rows) == set(case.model.params) | {
         f"input:{name}" for name in case.model.input_names}
