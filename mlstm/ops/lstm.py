@@ -214,8 +214,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype)
 
     # dL/dz_t of every step, or of one chunk of steps at a time (rows t - chunk start)
-    step_bytes = N * 4 * H * np.dtype(dtype).itemsize
-    chunk = T if keep_d_gates else min(T, max(1, GRADIENT_CHUNK_BYTES // step_bytes))
+    chunk = T if keep_d_gates else _steps_within(GRADIENT_CHUNK_BYTES, T, N, H, dtype)
     d_gates = BUFFERS.empty((chunk, N, 4 * H), dtype)
     d_h_steps = BUFFERS.empty((T, N, H), dtype)      # dL/dh'_t for every step
     # Gradients carried to the previous step: dL/dh_{t-1}, dL/dc_{t-1} (and dL/dy_{t-1}).
@@ -249,7 +248,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
         np.copyto(d_h_steps[T - 1], d_h)
 
     weight_grads = _WeightGradients(x_tm, h_states, kernel, cache["use_bias"],
-                                    cache["go_backwards"], input_grad)
+                                    cache["go_backwards"], input_grad, chunk)
     for chunk_stop in range(T, 0, -chunk):
         chunk_start = max(0, chunk_stop - chunk)
         for stop in range(chunk_stop, chunk_start, -factors.block):
@@ -294,13 +293,15 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
 class _WeightGradients:
     """dW = Σ_t x_tᵀ dz_t, dU = Σ_t h_{t-1}ᵀ dz_t, db = Σ_t,n dz_t and dx_t = dz_t Wᵀ, from
     the dz of a chunk of steps at a time: one GEMM each per chunk (with all steps in one
-    chunk, one GEMM each over the whole sequence)."""
+    chunk, one GEMM each over the whole sequence). Later chunks' shares go through one
+    scratch array per weight, so that no chunk allocates."""
 
-    def __init__(self, x_tm, h_states, kernel, use_bias, go_backwards, input_grad):
+    def __init__(self, x_tm, h_states, kernel, use_bias, go_backwards, input_grad, chunk):
         self.x_tm, self.h_states, self.kernel = x_tm, h_states, kernel
-        self.use_bias, self.go_backwards = use_bias, go_backwards
+        self.go_backwards = go_backwards
         T, N, D = x_tm.shape
-        self.sums = {}
+        self.ones = np.ones(chunk * N, dtype=x_tm.dtype) if use_bias else None
+        self.sums, self.scratch = {}, {}
         # (not recycled: a model drops input gradients at once, the pool would keep them alive)
         self.d_x_tm = np.empty((T, N, D), dtype=x_tm.dtype) if input_grad else None
 
@@ -309,16 +310,18 @@ class _WeightGradients:
         k, N, H4 = d_gates.shape
         D, H = self.x_tm.shape[2], self.h_states.shape[2]
         dz = d_gates.reshape(k * N, H4)
-        shares = {"kernel": self.x_tm[start:stop].reshape(k * N, D).T @ dz,
-                  "recurrent_kernel": self.h_states[start:stop].reshape(k * N, H).T @ dz}
-        if self.use_bias:
+        factors = {"kernel": self.x_tm[start:stop].reshape(k * N, D).T,
+                   "recurrent_kernel": self.h_states[start:stop].reshape(k * N, H).T}
+        if self.ones is not None:
             # Σ_t,n dz as a GEMV: a quarter of the time of .sum(axis=0) at size S
-            shares["bias"] = np.ones(k * N, dtype=dz.dtype) @ dz
-        for name, share in shares.items():
-            if name in self.sums:
-                self.sums[name] += share
-            else:
-                self.sums[name] = share
+            factors["bias"] = self.ones[:k * N]
+        for name, factor in factors.items():
+            if name not in self.sums:
+                self.sums[name] = factor @ dz
+                continue
+            if name not in self.scratch:
+                self.scratch[name] = np.empty_like(self.sums[name])
+            self.sums[name] += np.matmul(factor, dz, out=self.scratch[name])
         if self.d_x_tm is not None:
             np.matmul(dz, self.kernel.T, out=self.d_x_tm[start:stop].reshape(k * N, D))
 
@@ -328,6 +331,12 @@ class _WeightGradients:
             d_x_tm = self.d_x_tm[::-1] if self.go_backwards else self.d_x_tm
             grads["x"] = d_x_tm.transpose(1, 0, 2)
         return grads
+
+
+def _steps_within(nbytes, T, N, H, dtype):
+    """How many time steps of (N, 4H) gate rows fit in ``nbytes`` (at least 1, at most T)."""
+    step_bytes = N * 4 * H * np.dtype(dtype).itemsize
+    return min(T, max(1, nbytes // step_bytes))
 
 
 def input_projection(x_tm, kernel, bias=None):
@@ -395,8 +404,7 @@ class LocalFactors:
     def __init__(self, gate_activation, T, N, H, dtype):
         self.gate_activation, self.H = gate_activation, H
         self.activation = gate_activation.activation
-        step_bytes = N * 4 * H * np.dtype(dtype).itemsize
-        self.block = min(T, max(1, self.CACHE_BYTES // step_bytes))
+        self.block = _steps_within(self.CACHE_BYTES, T, N, H, dtype)
         # Scratch from the pool: allocating it afresh at every call cost 40 % of the
         # backward pass at size S with 2 BLAS threads (page faults of a new mapping).
         self.gate_scratch = BUFFERS.empty((self.block, N, 4 * H), dtype)
