@@ -57,7 +57,6 @@ LABELS = {"mlstm": "mlstm", "keras": "Keras", "torch": "PyTorch"}
 #: Timed repetitions per framework, per round and per kind of step.
 REPS = {"S": 20, "M": 6, "L": 2}
 OPENBLAS_TUNING_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-LOSS_WEIGHTS = DEMO_LOSS_WEIGHTS
 LEARNING_RATE = 1e-3
 
 
@@ -197,8 +196,8 @@ class TorchCase:
         def train():
             self.optimizer.zero_grad(set_to_none=True)
             out1, logits2 = model(*self.xs)
-            loss = (LOSS_WEIGHTS[0] * self.mse(out1, self.ys[0])
-                    + LOSS_WEIGHTS[1] * self.bce(logits2, self.ys[1]))
+            loss = (DEMO_LOSS_WEIGHTS[0] * self.mse(out1, self.ys[0])
+                    + DEMO_LOSS_WEIGHTS[1] * self.bce(logits2, self.ys[1]))
             loss.backward()
             self.optimizer.step()
             return float(loss.detach())

@@ -189,12 +189,14 @@ def _executor(workers):
     """A pool of ``workers`` threads, made anew after a fork (its threads do not survive)."""
     global _pool, _pool_pid, _pool_workers
     if _pool is None or _pool_pid != os.getpid() or _pool_workers < workers:
+        if _pool is not None and _pool_pid == os.getpid():
+            _pool.shutdown(wait=False)      # a smaller pool: let its idle threads end
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlstm")
         _pool_pid, _pool_workers = os.getpid(), workers
     return _pool
 
 
-def concurrent_threads(count):
+def _concurrent_threads(count):
     """How many threads ``count`` independent heavy layers would use now (1: sequential)."""
     if count < 2 or not blas_controllable():
         return 1
@@ -204,12 +206,12 @@ def concurrent_threads(count):
 def run_concurrently(calls):
     """Call each of ``calls`` (functions of no argument) and return their results in order.
 
-    With more than one thread available (:func:`concurrent_threads`) they run at the same
+    With more than one thread available (:func:`_concurrent_threads`) they run at the same
     time, the calling thread taking the first one, under :func:`single_threaded_blas`.
     Every call finishes before an exception (the first in order) is raised.
     """
     calls = list(calls)
-    threads = concurrent_threads(len(calls))
+    threads = _concurrent_threads(len(calls))
     if threads < 2:
         return [call() for call in calls]
     with single_threaded_blas():
