@@ -33,7 +33,7 @@ def default_threads():
     parallel.set_num_threads(None)
 
 
-T = 40        # long enough that the pool's thread starts before the caller is done
+T = 12
 
 
 def _model(units=32, shared=False):
@@ -129,14 +129,17 @@ def test_concurrent_layers_give_bit_identical_results(dtype, shared, monkeypatch
 
 
 @needs_blas_control
-def test_training_with_concurrent_layers_follows_the_same_path():
-    xs, ys = _data(160, np.float32, seed=1)
+def test_training_with_concurrent_layers_follows_the_same_path(monkeypatch):
+    xs, ys = _data(320, np.float32, seed=1)
+    groups = _groups_run_together(monkeypatch)
     histories = []
     for threads in (2, 1):
         parallel.set_num_threads(threads)
         model = _model()
-        history = model.fit(xs, ys, epochs=2, batch_size=80, shuffle=False, verbose=0)
+        # batches of 160: N·4H = 20480, so the LSTMs are grouped in every step
+        history = model.fit(xs, ys, epochs=2, batch_size=160, shuffle=False, verbose=0)
         histories.append((history.history["loss"], model.get_weights()))
+    assert sum(len(g) == 2 for g in groups) == 2 * 2 * 2 * 2   # 2 runs x 4 steps x fwd, bwd
     assert histories[0][0] == histories[1][0]
     for a, b in zip(histories[0][1], histories[1][1]):
         np.testing.assert_array_equal(a, b)
