@@ -13,7 +13,6 @@ import pytest
 from scipy.special import expit
 
 from mlstm.ops import lstm as lstm_module
-
 from mlstm.ops.lstm import BUFFERS, GateActivation, lstm_backward, lstm_forward
 
 
