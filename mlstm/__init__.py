@@ -7,13 +7,17 @@
 >>> [w.shape for w in model.get_layer("lstm").get_weights()]
 [(3, 8), (2, 8), (8,)]
 """
-from . import losses, metrics, optimizers
+from . import activations, losses, metrics, optimizers, registry
 from .gradcheck import gradcheck
 from .initializers import set_random_seed
-from .layers import (LSTM, Activation, Concatenate, Dense, Input, Masking, Reshape,
+from .layers import (LSTM, Activation, Concatenate, Dense, Input, Layer, Masking, Reshape,
                      concatenate)
+from .losses import Loss
 from .model import Model
+from .optimizers import Optimizer
 from .parallel import get_num_threads, set_num_threads
+from .registry import (register_activation, register_layer, register_loss, register_metric,
+                       register_optimizer)
 
 __version__ = "0.1.0"
 
@@ -31,11 +35,13 @@ def load_keras(path):
 
 
 def diagnose(model, x, y, **kwargs):
-    """Why is this model not learning? See :func:`mlstm.inspect.diagnose`."""
-    from .inspect import diagnose as _diagnose
+    """Why is this model not learning? See :func:`mlstm.diagnostics.diagnose`."""
+    from .diagnostics import diagnose as _diagnose
     return _diagnose(model, x, y, **kwargs)
 
 __all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate", "Reshape",
-           "Masking", "Model", "losses", "metrics", "optimizers", "gradcheck",
+           "Masking", "Model", "Layer", "Loss", "Optimizer", "register_layer", "register_loss",
+           "register_optimizer", "register_activation", "register_metric", "registry",
+           "activations", "losses", "metrics", "optimizers", "gradcheck",
            "set_random_seed", "load_model", "load_keras", "diagnose", "get_num_threads",
            "set_num_threads", "__version__"]

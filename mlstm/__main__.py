@@ -1,4 +1,4 @@
-"""Command line: ``python -m mlstm {demo,diagnose,crosscheck,bench}``.
+"""Command line: ``python -m mlstm {demo,diagnose,crosscheck}``.
 
 ``demo`` trains the two-input, two-output model on built-in synthetic data and prints each
 output's loss falling. The other commands live in their own modules and are imported only
@@ -8,82 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 __all__ = ["main", "build_demo_model", "compile_demo_model", "run_demo", "DEMO_LOSSES",
            "DEMO_LOSS_WEIGHTS"]
 
-#: The demo's losses: MSE on the linear head, binary cross-entropy on the sigmoid head.
-DEMO_LOSSES = ("mse", "binary_crossentropy")
-#: Their weights in the total loss.
-DEMO_LOSS_WEIGHTS = (0.7, 0.3)
-
-
-def build_demo_model(timesteps=20, features=(8, 8), units=16, outputs=(1, 1), dtype="float32",
-                     seed=0):
-    """The seed article's model: an LSTM per input, concatenate, linear + sigmoid heads.
-
-    Returns an uncompiled :class:`mlstm.Model` with inputs ``x1``, ``x2`` and outputs
-    ``out1`` (linear) and ``out2`` (sigmoid).
-    """
-    from . import LSTM, Dense, Input, Model, concatenate, set_random_seed
-
-    set_random_seed(seed)
-    x1 = Input(shape=(timesteps, features[0]), name="x1", dtype=dtype)
-    x2 = Input(shape=(timesteps, features[1]), name="x2", dtype=dtype)
-    merged = concatenate([LSTM(units, name="lstm_a")(x1), LSTM(units, name="lstm_b")(x2)],
-                         name="merged")
-    out1 = Dense(outputs[0], name="out1")(merged)
-    out2 = Dense(outputs[1], activation="sigmoid", name="out2")(merged)
-    return Model(inputs=[x1, x2], outputs=[out1, out2], name="demo")
-
-
-def compile_demo_model(model, learning_rate=1e-3, metrics=None):
-    """Compile ``model`` as the demo is trained: Adam, MSE + BCE weighted 0.7 / 0.3."""
-    from .optimizers import Adam
-
-    model.compile(optimizer=Adam(learning_rate), loss=list(DEMO_LOSSES),
-                  loss_weights=list(DEMO_LOSS_WEIGHTS), metrics=metrics)
-    return model
-
-
-def run_demo(epochs=15, samples=1024, batch_size=32, learning_rate=3e-3, seed=0, verbose=1):
-    """Train the demo model; returns ``(model, history, summary dict)``."""
-    from .data import make_demo_data
-
-    data = make_demo_data(n_samples=samples, timesteps=20, features=(8, 8), seed=seed)
-    val = make_demo_data(n_samples=256, timesteps=20, features=(8, 8), seed=seed + 1)
-    model = compile_demo_model(build_demo_model(seed=seed), learning_rate,
-                               metrics=[["mae"], ["binary_accuracy"]])
-    if verbose:
-        model.summary()
-        print(f"\nTraining on {samples} synthetic samples (T=20, D1=D2=8); targets depend on "
-              "both inputs.\nloss = 0.7 * mse(out1) + 0.3 * binary_crossentropy(out2), "
-              f"Adam(lr={learning_rate}), batch {batch_size}, seed {seed}\n")
-    t0 = time.perf_counter()
-    history = model.fit([data["x1"], data["x2"]], [data["y1"], data["y2"]], epochs=epochs,
-                        batch_size=batch_size, seed=seed, verbose=2 if verbose else 0,
-                        validation_data=([val["x1"], val["x2"]], [val["y1"], val["y2"]]))
-    seconds = time.perf_counter() - t0
-    h = history.history
-    summary = {
-        "out1_loss_first": h["out1_loss"][0], "out1_loss_last": h["out1_loss"][-1],
-        "out2_loss_first": h["out2_loss"][0], "out2_loss_last": h["out2_loss"][-1],
-        "out2_binary_accuracy": h["out2_binary_accuracy"][-1],
-        "val_out2_binary_accuracy": h["val_out2_binary_accuracy"][-1],
-        "seconds": seconds,
-    }
-    if verbose:
-        ratio = summary["out1_loss_last"] / summary["out1_loss_first"]
-        print(f"\nout1 (linear, MSE):   loss {summary['out1_loss_first']:.4f} -> "
-              f"{summary['out1_loss_last']:.4f}  ({ratio:.2f} of its first value: "
-              f"{'below' if ratio < 0.5 else 'NOT below'} half)")
-        print(f"out2 (sigmoid, BCE):  loss {summary['out2_loss_first']:.4f} -> "
-              f"{summary['out2_loss_last']:.4f}; binary accuracy "
-              f"{summary['out2_binary_accuracy']:.3f} (validation "
-              f"{summary['val_out2_binary_accuracy']:.3f})")
-        print(f"trained {epochs} epochs in {seconds:.1f} s")
-    return model, history, summary
+from .demo import (DEMO_LOSS_WEIGHTS, DEMO_LOSSES, build_demo_model,  # noqa: F401
+                   compile_demo_model, run_demo)
 
 
 def main(argv=None):
@@ -93,21 +23,22 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="train the two-input/two-output model on built-in data")
     demo.add_argument("--epochs", type=int, default=15)
     demo.add_argument("--seed", type=int, default=0)
-    sub.add_parser("diagnose", help="why a model is not learning (see mlstm.inspect)",
+    sub.add_parser("diagnose", help="why a model is not learning (see mlstm.diagnostics)",
                    add_help=False)
     sub.add_parser("crosscheck", help="compare with Keras step by step (needs keras)",
                    add_help=False)
-    sub.add_parser("bench", help="benchmarks against TensorFlow and PyTorch", add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("diagnose", "crosscheck", "bench"):
+    if argv and argv[0] in ("diagnose", "crosscheck"):
         command, rest = argv[0], argv[1:]
         if command == "diagnose":
-            from .inspect import cli_main
-        elif command == "crosscheck":
-            from .interop.keras import cli_main
+            from .diagnostics import cli_main
         else:
-            from .bench import cli_main
+            from .interop.keras import cli_main
         return cli_main(rest)
+    if argv and argv[0] == "bench":
+        print("python -m mlstm: the benchmarks moved out of the package; from a clone of the "
+              "repository run: python benchmarks/run.py", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.command == "demo":
         _, _, summary = run_demo(epochs=args.epochs, seed=args.seed)

@@ -13,41 +13,37 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["METRICS", "get", "mean_absolute_error", "mean_squared_error", "binary_accuracy"]
+from .registry import METRICS, register_metric
+
+__all__ = ["METRICS", "get", "mean_absolute_error", "mean_squared_error", "binary_accuracy",
+           "register_metric"]
 
 
+@register_metric(aliases=("mae",))
 def mean_absolute_error(y_true, y_pred):
     """Per-sample ``mean_O |p - t|``: (N, ..., O) -> (N, ...)."""
     return np.mean(np.abs(y_pred - y_true), axis=-1)
 
 
+@register_metric(aliases=("mse",))
 def mean_squared_error(y_true, y_pred):
     """Per-sample ``mean_O (p - t)^2``: (N, ..., O) -> (N, ...)."""
     return np.mean(np.square(y_pred - y_true), axis=-1)
 
 
+@register_metric(aliases=("accuracy", "acc"))
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """Per-sample ``mean_O [(p > threshold) == t]``: (N, ..., O) -> (N, ...)."""
     return np.mean((y_pred > threshold).astype(y_pred.dtype) == y_true, axis=-1)
 
 
-#: name -> (function, canonical key used in History: Keras' names)
-METRICS = {
-    "mae": (mean_absolute_error, "mae"),
-    "mean_absolute_error": (mean_absolute_error, "mean_absolute_error"),
-    "mse": (mean_squared_error, "mse"),
-    "mean_squared_error": (mean_squared_error, "mean_squared_error"),
-    "binary_accuracy": (binary_accuracy, "binary_accuracy"),
-    "accuracy": (binary_accuracy, "accuracy"),
-    "acc": (binary_accuracy, "acc"),
-}
-
-
 def get(name):
-    """``(function, key)`` for a metric name; unknown names raise ValueError listing the valid ones."""
+    """``(function, key)`` for a metric name; ``key`` is the name as given (Keras uses it in
+    History). Unknown names raise ValueError listing the registered ones."""
     if not isinstance(name, str) or name not in METRICS:
-        raise ValueError(f"Unknown metric {name!r}; valid metrics are {sorted(METRICS)}")
-    return METRICS[name]
+        raise ValueError(f"Unknown metric {name!r}; valid metrics are "
+                         f"{METRICS.names(aliases=True)}")
+    return METRICS.get(name), name
 
 
 def metric_sums(fn, y_true, y_pred, mask=None):

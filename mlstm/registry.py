@@ -29,7 +29,7 @@ from __future__ import annotations
 
 __all__ = ["Registry", "LAYERS", "LOSSES", "OPTIMIZERS", "ACTIVATIONS", "METRICS",
            "register_layer", "register_loss", "register_optimizer", "register_activation",
-           "register_metric"]
+           "register_metric", "MODELS", "register_model"]
 
 
 class Registry:
@@ -48,15 +48,18 @@ class Registry:
     the same class again is allowed, so that reloading a module is harmless.
     """
 
-    def __init__(self, kind):
+    def __init__(self, kind, plural=None, hint=""):
         self.kind = kind
+        self.plural = plural or kind + "s"
+        self.hint = hint
         self._classes = {}      # canonical name -> class
         self._aliases = {}      # alias -> canonical name
 
     def register(self, cls=None, *, name=None, aliases=()):
         """Register ``cls``; usable as ``@reg.register`` or ``@reg.register(name=..., aliases=...)``."""
         def add(cls):
-            canonical = name or getattr(cls, "registered_name", None) or cls.__name__
+            # the class's own attribute only: a subclass does not inherit its parent's name
+            canonical = name or vars(cls).get("registered_name") or cls.__name__
             if not isinstance(canonical, str) or not canonical:
                 raise TypeError(f"{self.kind} name must be a non-empty string, got {canonical!r}")
             for key in (canonical, *aliases):
@@ -85,8 +88,8 @@ class Registry:
         registered names otherwise."""
         cls = self._lookup(key) if isinstance(key, str) else None
         if cls is None:
-            raise ValueError(f"Unknown {self.kind} {key!r}; registered {self.kind}s: "
-                             f"{', '.join(self.names(aliases=True))}")
+            raise ValueError(f"Unknown {self.kind} {key!r}; registered {self.plural}: "
+                             f"{', '.join(self.names(aliases=True))}{self.hint}")
         return cls
 
     def names(self, aliases=False):
@@ -100,9 +103,14 @@ class Registry:
         """The registered classes, in registration order."""
         return list(self._classes.values())
 
+    values = classes          # dict-like reading: ``{cls.__name__: cls for cls in reg.values()}``
+
     def by_attribute(self, attribute, value):
         """The registered classes whose ``attribute`` equals ``value`` (e.g. ``keras_name``)."""
         return [cls for cls in self._classes.values() if getattr(cls, attribute, None) == value]
+
+    def __getitem__(self, key):
+        return self.get(key)
 
     def __contains__(self, key):
         return self._lookup(key) is not None
@@ -111,21 +119,26 @@ class Registry:
         return iter(self.names())
 
     def __repr__(self):
-        return f"<Registry of {len(self._classes)} {self.kind}s: {', '.join(self.names())}>"
+        return f"<Registry of {len(self._classes)} {self.plural}: {', '.join(self.names())}>"
 
 
 def _qualname(cls):
     return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', cls)}"
 
 
-LAYERS = Registry("layer")
-LOSSES = Registry("loss")
+LAYERS = Registry("layer", hint=" (a layer class of your own must be registered with "
+                                "@mlstm.register_layer to be rebuilt from a config)")
+LOSSES = Registry("loss", plural="losses")
 OPTIMIZERS = Registry("optimizer")
 ACTIVATIONS = Registry("activation")
 METRICS = Registry("metric")
+#: Model classes, so that a checkpoint names the class to rebuild without the loader
+#: importing the model module (which would close an import cycle through training).
+MODELS = Registry("model")
 
 register_layer = LAYERS.register
 register_loss = LOSSES.register
 register_optimizer = OPTIMIZERS.register
 register_activation = ACTIVATIONS.register
 register_metric = METRICS.register
+register_model = MODELS.register

@@ -80,7 +80,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import losses as losses_module
 from .gradcheck import Float64Problem, gradcheck
-from .inspect.gradients import GATES  # Keras' gate block order: i, f, c, o
+from .layers.lstm import GATES  # Keras' gate block order: i, f, c, o
 from .layers import LSTM, Activation, Dense, Input, Masking, Reshape, concatenate
 from .model import Model
 from .ops.activations import ACTIVATIONS

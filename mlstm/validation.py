@@ -394,7 +394,7 @@ def _diagnose_step(model, tape, ys, result, grads, trainable):
         if loss is None or model.output_names[k] not in losses:
             continue
         pred, mask = tape.outputs[k], tape.output_masks[k]
-        logits = model.output_logits(tape, k)
+        logits = model.loss_logits(tape, k)
         for n in range(pred.shape[0]):
             value = reduce_output_loss(loss, ys[k][n:n + 1], pred[n:n + 1],
                                        None if mask is None else mask[n:n + 1],

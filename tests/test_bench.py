@@ -1,13 +1,16 @@
-"""The side-by-side benchmark (mlstm.bench): its accounting, and one real run of mlstm at S.
+"""The side-by-side benchmark (benchmarks/bench.py): its accounting, and one real run of mlstm at S.
 
 The frameworks' columns are exercised by ``python benchmarks/run.py``; here the orchestrator,
 the worker protocol, the tables and the JSON are run end to end with mlstm alone (seconds).
 """
 import json
+from pathlib import Path
 import subprocess
 import sys
 
-from mlstm import bench
+from benchmarks import bench
+
+RUN_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 
 def test_gemm_flops_counts_the_unavoidable_gemms_by_hand():
@@ -24,7 +27,7 @@ def test_gemm_flops_counts_the_unavoidable_gemms_by_hand():
 def test_one_mlstm_run_at_size_s_writes_tables_and_json(tmp_path):
     out = tmp_path / "results"
     run = subprocess.run(
-        [sys.executable, "-m", "mlstm", "bench", "--sizes", "S", "--frameworks", "mlstm",
+        [sys.executable, str(RUN_SCRIPT), "--sizes", "S", "--frameworks", "mlstm",
          "--rounds", "1", "--reps", "S=2", "--settle", "0", "--out", str(out), "--no-chart"],
         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]

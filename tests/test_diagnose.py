@@ -15,10 +15,10 @@ import pytest
 import mlstm
 from mlstm.__main__ import build_demo_model
 from mlstm.data import make_demo_data
-from mlstm.inspect import FINDING_CODES, THRESHOLDS, DiagnosisReport, diagnose
-from mlstm.inspect.cli import load_arrays
-from mlstm.inspect.cli import main as cli_main
-from mlstm.inspect.seed import seed_custom_loss
+from mlstm.diagnostics import FINDING_CODES, THRESHOLDS, DiagnosisReport, diagnose
+from mlstm.diagnostics.cli import load_arrays
+from mlstm.diagnostics.cli import main as cli_main
+from mlstm.diagnostics.seed import seed_custom_loss
 from mlstm.optimizers import SGD, Adam
 
 T = 8

@@ -95,7 +95,7 @@ def test_every_op_and_loss_and_optimizer_is_documented():
         "mlstm.losses.reduce_output_loss", "mlstm.losses.MeanSquaredError.gradient",
         "mlstm.losses.BinaryCrossentropy.gradient",
         "mlstm.losses.BinaryCrossentropy.gradient_logits",
-        "mlstm.optimizers.Adam", "mlstm.optimizers.SGD", "mlstm.model.Model.backward",
+        "mlstm.optimizers.Adam", "mlstm.optimizers.SGD", "mlstm.graph.Graph.backward",
         "mlstm.training.Trainer.loss_and_output_grads", "mlstm.layers.Masking.backward"]
     missing = sorted(set(wanted) - named)
     assert not missing, f"not named by any docs page: {missing}"

@@ -920,7 +920,7 @@ def format_report(report):
 
 # =========================================================================== command line
 def _demo_pair(samples, seed):
-    from ..__main__ import build_demo_model, compile_demo_model
+    from ..demo import build_demo_model, compile_demo_model
     from ..data import make_demo_data
 
     data = make_demo_data(n_samples=samples, timesteps=20, features=(8, 8), seed=seed)

@@ -1,6 +1,6 @@
 """Side-by-side benchmarks: mlstm against Keras 3 (TensorFlow) and PyTorch on the CPU.
 
-``python -m mlstm bench`` (or ``python benchmarks/run.py``) times, for each size of the demo
+``python benchmarks/run.py`` (or ``python -m benchmarks``) times, for each size of the demo
 model (two inputs, an LSTM each, concatenate, a linear and a sigmoid head, MSE + BCE weighted
 0.7/0.3, Adam), a training step (forward + backward + Adam) and a forward pass (predict):
 
@@ -40,7 +40,7 @@ import traceback
 
 import numpy as np
 
-from .__main__ import DEMO_LOSS_WEIGHTS
+from mlstm.demo import DEMO_LOSS_WEIGHTS
 
 __all__ = ["SIZES", "FRAMEWORKS", "gemm_flops", "backward_must_keep_bytes", "demo_model",
            "run_benchmark", "format_tables", "format_targets", "target_rows", "plot_chart",
@@ -105,7 +105,7 @@ def make_data(size, seed=0):
 # --------------------------------------------------------------------------- cases (in workers)
 def demo_model(size):
     """The demo model at ``size``, compiled with the benchmark's losses and Adam (mlstm)."""
-    from .__main__ import build_demo_model, compile_demo_model
+    from mlstm.demo import build_demo_model, compile_demo_model
 
     s = SIZES[size]
     model = build_demo_model(timesteps=s["T"], features=(s["D"], s["D"]), units=s["H"],
@@ -136,7 +136,7 @@ class KerasCase:
     def __init__(self, size, threads):
         import tensorflow as tf
 
-        from .interop.keras import to_keras
+        from mlstm.interop.keras import to_keras
 
         self.xs, self.ys = make_data(size)
         # The mlstm demo model translated: same graph, options, weights, losses and Adam.
@@ -378,7 +378,7 @@ def _framework_versions(framework):
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     if framework == "mlstm":
         import scipy
-        from . import __version__
+        from mlstm import __version__
         versions.update(mlstm=__version__, scipy=scipy.__version__)
     elif framework == "keras":
         import keras
@@ -424,7 +424,7 @@ def worker_main(framework, threads):
                                   OPENBLAS_TUNING_VARIABLES + ("OPENBLAS_NUM_THREADS",
                                                                "OMP_NUM_THREADS")}}
                 if framework == "mlstm":
-                    from . import parallel
+                    from mlstm import parallel
                     answer["mlstm_threads"] = parallel.get_num_threads()
                     answer["mlstm_blas_controllable"] = parallel.blas_controllable()
                 if framework == "torch":
@@ -453,7 +453,7 @@ def worker_main(framework, threads):
                 answer = {"times_s": time_calls(steps[request["step"]], request["reps"])}
             elif cmd == "memory":
                 if framework == "mlstm":
-                    from .ops.lstm import BUFFERS
+                    from mlstm.ops.lstm import BUFFERS
                     answer = measure_memory(steps["train"], traced=True, release=BUFFERS.clear)
                     steps["train"]()
                     answer["kept_for_reuse_bytes"] = BUFFERS.nbytes
@@ -469,7 +469,7 @@ def worker_main(framework, threads):
 
 
 class Worker:
-    """One framework's subprocess (``python -m mlstm.bench --worker FRAMEWORK``)."""
+    """One framework's subprocess (``python benchmarks/bench.py --worker FRAMEWORK``)."""
 
     def __init__(self, framework, threads=2, keep_openblas_env=False, log=None):
         self.framework = framework
@@ -484,7 +484,7 @@ class Worker:
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env["KERAS_BACKEND"] = "tensorflow"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlstm.bench", "--worker", framework,
+            [sys.executable, os.path.abspath(__file__), "--worker", framework,
              "--threads", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL,
             text=True, env=env, bufsize=1)
@@ -849,9 +849,9 @@ def update_readme(path, tables, description, start="<!-- bench:start -->",
 
 # --------------------------------------------------------------------------- command line
 def cli_main(argv=None):
-    """``python -m mlstm bench [--sizes S,M,L] [--frameworks ...] [--rounds 5] ...``."""
+    """``python benchmarks/run.py [--sizes S,M,L] [--frameworks ...] [--rounds 5] ...``."""
     parser = argparse.ArgumentParser(
-        prog="python -m mlstm bench",
+        prog="python benchmarks/run.py",
         description="Time mlstm against Keras (TensorFlow) and PyTorch, side by side.")
     parser.add_argument("--sizes", default="S,M,L", help="comma-separated, from S, M, L")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))

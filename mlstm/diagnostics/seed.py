@@ -109,7 +109,7 @@ def run_seed_scenario(epochs=SCENARIO["epochs"], samples=SCENARIO["samples"],
     (on validation data: ``out1_mse``, ``out1_target_variance``, ``out2_accuracy``,
     ``out2_bce``) and ``seconds``.
     """
-    from ..__main__ import build_demo_model
+    from ..demo import build_demo_model
     from ..optimizers import Adam
 
     T, D, H = SCENARIO["timesteps"], SCENARIO["features"], SCENARIO["units"]

@@ -7,7 +7,7 @@ Two kinds of measurement:
    gradient through time of each LSTM, gate and head saturation; plus the data (scales,
    NaN/inf, BCE targets) and the compile settings (MSE on a sigmoid head).
 2. **On a copy trained for** ``steps`` optimizer steps (the model passed in is not
-   changed): a :class:`~mlstm.inspect.Trace` of every step's per-output gradients,
+   changed): a :class:`~mlstm.measure.Trace` of every step's per-output gradients,
    updates and update-to-weight ratios, and the loss before and after.
 
 Each finding carries the figure that triggered it and a suggested fix. The thresholds
@@ -23,8 +23,8 @@ import numpy as np
 from .. import losses as losses_module
 from ..ops.activations import sigmoid
 from ..validation import NonFiniteError
-from . import gradients as G
-from .trace import Trace
+from ..measure import gradients as G
+from ..measure.trace import Trace
 
 __all__ = ["diagnose", "DiagnosisReport", "Finding", "THRESHOLDS", "FINDING_CODES"]
 
@@ -199,10 +199,12 @@ def _static_measurements(model, xb, yb):
     passes = G.output_passes(model, tape, result)       # shared by the per-output figures
     extras = {}
     total = model.backward(tape, result.d_outputs, result.d_logits, extras=extras)
-    through_total = {layer.name: np.linalg.norm(extras[layer.name]["d_h_steps"], axis=(1, 2))
-                     for layer in model.layers if "d_h_steps" in extras.get(layer.name, {})}
-    lstm_masks = {node.layer.name: tape.caches[pos]["step_mask"]
-                  for pos, node in enumerate(model.nodes) if isinstance(node.layer, G.LSTM)}
+    through_total = {
+        layer.name: np.linalg.norm(layer.time_step_grads(extras[layer.name]), axis=(1, 2))
+        for layer in model.layers
+        if layer.recurrent and layer.time_step_grads(extras.get(layer.name, {})) is not None}
+    lstm_masks = {node.layer.name: node.layer.step_mask(tape.caches[pos])
+                  for pos, node in enumerate(model.nodes) if node.layer.recurrent}
     return {
         "batch_size": xb[0].shape[0],
         "loss": result.total, "output_losses": list(result.per_output),
@@ -215,7 +217,7 @@ def _static_measurements(model, xb, yb):
         "lstm_masks": lstm_masks,
         "gates": G.gate_saturation(model, tape),
         "heads": G.head_saturation(model, tape),
-        "head_logits": {model.output_names[k]: model.output_logits(tape, k)
+        "head_logits": {model.output_names[k]: model.output_logits(tape, k, "sigmoid")
                         for k in range(len(model.outputs))},
         "head_targets": {name: a for name, a in zip(model.output_names, yb)},
         "nonfinite_outputs": {name: int(o.size - np.isfinite(o).sum())
@@ -387,7 +389,7 @@ class DiagnosisReport:
         return json.dumps(self.to_dict(), **kwargs)
 
     def plot(self, path, title=None):
-        """Draw the report to a PNG (needs matplotlib; see :mod:`mlstm.inspect.plotting`)."""
+        """Draw the report to a PNG (needs matplotlib; see :mod:`mlstm.diagnostics.plotting`)."""
         from .plotting import plot_reports
         return plot_reports([self], path, titles=[title or self.model_name])
 

@@ -59,7 +59,7 @@ class Trace:
     Examples
     --------
     >>> import os, tempfile
-    >>> from mlstm.__main__ import build_demo_model
+    >>> from mlstm.demo import build_demo_model
     >>> from mlstm.data import make_demo_data
     >>> d = make_demo_data(n_samples=64, timesteps=5, features=(3, 2))
     >>> model = build_demo_model(timesteps=5, features=(3, 2), units=4)
@@ -87,7 +87,7 @@ class Trace:
         names = dict(param_names=list(model.trainable_params), output_names=model.output_names,
                      shared_names=[n for n in G.shared_parameters(model)
                                    if n in model.trainable_params],
-                     lstm_names=[l.name for l in model.layers if isinstance(l, G.LSTM)])
+                     lstm_names=[l.name for l in model.layers if l.recurrent])
         if self.param_names and names["param_names"] != self.param_names:
             raise ValueError("Trace: this trace was recorded on a model with parameters "
                              f"{self.param_names}; the new model has {names['param_names']}")

@@ -1,4 +1,4 @@
-"""See why a model is not learning: every gradient and update, split and measured.
+"""See why a model is not learning, in plain words (measurements: :mod:`mlstm.measure`).
 
 =================================  =====================================================
 :func:`gradient_contributions`     each output's share of each weight's gradient
@@ -12,14 +12,15 @@
                                    setups side by side, or your ``.keras`` model
 =================================  =====================================================
 
-The math of the decompositions is in :mod:`mlstm.inspect.gradients`; the findings and
-their thresholds in :mod:`mlstm.inspect.diagnosis`.
+The math of the decompositions is in :mod:`mlstm.measure.gradients`; the findings and
+their thresholds in :mod:`mlstm.diagnostics.diagnosis`. The measurements are re-exported
+here for convenience.
 """
 from .diagnosis import FINDING_CODES, THRESHOLDS, DiagnosisReport, Finding, diagnose
-from .gradients import (gate_saturation, gradient_contributions, gradient_through_time,
+from ..measure.gradients import (gate_saturation, gradient_contributions, gradient_through_time,
                         head_saturation, per_sample_gradient_norms, sample_coverage,
                         shared_parameters)
-from .trace import Trace
+from ..measure.trace import Trace
 
 __all__ = ["gradient_contributions", "per_sample_gradient_norms", "gradient_through_time",
            "sample_coverage", "shared_parameters", "gate_saturation", "head_saturation",
@@ -28,6 +29,6 @@ __all__ = ["gradient_contributions", "per_sample_gradient_norms", "gradient_thro
 
 
 def cli_main(argv=None):
-    """``python -m mlstm diagnose ...`` (see :mod:`mlstm.inspect.cli`)."""
+    """``python -m mlstm diagnose ...`` (see :mod:`mlstm.diagnostics.cli`)."""
     from .cli import main
     return main(argv)

@@ -1,4 +1,4 @@
-"""mlstm.inspect: per-output contributions, per-sample norms, gradient through time, Trace.
+"""mlstm.measure: per-output contributions, per-sample norms, gradient through time, Trace.
 
 The reference for every decomposition is a plain computation: the total gradient
 (``model.gradients``), backward passes seeded by one sample at a time, gradients of a batch
@@ -13,10 +13,10 @@ import pytest
 
 import mlstm
 from mlstm.__main__ import build_demo_model
-from mlstm.inspect import (Trace, gate_saturation, gradient_contributions,
+from mlstm.measure import (Trace, gate_saturation, gradient_contributions,
                            gradient_through_time, per_sample_gradient_norms, sample_coverage)
-from mlstm.inspect.gradients import forward_with_loss, output_backward
-from mlstm.inspect.seed import seed_custom_loss
+from mlstm.measure.gradients import forward_with_loss, output_backward
+from mlstm.diagnostics.seed import seed_custom_loss
 
 N = 6
 
@@ -105,7 +105,7 @@ def test_contributions_sum_to_the_gradient(case):
         summed = sum(c[name] for c in contributions.values())
         assert np.max(np.abs(summed - g)) <= 1e-12 * max(1.0, np.max(np.abs(g))), name
     # Each output really contributes something to the shared weights of this graph.
-    shared = mlstm.inspect.shared_parameters(model)
+    shared = mlstm.measure.shared_parameters(model)
     assert shared
     for c in contributions.values():
         assert any(np.any(c[p] != 0) for p in shared)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import LSTM, Dense
+from ..graph import takes_extras
+from ..layers.lstm import GATES
 
 __all__ = ["forward_with_loss", "output_backward", "contributions_from_tape", "output_passes",
            "gradient_contributions", "per_sample_gradient_norms", "per_sample_from_tape",
@@ -35,8 +36,6 @@ __all__ = ["forward_with_loss", "output_backward", "contributions_from_tape", "o
 
 #: |pre-activation| beyond which a sigmoid/tanh counts as saturated (σ'(5) = 0.0066).
 SATURATION_THRESHOLD = 5.0
-#: LSTM gate blocks in Keras' order.
-GATES = ("i", "f", "c", "o")
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -121,67 +120,6 @@ def gradient_contributions(model, x, y, per_sample=False):
 
 
 # --------------------------------------------------------------------------- per sample
-def _per_sample_outer_norms(a, b, max_floats=2 ** 22):
-    """``||Σ_s a[s, n] ⊗ b[s, n]||_F`` for every sample n, without a loop over samples.
-
-    Parameters
-    ----------
-    a : ndarray (S, N, A)
-        What the weight multiplies (layer input, previous hidden state), per step s.
-    b : ndarray (S, N, B)
-        The gradient of the pre-activation, per step.
-    max_floats : int
-        Memory cap for the intermediate; samples are processed in blocks below it.
-
-    Returns
-    -------
-    ndarray (N,)
-    """
-    S, N, A = a.shape
-    B = b.shape[2]
-    if S == 1:                               # ||a ⊗ b|| = |a| |b|
-        return np.linalg.norm(a[0], axis=1) * np.linalg.norm(b[0], axis=1)
-    per_sample = min(S * S, A * B)           # floats per sample of the cheaper route
-    block = max(1, max_floats // per_sample)
-    out = np.empty(N, dtype=np.result_type(a, b))
-    for start in range(0, N, block):
-        sl = slice(start, start + block)
-        if S * S <= A * B:
-            gram_a = np.einsum("snk,rnk->nsr", a[:, sl], a[:, sl])
-            gram_b = np.einsum("snk,rnk->nsr", b[:, sl], b[:, sl])
-            squared = np.einsum("nsr,nsr->n", gram_a, gram_b)
-            out[sl] = np.sqrt(np.maximum(squared, 0))
-        else:
-            outer = np.einsum("sna,snb->nab", a[:, sl], b[:, sl])
-            out[sl] = np.sqrt(np.einsum("nab,nab->n", outer, outer))
-    return out
-
-
-def _lstm_sample_norms(layer, cache, d_gates):
-    """Per-sample gradient norms of an LSTM's weights from dL/dz (T, N, 4H)."""
-    # Masked steps carry the state without using the weights: their dz is already zero.
-    T = d_gates.shape[0]
-    norms = {
-        "kernel": _per_sample_outer_norms(cache["x_tm"], d_gates),
-        "recurrent_kernel": _per_sample_outer_norms(cache["h_states"][:T], d_gates),
-    }
-    if "bias" in layer.params:
-        norms["bias"] = np.linalg.norm(d_gates.sum(axis=0), axis=1)
-    return norms
-
-
-def _dense_sample_norms(layer, cache, d_logits):
-    """Per-sample gradient norms of a Dense layer's weights from dL/da (N, ..., O)."""
-    x = cache["x"]
-    N, D, O = x.shape[0], x.shape[-1], d_logits.shape[-1]
-    x_steps = x.reshape(N, -1, D).transpose(1, 0, 2)           # (S, N, D)
-    d_steps = d_logits.reshape(N, -1, O).transpose(1, 0, 2)    # (S, N, O)
-    norms = {"kernel": _per_sample_outer_norms(x_steps, d_steps)}
-    if "bias" in layer.params:
-        norms["bias"] = np.linalg.norm(d_steps.sum(axis=0), axis=1)
-    return norms
-
-
 def _single_node_layers(model):
     """``{layer name: node position}`` for layers called exactly once in the model."""
     count, position = {}, {}
@@ -204,8 +142,8 @@ def _seed_row(seeds, n):
 def _per_sample_by_loop(model, tape, result, k, names):
     """Per-sample norms for ``names`` by N backward passes, each seeded by one sample.
 
-    Used only for layers the vectorized rules do not cover (a layer called at several
-    places in the graph, or a layer type other than LSTM and Dense).
+    Used only for layers without a vectorized rule (``Layer.per_sample_grad_norms`` returns
+    None, as for a user's layer) or called at several places in the graph.
     """
     d_outputs, d_logits = result.for_output(k)
     N = tape.outputs[0].shape[0]
@@ -236,7 +174,8 @@ def per_sample_from_tape(model, tape, result, passes=None):
                 continue
             names = [f"{layer.name}/{p}" for p in layer.param_names if p in layer.params]
             pos = single.get(layer.name)
-            if pos is None or not isinstance(layer, (LSTM, Dense)):
+            # a layer whose backward takes ``extras`` is listed there whenever it ran
+            if pos is None or not takes_extras(layer):
                 leftover += names
                 continue
             got = extras.get(layer.name)
@@ -244,10 +183,10 @@ def per_sample_from_tape(model, tape, result, passes=None):
                 for name in names:
                     norms[name] = np.zeros(N, dtype=model.params[name].dtype)
                 continue
-            cache = tape.caches[pos]
-            layer_norms_ = (_lstm_sample_norms(layer, cache, got["d_gates"])
-                            if isinstance(layer, LSTM)
-                            else _dense_sample_norms(layer, cache, got["d_logits"]))
+            layer_norms_ = layer.per_sample_grad_norms(tape.caches[pos], got)
+            if layer_norms_ is None:
+                leftover += names
+                continue
             for p, v in layer_norms_.items():
                 norms[f"{layer.name}/{p}"] = v
         if leftover:
@@ -298,10 +237,14 @@ def through_time_from_tape(model, tape, result, passes=None):
     out = {}
     for k, (_, extras) in passes.items():
         out[model.output_names[k]] = {
-            layer.name: np.linalg.norm(extras[layer.name]["d_h_steps"], axis=(1, 2))
+            layer.name: _step_norms(layer.time_step_grads(extras[layer.name]))
             if layer.name in extras else None
-            for layer in model.layers if isinstance(layer, LSTM)}
+            for layer in model.layers if layer.recurrent}
     return out
+
+
+def _step_norms(d_h_steps):
+    return None if d_h_steps is None else np.linalg.norm(d_h_steps, axis=(1, 2))
 
 
 def gradient_through_time(model, x, y):
@@ -371,18 +314,6 @@ def layer_norms(grads):
 
 
 # --------------------------------------------------------------------------- saturation
-def _saturated(activation, y, threshold):
-    """Boolean ``|z| > threshold`` from the activated value ``y = act(z)`` (monotone acts)."""
-    if activation == "sigmoid":
-        low = 1.0 / (1.0 + np.exp(threshold))
-        return (y < low) | (y > 1.0 - low)
-    if activation == "tanh":
-        return np.abs(y) > np.tanh(threshold)
-    if activation == "linear":
-        return np.abs(y) > threshold
-    return None                                  # relu: no saturating side
-
-
 def gate_saturation(model, tape, threshold=SATURATION_THRESHOLD):
     """Fraction of each LSTM gate's pre-activations beyond ``±threshold``.
 
@@ -392,30 +323,14 @@ def gate_saturation(model, tape, threshold=SATURATION_THRESHOLD):
 
     Returns
     -------
-    dict lstm name -> dict gate ("i", "f", "c", "o") -> float (nan for relu gates)
+    dict layer name -> dict gate ("i", "f", "c", "o") -> float (nan for relu gates)
+        For every layer with gates (``Layer.gate_saturation``).
     """
     out = {}
     for pos, node in enumerate(model.nodes):
-        layer = node.layer
-        if not isinstance(layer, LSTM):
-            continue
-        cache = tape.caches[pos]
-        gates = cache["gates"]
-        H = layer.units
-        mask = cache["step_mask"]
-        fractions = {}
-        for j, gate in enumerate(GATES):
-            activation = layer.activation if gate == "c" else layer.recurrent_activation
-            hit = _saturated(activation, gates[:, :, j * H:(j + 1) * H], threshold)
-            if hit is None:
-                fractions[gate] = float("nan")
-            elif mask is None:
-                fractions[gate] = float(np.mean(hit))
-            else:
-                valid = np.broadcast_to(mask, hit.shape)
-                count = np.count_nonzero(valid)
-                fractions[gate] = float(np.count_nonzero(hit & valid) / count) if count else 0.0
-        out[layer.name] = fractions
+        fractions = node.layer.gate_saturation(tape.caches[pos], threshold)
+        if fractions is not None:
+            out[node.layer.name] = fractions
     return out
 
 
@@ -423,7 +338,7 @@ def head_saturation(model, tape, threshold=SATURATION_THRESHOLD):
     """``{output name: fraction of |logit| > threshold}`` for every sigmoid head."""
     out = {}
     for k, name in enumerate(model.output_names):
-        logits = model.output_logits(tape, k)
+        logits = model.output_logits(tape, k, "sigmoid")
         if logits is not None:
             mask = tape.output_masks[k]
             hit = np.abs(logits) > threshold

@@ -1,6 +1,6 @@
 """``python -m mlstm diagnose``: the seed article's three setups, or your own model.
 
-Without arguments: the seed scenario (:mod:`mlstm.inspect.seed`) on built-in data,
+Without arguments: the seed scenario (:mod:`mlstm.diagnostics.seed`) on built-in data,
 Example 1, Example 2 and a sound setup side by side, with an explanation of what the
 measurements show. With ``MODEL.keras DATA.npz``: :func:`mlstm.diagnose` on that model.
 """

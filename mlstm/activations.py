@@ -1,0 +1,82 @@
+"""Activation components: the registered answer to "what does activation X do?".
+
+The math of each activation lives in :mod:`mlstm.ops.activations` (forward, and the
+derivative written through the output). A component adds what the rest of mlstm asks
+about an activation: its Keras name and how to tell, from an activated value, that the
+pre-activation was saturated (``|z| > threshold``), without keeping ``z``:
+
+=========  ===================================================
+sigmoid    σ(z) < σ(-thr) or σ(z) > σ(thr)       (σ monotone)
+tanh       |tanh z| > tanh(thr)
+linear     |z| > thr
+relu       no saturating side: None
+=========  ===================================================
+
+>>> get("sigmoid").saturated(np.array([0.5, 0.9999]), 5.0)
+array([False,  True])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ops import activations as ops_activations
+from .registry import ACTIVATIONS, register_activation
+
+__all__ = ["ActivationFunction", "Sigmoid", "Tanh", "Relu", "Linear", "get"]
+
+
+class ActivationFunction:
+    """One elementwise activation; subclasses name it and say how it saturates."""
+
+    #: The name in configs (``Dense(activation=...)``) and in Keras.
+    registered_name = None
+
+    def forward(self, x, out=None):
+        """``y = f(x)``."""
+        return ops_activations.activate(self.registered_name, x, out=out)
+
+    def derivative_from_output(self, y, out=None):
+        """``f'(x)`` written through ``y = f(x)``."""
+        return ops_activations.derivative_from_output(self.registered_name, y, out=out)
+
+    def saturated(self, y, threshold):
+        """Boolean ``|z| > threshold`` from ``y = f(z)``, or None when f never saturates."""
+        return None
+
+    def __repr__(self):
+        return f"<activation {self.registered_name!r}>"
+
+
+@register_activation(name="sigmoid")
+class Sigmoid(ActivationFunction):
+    """``σ(z) = 1 / (1 + e^-z)``."""
+
+    def saturated(self, y, threshold):
+        low = 1.0 / (1.0 + np.exp(threshold))
+        return (y < low) | (y > 1.0 - low)
+
+
+@register_activation(name="tanh")
+class Tanh(ActivationFunction):
+    """``tanh z``."""
+
+    def saturated(self, y, threshold):
+        return np.abs(y) > np.tanh(threshold)
+
+
+@register_activation(name="relu")
+class Relu(ActivationFunction):
+    """``max(z, 0)``: no saturating side (its dead side is a different finding)."""
+
+
+@register_activation(name="linear")
+class Linear(ActivationFunction):
+    """``z``: "saturated" means beyond the threshold itself."""
+
+    def saturated(self, y, threshold):
+        return np.abs(y) > threshold
+
+
+def get(name):
+    """The activation component for ``name`` (None means linear)."""
+    return ACTIVATIONS.get(ops_activations.get_activation(name))()

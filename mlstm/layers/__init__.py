@@ -1,0 +1,29 @@
+"""Layers: one registered class per file; the contract is in :mod:`mlstm.layers.base`.
+
+==============  ====================================================
+base.py         SymbolicTensor, Node, Layer (the contract), KerasOptions
+input.py        InputLayer, Input
+lstm.py         LSTM
+dense.py        Dense
+activation.py   Activation
+concatenate.py  Concatenate, concatenate
+reshape.py      Reshape
+masking.py      Masking
+==============  ====================================================
+
+Every class is registered in :data:`mlstm.registry.LAYERS` under its class name; configs,
+checkpoints and the Keras interop find layers there.
+"""
+from ..registry import LAYERS, register_layer
+from .activation import Activation
+from .base import KerasOptions, Layer, Node, SymbolicTensor, format_shape
+from .concatenate import Concatenate, concatenate
+from .dense import Dense
+from .input import Input, InputLayer
+from .lstm import LSTM
+from .masking import Masking
+from .reshape import Reshape
+
+__all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "InputLayer", "Input", "LSTM",
+           "Dense", "Concatenate", "concatenate", "Reshape", "Masking", "Activation", "LAYERS",
+           "register_layer", "format_shape"]

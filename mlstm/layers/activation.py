@@ -1,0 +1,62 @@
+"""The Activation layer: an elementwise activation with no weights."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import get_activation
+from ..ops.activations import activate, derivative_from_output
+from ..registry import register_layer
+from .base import KerasOptions, Layer
+
+__all__ = ["Activation"]
+
+
+@register_layer
+class Activation(Layer):
+    """Apply an activation elementwise; a sigmoid here is a sigmoid head for BCE too."""
+
+    base_name = "activation"
+    keras_name = "Activation"
+    keras_options = KerasOptions(copied=("activation",))
+
+    def __init__(self, activation, name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        self.activation = get_activation(activation)
+
+    @classmethod
+    def examples(cls):
+        return [{"config": {"activation": "tanh"}, "inputs": [(3, 4)]},
+                {"config": {"activation": "sigmoid"}, "inputs": [(4,)]}]
+
+    def output_specs(self, input_specs, call_kwargs):
+        return [input_specs[0]]
+
+    def forward(self, inputs, masks, **kw):
+        x = inputs[0]
+        y = activate(self.activation, x)
+        if y is x:
+            y = x.copy()
+        return [y], [masks[0]], {"x": x, "y": y}
+
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+        d_y = d_outputs[0]
+        d_x = (np.zeros_like(cache["x"]) if d_y is None
+               else d_y * derivative_from_output(self.activation, cache["y"]))
+        if d_logits is not None:
+            d_x = d_x + d_logits
+        return [d_x], {}
+
+    def output_activation(self, index=0):
+        return self.activation if self.activation != "linear" else None
+
+    def logits(self, cache, index=0):
+        return cache["x"]
+
+    def activation_inputs(self, cache):
+        return [(self.activation, cache["x"].ravel())]
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("trainable")
+        config["activation"] = self.activation
+        return config

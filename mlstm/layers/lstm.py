@@ -1,0 +1,283 @@
+"""The LSTM layer (Keras semantics); the math is in :mod:`mlstm.ops.lstm`.
+
+Besides running the op, the layer answers what the rest of mlstm asks of a recurrent
+layer: its per-sample gradient norms (from dL/dz of every step), dL/dh through time, its
+valid steps, how saturated each gate was, and which gate block a weight column belongs to.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import initializers
+from ..activations import get as get_activation_component
+from ..ops import get_activation, lstm_backward, lstm_forward
+from ..ops.per_sample import per_sample_outer_norms
+from ..registry import register_layer
+from .base import KerasOptions, Layer, SymbolicTensor, format_shape
+
+__all__ = ["LSTM", "GATES", "gate_block"]
+
+#: Gate blocks of the kernel, recurrent kernel and bias columns, in Keras' order.
+GATES = ("i", "f", "c", "o")
+
+
+def gate_block(column, units):
+    """Gate block of a column of an LSTM kernel, recurrent kernel or bias.
+
+    >>> gate_block(5, units=2)
+    ('c', 1)
+
+    Returns
+    -------
+    (gate, unit) : (str, int)
+        ``gate`` in ``GATES`` (Keras order i, f, c, o), ``unit`` in [0, H).
+    """
+    return GATES[column // units], column % units
+
+
+@register_layer
+class LSTM(Layer):
+    """Long short-term memory layer, Keras semantics (see :mod:`mlstm.ops.lstm`).
+
+    Parameters
+    ----------
+    units : int
+        H, the size of the hidden state.
+    activation : str
+        φ, applied to the candidate and the cell output (``"tanh"``).
+    recurrent_activation : str
+        σ, the gate activation (``"sigmoid"``).
+    use_bias : bool
+    unit_forget_bias : bool
+        Initialize the forget block of the bias to 1.
+    return_sequences : bool
+        Output (N, T, H) instead of the last output (N, H).
+    return_state : bool
+        Also return the final states ``h`` and ``c`` (N, H): the call returns a list.
+    go_backwards : bool
+        Process time in reverse; a returned sequence stays in processing order.
+    kernel_initializer, recurrent_initializer, bias_initializer : str
+        Keras defaults ``"glorot_uniform"``, ``"orthogonal"``, ``"zeros"``.
+
+    Call with ``initial_state=[h0, c0]`` (symbolic tensors of shape (N, H)) to start
+    from given states. Weights: ``kernel`` (D, 4H), ``recurrent_kernel`` (H, 4H),
+    ``bias`` (4H,), gate blocks in the order i, f, c, o.
+    """
+
+    param_names = ("kernel", "recurrent_kernel", "bias")
+    base_name = "lstm"
+    recurrent = True
+    keras_name = "LSTM"
+    keras_options = KerasOptions(
+        copied=("units", "activation", "recurrent_activation", "use_bias", "unit_forget_bias",
+                "return_sequences", "return_state", "go_backwards"),
+        fixed={"stateful": False, "zero_output_for_mask": False, "dropout": 0.0,
+               "recurrent_dropout": 0.0, "kernel_regularizer": None,
+               "recurrent_regularizer": None, "bias_regularizer": None,
+               "activity_regularizer": None, "kernel_constraint": None,
+               "recurrent_constraint": None, "bias_constraint": None},
+        initializers=("kernel_initializer", "recurrent_initializer", "bias_initializer"))
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, unit_forget_bias=True, return_sequences=False,
+                 return_state=False, go_backwards=False,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", name=None, dtype=None, trainable=True, seed=None):
+        super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"LSTM {self.name!r}: units must be a positive int, got {units!r}")
+        self.units = int(units)
+        self.activation = get_activation(activation)
+        self.recurrent_activation = get_activation(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        for init in (kernel_initializer, recurrent_initializer, bias_initializer):
+            initializers.get_initializer(init)
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+
+    def _input_specs(self, inputs, call_kwargs):
+        initial_state = call_kwargs.get("initial_state")
+        if len(inputs) != 1:
+            raise ValueError(f"LSTM {self.name!r} takes one input sequence, got {len(inputs)}; "
+                             "pass states as initial_state=[h0, c0]")
+        x = inputs[0]
+        if len(x.shape) != 2:
+            raise ValueError(f"LSTM {self.name!r} expects input of shape (N, T, D), got "
+                             f"{format_shape((None,) + x.shape)}")
+        if x.shape[1] is None:
+            raise ValueError(f"LSTM {self.name!r}: the feature size D must be known")
+        specs = [(x.shape, x.has_mask)]
+        if initial_state is not None:
+            if not isinstance(initial_state, (list, tuple)) or len(initial_state) != 2:
+                raise ValueError(f"LSTM {self.name!r}: initial_state must be [h0, c0]")
+            for label, s in zip(("h0", "c0"), initial_state):
+                if not isinstance(s, SymbolicTensor):
+                    raise TypeError(f"LSTM {self.name!r}: initial_state {label} must be a "
+                                    f"symbolic tensor, got {type(s).__name__}")
+                if s.shape != (self.units,):
+                    raise ValueError(f"LSTM {self.name!r}: initial_state {label} must have shape "
+                                     f"(N, {self.units}), got {format_shape((None,) + s.shape)}")
+                specs.append((s.shape, False))
+        return specs
+
+    @classmethod
+    def examples(cls):
+        return [{"config": {"units": 3}, "inputs": [(4, 3)]},
+                {"config": {"units": 2, "return_sequences": True, "go_backwards": True},
+                 "inputs": [(4, 3)]},
+                {"config": {"units": 2, "return_state": True, "activation": "relu"},
+                 "inputs": [(3, 2)]}]
+
+    def call_on_node_inputs(self, inputs, **call_kwargs):
+        if len(inputs) == 3:                       # x, h0, c0
+            return self(inputs[0], initial_state=list(inputs[1:]), **call_kwargs)
+        return self(inputs[0], **call_kwargs)
+
+    def _node_inputs(self, inputs, call_kwargs):
+        initial_state = call_kwargs.pop("initial_state", None)
+        return list(inputs) + (list(initial_state) if initial_state is not None else [])
+
+    def _check_input_shapes(self, shapes):
+        if shapes[0][1] != self._built_shapes[0][1]:
+            raise ValueError(f"LSTM {self.name!r} expects input of shape "
+                             f"(N, T, {self._built_shapes[0][1]}), got "
+                             f"{format_shape((None,) + shapes[0])}")
+
+    def build(self, input_shapes):
+        D, H = input_shapes[0][1], self.units
+        rng = self._rng()
+        self._add_param("kernel", (D, 4 * H), self.kernel_initializer, rng)
+        self._add_param("recurrent_kernel", (H, 4 * H), self.recurrent_initializer, rng)
+        if self.use_bias:
+            self._add_param("bias", (4 * H,), self.bias_initializer, rng)
+            if self.unit_forget_bias:
+                self.params["bias"][H:2 * H] = 1
+
+    def output_specs(self, input_specs, call_kwargs):
+        (T, _), has_mask = input_specs[0]
+        H = self.units
+        out = [((T, H), has_mask) if self.return_sequences else ((H,), False)]
+        if self.return_state:
+            out += [((H,), False), ((H,), False)]
+        return out
+
+    def forward(self, inputs, masks, **kw):
+        x = inputs[0]
+        h0, c0 = (inputs[1], inputs[2]) if len(inputs) == 3 else (None, None)
+        (seq, h_last, c_last), cache = lstm_forward(
+            x, self.params["kernel"], self.params["recurrent_kernel"], self.params.get("bias"),
+            h0=h0, c0=c0, mask=masks[0], go_backwards=self.go_backwards,
+            activation=self.activation, recurrent_activation=self.recurrent_activation)
+        cache["has_initial_state"] = h0 is not None
+        outputs = [seq if self.return_sequences else seq[:, -1]]
+        out_masks = [masks[0] if self.return_sequences else None]
+        if self.return_state:
+            outputs += [h_last, c_last]
+            out_masks += [None, None]
+        return outputs, out_masks, cache
+
+    def step_elements(self, batch_size):
+        # a step is the (N, 4H) gate row: one GEMM into it and the gate math over it
+        return batch_size * 4 * self.units
+
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+        # Without return_sequences, d_out (N, H) is the gradient of the last output only.
+        d_out = d_outputs[0]
+        d_h_last = d_outputs[1] if self.return_state else None
+        d_c_last = d_outputs[2] if self.return_state else None
+        need_x = input_grads is None or input_grads[0]
+        # dz of every step only when someone inspects it (it is a third of the memory)
+        grads = lstm_backward(d_out, d_h_last, d_c_last, cache, input_grad=need_x,
+                              keep_d_gates=extras is not None)
+        d_inputs = [grads["x"]]
+        if cache["has_initial_state"]:
+            d_inputs += [grads["h0"], grads["c0"]]
+        if extras is not None:
+            extras.update(d_h_steps=grads["d_h_steps"], d_gates=grads["d_gates"])
+        return d_inputs, {k: grads[k] for k in self.param_names if k in grads}
+
+    # ----------------------------------------------------------------- questions asked
+    def per_sample_grad_norms(self, cache, extras):
+        """From dL/dz of every step (T, N, 4H): ``kernel`` sums x_t ⊗ dz_t over the steps,
+        ``recurrent_kernel`` h_{t-1} ⊗ dz_t, ``bias`` dz_t. Masked steps carry the state
+        without using the weights: their dz is already zero."""
+        d_gates = extras["d_gates"]
+        T = d_gates.shape[0]
+        norms = {"kernel": per_sample_outer_norms(cache["x_tm"], d_gates),
+                 "recurrent_kernel": per_sample_outer_norms(cache["h_states"][:T], d_gates)}
+        if "bias" in self.params:
+            norms["bias"] = np.linalg.norm(d_gates.sum(axis=0), axis=1)
+        return norms
+
+    def time_step_grads(self, extras):
+        return extras.get("d_h_steps")
+
+    def step_mask(self, cache):
+        mask = cache["step_mask"]                        # (T, N, 1) or None
+        return None if mask is None else mask[:, :, 0]
+
+    def gate_saturation(self, cache, threshold):
+        gates, H, mask = cache["gates"], self.units, cache["step_mask"]
+        fractions = {}
+        for j, gate in enumerate(GATES):
+            activation = self.activation if gate == "c" else self.recurrent_activation
+            hit = get_activation_component(activation).saturated(
+                gates[:, :, j * H:(j + 1) * H], threshold)
+            if hit is None:
+                fractions[gate] = float("nan")
+            elif mask is None:
+                fractions[gate] = float(np.mean(hit))
+            else:
+                valid = np.broadcast_to(mask, hit.shape)
+                count = np.count_nonzero(valid)
+                fractions[gate] = float(np.count_nonzero(hit & valid) / count) if count else 0.0
+        return fractions
+
+    def activation_inputs(self, cache):
+        H = self.units
+        T = cache["x_tm"].shape[0]
+        # z_t = x_t W + h_{t-1} U + b, recomputed (the cache keeps activated gates)
+        z = cache["x_tm"] @ cache["kernel"] + cache["h_states"][:T] @ cache["recurrent_kernel"]
+        if cache["use_bias"]:
+            z = z + self.params["bias"]
+        gates = cache["gates"]
+        c_new = (gates[..., H:2 * H] * cache["c_states"][:T]       # c'_t = f c_{t-1} + i g
+                 + gates[..., :H] * gates[..., 2 * H:3 * H])
+        valid = (np.ones(z.shape[:2] + (1,), dtype=bool) if cache["step_mask"] is None
+                 else cache["step_mask"])
+        gate_z = np.concatenate([z[..., :2 * H], z[..., 3 * H:]], axis=-1)
+        candidate = z[..., 2 * H:3 * H]
+        return [(self.activation, candidate[np.broadcast_to(valid, candidate.shape)]),
+                (self.activation, c_new[np.broadcast_to(valid, c_new.shape)]),
+                (self.recurrent_activation, gate_z[np.broadcast_to(valid, gate_z.shape)])]
+
+    def describe_weight_entry(self, weight, index):
+        gate, unit = gate_block(index[-1], self.units)
+        H, k = self.units, GATES.index(gate)
+        row = {"kernel": f", input feature {index[0]}",
+               "recurrent_kernel": f", from h unit {index[0]}"}.get(weight, "")
+        return (f"gate block {gate} (columns {k * H}:{(k + 1) * H} of {4 * H}), "
+                f"unit {unit}{row}")
+
+    def gate_columns(self, weight):
+        if weight not in ("kernel", "recurrent_kernel", "bias"):
+            return None
+        H = self.units
+        return {gate: np.arange(k * H, (k + 1) * H) for k, gate in enumerate(GATES)}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation,
+                      recurrent_activation=self.recurrent_activation, use_bias=self.use_bias,
+                      unit_forget_bias=self.unit_forget_bias,
+                      return_sequences=self.return_sequences, return_state=self.return_state,
+                      go_backwards=self.go_backwards,
+                      kernel_initializer=self.kernel_initializer,
+                      recurrent_initializer=self.recurrent_initializer,
+                      bias_initializer=self.bias_initializer)
+        return config

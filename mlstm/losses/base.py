@@ -1,0 +1,123 @@
+"""The loss contract and the one reduction every output's loss goes through.
+
+A loss is applied to **each output separately**, with that output's ``y_true`` and
+``y_pred`` only (as Keras does: a single loss given for several outputs is called once per
+output). For one output::
+
+    values = loss.call(y_true, y_pred)          shape y_pred.shape[:-1] (or a scalar)
+    L      = Σ w ⊙ values                       w = 1/size        (no mask)
+                                                w = m / Σ m       (mask m; 0 if Σ m = 0)
+
+i.e. Keras' "sum over batch size" (the mean of all per-sample values), with a mask
+averaging over valid entries only. The total is ``Σ_k loss_weight_k · L_k``.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import validation
+
+__all__ = ["Loss", "reduce_output_loss", "EPSILON"]
+
+#: Keras' ``backend.epsilon()``.
+EPSILON = 1e-7
+
+
+class Loss:
+    """Base class for losses.
+
+    Subclasses implement:
+
+    ``call(y_true, y_pred) -> values``
+        Per-sample (or per-step) values, shape ``y_pred.shape[:-1]``, or a scalar.
+    ``gradient(y_true, y_pred) -> ndarray`` shaped like ``y_pred``
+        ``out[..., j] = ∂ values[...] / ∂ y_pred[..., j]``: each per-sample value
+        differentiated with respect to its own prediction; for a scalar ``call``, simply
+        the gradient of that scalar.
+
+    A loss that works from the logits of an activated output sets ``logits_activation``
+    (``"sigmoid"`` for binary cross-entropy) and implements ``call_logits`` /
+    ``gradient_logits`` with the same contract; it is then given the logits whenever the
+    output is that activation of them (:meth:`mlstm.Model.loss_logits`).
+    """
+
+    name = "loss"
+    #: The output activation this loss takes logits from (None: it works on y_pred).
+    logits_activation = None
+    #: The Keras class and function names this loss maps to (interop).
+    keras_name = None
+    keras_function = None
+
+    def call(self, y_true, y_pred):
+        """Per-sample values, shape ``y_pred.shape[:-1]`` (N, ...) (or a scalar)."""
+        raise NotImplementedError
+
+    def gradient(self, y_true, y_pred):
+        """``∂ values[...] / ∂ y_pred[..., j]``, shaped like ``y_pred`` (N, ..., O)."""
+        raise NotImplementedError
+
+    def __call__(self, y_true, y_pred, mask=None):
+        """The reduced loss value (Keras' ``loss_fn(y_true, y_pred)``)."""
+        y_true, y_pred = validation.loss_arrays(self, y_true, y_pred)
+        return reduce_output_loss(self, y_true, y_pred, mask)[0]
+
+    def get_config(self):
+        return {"name": self.name}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def reduce_output_loss(loss, y_true, y_pred, mask=None, logits=None):
+    """One output's reduced loss and its gradient.
+
+    Parameters
+    ----------
+    loss : Loss
+    y_true, y_pred : ndarray (N, ..., O)
+    mask : ndarray of bool (N, T) or None
+        The output's mask; the mean runs over valid entries.
+    logits : ndarray or None
+        The logits of ``y_pred`` when the loss takes them (``loss.logits_activation``
+        matched the output's activation); the loss is then computed from them.
+
+    Returns
+    -------
+    value : float
+    d_y_pred : ndarray or None
+        dL/dy_pred (None when the gradient is taken with respect to the logits).
+    d_logits : ndarray or None
+        dL/dlogits when the loss was computed from the logits.
+    """
+    from_logits = logits is not None
+    if from_logits:
+        if getattr(loss, "from_logits", False):
+            warnings.warn(f"loss {loss.name!r} has from_logits=True but the output is produced "
+                          f"by a {loss.logits_activation}; its logits are used (as Keras does)",
+                          stacklevel=3)
+        values = np.asarray(loss.call_logits(y_true, logits))
+        elementwise = loss.gradient_logits(y_true, logits)
+    else:
+        values = np.asarray(loss.call(y_true, y_pred))
+        elementwise = loss.gradient(y_true, y_pred)
+    elementwise = np.asarray(elementwise)
+    if elementwise.shape != y_pred.shape:
+        raise ValueError(f"loss {loss.name!r}: gradient() returned shape {elementwise.shape}, "
+                         f"expected the prediction's shape {y_pred.shape}")
+    dtype = y_pred.dtype
+    if values.ndim == 0:
+        weights = np.ones((), dtype=dtype)
+    elif values.shape != y_pred.shape[:values.ndim]:
+        raise ValueError(f"loss {loss.name!r}: call() returned shape {values.shape}, expected a "
+                         f"scalar or the leading axes of the prediction {y_pred.shape}")
+    elif mask is not None and mask.shape == values.shape:
+        valid = np.count_nonzero(mask)
+        weights = (mask / valid if valid else np.zeros(mask.shape)).astype(dtype)
+    else:
+        weights = np.full(values.shape, 1.0 / values.size, dtype=dtype)
+    value = float(np.sum(weights * values))
+    grad = (weights.reshape(weights.shape + (1,) * (elementwise.ndim - weights.ndim))
+            * elementwise).astype(dtype, copy=False)
+    return (value, None, grad) if from_logits else (value, grad, None)
