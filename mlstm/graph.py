@@ -24,7 +24,7 @@ import numpy as np
 
 from . import parallel, validation
 from .layers.base import SymbolicTensor, format_shape
-from .registry import LAYERS
+from .graph_config import graph_config, graph_from_config
 from .schedule import schedule
 
 __all__ = ["Graph", "Tape", "MAX_GRAPH_NODES"]
@@ -392,65 +392,15 @@ class Graph:
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        """A JSON-serializable description of the graph (no weights)."""
-        node_ids = {}
-        for layer in self.layers:
-            for k, node in enumerate(layer._inbound_nodes):
-                node_ids[id(node)] = (layer.name, k)
-
-        def ref(t):
-            name, k = node_ids[id(t.node)]
-            return [name, k, t.index]
-
-        return {
-            "name": self.name,
-            "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
-                       for l in self.layers],
-            "nodes": [{"layer": n.layer.name, "call": node_ids[id(n)][1],
-                       "inputs": [ref(t) for t in n.inputs], "kwargs": n.call_kwargs}
-                      for n in self.nodes if not n.layer.is_input],
-            "inputs": [ref(t) for t in self.inputs],
-            "outputs": [ref(t) for t in self.outputs],
-            "single_input": self._single_input,
-            "single_output": self._single_output,
-        }
+        """A JSON-serializable description of the graph (no weights); see
+        :func:`mlstm.graph_config.graph_config`."""
+        return graph_config(self)
 
     @classmethod
     def from_config(cls, config, dtype=None, seed=None):
-        """Rebuild a model from :meth:`get_config` (fresh weights).
-
-        Layer classes are found in :data:`mlstm.registry.LAYERS`. ``dtype`` overrides every
-        input's and layer's dtype; ``seed`` seeds the initializers of every layer that takes
-        a seed (leaving the shared stream untouched).
-        """
-        layers = {}
-        for entry in config["layers"]:
-            layer_cls = LAYERS.get(entry["class_name"])
-            layer_config = dict(entry["config"])
-            if dtype is not None:
-                layer_config["dtype"] = dtype
-            if seed is not None and _accepts(layer_cls.__init__, "seed"):
-                layer_config["seed"] = seed
-            layers[layer_config["name"]] = layer_cls.from_config(layer_config)
-        produced = {}
-        for name, layer in layers.items():
-            if layer.is_input:
-                produced[(name, 0)] = layer._inbound_nodes[0].outputs
-
-        def get(ref):
-            name, call, index = ref
-            return produced[(name, call)][index]
-
-        for node in config["nodes"]:
-            layer = layers[node["layer"]]
-            out = layer.call_on_node_inputs([get(r) for r in node["inputs"]],
-                                            **dict(node.get("kwargs") or {}))
-            produced[(node["layer"], node["call"])] = out if isinstance(out, list) else [out]
-        inputs = [get(r) for r in config["inputs"]]
-        outputs = [get(r) for r in config["outputs"]]
-        return cls(inputs[0] if config.get("single_input") else inputs,
-                   outputs[0] if config.get("single_output") else outputs,
-                   name=config.get("name", "model"))
+        """Rebuild a model from :meth:`get_config` (fresh weights); see
+        :func:`mlstm.graph_config.graph_from_config`."""
+        return graph_from_config(cls, config, dtype=dtype, seed=seed)
 
     def __repr__(self):
         return (f"<{type(self).__name__} {self.name!r}: inputs {self.input_names}, outputs {self.output_names}, "
@@ -481,13 +431,6 @@ def _backward_keywords(backward):
 def takes_extras(layer):
     """Whether ``layer.backward`` can report intermediate gradients (``extras``)."""
     return "extras" in _backward_keywords(layer.backward)
-
-
-def _accepts(function, name):
-    try:
-        return name in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _accumulate(store, key, g):

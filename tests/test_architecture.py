@@ -28,7 +28,7 @@ LEVELS = [
     (1, ("mlstm.registry", "mlstm.validation", "mlstm.initializers", "mlstm.activations",
          "mlstm.schedule", "mlstm.parallel", "mlstm.data", "mlstm._version")),
     (2, ("mlstm.layers", "mlstm.losses", "mlstm.optimizers", "mlstm.metrics")),
-    (3, ("mlstm.graph",)),
+    (3, ("mlstm.graph", "mlstm.graph_config")),
     (4, ("mlstm.measure", "mlstm.io", "mlstm.callbacks")),
     (5, ("mlstm.training",)),
     (6, ("mlstm.model",)),
