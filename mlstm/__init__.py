@@ -28,16 +28,25 @@ def load_model(path, compile=True, custom_objects=None):
     return _load_model(path, compile=compile, custom_objects=custom_objects)
 
 
-def load_keras(path):
-    """Load a ``.keras`` file as an mlstm Model (see :mod:`mlstm.interop.keras`)."""
-    from .interop.keras import load_keras as _load_keras
-    return _load_keras(path)
+#: Names served from the modules above the core on first use (``mlstm.diagnose`` is the
+#: real function, so ``help(mlstm.diagnose)`` shows its whole signature and options).
+_LAZY = {"diagnose": ("mlstm.diagnostics", "diagnose"),
+         "load_keras": ("mlstm.interop.keras", "load_keras")}
 
 
-def diagnose(model, x, y, **kwargs):
-    """Why is this model not learning? See :func:`mlstm.diagnostics.diagnose`."""
-    from .diagnostics import diagnose as _diagnose
-    return _diagnose(model, x, y, **kwargs)
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlstm' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate", "Reshape",
            "Masking", "Model", "Layer", "Loss", "Optimizer", "register_layer", "register_loss",
