@@ -98,6 +98,34 @@ def _place_row(desired, widths, gap):
     return [f + s for f, s in zip(fitted, offsets)]
 
 
+def _straighten_chains(row_items, x, width_of, up, down, gap):
+    """Put a single child right below its single parent (or the parent above the child)
+    wherever the neighbours on the row leave room: straight arrows for chains."""
+    slot = {item: (r, j) for r, items in enumerate(row_items) for j, item in enumerate(items)}
+
+    def fits(item, pos):
+        r, j = slot[item]
+        items = row_items[r]
+        half = width_of[item] / 2
+        if j > 0 and x[items[j - 1]] + width_of[items[j - 1]] / 2 + gap > pos - half + 1e-9:
+            return False
+        if (j + 1 < len(items)
+                and x[items[j + 1]] - width_of[items[j + 1]] / 2 - gap < pos + half - 1e-9):
+            return False
+        return True
+
+    links = [(a, down[a][0]) for a in down
+             if len(down[a]) == 1 and len(up.get(down[a][0], [])) == 1]
+    for pairs in (links, links[::-1]):
+        for parent, child in pairs:
+            if abs(x[parent] - x[child]) < 1e-9:
+                continue
+            if fits(child, x[parent]):
+                x[child] = x[parent]
+            elif fits(parent, x[child]):
+                x[parent] = x[child]
+
+
 def layered_layout(widths, heights, edges, depths=None, h_gap=0.35, v_gap=0.5, margin=0.25,
                    top=0.0):
     """Lay out items of the given sizes (inches) connected by ``edges``.
@@ -192,6 +220,8 @@ def layered_layout(widths, heights, edges, depths=None, h_gap=0.35, v_gap=0.5, m
             for item, pos in zip(items, _place_row(desired, [width_of[i] for i in items],
                                                    h_gap)):
                 x[item] = pos
+
+    _straighten_chains(row_items, x, width_of, up, down, h_gap)
 
     left = min((x[i] - width_of[i] / 2 for i in x), default=0.0)
     right = max((x[i] + width_of[i] / 2 for i in x), default=0.0)
