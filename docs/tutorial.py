@@ -79,9 +79,13 @@ model = build_seed_model()
 model.summary()
 
 # %% [markdown]
-# The same graph as a picture (`mlstm.plotting.plot_model`, matplotlib only; in the docs:
-# `figures/seed_model.png`). In Jupyter the cell shows it; as a script it only says what
-# it drew (into a temporary folder, removed afterwards).
+# The same graph as a picture, drawn by `mlstm.plotting.plot_model` (matplotlib only):
+#
+# ![The seed's model: two inputs, an LSTM on each, concatenated, two heads](figures/seed_model.png)
+#
+# That picture is `docs/figures/seed_model.png`; the cell below draws the model we just
+# built (in Jupyter it shows it; as a script it only says what it drew, into a temporary
+# folder removed afterwards).
 
 # %%
 import tempfile
