@@ -2,7 +2,7 @@
 
 * ``lstm_cell.png``: one LSTM step with its gates, labelled with the symbols of docs/lstm.md
   (Keras' column blocks i, f, c, o of W, U and b);
-* ``bptt_unrolled.png``: the LSTM unrolled over five steps with the forward values and the
+* ``bptt_unrolled.png``: the LSTM unrolled over four steps with the forward values and the
   backpropagation-through-time gradients, one step masked;
 * ``seed_model.png``: the seed article's two-input, two-output model, drawn by
   :func:`mlstm.plotting.plot_model` from the model itself.
@@ -70,7 +70,8 @@ def _wire(ax, points, color=FORWARD, lw=1.3, arrow=True, dashed=False, curved=Fa
 # --------------------------------------------------------------------------- the cell
 def lstm_cell(path):
     """One LSTM step (docs/lstm.md, "Forward pass"), symbols as on that page."""
-    fig, ax = _canvas(11.7, 6.0)
+    fig, ax = _canvas(8.4, 8.3)
+    ax.set_ylim(-2.75, 5.55)                      # the equations go below y = 0
     _box(ax, 3.85, 3.05, 6.3, 4.5, "#f7f7f4", edge="#999999")
     ax.text(0.85, 5.12, "one step t  (mlstm.ops.lstm.lstm_step)", fontsize=9, color=MUTED)
 
@@ -135,34 +136,35 @@ def lstm_cell(path):
     ax.text(8.15, cy - 0.12, "next step's $c_{t-1}$", fontsize=9, color=MUTED, ha="right",
             va="top")
 
-    # The equations, coloured like the gates.
-    ex, ey, step = 8.55, 5.45, 0.45
-    lines = [
-        (r"$z_t = x_t W + h_{t-1} U + b = [\,z^i_t \mid z^f_t \mid z^c_t \mid z^o_t\,]$", FORWARD),
-        (r"$i_t = \sigma(z^i_t)$", GATE["i"]), (r"$f_t = \sigma(z^f_t)$", GATE["f"]),
-        (r"$g_t = \varphi(z^c_t)$", GATE["c"]), (r"$o_t = \sigma(z^o_t)$", GATE["o"]),
-        (r"$c'_t = f_t \odot c_{t-1} + i_t \odot g_t$", FORWARD),
-        (r"$h'_t = o_t \odot \varphi(c'_t)$", FORWARD),
+    # The equations, coloured like the gates, in two columns below the diagram.
+    columns = [
+        [(r"$z_t = x_t W + h_{t-1} U + b$", FORWARD),
+         (r"$\quad\ = [\,z^i_t \mid z^f_t \mid z^c_t \mid z^o_t\,]$", FORWARD),
+         (r"$c'_t = f_t \odot c_{t-1} + i_t \odot g_t$", FORWARD),
+         (r"$h'_t = o_t \odot \varphi(c'_t)$", FORWARD)],
+        [(r"$i_t = \sigma(z^i_t)$", GATE["i"]), (r"$f_t = \sigma(z^f_t)$", GATE["f"]),
+         (r"$g_t = \varphi(z^c_t)$", GATE["c"]), (r"$o_t = \sigma(z^o_t)$", GATE["o"])],
     ]
-    for k, (text, color) in enumerate(lines):
-        ax.text(ex, ey - k * step, text, fontsize=12 if k else 10.5, color=color, va="top")
-    notes = ("$\\sigma$: recurrent_activation (sigmoid)\n$\\varphi$: activation (tanh)\n"
-             "$\\odot$, $\\times$: elementwise product\n\n"
-             "W (D, 4H), U (H, 4H), b (4H,):\ncolumn blocks i, f, c, o (Keras)\n"
+    for x0, column in zip((0.3, 4.6), columns):
+        for k, (text, color) in enumerate(column):
+            ax.text(x0, -0.35 - k * 0.42, text, fontsize=13, color=color, va="center")
+    notes = ("$\\sigma$: recurrent_activation (sigmoid),  $\\varphi$: activation (tanh),  "
+             "$\\odot$ and $\\times$: elementwise product\n"
+             "W (D, 4H), U (H, 4H), b (4H,): column blocks i, f, c, o (Keras' order);  "
              "unmasked: $h_t = y_t = h'_t$, $c_t = c'_t$")
-    ax.text(ex, ey - len(lines) * step - 0.05, notes, fontsize=9.5, color=MUTED, va="top",
-            linespacing=1.45)
+    ax.text(0.3, -2.25, notes, fontsize=10.5, color=MUTED, va="center", linespacing=1.6)
     fig.savefig(path, dpi=DPI)
 
 
 # --------------------------------------------------------------------------- BPTT
 def bptt_unrolled(path):
-    """Five steps, step 4 masked: forward values (black) and BPTT gradients (orange)."""
-    fig, ax = _canvas(11.6, 6.6)
-    T, masked = 5, 4
-    xs = {t: 1.65 + 2.05 * (t - 1) for t in range(1, T + 1)}
-    cell_y, w, h = 3.35, 1.1, 0.95
-    y_out, loss_y, x_in = 4.8, 5.8, 1.7
+    """Four steps, step 3 masked: forward values (black) and BPTT gradients (orange)."""
+    fig, ax = _canvas(9.3, 8.0)
+    T, masked = 4, 3
+    xs = {t: 1.55 + 2.15 * (t - 1) for t in range(1, T + 1)}
+    cell_y, w, h = 4.45, 1.1, 0.95
+    y_out, loss_y, x_in = 5.9, 6.9, 2.8
+    big, small = 13, 11.5
 
     for t, cx in xs.items():
         is_masked = t == masked
@@ -171,86 +173,86 @@ def bptt_unrolled(path):
         label = {"ha": "center", "va": "center", "bbox": {
             "boxstyle": "round,pad=0.08", "facecolor": "#eeeeee", "edgecolor": "none"}
             if is_masked else None}
-        ax.text(cx, cell_y + 0.1, f"step {t}", fontsize=10.5, weight="bold", **label)
-        ax.text(cx, cell_y - 0.12, "$m_%d = 0$" % t if is_masked else "$m_%d = 1$" % t,
-                fontsize=10, color=MUTED, **label)
+        ax.text(cx, cell_y + 0.12, f"step {t}", fontsize=small, weight="bold", **label)
+        ax.text(cx, cell_y - 0.15, "$m_%d = 0$" % t if is_masked else "$m_%d = 1$" % t,
+                fontsize=small, color=MUTED, **label)
         # input below, output above, the loss on top
         _wire(ax, [(cx - 0.2, x_in + 0.2), (cx - 0.2, cell_y - h / 2)])
-        ax.text(cx - 0.2, x_in, f"$x_{t}$", ha="center", va="top", fontsize=12)
+        ax.text(cx - 0.2, x_in, f"$x_{t}$", ha="center", va="top", fontsize=big)
         _wire(ax, [(cx + 0.2, cell_y - h / 2), (cx + 0.2, x_in + 0.2)], color=BACKWARD,
               dashed=True)
-        ax.text(cx + 0.25, x_in + 0.05, r"$\delta z_%d W^\top$" % t + (" = 0" if is_masked
-                else ""), ha="left", va="top",
-                fontsize=10, color=BACKWARD)
+        ax.text(cx + 0.27, x_in + 0.05, r"$\delta z_%d W^\top%s$" % (t, " = 0" if is_masked
+                else ""), ha="left", va="top", fontsize=small, color=BACKWARD)
         if not is_masked:
             _wire(ax, [(cx - 0.2, cell_y + h / 2), (cx - 0.2, y_out - 0.22)])
-        ax.text(cx, y_out, f"$y_{t}$", ha="center", va="center", fontsize=12)
+        ax.text(cx, y_out, f"$y_{t}$", ha="center", va="center", fontsize=big)
         _wire(ax, [(cx - 0.2, y_out + 0.22), (cx - 0.2, loss_y - 0.2)])
-        ax.text(cx, loss_y, f"$L_{t}$", ha="center", va="center", fontsize=12)
+        ax.text(cx, loss_y, f"$L_{t}$", ha="center", va="center", fontsize=big)
         _wire(ax, [(cx + 0.2, loss_y - 0.2), (cx + 0.2, y_out + 0.22)], color=BACKWARD,
               dashed=True)
-        ax.text(cx + 0.27, (loss_y + y_out) / 2, r"$\bar y_%d$" % t, fontsize=11,
+        ax.text(cx + 0.27, (loss_y + y_out) / 2, r"$\bar y_%d$" % t, fontsize=big,
                 color=BACKWARD, va="center")
         if not is_masked:
             _wire(ax, [(cx + 0.2, y_out - 0.22), (cx + 0.2, cell_y + h / 2)], color=BACKWARD,
                   dashed=True)
             ax.text(cx + 0.27, (y_out + cell_y + h / 2) / 2 - 0.05,
-                    r"$\hat y_%d$" % t, fontsize=11, color=BACKWARD, va="center")
+                    r"$\hat y_%d$" % t, fontsize=big, color=BACKWARD, va="center")
 
     # The masked step repeats the previous output and passes its gradient back to it.
     prev, here = xs[masked - 1], xs[masked]
     _wire(ax, [(prev + 0.32, y_out + 0.07), (here - 0.32, y_out + 0.07)])
     ax.text((prev + here) / 2, y_out + 0.2, f"$y_{masked} = y_{masked - 1}$", ha="center",
-            fontsize=10.5)
+            fontsize=small)
     _wire(ax, [(here - 0.32, y_out - 0.1), (prev + 0.32, y_out - 0.1)], color=BACKWARD,
           dashed=True)
-    ax.text((prev + here) / 2, y_out - 0.33,
+    ax.text((prev + here) / 2 + 0.1, y_out - 0.33,
             r"$\hat y_%d = \bar y_%d + \hat y_%d$" % (masked - 1, masked - 1, masked),
-            ha="center", fontsize=10.5, color=BACKWARD)
-
+            ha="center", va="top", fontsize=small, color=BACKWARD)
     # Through the masked step the state is carried and its gradient passes straight back.
     for dy, color, dashed in ((0.22, FORWARD, False), (-0.22, BACKWARD, True)):
         _wire(ax, [(here - w / 2, cell_y + dy), (here + w / 2, cell_y + dy)], color=color,
               dashed=dashed, arrow=False)
 
     # States between steps: forward above the middle, gradients below.
-    starts = [(0.25, "$h_0, c_0$")] + [(xs[t] + w / 2, None) for t in range(1, T)]
     for t in range(1, T + 1):
-        x0 = starts[t - 1][0]
+        x0 = 0.25 if t == 1 else xs[t - 1] + w / 2
         x1 = xs[t] - w / 2
         _wire(ax, [(x0, cell_y + 0.22), (x1, cell_y + 0.22)])
         _wire(ax, [(x1, cell_y - 0.22), (x0, cell_y - 0.22)], color=BACKWARD, dashed=True)
-        mid = (x0 + x1) / 2
         if t > 1:
-            ax.text(mid, cell_y + 0.34, f"$h_{t - 1}, c_{t - 1}$", ha="center", fontsize=10.5)
+            mid = (x0 + x1) / 2
+            ax.text(mid, cell_y + 0.34, f"$h_{t - 1}, c_{t - 1}$", ha="center", fontsize=small)
             ax.text(mid, cell_y - 0.34, r"$\delta h_%d, \delta c_%d$" % (t - 1, t - 1),
-                    ha="center", va="top", fontsize=10.5, color=BACKWARD)
-    ax.text(0.25, cell_y + 0.34, "$h_0, c_0$", fontsize=10.5)
-    ax.text(0.25, cell_y - 0.34, r"$\delta h_0, \delta c_0$", fontsize=10.5,
+                    ha="center", va="top", fontsize=small, color=BACKWARD)
+    ax.text(0.2, cell_y + 0.34, "$h_0, c_0$", fontsize=small)
+    ax.text(0.2, cell_y - 0.34, r"$\delta h_0,$" + "\n" + r"$\delta c_0$", fontsize=small,
             color=BACKWARD, va="top")
-    _wire(ax, [(xs[T] + w / 2, cell_y + 0.22), (xs[T] + w / 2 + 0.45, cell_y + 0.22)])
-    ax.text(xs[T] + w / 2 + 0.05, cell_y + 0.34, "$h_5, c_5$", fontsize=10.5)
+    end = xs[T] + w / 2
+    _wire(ax, [(end, cell_y + 0.22), (end + 0.45, cell_y + 0.22)])
+    ax.text(end + 0.05, cell_y + 0.34, f"$h_{T}, c_{T}$", fontsize=small)
 
-    ax.text(0.25, 6.35, "Forward (solid): each step reads $x_t$ and the previous state; "
-            "backward (dashed, BPTT): gradients flow from the losses back to $h_0, c_0$ "
-            "and to every $x_t$.", fontsize=10.5)
-    notes = [
-        (f"Step {masked} is masked ($m_{masked} = 0$): it carries the state "
-         f"($h_{masked} = h_{masked - 1}$, $c_{masked} = c_{masked - 1}$) and repeats the "
-         f"output ($y_{masked} = y_{masked - 1}$); its gates get no gradient "
-         rf"($\delta z_{masked} = 0$),", FORWARD),
-        (rf"and its gradients pass straight through: $\delta h_{masked - 1} = \delta h_{masked}$, "
-         rf"$\delta c_{masked - 1} = \delta c_{masked}$, and $\bar y_{masked}$ joins "
-         rf"$\hat y_{masked - 1}$.  Unmasked: $\delta h_{{t-1}} = \delta z_t U^\top$, "
-         r"$\delta c_{t-1} = \delta c'_t \odot f_t$.", FORWARD),
-        (r"Parameters: $\partial L/\partial W = \sum_t x_t^\top \delta z_t$, "
-         r"$\partial L/\partial U = \sum_t h_{t-1}^\top \delta z_t$, "
-         r"$\partial L/\partial b = \sum_{t,n} \delta z_{t,n}$.  "
-         "Without return_sequences only the last step has a loss: "
-         r"$\bar y_t = 0$ for $t < T$.", FORWARD),
-    ]
-    for k, (text, color) in enumerate(notes):
-        ax.text(0.25, 0.98 - k * 0.37, text, fontsize=10, color=color, va="center")
+    ax.text(0.2, 7.6, "Forward (solid): each step reads $x_t$ and the previous state.\n"
+            "Backward (dashed, BPTT): gradients flow from the losses back to $h_0, c_0$ "
+            "and to every $x_t$.", fontsize=small, va="center", linespacing=1.5)
+    notes = (
+        f"Step {masked} is masked ($m_{masked} = 0$): it carries the state "
+        f"($h_{masked} = h_{masked - 1}$, $c_{masked} = c_{masked - 1}$) and repeats the output "
+        f"($y_{masked} = y_{masked - 1}$);\n"
+        rf"its gates get no gradient ($\delta z_{masked} = 0$), and its gradients pass "
+        rf"straight through: $\delta h_{masked - 1} = \delta h_{masked}$, "
+        rf"$\delta c_{masked - 1} = \delta c_{masked}$,"
+        "\n"
+        rf"and $\bar y_{masked}$ joins $\hat y_{masked - 1}$.   Unmasked steps: "
+        r"$\delta h_{t-1} = \delta z_t U^\top$, $\delta c_{t-1} = \delta c'_t \odot f_t$."
+        "\n"
+        r"Parameters: $\partial L/\partial W = \sum_t x_t^\top \delta z_t$,  "
+        r"$\partial L/\partial U = \sum_t h_{t-1}^\top \delta z_t$,  "
+        r"$\partial L/\partial b = \sum_{t,n} \delta z_{t,n}$."
+        "\n"
+        "Without return_sequences only the last step has a loss: "
+        r"$\bar y_t = 0$ for $t < T$.")
+    for k, line in enumerate(notes.splitlines()):   # one text per line: even spacing
+        ax.text(0.2, 1.95 - k * 0.38, line, fontsize=10.5, va="center")
     fig.savefig(path, dpi=DPI)
 
 

@@ -8,7 +8,10 @@ This extension adapts the copy that griffe renders (the source is not changed):
   looked up in the object's module first);
 * ``>>>`` examples outside an Examples section become code blocks (as Markdown they would
   be text, and ``[...]`` in them would read as links);
-* reST simple tables (``====  ====``) become Markdown tables;
+* reST simple tables (``====  ====``) become Markdown tables, and ``text::`` before an
+  indented block reads ``text:``;
+* undocumented instance attributes (``self.x = x``) are left out: the class docstring's
+  Attributes section describes them;
 * a paragraph that follows a Parameters section without a header of its own (numpydoc
   wants ``Notes`` there) is read as Notes instead of as bogus parameters; such docstrings
   are listed at INFO level (``mkdocs build -v``) so that the header can be added;
@@ -29,6 +32,7 @@ _PARAM_HEADER = re.compile(r"^\*{0,2}\w+(\s*,\s*\*{0,2}\w+)*(\s+:\s*.*)?$")
 _ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|data|attr|obj|exc):`([~!]?)([\w.]+)(\(\))?`")
 _TABLE_RULE = re.compile(r"^\s*=+(\s+=+)+\s*$")
 _FENCE = re.compile(r"^\s*```")
+_LITERAL_MARKER = re.compile(r"(?<=\w)::\n\n(?=[ \t]+\S)")
 
 
 def notes_for_trailing_paragraphs(text):
@@ -134,6 +138,7 @@ class MarkdownFromNumpydoc(griffe.Extension):
                      "(add a 'Notes' header there)", obj.path)
             text = notes
         module = obj.module.path if not obj.is_module else obj.path
+        text = _LITERAL_MARKER.sub(":\n\n", text)          # reST "::" before a code block
         docstring.value = roles_to_links(markdown_tables(fence_doctests(text)), module)
 
     def on_function_instance(self, *, node, func, agent, **kwargs):
@@ -143,6 +148,12 @@ class MarkdownFromNumpydoc(griffe.Extension):
         init = cls.members.get("__init__")
         if init is not None and not init.is_alias:
             self._allow_kwargs_params(cls, init)
+        # ``self.x = x`` in __init__ without a docstring of its own says nothing that the
+        # class docstring's Attributes section does not: leave it out of the page.
+        for name, member in list(cls.members.items()):
+            if (not member.is_alias and member.is_attribute
+                    and "instance-attribute" in member.labels and not member.docstring):
+                cls.del_member(name)
 
     @staticmethod
     def _allow_kwargs_params(obj, function):

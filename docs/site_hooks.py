@@ -15,7 +15,8 @@
   docstring: a missing one is a warning, which fails ``mkdocs build --strict``.
   :data:`REQUIRE_METHOD_DOCSTRINGS` extends that to the public methods of those classes.
 * **MathJax**: writes ``assets/mathjax-config.js``, which makes MathJax typeset what
-  pymdownx.arithmatex marked (``$...$`` and the ```` ```math ```` fences).
+  pymdownx.arithmatex marked (``$...$`` and the ```` ```math ```` fences), and
+  ``assets/extra.css`` (a wider page).
 
 How docstrings written for numpydoc/Sphinx read as Markdown: ``docs/site_griffe.py``.
 """
@@ -38,14 +39,20 @@ from mkdocs.structure.files import File
 log = logging.getLogger("mkdocs.hooks.mlstm_site")
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A wider page than Material's default (61rem): room for the equations and the pictures.
+EXTRA_CSS = """\
+.md-grid { max-width: 80rem; }
+.md-typeset img { display: block; margin: 0 auto; }
+"""
 #: Public methods without a docstring fail the build too once this is True (today they are
 #: listed at INFO level: ``mkdocs build -v``).
 REQUIRE_METHOD_DOCSTRINGS = False
 
 MATHJAX_CONFIG = """\
 window.MathJax = {
+  loader: {load: ["[tex]/textmacros"]},     // \\_ inside \\text{...}, as on GitHub
   tex: {inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]],
-        processEscapes: true, processEnvironments: true},
+        processEscapes: true, processEnvironments: true, packages: {"[+]": ["textmacros"]}},
   options: {ignoreHtmlClass: ".*|", processHtmlClass: "arithmatex"}
 };
 if (typeof document$ !== "undefined") {     // Material's instant navigation
@@ -65,7 +72,7 @@ _DIRECTIVE = re.compile(r"^::: ([\w.]+)[ \t]*\n((?:[ \t]+.*\n?|[ \t]*\n)*)", re.
 # --------------------------------------------------------------------------- files
 def on_files(files, config):
     """Add the generated pages and the MathJax configuration."""
-    generated = {"assets/mathjax-config.js": MATHJAX_CONFIG,
+    generated = {"assets/mathjax-config.js": MATHJAX_CONFIG, "assets/extra.css": EXTRA_CSS,
                  "tutorial.md": tutorial_markdown(ROOT / "docs" / "tutorial.py")}
     examples = sorted((ROOT / "examples").glob("[0-9]*.py"))
     rows = []
