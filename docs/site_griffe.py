@@ -8,8 +8,8 @@ This extension adapts the copy that griffe renders (the source is not changed):
   looked up in the object's module first);
 * ``>>>`` examples outside an Examples section become code blocks (as Markdown they would
   be text, and ``[...]`` in them would read as links);
-* reST simple tables (``====  ====``) become Markdown tables, and ``text::`` before an
-  indented block reads ``text:``;
+* reST simple tables (``====  ====``) become Markdown tables, ``text::`` before an
+  indented block reads ``text:``, and ```text <url>`_`` links become Markdown links;
 * undocumented instance attributes (``self.x = x``) are left out: the class docstring's
   Attributes section describes them;
 * a paragraph that follows a Parameters section without a header of its own (numpydoc
@@ -32,6 +32,7 @@ _PARAM_HEADER = re.compile(r"^\*{0,2}\w+(\s*,\s*\*{0,2}\w+)*(\s+:\s*.*)?$")
 _ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|data|attr|obj|exc):`([~!]?)([\w.]+)(\(\))?`")
 _TABLE_RULE = re.compile(r"^\s*=+(\s+=+)+\s*$")
 _FENCE = re.compile(r"^\s*```")
+_REST_LINK = re.compile(r"`([^`<]+?)\s*<(https?://[^>]+)>`__?")
 _LITERAL_MARKER = re.compile(r"(?<=\w)::\n\n(?=[ \t]+\S)")
 
 
@@ -97,7 +98,7 @@ def markdown_tables(text):
         for line in lines[k + 1:end]:
             if not line.strip():
                 continue
-            cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+            cells = _split_row(line, starts)
             if rows and not cells[0]:
                 rows[-1] = [f"{old} {new}".strip() for old, new in zip(rows[-1], cells)]
             else:
@@ -109,6 +110,26 @@ def markdown_tables(text):
                 for row in rows]
         k = end + 1
     return "\n".join(out)
+
+
+def _split_row(line, starts):
+    """Cells of one table row; text that runs past a column's rule (as ``"bce_from_logits"``
+    does) ends at the next space instead."""
+    cells, begin = [], starts[0]
+    for boundary in starts[1:]:
+        cut = boundary
+        if 0 < cut <= len(line) and line[cut - 1] != " ":
+            gap = re.compile(r"\s+").search(line, cut)
+            cut = gap.start() if gap else len(line)
+        cells.append(line[begin:cut].strip())
+        begin = cut
+    cells.append(line[begin:].strip())
+    return cells
+
+
+def rest_links(text):
+    """``\`text <url>\`_`` (reST) -> ``[text](url)``."""
+    return _REST_LINK.sub(lambda m: f"[{m.group(1).strip()}]({m.group(2)})", text)
 
 
 def roles_to_links(text, module_path):
@@ -139,7 +160,8 @@ class MarkdownFromNumpydoc(griffe.Extension):
             text = notes
         module = obj.module.path if not obj.is_module else obj.path
         text = _LITERAL_MARKER.sub(":\n\n", text)          # reST "::" before a code block
-        docstring.value = roles_to_links(markdown_tables(fence_doctests(text)), module)
+        docstring.value = rest_links(roles_to_links(markdown_tables(fence_doctests(text)),
+                                                    module))
 
     def on_function_instance(self, *, node, func, agent, **kwargs):
         self._allow_kwargs_params(func, func)

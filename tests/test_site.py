@@ -184,6 +184,13 @@ def test_docstring_adaptations():
     table = "==========  =====\n``a``       one\n``b``       two\n            more\n==========  =====\n"
     assert g.markdown_tables(table).splitlines() == [
         "|   |   |", "|---|---|", "| ``a`` | one |", "| ``b`` | two more |"]
+    overflowing = ("==========  =====\n``\"bce_from_logits\"``  on a linear head\n"
+                   "==========  =====\n")
+    assert g.markdown_tables(overflowing).splitlines()[2] == (
+        '| ``"bce_from_logits"`` | on a linear head |')
+    assert g.markdown_tables("====  ====\n``abcdef`` one two\n====  ====").splitlines()[2] == (
+        "| ``abcdef`` | one two |")
+    assert g.rest_links("see `hypothesis <https://h.io>`_.") == "see [hypothesis](https://h.io)."
     fenced = g.fence_doctests("Text.\n\n>>> 1 + 1\n2\n\nMore.")
     assert fenced == "Text.\n\n```pycon\n>>> 1 + 1\n2\n```\n\nMore."
     assert ">>> 1" in g.fence_doctests("Examples\n--------\n>>> 1\n1") and "```" not in \
