@@ -128,7 +128,8 @@ def _split_row(line, starts):
 
 
 def rest_links(text):
-    """``\`text <url>\`_`` (reST) -> ``[text](url)``."""
+    """A reST link (text, then the url in angle brackets, in backquotes and an underscore)
+    -> ``[text](url)``."""
     return _REST_LINK.sub(lambda m: f"[{m.group(1).strip()}]({m.group(2)})", text)
 
 
