@@ -8,8 +8,10 @@
 [(3, 8), (2, 8), (8,)]
 """
 from . import activations, losses, metrics, optimizers, registry
+from .diagnostics import diagnose
 from .gradcheck import gradcheck
 from .initializers import set_random_seed
+from .interop.keras import load_keras
 from .layers import (LSTM, Activation, Concatenate, Dense, Input, Layer, Masking, Reshape,
                      concatenate)
 from .losses import Loss
@@ -26,26 +28,6 @@ def load_model(path, compile=True, custom_objects=None):
     """Load a model saved with ``model.save(path)`` (see :func:`mlstm.io.load_model`)."""
     from .io import load_model as _load_model
     return _load_model(path, compile=compile, custom_objects=custom_objects)
-
-
-#: Names served from the modules above the core on first use (``mlstm.diagnose`` is the
-#: real function, so ``help(mlstm.diagnose)`` shows its whole signature and options).
-_LAZY = {"diagnose": ("mlstm.diagnostics", "diagnose"),
-         "load_keras": ("mlstm.interop.keras", "load_keras")}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-        module, attribute = _LAZY[name]
-        value = getattr(importlib.import_module(module), attribute)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mlstm' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate", "Reshape",

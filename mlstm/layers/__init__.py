@@ -6,7 +6,7 @@ input.py        InputLayer, Input
 lstm.py         LSTM
 dense.py        Dense
 activation.py   Activation
-concatenate.py  Concatenate, concatenate
+merge.py        Concatenate, concatenate
 reshape.py      Reshape
 masking.py      Masking
 ==============  ====================================================
@@ -17,7 +17,7 @@ checkpoints and the Keras interop find layers there.
 from ..registry import LAYERS, register_layer
 from .activation import Activation
 from .base import KerasOptions, Layer, Node, SymbolicTensor, format_shape
-from .concatenate import Concatenate, concatenate
+from .merge import Concatenate, concatenate
 from .dense import Dense
 from .input import Input, InputLayer
 from .lstm import LSTM
