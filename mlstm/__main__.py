@@ -17,7 +17,12 @@ from .demo import (DEMO_LOSS_WEIGHTS, DEMO_LOSSES, build_demo_model,  # noqa: F4
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m mlstm",
+    """The ``mlstm`` command (also ``python -m mlstm``): ``demo``, ``diagnose``, ``crosscheck``.
+
+    Returns the exit code: 0 success, 1 a failed demo or an error-level finding, 2 a
+    user's mistake (said in one line).
+    """
+    parser = argparse.ArgumentParser(prog="mlstm",
                                      description="mlstm: a transparent NumPy LSTM")
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="train the two-input/two-output model on built-in data")

@@ -82,6 +82,13 @@ class Model(Graph, Trainer):
         from .io import save_model
         save_model(self, path)
 
+    def plot(self, path, **options):
+        """Draw the model's graph to ``path`` (.png, .svg or .pdf; needs matplotlib): layers
+        with their shapes, outputs with their losses and weights. See
+        :func:`mlstm.plotting.plot_model`."""
+        from .plotting import plot_model
+        return plot_model(self, path, **options)
+
     def __call__(self, x):
         """The prediction for ``x`` (``model(x)`` as in Keras): :meth:`predict` in one batch."""
         return self.predict_on_batch(x)

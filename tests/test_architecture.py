@@ -9,10 +9,10 @@ from its own level or below:
 1     registry, validation, initializers, activations, schedule, parallel, data, _version
 2     components: layers, losses, optimizers, metrics
 3     graph
-4     measure, io, callbacks
+4     measure, io, callbacks, plotting
 5     training
 6     model
-7     gradcheck, demo, testing, diagnostics, interop, plotting
+7     gradcheck, demo, testing, diagnostics, interop
 8     the package's ``__init__`` and the command line (``__main__``)
 ====  ==================================================================================
 """
@@ -29,11 +29,11 @@ LEVELS = [
          "mlstm.schedule", "mlstm.parallel", "mlstm.data", "mlstm._version")),
     (2, ("mlstm.layers", "mlstm.losses", "mlstm.optimizers", "mlstm.metrics")),
     (3, ("mlstm.graph", "mlstm.graph_config")),
-    (4, ("mlstm.measure", "mlstm.io", "mlstm.callbacks")),
+    (4, ("mlstm.measure", "mlstm.io", "mlstm.callbacks", "mlstm.plotting")),
     (5, ("mlstm.training",)),
     (6, ("mlstm.model",)),
     (7, ("mlstm.gradcheck", "mlstm.demo", "mlstm.testing", "mlstm.diagnostics",
-         "mlstm.interop", "mlstm.plotting")),
+         "mlstm.interop")),
     (8, ("mlstm.__main__", "mlstm")),
 ]
 #: Levels 0-6: never keras, tensorflow, torch, nor the diagnosis.

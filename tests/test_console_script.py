@@ -44,7 +44,7 @@ def test_the_entry_point_function_prints_what_python_m_mlstm_prints(capsys):
     assert stop.value.code == 0
     printed = capsys.readouterr().out
     assert printed == _python_m_help()
-    for command in ("demo", "diagnose", "crosscheck", "bench"):
+    for command in ("demo", "diagnose", "crosscheck"):
         assert command in printed
 
 

@@ -191,3 +191,11 @@ def test_pdf_and_svg(tmp_path):
     model = stacked()
     assert plot_model(model, tmp_path / "m.pdf").read_bytes()[:5] == b"%PDF-"
     assert b"<svg" in plot_model(model, str(tmp_path / "m.svg")).read_bytes()[:2000]
+
+
+def test_model_plot_is_plot_model(tmp_path):
+    pytest.importorskip("matplotlib")
+    from mlstm.demo import build_demo_model
+    path = tmp_path / "demo.png"
+    assert build_demo_model().plot(str(path)) is not None
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -181,9 +181,9 @@ def plot_model(model, path, dpi=120):
 
 
 def _checked_target(model, path, dpi):
-    from ..model import Model
+    from ..graph import Graph
 
-    if not isinstance(model, Model):
+    if not isinstance(model, Graph):
         raise TypeError(f"plot_model: model must be an mlstm.Model, got "
                         f"{type(model).__name__}")
     if not isinstance(path, (str, os.PathLike)):
