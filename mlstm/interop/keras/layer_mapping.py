@@ -59,9 +59,12 @@ def refusal(layer, option, value, why=""):
 
 def mlstm_layer_class(klayer):
     """The registered mlstm class of a Keras layer; ValueError listing the supported ones."""
+    from ...registry import LAYERS
+
     keras = import_keras()
     name = type(klayer).__name__
-    matches = [cls for cls in _layer_classes() if _declared_keras_name(cls) == name]
+    matches = [cls for cls in LAYERS.by_attribute("keras_name", name)
+               if _declared_keras_name(cls) == name]
     if not matches or type(klayer) is not getattr(keras.layers, name, None):
         kind = ("a nested model" if isinstance(klayer, keras.Model)
                 else "a custom layer" if matches else f"layer class {name}")
