@@ -85,12 +85,15 @@ def test_layer_save_load_identical_predictions(cls, example, tmp_path):
 @pytest.mark.keras
 @pytest.mark.parametrize("cls, example", [c for c in _layer_cases() if c.values[0].keras_name])
 def test_layer_keras_round_trip(cls, example):
-    from mlstm.interop.keras import from_keras, to_keras
+    from mlstm.interop.keras import from_keras, keras_dtype, to_keras
     model = _build(cls, example, dtype="float64")
     _randomize(model)
     xs, _ = _data(model)
     keras_model = to_keras(model)
-    theirs = keras_model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    # Keras' predict casts float inputs to floatx (float32 unless set; its data adapter,
+    # keras/src/trainers/data_adapters/array_slicing.py): run it with floatx float64.
+    with keras_dtype("float64"):
+        theirs = keras_model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
     theirs = theirs if isinstance(theirs, list) else [theirs]
     for ours, other in zip(model.forward(xs).outputs, theirs):
         np.testing.assert_allclose(ours, other, rtol=1e-9, atol=1e-9)

@@ -4,6 +4,7 @@ The numbers themselves are cross-checked in test_keras_crosscheck.py; here the g
 options, weights and compile settings must survive the trip, and everything mlstm does
 not compute the way Keras does must be refused with the layer and option named.
 """
+import contextlib
 import json
 import subprocess
 import sys
@@ -240,12 +241,13 @@ def test_command_line_user_model(keras, tmp_path, capsys):
     assert set(report["loss"]) == {"total", "out1", "out2"}
     bad = tmp_path / "bad.npz"
     np.savez(bad, a=np.zeros((2, 6, 3)))
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main([str(path), str(bad)])
-    assert exit_info.value.code == 2
-    assert "x1" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    assert cli_main([str(path), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "x1" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as exit_info:       # argparse: model without data
         cli_main([str(path)])
+    assert exit_info.value.code == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
 
 
 # --------------------------------------------------------------------------- refusals
@@ -409,3 +411,231 @@ def test_to_keras_refusals(keras):
     with pytest.raises(ValueError, match="output 'out': loss 'halved'.*compile=False"):
         to_keras(model)
     assert not to_keras(model, compile=False).compiled
+
+
+# --------------------------------------------------------------------------- the registry
+class FlattenSteps(mlstm.Layer):
+    """(N, T, D) -> (N, T·D): a layer of the public contract that names its Keras twin.
+
+    Registered only while a test runs (see ``_registered``), so that the rest of the
+    session sees the built-in registry.
+    """
+
+    keras_name = "Flatten"
+    keras_options = mlstm.layers.KerasOptions(fixed={"data_format": "channels_last"})
+
+    def compute_output_shape(self, input_shapes):
+        (shape,) = input_shapes
+        return [(int(np.prod(shape)),)]
+
+    def call(self, inputs, training=False):
+        (x,) = inputs
+        return [x.reshape(x.shape[0], -1)], x.shape
+
+    def backward(self, d_outputs, cache):
+        (d,) = d_outputs
+        return [d.reshape(cache)], {}
+
+
+class LogCosh(mlstm.losses.Loss):
+    """``mean_O log cosh(p - t)``, Keras' ``log_cosh``: a loss mlstm does not ship."""
+
+    name = "log_cosh"
+    keras_name = "LogCosh"
+    keras_function = "log_cosh"
+
+    def call(self, y_true, y_pred):
+        d = y_pred - y_true
+        return np.mean(d + np.logaddexp(0.0, -2.0 * d) - np.log(2.0), axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        return np.tanh(y_pred - y_true) / y_pred.shape[-1]
+
+
+@contextlib.contextmanager
+def _registered(registry, cls):
+    """Register ``cls`` for the block only (the registry has no public way to remove a
+    class: a test must not leave its components to the rest of the session)."""
+    registry.register(cls)
+    try:
+        yield cls
+    finally:
+        registry._classes.pop(cls.registered_name)
+
+
+@keras_mark
+def test_a_registered_layer_converts_with_no_edit_to_the_interop(keras):
+    from mlstm.interop.keras import (crosscheck, format_report, from_keras, keras_dtype,
+                                     supported_keras_layers, to_keras)
+    from mlstm.registry import LAYERS
+
+    x_in = mlstm.Input((4, 3), name="x", dtype="float64")
+    h = mlstm.LSTM(2, return_sequences=True, name="lstm")(x_in)
+    with _registered(LAYERS, FlattenSteps):
+        assert "Flatten" in supported_keras_layers()
+        model = mlstm.Model(x_in, mlstm.Dense(1, name="out")(FlattenSteps(name="flat")(h)))
+        distinct_gate_weights(model, 14)
+        model.compile(optimizer=mlstm.optimizers.Adam(1e-2), loss="mse")
+        kmodel = to_keras(model)
+        assert type(kmodel.get_layer("flat")) is keras.layers.Flatten
+        rng = np.random.default_rng(14)
+        x, y = rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 1))
+        with keras_dtype("float64"):
+            np.testing.assert_allclose(kmodel.predict(x, verbose=0), model.predict(x),
+                                       rtol=1e-12, atol=1e-12)
+        back = from_keras(kmodel)
+        assert type(back.get_layer("flat")) is FlattenSteps
+        assert back.get_config() == model.get_config()
+        report = crosscheck(model, x, y, steps=2, as_dict=True, run_eagerly=True)
+        assert report["ok"] and report["dtype"] == "float64", format_report(report)
+        # its fixed option is checked like a built-in's
+        channels_first = keras.Sequential([keras.Input((4, 3)), keras.layers.Flatten(
+            data_format="channels_first", name="cf")])
+        with pytest.raises(ValueError, match="'cf'.*data_format='channels_first'.*only "
+                                             "'channels_last'"):
+            from_keras(channels_first)
+    assert "Flatten" not in supported_keras_layers()
+    with pytest.raises(ValueError, match=r"'flat' \(Flatten\).*not support"):
+        from_keras(kmodel)
+
+
+@keras_mark
+def test_unsupported_layer_error_lists_the_registry(keras):
+    from mlstm.interop.keras import from_keras, to_keras
+    from mlstm.registry import LAYERS
+
+    declared = sorted({vars(c)["keras_name"] for c in LAYERS.classes() if vars(c).get("keras_name")})
+    assert {"InputLayer", "LSTM", "Dense", "Concatenate"} <= set(declared)
+    gru = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(2, name="gru")])
+    with pytest.raises(ValueError) as info:
+        from_keras(gru)
+    assert f"Supported Keras layers: {', '.join(declared)}" in str(info.value)
+
+    class Unmapped(mlstm.Layer):            # no keras_name: no Keras twin
+        def call(self, inputs, training=False):
+            return [inputs[0]], None
+
+    x = mlstm.Input((3,), name="x")
+    with pytest.raises(ValueError, match=r"'odd' \(Unmapped\) has no Keras counterpart.*"
+                                         "Supported Keras layers: "):
+        to_keras(mlstm.Model(x, Unmapped(name="odd")(x)))
+
+
+@keras_mark
+def test_a_registered_loss_converts_both_ways(keras):
+    from mlstm.interop.keras import crosscheck, format_report, from_keras, to_keras
+    from mlstm.registry import LOSSES
+
+    kmodel = _lstm_model(keras)
+    distinct_gate_weights(kmodel, 15)
+    rng = np.random.default_rng(15)
+    x, y = rng.normal(size=(4, 5, 3)).astype("float32"), rng.normal(size=(4, 4)).astype("float32")
+    with _registered(LOSSES, LogCosh):
+        for spec in ("log_cosh", keras.losses.LogCosh()):
+            kmodel.compile(optimizer="adam", loss=spec)
+            model = from_keras(kmodel)
+            assert type(model._losses[0]) is LogCosh
+            assert type(to_keras(model).loss) is keras.losses.LogCosh
+        report = crosscheck(kmodel, x, y, steps=2, as_dict=True, run_eagerly=True)
+        assert report["ok"], format_report(report)
+    with pytest.raises(ValueError, match="'log_cosh' has no mlstm translation"):
+        from_keras(kmodel)
+
+
+# --------------------------------------------------------------------------- command line
+def _save(kmodel, path, **compile_kwargs):
+    if compile_kwargs:
+        kmodel.compile(**compile_kwargs)
+    kmodel.save(path)
+    return str(path)
+
+
+def _one_line_error(capsys, argv, *needles):
+    """cli_main(argv) exits with status 2 and one line on stderr naming the problem."""
+    from mlstm.interop.keras import cli_main
+
+    assert cli_main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert lines[0].startswith("python -m mlstm crosscheck: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@keras_mark
+@_KERAS_SAVE_WARNING
+def test_command_line_user_mistakes_are_one_line(keras, tmp_path, capsys):
+    good = _save(_lstm_model(keras), tmp_path / "good.keras", optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data.npz"
+    np.savez(data, x=rng.normal(size=(3, 5, 3)), the_lstm=rng.normal(size=(3, 4)))
+    # files
+    _one_line_error(capsys, [str(tmp_path / "missing.keras"), str(data)], "no such file")
+    _one_line_error(capsys, [str(tmp_path / "model.h5"), str(data)], "must be a .keras file")
+    npy = tmp_path / "x.npy"
+    np.save(npy, np.zeros((3, 5, 3)))
+    _one_line_error(capsys, [good, str(npy)], "single .npy array", ".npz")
+    disguised = tmp_path / "disguised.npz"
+    with open(disguised, "wb") as f:
+        np.save(f, np.zeros(3))
+    _one_line_error(capsys, [good, str(disguised)], "single array", ".npz")
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file")
+    _one_line_error(capsys, [good, str(garbage)], "cannot read DATA")
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a keras file")
+    _one_line_error(capsys, [str(broken), str(data)], "cannot load MODEL")
+    # arrays that do not fit the model
+    wrong_names = tmp_path / "names.npz"
+    np.savez(wrong_names, a=np.zeros((3, 5, 3)))
+    _one_line_error(capsys, [good, str(wrong_names)], "expected arrays named ['x']", "['a']")
+    wrong_shape = tmp_path / "shape.npz"
+    np.savez(wrong_shape, x=np.zeros((3, 5, 2)), the_lstm=np.zeros((3, 4)))
+    _one_line_error(capsys, [good, str(wrong_shape)], "does not fit MODEL")
+    wrong_count = tmp_path / "count.npz"
+    np.savez(wrong_count, x=np.zeros((3, 5, 3)), the_lstm=np.zeros((2, 4)))
+    _one_line_error(capsys, [good, str(wrong_count)], "does not fit MODEL")
+    # models mlstm does not support
+    gru = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4, name="gru")])
+    _one_line_error(capsys, [_save(gru, tmp_path / "gru.keras", optimizer="adam", loss="mse"),
+                             str(data)], "'gru' (GRU)", "Supported Keras layers: ", "LSTM")
+    dropout = _save(_lstm_model(keras, dropout=0.5), tmp_path / "dropout.keras",
+                    optimizer="adam", loss="mse")
+    _one_line_error(capsys, [dropout, str(data)], "'the_lstm'", "dropout=0.5")
+    mae = _save(_lstm_model(keras), tmp_path / "mae.keras", optimizer="adam", loss="mae")
+    _one_line_error(capsys, [mae, str(data)], "'mean_absolute_error' has no mlstm translation",
+                    "MeanSquaredError")
+    rmsprop = _save(_lstm_model(keras), tmp_path / "rmsprop.keras", optimizer="rmsprop",
+                    loss="mse")
+    _one_line_error(capsys, [rmsprop, str(data)], "optimizer RMSprop", "Adam and SGD")
+    uncompiled = _save(_lstm_model(keras), tmp_path / "uncompiled.keras")
+    _one_line_error(capsys, [uncompiled, str(data)], "no compile config")
+
+
+@keras_mark
+@_KERAS_SAVE_WARNING
+def test_command_line_in_a_fresh_process_prints_no_tensorflow_logs(keras, tmp_path):
+    """A user's mistake: one line, status 2; a run: the report only (TensorFlow's start-up
+    notices filtered out)."""
+    gru = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4, name="gru")])
+    bad = _save(gru, tmp_path / "gru.keras", optimizer="adam", loss="mse")
+    good = _save(_lstm_model(keras), tmp_path / "good.keras", optimizer="adam", loss="mse")
+    data = tmp_path / "data.npz"
+    rng = np.random.default_rng(1)
+    np.savez(data, x=rng.normal(size=(3, 5, 3)), the_lstm=rng.normal(size=(3, 4)))
+
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "mlstm", "crosscheck", *argv],
+                              capture_output=True, text=True, timeout=300)
+
+    refused = run(bad, str(data))
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stdout == ""
+    assert len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert "'gru' (GRU)" in refused.stderr and "Traceback" not in refused.stderr
+    ran = run(good, str(data), "--steps", "1", "--eager")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stderr == ""
+    assert ran.stdout.strip().splitlines()[-1].startswith("OK: all")

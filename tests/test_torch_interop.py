@@ -160,3 +160,18 @@ def test_to_torch_refuses_what_torch_cannot_compute(torch, kwargs, option):
         lstm_to_torch(layer)
     with pytest.raises(ValueError, match="not built"):
         lstm_to_torch(mlstm.LSTM(3, name="unbuilt"))
+
+
+def test_to_torch_takes_only_the_layer_that_computes_keras_lstm(torch):
+    """The LSTM is found through the registry (the class declaring keras_name "LSTM"): a
+    Dense, or an LSTM subclass that does not declare it, is refused."""
+    from mlstm.interop.torch import lstm_to_torch
+
+    class Peephole(mlstm.LSTM):          # computes something else until it says otherwise
+        pass
+
+    x_in = mlstm.Input((4, 2))
+    for layer in (mlstm.Dense(3, name="dense"), Peephole(3, name="peephole")):
+        layer(x_in)
+        with pytest.raises(TypeError, match=f"expects an mlstm.LSTM, got {type(layer).__name__}"):
+            lstm_to_torch(layer)

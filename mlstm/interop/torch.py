@@ -32,6 +32,24 @@ def _numpy(tensor):
     return tensor.detach().cpu().numpy()
 
 
+def _computes_keras_lstm(cls):
+    """Whether the layer class itself declares Keras' LSTM as its counterpart (the cell
+    torch.nn.LSTM computes too); a subclass that does not say so computes something else."""
+    return vars(cls).get("keras_name") == "LSTM"
+
+
+def _lstm_class():
+    """The registered mlstm layer class that computes Keras' (and torch's) LSTM."""
+    from ..registry import LAYERS
+
+    matches = [cls for cls in LAYERS.by_attribute("keras_name", "LSTM")
+               if _computes_keras_lstm(cls)]
+    if len(matches) != 1:
+        raise RuntimeError(f"expected one registered layer computing Keras' LSTM, found "
+                           f"{[cls.__qualname__ for cls in matches]}")
+    return matches[0]
+
+
 def lstm_from_torch(module, name=None, return_sequences=True, return_state=False):
     """An mlstm :class:`~mlstm.LSTM` with the weights of a single-layer ``torch.nn.LSTM``.
 
@@ -52,8 +70,6 @@ def lstm_from_torch(module, name=None, return_sequences=True, return_state=False
         it on an :func:`mlstm.Input` of shape (T, D) to use it in a model.
     """
     torch = _import_torch()
-    from ..layers import LSTM
-
     if not isinstance(module, torch.nn.LSTM):
         raise TypeError(f"lstm_from_torch expects a torch.nn.LSTM, got {type(module).__name__}")
     label = f"torch.nn.LSTM{' ' + repr(name) if name else ''}"
@@ -67,7 +83,7 @@ def lstm_from_torch(module, name=None, return_sequences=True, return_state=False
     dtype = weight_ih.dtype
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"{label}: dtype {dtype} is not supported (float32 or float64)")
-    layer = LSTM(module.hidden_size, use_bias=module.bias, return_sequences=return_sequences,
+    layer = _lstm_class()(module.hidden_size, use_bias=module.bias, return_sequences=return_sequences,
                  return_state=return_state, name=name, dtype=dtype.name)
     layer.build([(None, module.input_size)])
     layer.built = True
@@ -93,9 +109,7 @@ def lstm_to_torch(layer):
         In the layer's dtype; ``bias_ih`` holds the whole bias, ``bias_hh`` zeros.
     """
     torch = _import_torch()
-    from ..layers import LSTM
-
-    if not isinstance(layer, LSTM):
+    if not _computes_keras_lstm(type(layer)):
         raise TypeError(f"lstm_to_torch expects an mlstm.LSTM, got {type(layer).__name__}")
     if not layer.built:
         raise ValueError(f"LSTM {layer.name!r} is not built: call it on an Input first")

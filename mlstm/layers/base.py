@@ -43,6 +43,7 @@ answers "nothing special", and a layer overrides what it knows better:
 ===============================  ==========================================================
 ``is_input``                     the source of a graph (``InputLayer``)
 ``keras_name``, ``keras_options``  the Keras class and how its config maps (interop)
+``node_call_arguments(inputs)``  how a node's recorded tensors become call arguments
 ``output_activation(i)``         the activation that produced output ``i`` from logits
 ``logits(cache, i)``             those logits (losses take logits from sigmoid heads)
 ``per_sample_grad_norms(...)``   a vectorized rule for per-sample gradient norms
@@ -99,16 +100,22 @@ class KerasOptions:
         Options accepted only at the value shown (anything else is refused, naming it).
     initializers : tuple of str
         Initializer options (mapped to mlstm's initializer names).
+    ignored : tuple of str
+        Options that change no number mlstm computes (LSTM: ``unroll``, the dropout
+        ``seed``), accepted at any value. ``name``, ``trainable`` and ``dtype`` are always
+        carried over; any other option is refused, so that an option added by a later Keras
+        cannot slip through unnoticed.
     """
 
-    def __init__(self, copied=(), fixed=None, initializers=()):
+    def __init__(self, copied=(), fixed=None, initializers=(), ignored=()):
         self.copied = tuple(copied)
         self.fixed = dict(fixed or {})
         self.initializers = tuple(initializers)
+        self.ignored = tuple(ignored)
 
     def __repr__(self):
         return (f"KerasOptions(copied={self.copied}, fixed={self.fixed}, "
-                f"initializers={self.initializers})")
+                f"initializers={self.initializers}, ignored={self.ignored})")
 
 
 class SymbolicTensor:
@@ -228,13 +235,21 @@ class Layer:
         self._inbound_nodes.append(node)
         return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
 
-    def call_on_node_inputs(self, inputs, **call_kwargs):
-        """Call the layer on the inputs a graph node recorded (rebuilding a saved graph).
+    def node_call_arguments(self, inputs):
+        """``(args, kwargs)`` that call this layer on the tensors a graph node recorded.
 
-        A node records all its input tensors in one list; a layer whose call splits them
-        (LSTM: the sequence and ``initial_state``) says how.
+        A node records all its input tensors in one flat list; a layer whose call splits
+        them (LSTM: the sequence and ``initial_state=[h0, c0]``) or takes a list
+        (Concatenate) says how. Used to rebuild a saved graph (:meth:`call_on_node_inputs`)
+        and to call the Keras twin of the layer (:mod:`mlstm.interop.keras`), so the tensors
+        may be mlstm's or Keras'. The default: one tensor, or a list of several.
         """
-        return self(inputs if len(inputs) > 1 else inputs[0], **call_kwargs)
+        return [inputs if len(inputs) > 1 else inputs[0]], {}
+
+    def call_on_node_inputs(self, inputs, **call_kwargs):
+        """Call the layer on the inputs a graph node recorded (rebuilding a saved graph)."""
+        args, kwargs = self.node_call_arguments(list(inputs))
+        return self(*args, **kwargs, **call_kwargs)
 
     def _input_specs(self, inputs, call_kwargs):
         """``[(shape, has_mask)]`` per input, checked; a layer taking one input by default."""

@@ -76,7 +76,9 @@ class LSTM(Layer):
                "recurrent_regularizer": None, "bias_regularizer": None,
                "activity_regularizer": None, "kernel_constraint": None,
                "recurrent_constraint": None, "bias_constraint": None},
-        initializers=("kernel_initializer", "recurrent_initializer", "bias_initializer"))
+        initializers=("kernel_initializer", "recurrent_initializer", "bias_initializer"),
+        # the dropout seed (dropout itself must be 0); unrolling and cuDNN: same arithmetic
+        ignored=("seed", "unroll", "use_cudnn"))
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, unit_forget_bias=True, return_sequences=False,
@@ -133,10 +135,10 @@ class LSTM(Layer):
                 {"config": {"units": 2, "return_state": True, "activation": "relu"},
                  "inputs": [(3, 2)]}]
 
-    def call_on_node_inputs(self, inputs, **call_kwargs):
+    def node_call_arguments(self, inputs):
         if len(inputs) == 3:                       # x, h0, c0
-            return self(inputs[0], initial_state=list(inputs[1:]), **call_kwargs)
-        return self(inputs[0], **call_kwargs)
+            return [inputs[0]], {"initial_state": list(inputs[1:])}
+        return [inputs[0]], {}
 
     def _node_inputs(self, inputs, call_kwargs):
         initial_state = call_kwargs.pop("initial_state", None)

@@ -56,6 +56,9 @@ class Concatenate(Layer):
         self._axis_pos = axis
         return [(t.shape, t.has_mask) for t in inputs]
 
+    def node_call_arguments(self, inputs):
+        return [list(inputs)], {}                  # always called on a list
+
     def _check_input_shapes(self, shapes):
         pass
 

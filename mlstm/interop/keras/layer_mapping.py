@@ -1,0 +1,214 @@
+"""One Keras layer <-> one mlstm layer, through the layer registry.
+
+The interop keeps no table of layers: a registered mlstm layer class that declares
+``keras_name`` (the Keras class) and ``keras_options`` (:class:`mlstm.layers.KerasOptions`)
+is importable and exportable. Its Keras config maps option by option:
+
+===============  =====================================================================
+``copied``       passed to the mlstm constructor unchanged (which validates them)
+``fixed``        accepted only at the value shown (anything else is refused, naming it)
+``initializers`` mapped to mlstm's initializer names (the weights themselves are copied)
+``ignored``      change no number mlstm computes
+``name``, ``trainable``, ``dtype``: always carried
+===============  =====================================================================
+
+Any other option in the Keras config is refused, so that an option added by a later Keras
+cannot slip through unnoticed. Only the class that declares ``keras_name`` itself maps: a
+subclass (of the mlstm or of the Keras class) computes something else until it says
+otherwise.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+
+from .backend import import_keras
+
+__all__ = ["supported_keras_layers", "mlstm_layer_class", "layer_from_keras", "keras_layer",
+           "layer_dtype", "refusal", "copy_weights"]
+
+#: Carried for every layer, outside ``keras_options``.
+ALWAYS_CARRIED = ("name", "trainable", "dtype")
+
+
+def _declared_keras_name(cls):
+    """The Keras class the mlstm class itself declares (not one inherited from a parent)."""
+    return vars(cls).get("keras_name")
+
+
+def _layer_classes():
+    from ...registry import LAYERS
+    return [cls for cls in LAYERS.classes() if _declared_keras_name(cls)]
+
+
+def supported_keras_layers():
+    """Sorted names of the Keras layer classes mlstm converts (read from the registry)."""
+    return sorted({_declared_keras_name(cls) for cls in _layer_classes()})
+
+
+def _supported_text():
+    return f"Supported Keras layers: {', '.join(supported_keras_layers())} (see docs/keras.md)"
+
+
+def refusal(layer, option, value, why=""):
+    """ValueError naming the layer (Keras' or mlstm's) and the option it cannot carry."""
+    return ValueError(f"{type(layer).__name__} {layer.name!r}: option {option}={value!r} is "
+                      f"not supported by mlstm{': ' + why if why else ''} (see docs/keras.md)")
+
+
+def mlstm_layer_class(klayer):
+    """The registered mlstm class of a Keras layer; ValueError listing the supported ones."""
+    from ...registry import LAYERS
+
+    keras = import_keras()
+    name = type(klayer).__name__
+    matches = [cls for cls in LAYERS.by_attribute("keras_name", name)
+               if _declared_keras_name(cls) == name]
+    if not matches or type(klayer) is not getattr(keras.layers, name, None):
+        kind = ("a nested model" if isinstance(klayer, keras.Model)
+                else "a custom layer" if matches else f"layer class {name}")
+        raise ValueError(f"Layer {klayer.name!r} ({name}) is {kind}, which mlstm does not "
+                         f"support. {_supported_text()}")
+    if len(matches) > 1:
+        raise ValueError(f"Layer {klayer.name!r} ({name}): several registered mlstm layers "
+                         f"declare keras_name {name!r}: "
+                         f"{', '.join(c.__qualname__ for c in matches)}")
+    return matches[0]
+
+
+def layer_dtype(klayer):
+    """The Keras layer's compute dtype, float32 or float64 (refused otherwise)."""
+    policy = klayer.dtype_policy
+    if policy.compute_dtype != policy.variable_dtype or policy.compute_dtype not in (
+            "float32", "float64"):
+        raise refusal(klayer, "dtype", policy.name, "mlstm computes in float32 or float64 only")
+    return policy.compute_dtype
+
+
+def _default(cls, option):
+    parameter = inspect.signature(cls).parameters.get(option)
+    return None if parameter is None else parameter.default
+
+
+def _initializer_name(klayer, cls, option, spec):
+    """mlstm initializer name for a serialized Keras initializer (with a warning, the mlstm
+    default when mlstm has no such initializer: the weights are copied anyway)."""
+    from ...initializers import INITIALIZERS
+
+    keras = import_keras()
+    if isinstance(spec, str) and spec in INITIALIZERS:
+        return spec
+    if isinstance(spec, dict):
+        class_name = spec.get("class_name", "")
+        name = re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()    # GlorotUniform -> ...
+        kcls = getattr(keras.initializers, class_name, None)
+        config = {k: v for k, v in (spec.get("config") or {}).items() if k != "seed"}
+        if name in INITIALIZERS and kcls is not None and all(
+                value == _default(kcls, key) for key, value in config.items()):
+            return name
+    default = _default(cls, option)
+    if not isinstance(default, str):
+        raise refusal(klayer, option, spec, "mlstm has no such initializer")
+    warnings.warn(f"{type(klayer).__name__} {klayer.name!r}: {option} {spec!r} has no mlstm "
+                  f"equivalent; the weights are copied, and {default!r} would be used only if "
+                  "the mlstm model were re-initialized", stacklevel=5)
+    return default
+
+
+def _construct(cls, klayer, options, carried):
+    """``cls(**options, **carried)``; when the mlstm constructor refuses, the refusal names
+    the options it refuses (each tried alone beside the required ones)."""
+    try:
+        return cls(**options, **carried)
+    except (ValueError, TypeError) as exc:
+        error = exc
+    parameters = inspect.signature(cls).parameters
+    required = {k: v for k, v in options.items()
+                if parameters.get(k) is not None
+                and parameters[k].default is inspect.Parameter.empty}
+    culprits = []
+    for key, value in options.items():
+        if key in required:
+            continue
+        try:
+            cls(**required, **{key: value}, **carried)
+        except (ValueError, TypeError):
+            culprits.append(key)
+    culprits = culprits or list(required) or list(options)
+    option = ", ".join(f"{k}={options[k]!r}" for k in culprits[:-1])
+    last = culprits[-1]
+    raise ValueError(f"{type(klayer).__name__} {klayer.name!r}: option "
+                     f"{option + ', ' if option else ''}{last}={options[last]!r} is not "
+                     f"supported by mlstm: {error} (see docs/keras.md)") from None
+
+
+def layer_from_keras(klayer):
+    """An unbuilt mlstm layer with the same options as the Keras layer ``klayer``."""
+    cls = mlstm_layer_class(klayer)
+    spec = cls.keras_options
+    config = klayer.get_config()
+    for key, value in config.items():
+        if key in ALWAYS_CARRIED or key in spec.ignored or key in spec.copied \
+                or key in spec.initializers:
+            continue
+        if key not in spec.fixed:
+            raise refusal(klayer, key, value, "mlstm does not know this option")
+        if value != spec.fixed[key]:
+            raise refusal(klayer, key, value, f"only {spec.fixed[key]!r} is")
+    # Options that live on the layer object rather than in its config (any Keras layer).
+    if getattr(klayer, "activity_regularizer", None) is not None:
+        raise refusal(klayer, "activity_regularizer", klayer.activity_regularizer)
+    if getattr(klayer, "lora_enabled", False):
+        raise refusal(klayer, "lora_rank", getattr(klayer, "lora_rank", None))
+    if getattr(klayer, "quantization_mode", None) is not None:
+        raise refusal(klayer, "quantization_mode", klayer.quantization_mode)
+    options = {key: config[key] for key in spec.copied if key in config}
+    for key in spec.initializers:
+        if key in config:
+            options[key] = _initializer_name(klayer, cls, key, config[key])
+    carried = {"name": klayer.name, "dtype": layer_dtype(klayer)}
+    if "trainable" in inspect.signature(cls).parameters:
+        carried["trainable"] = bool(klayer.trainable)
+    layer = _construct(cls, klayer, options, carried)
+    layer.trainable = bool(klayer.trainable)
+    return layer
+
+
+def keras_layer(layer):
+    """An unbuilt Keras layer with the options of the mlstm ``layer``, in its dtype."""
+    keras = import_keras()
+    cls = type(layer)
+    name = _declared_keras_name(cls)
+    if name is None:
+        raise ValueError(f"Layer {layer.name!r} ({cls.__name__}) has no Keras counterpart "
+                         f"(its class declares no keras_name). {_supported_text()}")
+    kcls = getattr(keras.layers, name, None)
+    if kcls is None:
+        raise ValueError(f"Layer {layer.name!r} ({cls.__name__}) declares keras_name "
+                         f"{name!r}, which keras.layers {keras.__version__} does not have")
+    spec = cls.keras_options
+    # The fixed values are passed too, so that Keras computes what mlstm does whatever its
+    # own global settings (e.g. image_data_format) say.
+    kwargs = dict(spec.fixed, name=layer.name, trainable=layer.trainable, dtype=layer.dtype)
+    for key, value in layer.get_config().items():
+        if key in ALWAYS_CARRIED or key in spec.ignored or key == "seed":
+            continue
+        if key in spec.copied:
+            kwargs[key] = value
+        elif key in spec.initializers:
+            if isinstance(value, str):     # else Keras' default: the weights are copied
+                kwargs[key] = value
+        else:
+            raise ValueError(f"{cls.__name__} {layer.name!r}: option {key}={value!r} has no "
+                             f"Keras counterpart in {name} (not in {cls.__name__}.keras_options)")
+    return kcls(**kwargs)
+
+
+def copy_weights(source, target):
+    """Set each layer of ``target`` that has weights from the layer of the same name in
+    ``source``; either model may be mlstm's or Keras' (same layer names, same weight order)."""
+    for layer in source.layers:
+        weights = layer.get_weights()
+        if weights:
+            target.get_layer(layer.name).set_weights(weights)

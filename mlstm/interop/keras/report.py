@@ -1,0 +1,61 @@
+"""The cross-check's verdicts and its plain-text table."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["diff", "format_report"]
+
+
+def diff(mine, theirs, rtol, atol, keep_values=False):
+    """max |Δ|, max relative |Δ| (relative to max(|keras|, atol)) and the allclose verdict."""
+    a = np.asarray(mine, dtype=np.float64)
+    b = np.asarray(theirs, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: mlstm {a.shape}, Keras {b.shape}")
+    d = np.abs(a - b)
+    out = {"max_abs": float(d.max()) if d.size else 0.0,
+           "max_rel": float((d / np.maximum(np.abs(b), atol)).max()) if d.size else 0.0,
+           "ok": bool(np.all(d <= atol + rtol * np.abs(b)))}
+    if keep_values:
+        out.update(mlstm=float(a), keras=float(b))
+    return out
+
+
+def format_report(report):
+    """The plain-text table of a :func:`crosscheck` dict."""
+    lines = [f"crosscheck: mlstm vs Keras {report['keras']} (TensorFlow {report['tensorflow']}), "
+             f"{report['dtype']}, {report['samples']} samples, started as {report['started_as']}, "
+             f"Keras {'eager' if report['run_eagerly'] else 'graph (tf.function)'}",
+             f"verdict per entry: |mlstm - keras| <= {report['atol']:g} + {report['rtol']:g} "
+             "|keras|", ""]
+    header = f"{'what':<26} {'name':<34} {'max |diff|':>11} {'max rel':>10}  ok"
+    lines += [header, "-" * len(header)]
+
+    def row(what, name, d, extra=""):
+        lines.append(f"{what:<26} {name:<34} {d['max_abs']:>11.3e} {d['max_rel']:>10.3e}  "
+                     f"{'yes' if d['ok'] else 'NO'}{extra}")
+
+    def values(d):
+        return f"  (mlstm {d['mlstm']:.8g}, keras {d['keras']:.8g})"
+
+    for name, d in report["forward"].items():
+        row("forward", name, d)
+    for name, d in report["loss"].items():
+        row("loss" if name == "total" else "loss (unweighted)", name, d, values(d))
+    for group, table in report["gradients"].items():
+        what = "gradient of total" if group == "total" else f"gradient of {group} (wtd)"
+        for name, d in table.items():
+            row(what, name, d)
+    for s in report["steps"]:
+        for key, d in s["loss"].items():
+            row(f"step {s['step']} loss", key, d, values(d))
+        for name, d in s["weights"].items():
+            row(f"step {s['step']} weights", name, d)
+    lines.append("-" * len(header))
+    lines.append("max |diff|: " + ", ".join(f"{k} {v:.3e}" for k, v in report["max_abs"].items()))
+    if report["ok"]:
+        lines.append(f"OK: all {report['checked']} comparisons within tolerance")
+    else:
+        lines.append(f"MISMATCH: {report['failed']} of {report['checked']} comparisons outside "
+                     "tolerance (rows marked NO)")
+    return "\n".join(lines)
