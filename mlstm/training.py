@@ -129,7 +129,9 @@ class Trainer:
         else:
             raise TypeError("metrics must be a list, a list of lists or a dict by output name")
         resolved_metrics = [[metrics_module.get(m) for m in specs] for specs in metric_specs]
-        self.optimizer = optimizers_module.get(optimizer)
+        optimizer = optimizers_module.get(optimizer)
+        optimizer.check_dtype(self.dtype)     # a learning rate of 1e39 is inf in float32
+        self.optimizer = optimizer
         self._losses = resolved
         self._loss_weights = [float(w) for w in weights]
         self._metrics = resolved_metrics
@@ -312,7 +314,10 @@ class Trainer:
             # they are the weights the tape was computed with.
             before_update(dict(tape=tape, result=result, grads=grads))
         trainable = self.trainable_params
-        updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
+        try:
+            updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
+        except validation.NonFiniteError as error:   # the update overflowed; nothing applied
+            raise validation.attribute_update_error(self, tape, result, error)
         n = xs[0].shape[0]
         metric_sums = self._metric_sums(tape, ys)
         logs = self._logs((result.total * n, [0.0 if v is None else v * n
