@@ -362,7 +362,8 @@ class Trainer:
             sl = slice(start, start + batch_size)
             xb, yb = [a[sl] for a in xs], [a[sl] for a in ys]
             tape = self.forward(xb)
-            result = self.loss_and_output_grads(tape, yb)
+            with validation.batch_rows(range(start, N)):   # refusals name rows of x and y
+                result = self.loss_and_output_grads(tape, yb)
             totals.add(result, xb[0].shape[0], self._metric_sums(tape, yb))
         return totals.logs(self, prefix)
 
@@ -465,9 +466,10 @@ class Trainer:
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 xb, yb = [a[idx] for a in xs], [a[idx] for a in ys]
                 try:
-                    logs, info = self._train_step(
-                        xb, yb, before_update=lambda pre: _call(
-                            callbacks, "on_before_update", self, step, pre))
+                    with validation.batch_rows(idx):   # refusals name rows of x and y
+                        logs, info = self._train_step(
+                            xb, yb, before_update=lambda pre: _call(
+                                callbacks, "on_before_update", self, step, pre))
                 except validation.NonFiniteError as error:
                     error.locate(epoch, step, idx)
                     _call(callbacks, "on_train_end", self)

@@ -28,6 +28,7 @@ This package imports only NumPy; the rest of mlstm imports it.
 """
 from __future__ import annotations
 
+import contextvars
 import math
 import warnings
 
@@ -37,7 +38,7 @@ __all__ = ["NonFiniteError", "as_real_array", "all_finite", "check_finite", "cas
            "rank_hint", "feeds", "check_choice", "check_targets", "check_masked_targets",
            "check_target_range", "check_concatenate_inputs", "check_reshape_input",
            "check_fit_options", "check_step_finite", "as_weight_list", "loss_arrays",
-           "prefixed", "POLICIES", "check_finite_weights", "attribute_update_error",
+           "prefixed", "POLICIES", "batch_rows", "user_index", "check_finite_weights", "attribute_update_error",
            "describe_nonfinite_entries"]
 
 #: What to do with data that is usable but suspicious (BCE targets outside [0, 1]).
@@ -201,7 +202,7 @@ def check_target_range(loss, y_true, label, mask=None):
         return
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), outside.shape))
     raise ValueError(f"{label}: loss {loss.name!r} needs targets in [{low:g}, {high:g}], got "
-                     f"{float(y_true[index])!r} at index {list(index)} "
+                     f"{float(y_true[index])!r} at index {list(user_index(index))} "
                      f"({int(np.count_nonzero(outside))} outside in all); a target outside "
                      f"makes the loss unbounded below. Pass "
                      f"{type(loss).__name__}(invalid_targets='warn') "
@@ -224,6 +225,41 @@ def check_masked_targets(model, k, y_true, mask):
     loss = model._losses[k]
     if mask is not None and loss is not None:
         check_target_range(loss, y_true, f"targets {model.output_names[k]!r}", mask)
+
+
+# --------------------------------------------------------------------------- batches
+_BATCH_ROWS = contextvars.ContextVar("mlstm_batch_rows", default=None)
+
+
+class batch_rows:
+    """``with batch_rows(rows):`` positions in refusals raised inside are the user's.
+
+    ``fit`` and ``evaluate`` check some things per batch (BCE targets at the valid steps of
+    a mask); a refusal must give the index into the user's array (``targets[70, 3, 0]``),
+    not the position within the batch (``[6, 3, 0]``). ``rows[k]`` is the row of the
+    user's arrays that is row k of the batch (the shuffled indices, or a ``range``). Per
+    thread and per context (a :class:`contextvars.ContextVar`).
+    """
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __enter__(self):
+        self.token = _BATCH_ROWS.set(self.rows)
+        return self
+
+    def __exit__(self, *exc):
+        _BATCH_ROWS.reset(self.token)
+        return False
+
+
+def user_index(index):
+    """``index`` (a tuple into a batch) with its first entry mapped through the enclosing
+    :class:`batch_rows`, if any: the same entry's index in the user's array."""
+    rows = _BATCH_ROWS.get()
+    if rows is None or not index:
+        return tuple(index)
+    return (int(rows[index[0]]),) + tuple(index[1:])
 
 
 # --------------------------------------------------------------------------- run-time shapes
