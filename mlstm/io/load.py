@@ -88,6 +88,12 @@ def load_model(path, compile=True, custom_objects=None, max_bytes=None,
             if param not in planned:
                 raise ValueError(f"{label}: optimizer state {entry['name']!r} is for an "
                                  f"unknown parameter; parameters are {list(planned)}")
+        for entry in entries + state_entries:     # what the file declares, before any header
+            name = entry["name"]
+            shape = planned[name if name in planned else name.partition("/")[2]][0]
+            if tuple(entry["shape"]) != shape:
+                raise ValueError(f"{label}: array {name!r}: the file declares shape "
+                                 f"{entry['shape']}, the architecture needs {shape}")
         total = skeleton.nbytes + sum(
             math.prod(shape) * dtype.itemsize
             for shape, dtype in (planned[e["name"].partition("/")[2]] for e in state_entries))
