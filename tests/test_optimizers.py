@@ -384,3 +384,31 @@ def test_set_state_checks_everything_before_setting_anything():
     with pytest.raises(ValueError, match="'ghost/w'"):
         opt.set_state({"iterations": 5, "m/w": np.zeros(2), "ghost/w": np.zeros(2)})
     assert _state_bits(opt) == state
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_rule_gives_the_bits_of_the_plain_formulas(dtype, amsgrad):
+    """The rule finishes each new array in place; the plain expressions (as Keras writes
+    them, and as mlstm computed them before) give the same bits."""
+    rng = np.random.default_rng(3)
+    opt = Adam(0.01, beta_1=0.85, beta_2=0.995, epsilon=1e-6, amsgrad=amsgrad)
+    theta = rng.standard_normal((6, 5)).astype(dtype)
+    state = {"m": rng.standard_normal((6, 5)).astype(dtype) * dtype(0.1),
+             "v": rng.random((6, 5)).astype(dtype), "v_hat": rng.random((6, 5)).astype(dtype)}
+    g = rng.standard_normal((6, 5)).astype(dtype)
+    d = np.dtype(dtype).type
+    b1, b2 = d(np.float32(0.85)), d(np.float32(0.995))
+    alpha = d(0.01) * np.sqrt(1 - b2 ** d(7)) / (1 - b1 ** d(7))
+    m = state["m"] + (g - state["m"]) * d(1 - 0.85)
+    v = state["v"] + (np.square(g) - state["v"]) * d(1 - 0.995)
+    v_used = np.maximum(state["v_hat"], v) if amsgrad else v
+    expected = theta - alpha * m / (np.sqrt(v_used) + d(1e-6))
+    copies = {k: a.copy() for k, a in state.items()}
+    new_theta, new_state = opt.rule(theta.copy(), g, state if amsgrad else
+                                    {"m": state["m"], "v": state["v"]}, 7)
+    assert new_theta.tobytes() == expected.tobytes()
+    assert new_state["m"].tobytes() == m.tobytes() and new_state["v"].tobytes() == v.tobytes()
+    if amsgrad:
+        assert new_state["v_hat"].tobytes() == v_used.tobytes()
+    assert all(state[k].tobytes() == copies[k].tobytes() for k in state)   # not modified

@@ -53,20 +53,41 @@ class Adam(Optimizer):
         dtype = theta.dtype.type
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         v = state["v"] if state["v"] is not None else np.zeros_like(theta)
-        # As Keras computes them: the bias corrections use ops.cast(β, dtype), which goes
-        # through float32 even for float64 variables; the moment factors (1 - β) are Python
-        # floats, so they are exact in float64 and float32(1 - β) in float32.
-        beta_1, beta_2 = dtype(np.float32(self.beta_1)), dtype(np.float32(self.beta_2))
-        alpha = (dtype(self.learning_rate) * np.sqrt(1 - beta_2 ** dtype(step))
-                 / (1 - beta_1 ** dtype(step)))
-        m = m + (g - m) * dtype(1 - self.beta_1)
-        v = v + (np.square(g) - v) * dtype(1 - self.beta_2)
-        new_state = {"m": m, "v": v}
+        alpha, c1, c2, epsilon = self._factors(dtype, step)
+        # Each new array is made once and finished in place (fewer temporaries than
+        # m + (g - m)·c, and the same bits: a floating-point sum does not depend on order).
+        m_new = g - m
+        m_new *= c1
+        m_new += m
+        v_new = np.square(g)
+        v_new -= v
+        v_new *= c2
+        v_new += v
+        new_state = {"m": m_new, "v": v_new}
         if self.amsgrad:
             v_hat = state["v_hat"] if state["v_hat"] is not None else np.zeros_like(theta)
-            v = new_state["v_hat"] = np.maximum(v_hat, v)
-        theta -= alpha * m / (np.sqrt(v) + dtype(self.epsilon))
+            v_new = new_state["v_hat"] = np.maximum(v_hat, v_new)
+        step_size = alpha * m_new
+        denominator = np.sqrt(v_new)
+        denominator += epsilon
+        step_size /= denominator
+        theta -= step_size
         return theta, new_state
+
+    def _factors(self, dtype, step):
+        """``(α_t, 1 - β1, 1 - β2, ε)`` as ``dtype`` scalars, computed once per step and dtype
+        (NumPy scalar arithmetic costs about a microsecond an operation)."""
+        key = (dtype, step, self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
+        if getattr(self, "_factors_cache", (None,))[0] != key:
+            # As Keras computes them: the bias corrections use ops.cast(β, dtype), which
+            # goes through float32 even for float64 variables; the moment factors (1 - β)
+            # are Python floats, so they are exact in float64 and float32(1 - β) in float32.
+            beta_1, beta_2 = dtype(np.float32(self.beta_1)), dtype(np.float32(self.beta_2))
+            alpha = (dtype(self.learning_rate) * np.sqrt(1 - beta_2 ** dtype(step))
+                     / (1 - beta_1 ** dtype(step)))
+            self._factors_cache = (key, (alpha, dtype(1 - self.beta_1),
+                                         dtype(1 - self.beta_2), dtype(self.epsilon)))
+        return self._factors_cache[1]
 
     def _slots(self):
         slots = {"m": self.m, "v": self.v}

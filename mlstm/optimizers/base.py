@@ -33,6 +33,8 @@ float32, or ``weight_decay · learning_rate`` beyond its range) are refused by
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import validation
@@ -155,8 +157,11 @@ class Optimizer:
         if step > MAX_ITERATIONS:
             raise ValueError(f"{self.name}: iterations is at its limit {MAX_ITERATIONS} "
                              "(2**53); no further step can be counted exactly")
-        new_params, new_state = self._compute(params, grads, step)
-        bad = self._nonfinite(new_params, new_state)
+        # Overflow is not an error while computing: the new values are checked next, with
+        # names (and v·v may overflow where the values do not).
+        with np.errstate(over="ignore", invalid="ignore"):
+            new_params, new_state = self._compute(params, grads, step)
+            bad = self._nonfinite(new_params, new_state)
         if bad:
             raise validation.NonFiniteError.from_update(bad, step, repr(self))
         updates = {name: new - params[name] for name, new in new_params.items()}
@@ -173,18 +178,15 @@ class Optimizer:
         """``(new parameters, new state)``: new arrays only; nothing held is modified."""
         slots = self._slots()
         new_params, new_state = {}, {}
-        # Overflow is not an error here: the new values are checked next, with names.
-        with np.errstate(over="ignore", invalid="ignore"):
-            grads = self.clip_gradients(grads)
-            for name, g in grads.items():
-                theta = params[name]
-                g = g.astype(theta.dtype, copy=False)
-                start = (decoupled_weight_decay(theta, self.weight_decay * self.learning_rate)
-                         if self.weight_decay else theta.copy())
-                current = {slot: arrays.get(name) for slot, arrays in slots.items()}
-                new_params[name], new_slots = self.rule(start, g, current, step)
-                for slot, value in new_slots.items():
-                    new_state[(slot, name)] = value
+        for name, g in self.clip_gradients(grads).items():
+            theta = params[name]
+            g = g.astype(theta.dtype, copy=False)
+            start = (decoupled_weight_decay(theta, self.weight_decay * self.learning_rate)
+                     if self.weight_decay else theta.copy())
+            current = {slot: arrays.get(name) for slot, arrays in slots.items()}
+            new_params[name], new_slots = self.rule(start, g, current, step)
+            for slot, value in new_slots.items():
+                new_state[(slot, name)] = value
         return new_params, new_state
 
     def rule(self, theta, g, state, step):
@@ -212,11 +214,19 @@ class Optimizer:
     @staticmethod
     def _nonfinite(new_params, new_state):
         """``{"name" or "slot/name": description}`` of the new arrays holding NaN or inf."""
-        bad = {name: validation.describe_nonfinite_entries(v)
-               for name, v in new_params.items() if not validation.all_finite(v)}
-        bad.update({f"{slot}/{name}": validation.describe_nonfinite_entries(v)
-                    for (slot, name), v in new_state.items() if not validation.all_finite(v)})
-        return bad
+        arrays = list(new_params.items()) + [(f"{slot}/{name}", v)
+                                             for (slot, name), v in new_state.items()]
+        # v·v (BLAS, one pass, no temporary) is finite exactly when every entry of v is,
+        # unless it overflows (entries beyond ~1e19 in float32); only then, or when
+        # something is wrong, are the entries looked at one by one.
+        total = 0.0
+        for _, v in arrays:
+            flat = v.reshape(-1)
+            total += float(np.dot(flat, flat))
+        if math.isfinite(total):
+            return {}
+        return {name: validation.describe_nonfinite_entries(v) for name, v in arrays
+                if not validation.all_finite(v)}
 
     def clip_gradients(self, grads):
         """Gradients after clipnorm / global_clipnorm / clipvalue (new arrays when changed)."""
