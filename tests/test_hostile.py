@@ -15,7 +15,6 @@ repeated (after a full flush, every chunk compresses to the same bytes).
 import io
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -155,7 +154,11 @@ except BaseException as exc:
     kind = next((k for k in ("ValueError", "TypeError") if k in kinds), kinds[0])
     outcome.update(exception=kind, exception_class=kinds[0], message=str(exc)[:5000])
 outcome["seconds"] = time.perf_counter() - start
-outcome["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM: the peak resident set of this process's memory since exec (ru_maxrss would
+# start from the parent's resident set at fork, which Linux carries across exec).
+with open("/proc/self/status") as status:
+    outcome["peak_rss"] = next(int(line.split()[1]) * 1024 for line in status
+                               if line.startswith("VmHWM:"))
 print(json.dumps(outcome))
 """
 

@@ -8,7 +8,9 @@ same number of *completed* steps, which ``optimizer.iterations`` tells: weights,
 moments and the step count. An optimizer that updated some parameters and not others, or
 counted a step it did not finish, fails.
 
-The trials run in a subprocess, so that a stray interrupt can never reach pytest. The model
+The trials run in a subprocess, so that a stray interrupt can never reach pytest. A trial
+whose run ends before its timer fires (the machine was faster than when the delays were
+chosen) is run again with half the delay, so that all 50 interrupt training part-way. The model
 is small and the batch tiny so that the optimizer's step is a large part of each training
 step (about a fifth here) and many interrupts land inside it.
 """
@@ -75,21 +77,25 @@ def settle():
 rng = random.Random(seed)
 results = []
 for trial in range(trials):
-    fresh()
     delay = rng.uniform(0.0002, 0.9 * duration)
-    interrupted = False
-    try:
+    for attempt in range(6):        # a run faster than the delay: again, with half of it
+        fresh()
+        interrupted = False
         try:
-            signal.setitimer(signal.ITIMER_REAL, delay)
-            model.fit(x, y, **FIT)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            settle()
-    except KeyboardInterrupt:
-        interrupted = True
-    k = model.optimizer.iterations
-    results.append(dict(delay=delay, interrupted=interrupted, completed=k,
-                        equal=snapshot() == reference[k]))
+            try:
+                signal.setitimer(signal.ITIMER_REAL, delay)
+                model.fit(x, y, **FIT)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                settle()
+        except KeyboardInterrupt:
+            interrupted = True
+        k = model.optimizer.iterations
+        results.append(dict(delay=delay, interrupted=interrupted, completed=k,
+                            equal=snapshot() == reference[k]))
+        if interrupted:
+            break
+        delay /= 2
 print(json.dumps(dict(results=results, steps=len(reference) - 1, deferred=len(deferred),
                       duration=duration)))
 """
@@ -101,11 +107,12 @@ def test_50_interrupts_leave_the_model_after_a_whole_number_of_steps():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     results = report["results"]
-    assert len(results) == 50 and report["steps"] == 24
+    assert report["steps"] == 24
     bad = [r for r in results if not r["equal"]]
     assert not bad, f"models that match no whole number of steps: {bad}"
     interrupted = [r for r in results if r["interrupted"]]
-    # The interrupts really stopped training part-way, at many different steps.
-    assert len(interrupted) >= 40, results
+    # 50 interrupts really stopped training part-way (a run that finished before its timer
+    # was tried again with half the delay), at many different steps.
+    assert len(interrupted) == 50, results
     assert all(r["completed"] < report["steps"] for r in interrupted)
-    assert len({r["completed"] for r in interrupted}) >= 10, results
+    assert len({r["completed"] for r in interrupted}) >= 8, results
