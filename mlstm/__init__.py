@@ -12,6 +12,7 @@ from .diagnostics import diagnose
 from .gradcheck import gradcheck
 from .initializers import set_random_seed
 from .interop.keras import load_keras
+from .io import load_model
 from .layers import (LSTM, Activation, Concatenate, Dense, Input, Layer, Masking, Reshape,
                      concatenate)
 from .losses import Loss
@@ -21,13 +22,7 @@ from .parallel import get_num_threads, set_num_threads
 from .registry import (register_activation, register_layer, register_loss, register_metric,
                        register_optimizer)
 
-__version__ = "0.1.0"
-
-
-def load_model(path, compile=True, custom_objects=None):
-    """Load a model saved with ``model.save(path)`` (see :func:`mlstm.io.load_model`)."""
-    from .io import load_model as _load_model
-    return _load_model(path, compile=compile, custom_objects=custom_objects)
+from ._version import __version__
 
 
 __all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate", "Reshape",

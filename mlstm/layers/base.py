@@ -407,7 +407,7 @@ class Layer:
         """The arrays :meth:`set_weights` would assign, checked; nothing is changed.
 
         Raises TypeError/ValueError naming the layer and the weight for a wrong count,
-        non-real values or a wrong shape.
+        non-real values, a wrong shape or a NaN/inf entry (named by its index).
         """
         keys = self._weight_keys()
         weights = validation.as_weight_list(weights, f"{type(self).__name__} {self.name!r} "
@@ -421,6 +421,7 @@ class Layer:
             w = validation.as_real_array(w, label)
             if w.shape != self.params[k].shape:
                 raise ValueError(f"{label} has shape {self.params[k].shape}, got {w.shape}")
+            validation.check_finite_weights(w, label)
             checked.append(w)
         return checked
 

@@ -66,7 +66,9 @@ class CompileMixin:
         else:
             raise TypeError("metrics must be a list, a list of lists or a dict by output name")
         resolved_metrics = [[metrics_module.get(m) for m in specs] for specs in metric_specs]
-        self.optimizer = optimizers_module.get(optimizer)
+        optimizer = optimizers_module.get(optimizer)
+        optimizer.check_dtype(self.dtype)     # a learning rate of 1e39 is inf in float32
+        self.optimizer = optimizer
         self._losses = resolved
         self._loss_weights = [float(w) for w in weights]
         self._metrics = resolved_metrics
