@@ -1,0 +1,72 @@
+"""Findings from how the weights moved over the training run: updates too large or too small
+for the weights' scale (the learning rate), parameters that barely move.
+
+Each check reads a :class:`~mlstm.diagnostics.report.DiagnosisReport` ``r`` and the findings
+of earlier checks, and returns a list of :class:`~mlstm.diagnostics.findings.Finding`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..findings import Finding
+
+__all__ = ["check_learning_rate", "check_not_moving"]
+
+
+def _weight_matrix_ratios(r):
+    """``{param: median |Δθ|/|θ|}`` for the traced weight matrices (biases start at 0)."""
+    ups = r.summary.get("updates", {})
+    return {p: u["median_ratio"] for p, u in ups.items()
+            if len(r.param_shapes[p]) >= 2 and np.isfinite(u["median_ratio"])}
+
+
+def check_learning_rate(r, found):
+    ratios = _weight_matrix_ratios(r)
+    if not ratios:
+        return []
+    median = float(np.median(list(ratios.values())))
+    optimizer = r.setup["optimizer"]
+    if median < r.thresholds["lr_small_ratio"]:
+        return [Finding(
+            "learning_rate_too_small", "warning", "Updates too small for the weights' scale",
+            f"Over {len(r.trace)} steps the median update of a weight matrix is "
+            f"{median:.2g} of its norm per step (healthy: about 1e-3); at this pace the "
+            f"weights change by 1% only after ~{0.01 / median:.0f} steps. "
+            f"Optimizer: {optimizer}.",
+            f"Raise the learning rate, roughly x{1e-3 / median:.0f} (Adam's usual start is "
+            "1e-3), after checking that the gradient is not starved (see the other findings).",
+            {"median_update_ratio": median, "per_parameter": ratios})]
+    if median > r.thresholds["lr_large_ratio"]:
+        return [Finding(
+            "learning_rate_too_large", "warning", "Updates too large for the weights' scale",
+            f"Over {len(r.trace)} steps the median update of a weight matrix is "
+            f"{median:.2g} of its norm per step (healthy: about 1e-3): each step rewrites a "
+            "large part of the weights, so training jumps around instead of descending. "
+            f"Optimizer: {optimizer}.",
+            f"Lower the learning rate, roughly /{median / 1e-3:.0f}; clip the gradients "
+            "(clipnorm=1.0) if the loss spikes.",
+            {"median_update_ratio": median, "per_parameter": ratios})]
+    return []
+
+
+def check_not_moving(r, found):
+    ups = r.summary.get("updates")
+    if not ups or any(f.code == "learning_rate_too_small" for f in found):
+        return []
+    dead = {p for f in found if f.code == "no_gradient" for p in f.measured["parameters"]}
+    limit = r.thresholds["not_moving_ratio"]
+    still = {p: u["median_ratio"] for p, u in ups.items()
+             if p not in dead and np.isfinite(u["median_ratio"]) and u["median_ratio"] < limit}
+    if not still:
+        return []
+    listed = ", ".join(f"{p} ({v:.1e})" for p, v in still.items())
+    typical = float(np.median(list(_weight_matrix_ratios(r).values())))
+    return [Finding(
+        "not_moving", "warning", "Parameters that barely move",
+        f"Median update per step relative to the weight's norm, over {len(r.trace)} steps: "
+        f"{listed}; the weight matrices typically move {typical:.1e} per step, and about "
+        "1e-3 is healthy.",
+        "Their gradient is negligible next to the optimizer's scale: look for what starves "
+        "them (saturated gates or heads, gradient vanishing through time, a tiny loss "
+        "weight), or give them a larger learning rate.",
+        {"parameters": still, "typical_ratio": typical})]
