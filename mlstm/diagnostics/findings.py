@@ -28,7 +28,7 @@ THRESHOLDS = {
     "lr_large_ratio": 3e-2,
 }
 
-FINDING_CODES = ("nonfinite", "low_sample_coverage", "no_gradient", "bce_targets",
+FINDING_CODES = ("nonfinite", "nothing_trainable", "low_sample_coverage", "no_gradient", "bce_targets",
                  "learning_rate_too_large", "learning_rate_too_small", "not_moving",
                  "dominant_output", "conflicting_outputs", "saturated_head", "saturated_gates",
                  "vanishing_gradient", "input_scale", "mse_on_sigmoid")

@@ -131,7 +131,7 @@ def _describe_setup(model):
         parts.append(f"{w:g} * {label}({name})")
     optimizer = model.optimizer
     return {"loss": " + ".join(parts), "optimizer": repr(optimizer),
-            "optimizer_name": getattr(optimizer, "name", type(optimizer).__name__),
+            "optimizer_name": type(optimizer).__name__,
             "learning_rate": getattr(optimizer, "learning_rate", None),
             "inputs": {n: list((None,) + tuple(t.shape)) for n, t in
                        zip(model.input_names, model.inputs)},

@@ -1,8 +1,8 @@
 """The checks that turn a report's figures into findings, run in a fixed order.
 
 ================  ==========================================================================
-``data``          the data and the compile settings (NaN/inf, BCE targets, input scales,
-                  MSE on a sigmoid head)
+``data``          the data and the compile settings (NaN/inf, nothing trainable, BCE
+                  targets, input scales, MSE on a sigmoid head)
 ``gradients``     where the gradient goes (coverage, parameters without gradient, dominance,
                   conflict, saturation, gradient through time)
 ``training``      how the weights moved over the training run (learning rate, not moving)
@@ -14,7 +14,8 @@ A check may look at what earlier checks found (``not_moving`` leaves out the par
 from __future__ import annotations
 
 from ..findings import SEVERITY_ORDER
-from .data import check_bce_targets, check_input_scale, check_mse_on_sigmoid, check_nonfinite
+from .data import (check_bce_targets, check_input_scale, check_mse_on_sigmoid, check_nonfinite,
+                   check_nothing_trainable)
 from .gradients import (check_conflict, check_coverage, check_dominance, check_no_gradient,
                         check_saturated_gates, check_saturated_heads, check_vanishing)
 from .training import check_learning_rate, check_not_moving
@@ -22,12 +23,12 @@ from .training import check_learning_rate, check_not_moving
 __all__ = ["run_checks", "CHECKS", "DATA_CHECKS"]
 
 #: Every check, in the order they run on a report with measurements.
-CHECKS = (check_nonfinite, check_coverage, check_no_gradient, check_bce_targets,
+CHECKS = (check_nonfinite, check_nothing_trainable, check_coverage, check_no_gradient, check_bce_targets,
           check_learning_rate, check_not_moving, check_dominance, check_conflict,
           check_saturated_heads, check_saturated_gates, check_vanishing, check_input_scale,
           check_mse_on_sigmoid)
 #: The checks that need only the data: what runs when mlstm refused the data.
-DATA_CHECKS = (check_nonfinite, check_bce_targets, check_input_scale)
+DATA_CHECKS = (check_nonfinite, check_nothing_trainable, check_bce_targets, check_input_scale)
 
 
 def run_checks(report):

@@ -1,5 +1,5 @@
-"""Findings from the data and the compile settings: NaN/inf, BCE targets outside [0, 1],
-inputs on very different scales, mean squared error on a sigmoid head.
+"""Findings from the data and the compile settings: NaN/inf, nothing trainable, BCE targets
+outside [0, 1], inputs on very different scales, mean squared error on a sigmoid head.
 
 Each check reads a :class:`~mlstm.diagnostics.report.DiagnosisReport` ``r`` and the findings
 of earlier checks, and returns a list of :class:`~mlstm.diagnostics.findings.Finding`.
@@ -14,7 +14,8 @@ from ... import losses as losses_module
 from ...ops.activations import sigmoid
 from ..findings import Finding
 
-__all__ = ["check_nonfinite", "check_bce_targets", "check_input_scale", "check_mse_on_sigmoid"]
+__all__ = ["check_nonfinite", "check_nothing_trainable", "check_bce_targets", "check_input_scale",
+           "check_mse_on_sigmoid"]
 
 
 def check_nonfinite(r, found):
@@ -52,6 +53,19 @@ def check_nonfinite(r, found):
         "the data is clean and training produces them, lower the learning rate or clip the "
         "gradients (Adam(clipnorm=1.0)).",
         {"where": where})]
+
+
+def check_nothing_trainable(r, found):
+    if r.trainable_names:
+        return []
+    frozen = list(r.param_shapes)
+    return [Finding(
+        "nothing_trainable", "error", "The model has no trainable parameters",
+        ("Every parameter is frozen (trainable=False): " + ", ".join(frozen) if frozen else
+         "The model has no parameters") + ". fit computes gradients but changes nothing.",
+        "Set trainable=True on the layers that should learn (layer.trainable = True, before "
+        "compile).",
+        {"frozen": frozen})]
 
 
 def check_bce_targets(r, found):

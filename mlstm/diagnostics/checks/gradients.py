@@ -73,9 +73,11 @@ def check_no_gradient(r, found):
         f"The gradient of {', '.join(dead)} is exactly zero {when}: no loss gradient "
         "reaches them, so no optimizer can move them.",
         "If their output has no loss, give it one (no None for it in compile(loss=...)); "
-        "remove layers whose output is not used; if what lies between them and the loss is "
-        "saturated (a sigmoid at exactly 0 or 1) or masked, see those findings. Mark them "
-        "trainable=False if they are meant to stay fixed.",
+        "remove layers whose output is not used; if what lies between them and the loss "
+        "passes no gradient (a sigmoid saturated at exactly 0 or 1, a mask, a ReLU that is 0 "
+        "on every sample, e.g. from a large negative bias), fix that (see the other findings; "
+        "re-initialize a dead ReLU layer's bias at 0). Mark them trainable=False if they are "
+        "meant to stay fixed.",
         {"parameters": dead})]
 
 
