@@ -82,9 +82,10 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
         xs = model._inputs(x)
         ys = model._targets(y, xs[0].shape[0])
     except (ValueError, TypeError) as refusal:
-        report = DiagnosisReport(model, data, None, None, limits, stopped=str(refusal),
-                                 target_shares=target)
-        report.findings = run_checks(report)
+        with np.errstate(all="ignore"):
+            report = DiagnosisReport(model, data, None, None, limits, stopped=str(refusal),
+                                     target_shares=target)
+            report.findings = run_checks(report)
         if not report.findings:
             raise
         return report
@@ -99,8 +100,11 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
         with np.errstate(over="ignore", invalid="ignore"):   # a diverged copy overflows
             run["static"] = static_measurements(run["model"], x_batch, y_batch)
 
-    report = DiagnosisReport(model, data, static, run, limits, target_shares=target)
-    report.findings = run_checks(report)
+    # Figures from diverged weights may be inf or nan: they are measured and reported (the
+    # nonfinite finding), not warned about.
+    with np.errstate(all="ignore"):
+        report = DiagnosisReport(model, data, static, run, limits, target_shares=target)
+        report.findings = run_checks(report)
     return report
 
 
