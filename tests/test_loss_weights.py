@@ -85,7 +85,7 @@ def test_a_chosen_target_share_in_diagnose_and_on_the_report():
     report = diagnose(m, x, y, steps=0, batch_size=64, target_shares={"out1": 1, "out2": 3})
     recomputed = measured_shares(m, report.suggested_loss_weights, x, y)
     assert recomputed["out1"] == pytest.approx(0.25, abs=1e-6)
-    assert "(target)" in str(report) and "25.00%" in str(report)
+    assert "each output the target share" in str(report) and "25.00%" in str(report)
     other = report.suggest_loss_weights([0.9, 0.1])
     assert measured_shares(m, other.weights, x, y)["out1"] == pytest.approx(0.9, abs=1e-6)
     assert report.suggested_loss_weights != other.weights      # the report's stays

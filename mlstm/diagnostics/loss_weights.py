@@ -109,15 +109,15 @@ class LossWeightSuggestion:
             f"Suggested loss weights: each output {aim} of the gradient norm on the shared "
             f"weights ({', '.join(self.shared_layers)}), measured on the batch at the current "
             "weights; 'after' is predicted, and exact at these weights:", 96)
-        width = max(len(o) for o in self.weights)
-        lines.append("  " + "output".ljust(width) + "   weight now -> suggested"
-                     + "     share now -> after" + ("" if equal else "   (target)"))
+        width = max([len(o) for o in self.weights] + [len("output")])
+        lines.append("  " + "output".ljust(width) + "   " + "weight now".rjust(10) + " -> "
+                     + "suggested".ljust(10) + "   " + "share now".rjust(9) + " -> "
+                     + ("after" if equal else "after      target"))
         for o, w in self.weights.items():
-            after = self.shares_after.get(o)
-            lines.append(
-                "  " + o.ljust(width) + f"   {self.current[o]:10.3g} -> {w:<10.3g}"
-                + f"   {_pct(self.shares_before.get(o))} -> {_pct(after)}"
-                + ("" if equal else f"   ({_pct(self.target[o])})"))
+            lines.append("  " + o.ljust(width) + f"   {self.current[o]:10.3g} -> {w:<10.3g}   "
+                         + _pct(self.shares_before.get(o)).rjust(9) + " -> "
+                         + _pct(self.shares_after.get(o)).rjust(7)
+                         + ("" if equal else "   " + _pct(self.target[o]).rjust(7)))
         lines.append("  compile(..., loss_weights=["
                      + ", ".join(f"{w:.3g}" for w in self.weights.values()) + "])")
         for o in self.unreachable:
@@ -148,8 +148,8 @@ class LossWeightSuggestion:
 
 def _pct(v):
     if v is None or not np.isfinite(v):
-        return "    n/a"
-    return f"{100 * v:6.1e}%" if 0 < v < 1e-4 else f"{100 * v:6.2f}%"
+        return "n/a"
+    return f"{100 * v:.1e}%" if 0 < v < 1e-4 else f"{100 * v:.2f}%"
 
 
 def suggest_loss_weights(r, target_shares=None):
