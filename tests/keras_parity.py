@@ -37,8 +37,9 @@ def keras_step(keras_model, xs, ys):
         loss = keras_model.compute_loss(x=xs, y=ys, y_pred=y_pred)
     grads = tape.gradient(loss, keras_model.trainable_weights)
     preds = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
+    # an Embedding's gradient comes as IndexedSlices: made dense
     return ([np.asarray(p) for p in preds], float(loss),
-            [np.asarray(g) for g in grads])
+            [np.asarray(tf.convert_to_tensor(g)) for g in grads])
 
 
 def assert_model_matches_keras(model, keras_model, xs, ys, tol):
