@@ -165,6 +165,13 @@ def test_option_refusals():
         SparseCategoricalCrossentropy(ignore_class=0)
     with pytest.raises(ValueError, match="label_smoothing"):
         CategoricalCrossentropy(label_smoothing=1.5)
+    with pytest.raises(TypeError, match=r"reduction='sum' not supported; "
+                                        r"CategoricalCrossentropy takes \['from_logits'"):
+        CategoricalCrossentropy(reduction="sum")
+    with pytest.raises(TypeError, match="SparseCategoricalCrossentropy takes"):
+        SparseCategoricalCrossentropy(label_smoothing=0.1)
+    with pytest.raises(TypeError, match=r"MeanAbsoluteError takes \[\]"):
+        losses.MeanAbsoluteError(delta=1)
     with pytest.raises(ValueError, match="targets in \\[0, 1\\]"):
         CategoricalCrossentropy()(np.array([[-1.0, 2.0]]), np.array([[0.5, 0.5]]))
 
@@ -300,6 +307,10 @@ def test_keras_loss_objects_give_the_gradients_of_their_names():
     exact, mapped = by_name.gradients(xs, ys), by_object.gradients(xs, ys)
     for name in exact:
         np.testing.assert_array_equal(mapped[name], exact[name])
+    # and a Keras object wrapped as a plain function by hand computes in float32: refused
+    with pytest.raises(TypeError, match="lower precision"):
+        losses.FunctionLoss(keras.losses.MeanSquaredError()).gradient(
+            ys[0].astype("float64"), np.zeros((16, 1)))
 
 
 # --------------------------------------------------------------------------- Keras parity

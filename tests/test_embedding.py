@@ -170,6 +170,9 @@ def test_integer_input_refusals():
         Embedding(4, 2, mask_zero=True)(Input((5, 2), name="g", dtype="int32"))
     with pytest.raises(ValueError, match="input_dim must be a positive int"):
         Embedding(0, 2)
+    with pytest.raises(TypeError, match=r"embeddings_regularizer='l2' not supported; "
+                                        r"Embedding takes input_dim, output_dim"):
+        Embedding(4, 2, embeddings_regularizer="l2")
     with pytest.raises(TypeError, match="Input dtype must be"):
         Input((5,), dtype="uint8")
 

@@ -57,7 +57,16 @@ class Embedding(Layer):
     takes_integer_inputs = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 mask_zero=False, name=None, dtype=None, trainable=True, seed=None):
+                 mask_zero=False, name=None, dtype=None, trainable=True, seed=None,
+                 **unsupported):
+        if unsupported:
+            # Keras' other options (embeddings_regularizer, weights, lora_rank, ...)
+            raise TypeError(
+                f"Embedding: option{'s' if len(unsupported) > 1 else ''} "
+                f"{', '.join(f'{k}={v!r}' for k, v in unsupported.items())} not supported; "
+                "Embedding takes input_dim, output_dim, embeddings_initializer, mask_zero, "
+                "name, dtype, trainable, seed (pretrained vectors: set_weights after the "
+                "layer is called)")
         super().__init__(name=name, dtype=check_dtype(dtype or "float32"), trainable=trainable,
                          seed=seed)
         self.input_dim = _positive_int(input_dim, "input_dim")

@@ -29,6 +29,7 @@ from .. import validation
 from ..ops.softmax import logsumexp, softmax
 from ..registry import register_loss
 from .base import EPSILON, Loss
+from .options import refuse_unknown_options
 
 __all__ = ["CategoricalCrossentropy", "categorical_crossentropy", "check_axis"]
 
@@ -68,7 +69,8 @@ class CategoricalCrossentropy(Loss):
     target_range = (0.0, 1.0)
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 invalid_targets="raise"):
+                 invalid_targets="raise", **unsupported):
+        refuse_unknown_options(type(self), unsupported)
         self.from_logits = bool(from_logits)
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..registry import register_loss
 from .base import Loss
+from .options import refuse_unknown_options
 
 __all__ = ["Huber", "huber"]
 
@@ -33,7 +34,8 @@ class Huber(Loss):
     keras_name = "Huber"
     keras_function = "huber"
 
-    def __init__(self, delta=1.0):
+    def __init__(self, delta=1.0, **unsupported):
+        refuse_unknown_options(type(self), unsupported)
         if (isinstance(delta, bool) or not isinstance(delta, (int, float, np.number))
                 or not np.isfinite(delta) or delta <= 0):
             raise ValueError(f"Huber: delta must be a positive finite number, got {delta!r}")

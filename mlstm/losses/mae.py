@@ -5,6 +5,7 @@ import numpy as np
 
 from ..registry import register_loss
 from .base import Loss
+from .options import refuse_unknown_options
 
 __all__ = ["MeanAbsoluteError", "mean_absolute_error"]
 
@@ -20,6 +21,9 @@ class MeanAbsoluteError(Loss):
     name = "mean_absolute_error"
     keras_name = "MeanAbsoluteError"
     keras_function = "mean_absolute_error"
+
+    def __init__(self, **unsupported):
+        refuse_unknown_options(type(self), unsupported)
 
     def call(self, y_true, y_pred):
         """Per-sample values ``mean_D |p - t|``: (N, ..., D) -> (N, ...)."""

@@ -26,6 +26,7 @@ from ..ops.softmax import logsumexp, softmax
 from ..registry import register_loss
 from .base import EPSILON, Loss, reduce_output_loss
 from .categorical import check_axis
+from .options import refuse_unknown_options
 
 __all__ = ["SparseCategoricalCrossentropy", "sparse_categorical_crossentropy", "class_ids"]
 
@@ -114,7 +115,8 @@ class SparseCategoricalCrossentropy(Loss):
     #: (the training data checks and the component tests read this).
     sparse_targets = True
 
-    def __init__(self, from_logits=False, ignore_class=None, axis=-1):
+    def __init__(self, from_logits=False, ignore_class=None, axis=-1, **unsupported):
+        refuse_unknown_options(type(self), unsupported)
         self.from_logits = bool(from_logits)
         if ignore_class is not None:
             raise ValueError(f"SparseCategoricalCrossentropy: ignore_class={ignore_class!r} is "
