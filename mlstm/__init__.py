@@ -13,8 +13,8 @@ from .gradcheck import gradcheck
 from .initializers import set_random_seed
 from .interop.keras import load_keras
 from .io import load_model
-from .layers import (LSTM, Activation, Concatenate, Dense, Input, Layer, Masking, Reshape,
-                     concatenate)
+from .layers import (LSTM, Activation, Concatenate, Dense, Embedding, Input, Layer, Masking,
+                     Reshape, concatenate)
 from .losses import Loss
 from .model import Model
 from .optimizers import Optimizer
@@ -25,9 +25,10 @@ from .registry import (register_activation, register_layer, register_loss, regis
 from ._version import __version__
 
 
-__all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate", "Reshape",
-           "Masking", "Model", "Layer", "Loss", "Optimizer", "register_layer", "register_loss",
-           "register_optimizer", "register_activation", "register_metric", "registry",
+__all__ = ["Input", "LSTM", "Dense", "Embedding", "Activation", "Concatenate", "concatenate",
+           "Reshape", "Masking", "Model", "Layer", "Loss", "Optimizer", "register_layer",
+           "register_loss", "register_optimizer", "register_activation", "register_metric",
+           "registry",
            "activations", "losses", "metrics", "optimizers", "gradcheck",
            "set_random_seed", "load_model", "load_keras", "diagnose", "get_num_threads",
            "set_num_threads", "__version__"]

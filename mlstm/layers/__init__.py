@@ -5,6 +5,7 @@ base.py         SymbolicTensor, Node, Layer (the contract), KerasOptions
 input.py        InputLayer, Input
 lstm.py         LSTM
 dense.py        Dense
+embedding.py    Embedding (integer token ids)
 activation.py   Activation
 merge.py        Concatenate, concatenate
 reshape.py      Reshape
@@ -19,11 +20,12 @@ from .activation import Activation
 from .base import KerasOptions, Layer, Node, SymbolicTensor, format_shape
 from .merge import Concatenate, concatenate
 from .dense import Dense
+from .embedding import Embedding
 from .input import Input, InputLayer
 from .lstm import LSTM
 from .masking import Masking
 from .reshape import Reshape
 
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "InputLayer", "Input", "LSTM",
-           "Dense", "Concatenate", "concatenate", "Reshape", "Masking", "Activation", "LAYERS",
-           "register_layer", "format_shape"]
+           "Dense", "Embedding", "Concatenate", "concatenate", "Reshape", "Masking", "Activation",
+           "LAYERS", "register_layer", "format_shape"]

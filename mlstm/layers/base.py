@@ -197,6 +197,8 @@ class Layer:
     mask_value = None
     #: Whether ``forward`` draws random numbers (then it gets its own seeded ``rng``).
     uses_rng = False
+    #: Whether the layer takes integer tensors (token ids: Embedding); others refuse them.
+    takes_integer_inputs = False
 
     def __init__(self, name=None, dtype=None, trainable=True, seed=None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -219,6 +221,11 @@ class Layer:
                 raise TypeError(
                     f"{type(self).__name__} {self.name!r} must be called on symbolic tensors "
                     f"(from mlstm.Input or another layer); input {k} is {type(t).__name__}")
+            if np.dtype(t.dtype).kind == "i" and not self.takes_integer_inputs:
+                raise TypeError(
+                    f"{type(self).__name__} {self.name!r} takes float tensors; input {k} holds "
+                    f"integer token ids ({t.dtype}) from {type(t.node.layer).__name__} "
+                    f"{t.node.layer.name!r}: ids go through an Embedding first")
         specs = self._input_specs(inputs_list, call_kwargs)
         if self.dtype is None:
             self.dtype = inputs_list[0].dtype

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..losses import reduce_output_loss
 from ..validation import NonFiniteError, all_finite
-from ..validation import _describe_entries
+from ..validation.finite import _describe_entries
 
 __all__ = ["check_step_finite", "attribute_update_error"]
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from . import _describe_entries, all_finite
+from .finite import _describe_entries, all_finite
 
 __all__ = ["NonFiniteError", "check_step_finite", "check_finite_weights",
            "attribute_update_error", "describe_nonfinite_entries"]
