@@ -31,7 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Optimizer", "Adam", "SGD", "get", "OPTIMIZERS"]
+from . import schedules
+from .schedules import is_schedule
+
+__all__ = ["Optimizer", "Adam", "SGD", "get", "OPTIMIZERS", "schedules"]
 
 
 class Optimizer:
@@ -39,7 +42,9 @@ class Optimizer:
 
     Parameters
     ----------
-    learning_rate : float
+    learning_rate : float or mlstm.schedules.LearningRateSchedule
+        A schedule is evaluated once per step at the step count before the update
+        (:meth:`learning_rate_at`).
     clipnorm : float, optional
         Rescale each gradient tensor to at most this L2 norm.
     global_clipnorm : float, optional
@@ -54,7 +59,8 @@ class Optimizer:
 
     def __init__(self, learning_rate=0.001, clipnorm=None, global_clipnorm=None,
                  clipvalue=None, weight_decay=None):
-        self.learning_rate = _positive("learning_rate", learning_rate, allow_zero=True)
+        self.learning_rate = (learning_rate if is_schedule(learning_rate)
+                              else _positive("learning_rate", learning_rate, allow_zero=True))
         if sum(c is not None for c in (clipnorm, global_clipnorm, clipvalue)) > 1:
             raise ValueError("Only one of clipnorm, global_clipnorm and clipvalue can be set "
                              "(as in Keras)")
@@ -65,6 +71,7 @@ class Optimizer:
         self.weight_decay = (None if weight_decay is None
                              else _positive("weight_decay", weight_decay, allow_zero=True))
         self.iterations = 0
+        self.current_learning_rate = None    # the rate of the last step (set by apply)
 
     # ------------------------------------------------------------------ the step
     def apply(self, params, grads):
@@ -89,9 +96,9 @@ class Optimizer:
                 raise ValueError(f"{self.name}: gradient for {name!r} has shape {g.shape}, "
                                  f"parameter has {params[name].shape}")
         grads = self.clip_gradients(grads)
+        lr = self.current_learning_rate = self.learning_rate_at(self.iterations)
         self.iterations += 1
         updates = {}
-        lr = self.learning_rate
         for name, g in grads.items():
             theta = params[name]
             old = theta.copy()
@@ -100,6 +107,12 @@ class Optimizer:
             self._update(name, theta, g.astype(theta.dtype, copy=False))
             updates[name] = theta - old
         return updates
+
+    def learning_rate_at(self, iterations):
+        """The learning rate of the step made after ``iterations`` steps: the constant, or
+        the schedule at ``iterations`` (the count before the update, as Keras does)."""
+        lr = self.learning_rate
+        return float(lr(int(iterations))) if is_schedule(lr) else lr
 
     def clip_gradients(self, grads):
         """Gradients after clipnorm / global_clipnorm / clipvalue (new arrays when changed)."""
@@ -150,7 +163,9 @@ class Optimizer:
         return {}
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate,
+        lr = self.learning_rate
+        return {"name": self.name,
+                "learning_rate": schedules.serialize(lr) if is_schedule(lr) else lr,
                 "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
                 "clipvalue": self.clipvalue, "weight_decay": self.weight_decay}
 
@@ -158,6 +173,8 @@ class Optimizer:
     def from_config(cls, config):
         config = dict(config)
         config.pop("name", None)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
         return cls(**config)
 
     def __repr__(self):
@@ -206,7 +223,7 @@ class Adam(Optimizer):
         # through float32 even for float64 variables; the moment factors (1 - β) are Python
         # floats, so they are exact in float64 and float32(1 - β) in float32.
         beta_1, beta_2 = dtype(np.float32(self.beta_1)), dtype(np.float32(self.beta_2))
-        alpha = (dtype(self.learning_rate) * np.sqrt(1 - beta_2 ** dtype(t))
+        alpha = (dtype(self.current_learning_rate) * np.sqrt(1 - beta_2 ** dtype(t))
                  / (1 - beta_1 ** dtype(t)))
         m += (g - m) * dtype(1 - self.beta_1)
         v += (np.square(g) - v) * dtype(1 - self.beta_2)
@@ -252,7 +269,7 @@ class SGD(Optimizer):
 
     def _update(self, name, theta, g):
         dtype = theta.dtype.type
-        lr = dtype(self.learning_rate)
+        lr = dtype(self.current_learning_rate)
         if not self.momentum:
             theta -= lr * g
             return

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import validation
 from ..layers.base import format_shape as _format_shape
+from .weights import missing_labels
 
 __all__ = ["DataMixin"]
 
@@ -11,8 +12,12 @@ class DataMixin:
     """Standardize ``x`` and ``y`` (part of :class:`Trainer`)."""
 
     # ------------------------------------------------------------------ data
-    def _standardize(self, data, role, tensors, names):
-        """Arrays for ``tensors`` from an array, a list or a dict by name; shapes checked."""
+    def _standardize(self, data, role, tensors, names, labelled=None):
+        """Arrays for ``tensors`` from an array, a list or a dict by name; shapes checked.
+
+        ``labelled``: a list to receive, per array, its labelled entries (None: all), the
+        missing labels (rows of NaN) being filled (``missing_targets="mask"``).
+        """
         n = len(tensors)
         if isinstance(data, dict):
             missing = [nm for nm in names if nm not in data]
@@ -48,6 +53,9 @@ class DataMixin:
                                        f"{type(t.node.layer).__name__} {t.node.layer.name!r}"))
             if any(d == 0 for d in a.shape):
                 raise ValueError(f"{role} {name!r} is empty: shape {a.shape}")
+            if labelled is not None:
+                a, present = missing_labels(a, f"{role} {name!r}")
+                labelled.append(present)
             out.append(validation.cast_finite(a, t.dtype, f"{role} {name!r}"))
         sizes = {a.shape[0] for a in out}
         if len(sizes) > 1:
@@ -58,8 +66,8 @@ class DataMixin:
     def _inputs(self, x):
         return self._standardize(x, "inputs", self.inputs, self.input_names)
 
-    def _targets(self, y, batch_size):
-        ys = self._standardize(y, "targets", self.outputs, self.output_names)
+    def _targets(self, y, batch_size, labelled=None):
+        ys = self._standardize(y, "targets", self.outputs, self.output_names, labelled)
         if ys[0].shape[0] != batch_size:
             raise ValueError(f"targets have {ys[0].shape[0]} samples, inputs have {batch_size}")
         validation.check_targets(self, ys)
