@@ -309,8 +309,10 @@ class _Archive:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{self.label}: {CONFIG_MEMBER} is not valid JSON ({exc})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(f"{self.label} is not an mlstm model (format "
-                             f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+            kind = meta.get("format") if isinstance(meta, dict) else None
+            raise ValueError(f"{self.label} is not an mlstm model (format {kind!r})"
+                             + ("; it holds weights only: build the model and call "
+                                "model.load_weights(path)" if kind == "mlstm.weights" else ""))
         version = meta.get("format_version")
         if version != FORMAT_VERSION:
             raise ValueError(f"{self.label} has format version {version!r}; this mlstm reads "
@@ -354,6 +356,9 @@ class _open:
     def __enter__(self):
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"load_model: no file {self.path!r}")
+        if self.path.endswith(".keras"):
+            raise ValueError(f"{self.label} is a Keras file; load it with "
+                             "mlstm.load_keras(path)")
         if not zipfile.is_zipfile(self.path):
             raise ValueError(f"{self.label} is not an mlstm model file (not a .npz/zip "
                              "archive; truncated or foreign)")

@@ -103,7 +103,7 @@ class InferenceMixin:
             tape = self.forward(batch.xs)
             result = self._batch_loss(tape, batch)
             totals.add(result, batch.n,
-                       self._metric_sums(tape, batch.ys, batch.weights, batch.labelled))
+                       self._metric_sums(tape, batch.ys, batch.labelled))
             running = totals.logs()
             call("on_test_batch_end", step, running)
             if progress is not None:

@@ -93,25 +93,20 @@ class StepsMixin:
             return None
         return self.output_logits(tape, k, loss.logits_activation)
 
-    def _metric_sums(self, tape, ys, weights=None, labelled=None):
-        """``[(Σ w·value, Σ w)]`` per metric: w the entry weight times the mask (Keras'
-        ``MeanMetricWrapper``), 0 at missing labels."""
+    def _metric_sums(self, tape, ys, labelled=None):
+        """``[(Σ m·value, Σ m)]`` per metric, m the mask (and 0 at missing labels).
+
+        Sample and class weights do not reach the metrics: Keras applies them only to
+        ``weighted_metrics``, not to ``metrics``.
+        """
         sums = []
         for k, metrics in enumerate(self._metrics):
             mask = tape.output_masks[k]
-            sw = None if weights is None else weights[k]
             lab = None if labelled is None else labelled[k]
+            if lab is not None:
+                mask = lab if mask is None or mask.shape != lab.shape else mask & lab
             for fn, _ in metrics:
-                if sw is None and lab is None:
-                    sums.append(metrics_module.metric_sums(fn, ys[k], tape.outputs[k], mask))
-                    continue
-                values = np.asarray(fn(ys[k], tape.outputs[k]), dtype=np.float64)
-                w = np.ones(values.shape) if sw is None else sw.astype(np.float64)
-                if mask is not None and mask.shape == values.shape:
-                    w = w * mask
-                if lab is not None:
-                    w = w * lab
-                sums.append((float(np.sum(values * w)), float(np.sum(w))))
+                sums.append(metrics_module.metric_sums(fn, ys[k], tape.outputs[k], mask))
         return sums
 
     def _logs(self, result_sums, batch_counts, metric_sums, prefix=""):
@@ -186,7 +181,7 @@ class StepsMixin:
             before_update(info)
         trainable = self.trainable_params
         updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
-        metric_sums = self._metric_sums(tape, batch.ys, batch.weights, batch.labelled)
+        metric_sums = self._metric_sums(tape, batch.ys, batch.labelled)
         sums = EpochSums(self, batch.count_labels)
         sums.add(result, batch.n, metric_sums)
         info.update(updates=updates, metric_sums=metric_sums,
