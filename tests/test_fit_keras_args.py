@@ -342,3 +342,28 @@ def test_verbose_as_keras(capsys):
     model.predict(x, batch_size=5, verbose=1)
     assert capsys.readouterr().out.startswith("3/3 ━")
     assert np.array_equal(model(x), model.predict(x))
+
+
+def test_a_run_with_steps_per_epoch_resumes_bit_identically(tmp_path):
+    """Epochs walk on through shuffled passes; the checkpoint's training_state carries
+    steps_per_epoch, so the resumed run takes the same batches."""
+    x, y1, _ = data(n=14)
+    straight = single_output_model()
+    straight.compile(Adam(0.01), loss="mse")
+    h1 = straight.fit(x, y1[:, :1], batch_size=3, steps_per_epoch=2, epochs=6, seed=4,
+                      verbose=0)
+    first = single_output_model()
+    first.compile(Adam(0.01), loss="mse")
+    first.fit(x, y1[:, :1], batch_size=3, steps_per_epoch=2, epochs=3, seed=4, verbose=0,
+              checkpoint=tmp_path / "ck.npz")
+    resumed = mlstm.load_model(tmp_path / "ck.npz")
+    state = resumed.training_state
+    assert state["steps_per_epoch"] == 2 and state["initial_epoch"] == 3
+    h2 = resumed.fit(x, y1[:, :1], verbose=0, **dict(state, epochs=6))
+    assert h2.history["loss"] == h1.history["loss"][3:]
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        assert np.array_equal(a, b)
+    # 5 batches: epochs take 2, 2, 1 (the end of the data), then a new pass
+    from mlstm.training.fit import batch_positions
+    assert [batch_positions(e, 2, 5) for e in range(4)] == [(0, 0, 2), (0, 2, 2), (0, 4, 1),
+                                                           (1, 0, 2)]
