@@ -7,7 +7,8 @@
 >>> [w.shape for w in model.get_layer("lstm").get_weights()]
 [(3, 8), (2, 8), (8,)]
 """
-from . import activations, losses, metrics, optimizers, registry
+from . import activations, callbacks, losses, metrics, optimizers, registry, schedules
+from . import model as _model_module
 from .gradcheck import gradcheck
 from .initializers import set_random_seed
 from .layers import (LSTM, Activation, Concatenate, Dense, Input, Layer, Masking, Reshape,
@@ -34,6 +35,15 @@ def load_keras(path):
     return _load_keras(path)
 
 
+def _save_keras(model, path):
+    """``model.save("m.keras")``: a Keras file through :func:`mlstm.interop.keras.to_keras`."""
+    from .interop.keras import to_keras
+    to_keras(model).save(path)
+
+
+_model_module.SAVE_FORMATS[".keras"] = _save_keras
+
+
 def diagnose(model, x, y, **kwargs):
     """Why is this model not learning? See :func:`mlstm.diagnostics.diagnose`."""
     from .diagnostics import diagnose as _diagnose
@@ -44,4 +54,4 @@ __all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate",
            "register_optimizer", "register_activation", "register_metric", "registry",
            "activations", "losses", "metrics", "optimizers", "gradcheck",
            "set_random_seed", "load_model", "load_keras", "diagnose", "get_num_threads",
-           "set_num_threads", "__version__"]
+           "set_num_threads", "__version__", "callbacks", "schedules"]

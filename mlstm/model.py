@@ -12,6 +12,10 @@ from .training import Trainer
 
 __all__ = ["Model"]
 
+#: Writers of formats the core does not hold, by extension: ``{".keras": write(model, path)}``.
+#: The package's ``__init__`` sets ".keras" (through :func:`mlstm.interop.keras.to_keras`):
+#: the bridge to Keras sits above the model, which must not import it.
+SAVE_FORMATS = {}
 WEIGHTS_SUFFIX = ".weights.npz"
 WEIGHTS_FORMAT = "mlstm.weights"
 
@@ -99,7 +103,8 @@ class Model(Graph, Trainer):
             mlstm's own file (:mod:`mlstm.io`): architecture, compile settings, weights and
             optimizer state, written atomically; :func:`mlstm.load_model` reads it.
         ``.keras``
-            A Keras file, through :func:`mlstm.interop.keras.to_keras` (the keras extra):
+            A Keras file, through :func:`mlstm.interop.keras.to_keras` (the keras extra;
+            the writer is in ``SAVE_FORMATS``):
             ``keras.saving.load_model`` loads it and predicts the same;
             :func:`mlstm.load_keras` reads it back.
 
@@ -108,14 +113,15 @@ class Model(Graph, Trainer):
         """
         target = _target_path(path, "save")
         if target.endswith(".keras"):
+            writer = SAVE_FORMATS.get(".keras")
+            if writer is None:     # set when the mlstm package is imported
+                raise ValueError("save: no writer for .keras files (import mlstm)")
             try:
-                from .interop.keras import to_keras
-                kmodel = to_keras(self)
+                writer(self, target)
             except ImportError as exc:
                 raise ValueError(f"save: {target!r} is a Keras file, which needs the keras "
                                  f"extra ({exc}); save mlstm's own format with a .npz name"
                                  ) from None
-            kmodel.save(target)
             return
         if target.endswith(".weights.npz"):
             raise ValueError(f"save: {target!r} is a weights file name; use "
