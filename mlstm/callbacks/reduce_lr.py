@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..schedules import is_schedule
 from .monitor import MonitorCallback
 
 __all__ = ["ReduceLROnPlateau"]
@@ -50,7 +51,6 @@ class ReduceLROnPlateau(MonitorCallback):
         self.wait = 0
 
     def set_model(self, model):
-        from ..schedules import is_schedule
         if is_schedule(getattr(model.optimizer, "learning_rate", None)):
             raise TypeError("ReduceLROnPlateau: the optimizer's learning rate is a schedule "
                             f"({model.optimizer.learning_rate!r}), which a callback cannot "
