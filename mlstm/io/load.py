@@ -131,6 +131,9 @@ def load_model(path, compile=True, custom_objects=None, max_bytes=None,
 
 
 def _open(path):
+    if os.fspath(path).endswith(".keras"):
+        raise ValueError(f"load_model: {os.fspath(path)!r} is a Keras file; load it with "
+                         "mlstm.load_keras(path)")
     return Archive(path, f"load_model: {os.fspath(path)!r}", "an mlstm model file")
 
 

@@ -410,7 +410,7 @@ class Layer:
         """Fully qualified names ``"layer/weight"`` in ``get_weights`` order."""
         return [f"{self.name}/{k}" for k in self._weight_keys()]
 
-    def checked_weights(self, weights):
+    def checked_weights(self, weights, allow_nonfinite=False):
         """The arrays :meth:`set_weights` would assign, checked; nothing is changed.
 
         Raises TypeError/ValueError naming the layer and the weight for a wrong count,
@@ -428,7 +428,8 @@ class Layer:
             w = validation.as_real_array(w, label)
             if w.shape != self.params[k].shape:
                 raise ValueError(f"{label} has shape {self.params[k].shape}, got {w.shape}")
-            validation.check_finite_weights(w, label)
+            if not allow_nonfinite:
+                validation.check_finite_weights(w, label)
             checked.append(w)
         return checked
 
@@ -436,9 +437,10 @@ class Layer:
         for k, w in zip(self._weight_keys(), checked):
             self.params[k][...] = w
 
-    def set_weights(self, weights):
-        """Set the parameters from a list in ``get_weights`` order; shapes must match."""
-        self._assign_weights(self.checked_weights(weights))
+    def set_weights(self, weights, allow_nonfinite=False):
+        """Set the parameters from a list in ``get_weights`` order; shapes must match, and
+        NaN/inf entries are refused unless ``allow_nonfinite``."""
+        self._assign_weights(self.checked_weights(weights, allow_nonfinite))
 
     def count_params(self):
         return int(sum(p.size for p in self.params.values()))
