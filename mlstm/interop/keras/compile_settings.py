@@ -11,7 +11,13 @@ Optimizers
     Found in :data:`mlstm.registry.OPTIMIZERS` under their Keras class names ("Adam",
     "SGD"); mlstm's optimizer configs use Keras' option names.
 Metrics
-    Not carried: they change no number that is trained or compared.
+    Carried both ways, per output, through :data:`mlstm.registry.METRICS`: a Keras metric
+    (a name, a ``keras.metrics`` class instance or function) maps to the registered mlstm
+    metric that Keras' own name for it (its class name, its ``name``, the function's name)
+    is registered under, with Keras' History key kept. ``"accuracy"``/``"acc"`` pass as they
+    are (both resolve them per output the same way, :func:`mlstm.metrics.resolve`). A metric
+    mlstm has not registered, one with options away from their defaults or renamed, and
+    ``weighted_metrics`` are refused by name.
 """
 from __future__ import annotations
 
@@ -20,7 +26,8 @@ import inspect
 from .backend import import_keras
 
 __all__ = ["loss_from_keras", "loss_to_keras", "optimizer_from_keras", "optimizer_to_keras",
-           "keras_compile_args", "compile_like", "compile_keras_like"]
+           "metrics_from_keras", "metrics_to_keras", "keras_compile_args", "compile_like",
+           "compile_keras_like"]
 
 # Keras optimizer options mlstm has no counterpart for, with the only value accepted.
 _KERAS_ONLY_OPTIMIZER_OPTIONS = {"use_ema": False, "loss_scale_factor": None,
@@ -173,6 +180,122 @@ def optimizer_to_keras(optimizer):
     return kcls(**options)
 
 
+# --------------------------------------------------------------------------- metrics
+def _registered_metric(name):
+    """The registered mlstm metric function called ``name`` (a name or alias), else None."""
+    from ...registry import METRICS
+    return METRICS.get(name) if isinstance(name, str) and name in METRICS else None
+
+
+def _is_accuracy(spec):
+    from ...metrics import ACCURACY_NAMES
+    return isinstance(spec, str) and spec.lower() in ACCURACY_NAMES
+
+
+def _metric_refusal(where, label, why, advice):
+    from ...metrics import ACCURACY_NAMES
+    from ...registry import METRICS
+    supported = ", ".join(sorted(METRICS.names(aliases=True) + list(ACCURACY_NAMES)))
+    return ValueError(f"{where}: metric {label!r} {why}; {advice} (mlstm's metrics: "
+                      f"{supported})")
+
+
+def _metric_from_keras(spec, where, advice="convert with compile=False and compile the "
+                                            "mlstm model with metrics mlstm has"):
+    """The name to compile mlstm with for one Keras metric spec: Keras' History key for it,
+    which mlstm registers for the same metric. ValueError naming the metric otherwise."""
+    keras = import_keras()
+    if _is_accuracy(spec):          # resolved per output by both (mlstm.metrics.resolve)
+        return spec
+    if isinstance(spec, str):
+        label, key = spec, spec
+        try:
+            resolved = keras.metrics.get(spec)
+        except ValueError:
+            raise _metric_refusal(where, label, "is not a Keras metric name", advice) from None
+    elif isinstance(spec, keras.metrics.Metric):
+        resolved = spec
+        label = key = spec.name
+    elif callable(spec):
+        resolved = spec
+        label = key = getattr(spec, "__name__", repr(spec))
+    else:
+        raise TypeError(f"{where}: metric {spec!r} is neither a name, a keras.metrics.Metric "
+                        "nor a function")
+    if isinstance(resolved, keras.metrics.Metric):
+        kind = type(resolved)
+        if label != kind.__name__:
+            label = f"{label} ({kind.__name__})"
+        fn = _registered_metric(kind.__name__) \
+            if kind is getattr(keras.metrics, kind.__name__, None) else None
+        if fn is None:
+            raise _metric_refusal(where, label, "has no mlstm counterpart", advice)
+        defaults = kind().get_config()
+        for option, value in resolved.get_config().items():
+            if option not in ("name", "dtype") and value != defaults.get(option):
+                raise _metric_refusal(where, label, f"with {option}={value!r} is not supported "
+                                      f"(mlstm computes {option}={defaults.get(option)!r} only)",
+                                      advice)
+    else:
+        name = getattr(resolved, "__name__", None)
+        fn = _registered_metric(name) if getattr(keras.metrics, name or "-", None) is resolved \
+            else None
+        if fn is None:
+            raise _metric_refusal(where, label, "has no mlstm counterpart", advice)
+    # mlstm keys a metric by the name it is compiled with, Keras by this key: the same name
+    # must mean the same metric on both sides.
+    if _registered_metric(key) is not fn:
+        raise _metric_refusal(where, label, f"is keyed {key!r} by Keras, a name mlstm does not "
+                              f"register for {fn.__name__}", advice)
+    return key
+
+
+def metrics_from_keras(metrics, output_names):
+    """Keras' compile ``metrics`` read as Keras 3.15 reads them, as one list of mlstm metric
+    names per output (None when there are none).
+
+    One output takes every metric given (a list, or the values of a dict). Several outputs
+    take one entry per output (a list as long as the outputs) or a dict by output name.
+    """
+    keras = import_keras()
+    n = len(output_names)
+    if not metrics:
+        return None
+    if n == 1:
+        per_output = [keras.tree.flatten(metrics)]
+    elif isinstance(metrics, (list, tuple)) and len(metrics) == n:
+        per_output = list(metrics)
+    elif isinstance(metrics, dict) and set(metrics) <= set(output_names):
+        per_output = [metrics.get(name) for name in output_names]
+    else:
+        raise ValueError(f"metrics={metrics!r}: for {n} outputs Keras 3.15 takes one entry per "
+                         f"output (a list of {n}) or a dict by output name {output_names}")
+    per_output = [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m]
+                  for m in per_output]
+    if not any(per_output):
+        return None
+    return [[_metric_from_keras(spec, f"output {name!r}") for spec in specs]
+            for name, specs in zip(output_names, per_output)]
+
+
+def metrics_to_keras(model):
+    """The mlstm ``model``'s metrics for Keras' compile: one output's list, or one list per
+    output; None when there are none. ValueError naming a metric Keras has no twin for."""
+    advice = "call to_keras(model, compile=False) and compile the Keras model yourself"
+    per_output = []
+    for name, metrics in zip(model.output_names, model._metrics):
+        keys = []
+        for fn, key in metrics:
+            keys.append(_metric_from_keras(key, f"output {name!r}", advice))
+            if not _is_accuracy(key) and _registered_metric(key) is not fn:
+                raise _metric_refusal(f"output {name!r}", key, "is not the registered metric "
+                                      "of that name", advice)
+        per_output.append(keys)
+    if not any(per_output):
+        return None
+    return per_output[0] if len(per_output) == 1 else per_output
+
+
 # --------------------------------------------------------------------------- compile
 def keras_compile_args(keras_model):
     """The loss and loss_weights the Keras model was compiled with (as given by the user)."""
@@ -182,12 +305,26 @@ def keras_compile_args(keras_model):
     return loss, config.get("loss_weights")
 
 
-def compile_like(model, keras_model):
-    """Compile the mlstm ``model`` with the Keras model's losses, loss weights and optimizer.
+def keras_compile_metrics(keras_model):
+    """The metrics and weighted_metrics the Keras model was compiled with (as given)."""
+    config = getattr(getattr(keras_model, "_compile_config", None), "config", None) or {}
+    return config.get("metrics"), config.get("weighted_metrics")
 
-    Raises ValueError naming what has no mlstm translation (a custom loss, a schedule...).
+
+def compile_like(model, keras_model):
+    """Compile the mlstm ``model`` with the Keras model's losses, loss weights, metrics and
+    optimizer.
+
+    Raises ValueError naming what has no mlstm translation (a custom loss or metric, a
+    schedule...).
     """
     loss, loss_weights = keras_compile_args(keras_model)
+    metrics, weighted_metrics = keras_compile_metrics(keras_model)
+    if weighted_metrics:
+        raise ValueError(f"Keras model {keras_model.name!r}: weighted_metrics="
+                         f"{weighted_metrics!r} are not supported (mlstm's compile takes "
+                         "metrics only, which ignore sample weights as Keras' metrics do); "
+                         "convert with compile=False")
     if loss is None:
         raise ValueError(f"Keras model {keras_model.name!r} was compiled without a loss")
     if isinstance(loss, dict):
@@ -202,15 +339,18 @@ def compile_like(model, keras_model):
     elif isinstance(loss_weights, tuple):
         loss_weights = list(loss_weights)
     model.compile(optimizer=optimizer_from_keras(keras_model.optimizer), loss=mloss,
-                  loss_weights=loss_weights)
+                  loss_weights=loss_weights,
+                  metrics=metrics_from_keras(metrics, model.output_names))
     return model
 
 
 def compile_keras_like(keras_model, model):
-    """Compile the Keras model with the mlstm ``model``'s losses, weights and optimizer."""
+    """Compile the Keras model with the mlstm ``model``'s losses, weights, metrics and
+    optimizer."""
     losses = [loss_to_keras(loss, f"output {name!r}")
               for name, loss in zip(model.output_names, model._losses)]
     keras_model.compile(optimizer=optimizer_to_keras(model.optimizer),
                         loss=losses[0] if len(losses) == 1 else losses,
-                        loss_weights=list(model._loss_weights))
+                        loss_weights=list(model._loss_weights),
+                        metrics=metrics_to_keras(model))
     return keras_model
