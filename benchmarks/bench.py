@@ -2,7 +2,9 @@
 
 ``python benchmarks/run.py`` (or ``python -m benchmarks``) times, for each size of the demo
 model (two inputs, an LSTM each, concatenate, a linear and a sigmoid head, MSE + BCE weighted
-0.7/0.3, Adam), a training step (forward + backward + Adam) and a forward pass (predict):
+0.7/0.3, Adam), a training step (forward + backward + Adam) and a forward pass (predict);
+and the same for the classification model of :mod:`classification` (Embedding + LSTM +
+softmax head + categorical cross-entropy, Adam) at its size ``CLS-M``:
 
 - each framework runs in its own subprocess (a :class:`Worker`), all with the same thread
   count; the orchestrator asks them in turn, rotating the order every round, so that the
@@ -42,9 +44,14 @@ import numpy as np
 
 from mlstm.demo import DEMO_LOSS_WEIGHTS
 
-__all__ = ["SIZES", "FRAMEWORKS", "gemm_flops", "backward_must_keep_bytes", "demo_model",
-           "run_benchmark", "format_tables", "format_targets", "target_rows", "plot_chart",
-           "cli_main", "Worker"]
+if __package__:
+    from . import classification
+else:       # run as a script (run.py, or a worker): benchmarks/ is on sys.path
+    import classification
+
+__all__ = ["SIZES", "ALL_SIZES", "case_class", "FRAMEWORKS", "gemm_flops",
+           "backward_must_keep_bytes", "demo_model", "run_benchmark", "format_tables",
+           "format_targets", "target_rows", "plot_chart", "cli_main", "Worker"]
 
 #: The demo model's sizes: N batch, T time, D features per input, H units, O (out1, out2).
 SIZES = {
@@ -55,7 +62,9 @@ SIZES = {
 FRAMEWORKS = ("mlstm", "keras", "torch")
 LABELS = {"mlstm": "mlstm", "keras": "Keras", "torch": "PyTorch"}
 #: Timed repetitions per framework, per round and per kind of step.
-REPS = {"S": 20, "M": 6, "L": 2}
+REPS = {"S": 20, "M": 6, "L": 2, **classification.REPS}
+#: Every size the benchmark runs: the demo model's and the classification model's.
+ALL_SIZES = {**SIZES, **classification.SIZES}
 OPENBLAS_TUNING_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 LEARNING_RATE = 1e-3
 
@@ -73,6 +82,8 @@ def gemm_flops(size):
     -------
     dict with ``forward`` and ``train`` (forward + backward) FLOPs.
     """
+    if isinstance(size, str) and size in classification.SIZES:
+        return classification.gemm_flops(size)
     s = SIZES[size] if isinstance(size, str) else size
     N, T, D, H = s["N"], s["T"], s["D"], s["H"]
     projection, recurrence = 2 * N * T * D * 4 * H, 2 * N * T * H * 4 * H
@@ -88,6 +99,8 @@ def backward_must_keep_bytes(size, itemsize=4):
     Per LSTM and step: the four activated gates (4H) and the state entering the step,
     h_{t-1} and c_{t-1} (2H), for all N samples: ``2 LSTMs x T N 6H x itemsize``.
     """
+    if isinstance(size, str) and size in classification.SIZES:
+        return classification.backward_must_keep_bytes(size, itemsize)
     s = SIZES[size] if isinstance(size, str) else size
     return 2 * s["T"] * s["N"] * 6 * s["H"] * itemsize
 
@@ -211,6 +224,11 @@ class TorchCase:
 
 
 CASES = {"mlstm": MlstmCase, "keras": KerasCase, "torch": TorchCase}
+
+
+def case_class(framework, size):
+    """The framework's case for ``size``: the demo model's, or the classification model's."""
+    return (classification.CASES if size in classification.SIZES else CASES)[framework]
 
 
 # --------------------------------------------------------------------------- machine facts
@@ -439,7 +457,7 @@ def worker_main(framework, threads):
             elif cmd == "setup":
                 case = steps = None
                 gc.collect()
-                case = CASES[framework](request["size"], threads)
+                case = case_class(framework, request["size"])(request["size"], threads)
                 steps = case.steps()
                 t0 = time.perf_counter()
                 warm_up(steps)
@@ -531,7 +549,7 @@ def _summary(times_s):
             "max_ms": float(ms.max()), "n": int(ms.size), "samples_ms": ms.round(4).tolist()}
 
 
-def run_benchmark(sizes=("S", "M", "L"), frameworks=FRAMEWORKS, rounds=5, threads=2,
+def run_benchmark(sizes=tuple(ALL_SIZES), frameworks=FRAMEWORKS, rounds=5, threads=2,
                   reps=None, keep_openblas_env=False, log=None, echo=print, settle=0.3):
     """Time every framework at every size; returns the results dict (see module docstring).
 
@@ -585,7 +603,7 @@ def _run_size(size, workers, rounds, reps, echo, settle):
     busy0, wall0 = machine_busy_seconds(), time.perf_counter()
     own0 = sum(w.request("cpu_seconds")["cpu_s"] for w in workers.values())
     entry = {"shape": {k: (list(v) if isinstance(v, tuple) else v)
-                       for k, v in SIZES[size].items()},
+                       for k, v in ALL_SIZES[size].items()},
              "gemm_flops": gemm_flops(size),
              "backward_must_keep_bytes": backward_must_keep_bytes(size),
              "load_average_start": list(os.getloadavg()), "frameworks": {}}
@@ -853,7 +871,9 @@ def cli_main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python benchmarks/run.py",
         description="Time mlstm against Keras (TensorFlow) and PyTorch, side by side.")
-    parser.add_argument("--sizes", default="S,M,L", help="comma-separated, from S, M, L")
+    parser.add_argument("--sizes", default=",".join(ALL_SIZES),
+                        help=f"comma-separated, from {', '.join(ALL_SIZES)} (CLS-M: the "
+                             "classification model)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--reps", default=None,
@@ -869,10 +889,10 @@ def cli_main(argv=None):
                         help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the workers")
     args = parser.parse_args(argv)
     sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
-    unknown = [s for s in sizes if s not in SIZES]
+    unknown = [s for s in sizes if s not in ALL_SIZES]
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     if unknown or any(f not in FRAMEWORKS for f in frameworks) or "mlstm" not in frameworks:
-        parser.error(f"sizes must be among {list(SIZES)} and frameworks among {FRAMEWORKS} "
+        parser.error(f"sizes must be among {list(ALL_SIZES)} and frameworks among {FRAMEWORKS} "
                      "(mlstm included)")
     reps = None
     if args.reps:

@@ -8,7 +8,10 @@ from pathlib import Path
 import subprocess
 import sys
 
-from benchmarks import bench
+import numpy as np
+import pytest
+
+from benchmarks import bench, classification
 
 RUN_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
@@ -22,6 +25,34 @@ def test_gemm_flops_counts_the_unavoidable_gemms_by_hand():
     backward = 2 * (projection + 2 * recurrence) + 2 * heads   # dW; dU and dh_{t-1}; heads
     assert bench.gemm_flops(size) == {"forward": forward, "train": forward + backward}
     assert bench.backward_must_keep_bytes(size) == 2 * 3 * 2 * 6 * 7 * 4
+
+
+def test_classification_gemm_flops_by_hand():
+    """Embedding + LSTM + softmax head (CLS-M): one LSTM whose input gradient is needed (the
+    Embedding is trained), a head of C classes; the lookup is not a GEMM."""
+    size = {"N": 2, "T": 3, "V": 50, "D": 5, "H": 7, "C": 4}
+    projection, recurrence, head = 2 * 2 * 3 * 5 * 28, 2 * 2 * 3 * 7 * 28, 2 * 2 * 7 * 4
+    forward = projection + recurrence + head
+    backward = 2 * projection + 2 * recurrence + 2 * head     # dW, dx; dU, dh_{t-1}; head
+    assert classification.gemm_flops(size) == {"forward": forward, "train": forward + backward}
+    assert classification.backward_must_keep_bytes(size) == 3 * 2 * 6 * 7 * 4
+    assert bench.gemm_flops("CLS-M") == classification.gemm_flops("CLS-M")
+    assert classification.LEARNING_RATE == bench.LEARNING_RATE
+    assert set(bench.ALL_SIZES) == {"S", "M", "L", "CLS-M"}
+
+
+@pytest.mark.keras
+@pytest.mark.torch
+def test_the_classification_cases_train_the_same_model():
+    """mlstm and its Keras translation start from the same weights: the same first loss
+    (float32); PyTorch, from its own initialization, near ln C as the others."""
+    ids, one_hot = classification.make_data("CLS-M")
+    assert ids.dtype == np.int32 and ids.min() >= 1 and ids.max() < 10_000
+    assert one_hot.shape == (64, 10) and np.all(one_hot.sum(axis=1) == 1)
+    first = {fw: float(np.ravel(case("CLS-M", 2).steps()["train"]())[0])
+             for fw, case in classification.CASES.items()}
+    assert first["mlstm"] == pytest.approx(first["keras"], rel=1e-5)
+    assert all(abs(loss - np.log(10)) < 0.05 for loss in first.values()), first
 
 
 def test_one_mlstm_run_at_size_s_writes_tables_and_json(tmp_path):
@@ -44,6 +75,23 @@ def test_one_mlstm_run_at_size_s_writes_tables_and_json(tmp_path):
     table = (out / "table.md").read_text()
     assert "| S | train |" in table and "| S | forward |" in table
     assert "mlstm runs independent LSTMs on" in table
+
+
+def test_one_mlstm_run_of_the_classification_model(tmp_path):
+    out = tmp_path / "results"
+    run = subprocess.run(
+        [sys.executable, str(RUN_SCRIPT), "--sizes", "CLS-M", "--frameworks", "mlstm",
+         "--rounds", "1", "--reps", "CLS-M=1", "--settle", "0", "--out", str(out),
+         "--no-chart"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads((out / "bench.json").read_text())
+    entry = results["sizes"]["CLS-M"]
+    assert entry["shape"] == {"N": 64, "T": 50, "V": 10_000, "D": 32, "H": 128, "C": 10}
+    assert entry["gemm_flops"] == classification.gemm_flops("CLS-M")
+    for step in ("train", "forward"):
+        stats = entry["frameworks"]["mlstm"][step]
+        assert stats["n"] == 1 and 0 < stats["median_ms"] < 5000, stats
+    assert "| CLS-M | train |" in (out / "table.md").read_text()
 
 
 def _entry(mlstm_ms, others_ms, bound_ms, traced=None, keep=100):
