@@ -8,8 +8,8 @@ auxiliary features ("aux_input"), three ReLU Dense layers of 64 and the main sig
 ("main_output"). RMSprop ("rmsprop"), binary cross-entropy on both outputs, loss weights
 1.0 (main) and 0.2 (auxiliary), given as dicts by output name (the guide's second form:
 Keras 3.15 refuses its first, one loss string with two weights: "`loss_weights` must match
-the number of losses, got 1 losses and 2 weights"). Shrunk: 30 words, 8 dimensions, 5 units, ReLU layers of 6,
-headlines of 7 ids, batch of 8.
+the number of losses, got 1 losses and 2 weights"). Shrunk: 30 words, 8 dimensions, 5
+units, ReLU layers of 6, headlines of 7 ids, batch of 8.
 
 Pending (conftest.py): RMSprop; then Keras' RMSprop squares the Embedding's sparse gradient
 per token occurrence (``_harness.SPARSE_ADAM``).
