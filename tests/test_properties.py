@@ -28,6 +28,9 @@ import mlstm
 from mlstm import testing
 
 GRADCHECK_RTOL = 1e-6
+#: Examples of the general gradient test and of each scenario (see the module docstring).
+GENERAL_EXAMPLES = 140
+SCENARIO_EXAMPLES = 11
 
 #: Scenarios that pin one feature of the acceptance list while everything else is drawn, so
 #: that each is exercised on every run (the general test below draws them all at random).
@@ -81,14 +84,14 @@ def _check_gradients(case):
     assert all(row["checked"] + row["skipped"] > 0 for row in report.rows.values())
 
 
-@settings(max_examples=60)
+@settings(max_examples=GENERAL_EXAMPLES)
 @given(case=testing.cases())
 def test_gradients_match_finite_differences(case):
     _check_gradients(case)
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-@settings(max_examples=5)
+@settings(max_examples=SCENARIO_EXAMPLES)
 @given(data=st.data())
 def test_gradients_match_finite_differences_in_each_scenario(scenario, data):
     case = data.draw(testing.cases(**SCENARIOS[scenario]), label="case")

@@ -4,7 +4,8 @@ Only an array whose random-direction check failed is drilled into, within a budg
 ``budget`` entries checked one by one (four loss evaluations each):
 
 1. an array of at most ``budget`` entries is checked entirely, entry by entry;
-2. a larger one is first narrowed down by bisection with projections: the failing
+2. a larger one is first narrowed down by bisection with projections (when the error is
+   not finite: to its non-finite gradient entries instead): the failing
    direction v is split in two halves (by flat index); the error along the first half,
    ``<e_A, v_A>``, is measured (four evaluations), the second half's is the rest,
    ``<e, v> - <e_A, v_A>``, and the half with the larger error is kept, until at most
@@ -80,11 +81,15 @@ def drill_down(problem, array, grad, v, error, free, budget, h, rng, base_masks,
     start = problem.evaluations
     candidates = np.flatnonzero(free.reshape(-1))
     steps = 0
+    nonfinite = candidates[~np.isfinite(grad.reshape(-1)[candidates])]
     if candidates.size <= budget:
         chosen = candidates
     else:
-        leaf, steps = _bisect(problem, array, grad, v, error, candidates, max(1, budget // 2),
-                              h, base_masks, watch, progress)
+        if np.isfinite(error):
+            leaf, steps = _bisect(problem, array, grad, v, error, candidates,
+                                  max(1, budget // 2), h, base_masks, watch, progress)
+        else:      # NaN or inf: no bisection by size of error; the non-finite entries first
+            leaf = nonfinite[:max(1, budget // 2)]
         if leaf.size > budget:                       # a mask changed: bisection stopped
             leaf = np.sort(rng.choice(leaf, size=budget, replace=False))
         others = np.setdiff1d(candidates, leaf, assume_unique=True)

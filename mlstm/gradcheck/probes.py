@@ -114,19 +114,22 @@ def held_steps(changed, shape):
     return hold
 
 
-def error_row(analytic, numeric, checked, skipped=0):
+def error_row(analytic, numeric, checked, skipped=0, scale=None):
     """The error measure of a checked array, from the compared values (entries, or
     derivatives along directions)::
 
-        max_rel_error = max_k |a_k - n_k| / max_k max(|a_k|, |n_k|)
+        max_rel_error = max_k |a_k - n_k| / scale,   scale = max_k max(|a_k|, |n_k|)
 
-    the worst compared value's error relative to the largest compared value. NaN anywhere
-    gives NaN (a failure)."""
+    by default: the worst compared value's error relative to the largest. Along random
+    directions the caller passes the scale of the array's entries instead (see
+    :func:`mlstm.gradcheck.projection.check_along_directions`). NaN anywhere gives NaN (a
+    failure)."""
     analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
-    scale = max(float(np.max(np.abs(analytic), initial=0.0)),
-                float(np.max(np.abs(numeric), initial=0.0)))
+    if scale is None:
+        scale = max(float(np.max(np.abs(analytic), initial=0.0)),
+                    float(np.max(np.abs(numeric), initial=0.0)))
     abs_err = float(np.max(np.abs(analytic - numeric), initial=0.0))
-    if np.isnan(analytic).any() or np.isnan(numeric).any():
+    if np.isnan(analytic).any() or np.isnan(numeric).any() or np.isnan(scale):
         abs_err = float("nan")
     rel = abs_err / scale if scale > 0 else abs_err
     return {"max_rel_error": rel, "max_abs_error": abs_err, "checked": int(checked),

@@ -19,7 +19,28 @@ import numpy as np
 
 from .probes import directional, error_row, held_steps
 
-__all__ = ["check_along_directions"]
+__all__ = ["check_along_directions", "entry_scale"]
+
+
+def entry_scale(grad, probes):
+    """The scale errors along directions are measured against: the array's largest gradient
+    entry, as the per-entry check measures errors::
+
+        max( max_j |g_j|,  max_k |n_k| / ||v_k||_1 )
+
+    The second term is the largest entry the numeric derivatives imply at least (Hölder:
+    ``|<g, v>| <= ||g||_∞ ||v||_1``): a backward pass that returns zeros where the loss does
+    move still gets an error of order 1, not an absolute error. Against the largest entry
+    (not the size of ``<g, v>``, which grows with the array), an error e is measured at
+    about ``||e||_2 / max_j |g_j|``, at least the per-entry check's ``max_j |e_j| / max_j
+    |g_j|`` (times the size of the normal draw), so the projection check is not less
+    sensitive than the per-entry one; and float64 rounding, which does not grow with the
+    direction, stays as small relative to it as in the per-entry check.
+    """
+    largest = float(np.max(np.abs(grad), initial=0.0))
+    implied = max((abs(n) / max(float(np.sum(np.abs(v))), 1e-300) for v, _, n in probes),
+                  default=0.0)
+    return max(largest, implied)
 
 
 def check_along_directions(problem, array, grad, h, directions, rng, base_masks, watch,
@@ -33,7 +54,8 @@ def check_along_directions(problem, array, grad, h, directions, rng, base_masks,
     Returns
     -------
     row : dict
-        ``max_rel_error``, ``max_abs_error`` (:func:`error_row` over the directions),
+        ``max_rel_error`` (the worst direction's ``|<g, v> - n|`` relative to
+        :func:`entry_scale`), ``max_abs_error`` (that ``|<g, v> - n|``),
         ``checked`` (entries the directions move), ``skipped`` (entries held fixed),
         ``directions``.
     probes : list of (v, analytic, numeric)
@@ -64,6 +86,6 @@ def check_along_directions(problem, array, grad, h, directions, rng, base_masks,
     if not free.any():
         probes = []
     row = error_row([p[1] for p in probes], [p[2] for p in probes], checked=free.sum(),
-                    skipped=free.size - free.sum())
+                    skipped=free.size - free.sum(), scale=entry_scale(grad, probes))
     row["directions"] = len(probes)
     return row, probes, free

@@ -144,7 +144,7 @@ def use_wrong_backward(layer, bug):
 WRONG_LAYER = "lstm"
 
 
-def wrong_backward_case(bug, seed, batch=2, timesteps=4, features=2, units=2):
+def wrong_backward_case(bug, seed, batch=2, timesteps=3, features=2, units=2):
     """A small float64 model whose LSTM has backward ``bug``, and data that exercise it.
 
     The model: a masked input ``x`` (N, T, D), an LSTM named :data:`WRONG_LAYER` (H units)
