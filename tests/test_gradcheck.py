@@ -3,8 +3,11 @@ per-entry check, masks, the progress line and the report.
 
 The wrong-backward fixtures (200 seeds each) are in tests/test_gradcheck_fixtures.py.
 """
+import doctest
 import io
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,3 +242,14 @@ def test_progress_reports_as_it_goes_off_a_terminal(monkeypatch):
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("announce") and lines[-1].startswith("gradcheck: passed in")
     assert any(line.startswith("gradcheck: 100 of 100 loss evaluations") for line in lines)
+
+
+# --------------------------------------------------------------------------- the docs page
+def test_the_gradcheck_page_examples_run_and_its_links_resolve():
+    page = Path(__file__).resolve().parent.parent / "docs" / "gradcheck.md"
+    result = doctest.testfile(str(page), module_relative=False, report=True,
+                              optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+    text = page.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+        assert (page.parent / target).exists(), f"gradcheck.md links {target}"
