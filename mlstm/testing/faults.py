@@ -17,6 +17,7 @@ backward pass typically is (:data:`WRONG_BACKWARDS`):
 :func:`use_wrong_backward` makes one LSTM layer of a model use it; :func:`wrong_backward_case`
 builds a small model with one such layer and data that exercise the bug.
 
+>>> import mlstm
 >>> model, x, y = wrong_backward_case("sign_error", seed=0)
 >>> mlstm.gradcheck(model, x, y).failing()
 ['lstm/kernel', 'lstm/recurrent_kernel', 'lstm/bias', 'input:x']
@@ -24,8 +25,6 @@ builds a small model with one such layer and data that exercise the bug.
 from __future__ import annotations
 
 import numpy as np
-
-import mlstm  # noqa: F401  (the doctest above)
 
 from ..gradcheck.describe import _layer_kind
 from ..ops.activations import activate, derivative_from_output
