@@ -9,7 +9,7 @@ Only an array whose random-direction check failed is drilled into, within a budg
    direction v is split in two halves (by flat index); the error along the first half,
    ``<e_A, v_A>``, is measured (four evaluations), the second half's is the rest,
    ``<e, v> - <e_A, v_A>``, and the half with the larger error is kept, until at most
-   ``budget // 2`` entries are left (``ceil(log2(size / (budget // 2)))`` steps: 13 for the
+   ``budget // 2`` entries are left (``ceil(log2(size / (budget // 2)))`` steps: 12 for the
    40,960 entries of a (256, 20, 8) input). Those entries are checked one by one, and the
    rest of the budget goes to entries drawn at random from the remainder of the array
    (seeded), so that the report also says whether wrong entries are spread out.
