@@ -12,11 +12,14 @@ drilled into entry by entry, within a budget, to name its worst entries
 (:mod:`mlstm.gradcheck.drill`). ``method="entries"`` checks every entry instead (four
 evaluations per entry).
 
-The error reported per array is ``max_k |a_k - n_k| / max_k max(|a_k|, |n_k|)`` over
-what was compared (directions, or entries): the worst one's error relative to the largest.
-A wrong gradient g + e moves ``<g + e, v>`` by ``<e, v>``, a normal variable of standard
-deviation ||e||, so a wrong gradient that is not negligible shows on every direction;
-entries far below the largest one cannot produce false alarms from rounding.
+The error reported per array is the worst compared value's error (over its directions,
+or its entries) relative to the array's largest gradient entry: entry by entry
+``max_j |a_j - n_j| / max_j max(|a_j|, |n_j|)``, along directions
+``max_k |<g, v_k> - n_k| / max(max_j |g_j|, max_k |n_k| / ||v_k||_1)``. A wrong gradient
+g + e moves ``<g + e, v>`` by ``<e, v>``, a normal variable of standard deviation
+``||e||_2 >= max_j |e_j|``, so a wrong gradient that the per-entry check would catch shows
+along the directions too; entries far below the largest one cannot produce false alarms
+from rounding.
 
 Input entries at time steps whose mask would change under the perturbation (a Masking
 layer sees ``mask_value`` exactly there) have no derivative; they are held fixed (skipped)

@@ -59,11 +59,12 @@ def gradcheck(model, x, y, h=1e-4, inputs=True, method="projection", max_entries
     the loss along v from the backward pass, ``<g, v>``, against the five-point finite
     difference along v — four loss evaluations per direction, whatever the array's size
     (an array of at most ``directions`` entries is checked entry by entry instead).
-    An array fails when ``max |a - n| / max max(|a|, |n|)`` over its directions reaches
-    ``rtol``; then up to ``drill_down`` of its entries are checked one by one (after a
-    bisection with projections when the array is larger), and the report names the worst:
-    the gate block, unit and row of an LSTM weight, the sample, time step and feature of
-    an input. ``method="entries"`` checks every entry (four loss evaluations each).
+    An array fails when its worst direction's ``|<g, v> - n|``, relative to the array's
+    largest gradient entry (as the per-entry check measures errors), reaches ``rtol``;
+    then up to ``drill_down`` of its entries are checked one by one (after a bisection
+    with projections when the array is larger), and the report names the worst: the gate
+    block, unit and row of an LSTM weight, the sample, time step and feature of an input.
+    ``method="entries"`` checks every entry (four loss evaluations each).
     docs/gradcheck.md explains the measure and gives the measured costs.
 
     Parameters
@@ -119,10 +120,10 @@ def gradcheck(model, x, y, h=1e-4, inputs=True, method="projection", max_entries
         planned = 4 * sum(counts)
 
         def announce(seconds):
-            per_evaluation = seconds / planned
+            projection = seconds / planned * per_projection
             return (f"gradcheck: method='entries' checks {sum(counts):,} entries one by one "
                     f"({planned:,} loss evaluations), about {_duration(seconds)}; the default "
-                    f"method='projection' takes about {_duration(per_evaluation * per_projection)}")
+                    f"method='projection' takes about {_duration(projection)}")
     else:
         planned = per_projection
 

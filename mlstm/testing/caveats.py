@@ -212,6 +212,7 @@ def _truncation_caveats(model, x, y, h, rtol, report):
               for name in failing}
     if not min(ratios.values()) >= 8:
         return []                       # some error does not shrink: let the check fail
-    return [f"the loss is too curved for h={h:g}: {name}'s error {coarse[name]['max_abs_error']:.2g}"
-            f" falls {ratio:.0f}-fold at h={h / 2:g} (stencil truncation, not the gradient)"
+    return [f"the loss is too curved for h={h:g}: {name}'s error "
+            f"{coarse[name]['max_abs_error']:.2g} falls {ratio:.0f}-fold at h={h / 2:g} "
+            "(stencil truncation, not the gradient)"
             for name, ratio in ratios.items()]
