@@ -18,6 +18,10 @@ previous output, starting from zeros (not from h0), exactly as Keras does::
 With ``go_backwards`` the sequence (and mask) is reversed before processing and the
 returned sequence stays in processing order.
 
+This module is the fast path. To learn what it computes, read
+:mod:`mlstm.ops.lstm_reference` first: the same forward and backward pass one step at a
+time, written plainly; ``tests/test_lstm_reference.py`` checks that the two agree.
+
 How it is made fast (docs/performance.md has the measurements):
 
 - everything is vectorized over the batch; the only Python loop is over time;
@@ -36,7 +40,7 @@ import numpy as np
 from ._buffer_pool import BUFFERS, BufferPool
 from ._lstm_gates import GateActivation
 from ._lstm_gradients import LocalFactors, MaskedCarry, WeightGradients, steps_within
-from .activations import activate
+from .lstm_reference import lstm_step
 
 __all__ = ["lstm_forward", "lstm_backward", "lstm_step", "input_projection",
            "GateActivation", "LocalFactors", "BufferPool", "BUFFERS"]
@@ -45,35 +49,6 @@ __all__ = ["lstm_forward", "lstm_backward", "lstm_step", "input_projection",
 #: and adds their share of the weight gradients with one GEMM each: long enough that the
 #: GEMMs run near full rate, short enough that dz stays in cache.
 GRADIENT_CHUNK_BYTES = 4 << 20
-
-
-def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias=None,
-              activation="tanh", recurrent_activation="sigmoid"):
-    """One unmasked LSTM step, written plainly (the reference for :func:`lstm_forward`).
-
-    Parameters
-    ----------
-    x_t : ndarray (N, D)
-    h_prev, c_prev : ndarray (N, H)
-    kernel : ndarray (D, 4H)
-    recurrent_kernel : ndarray (H, 4H)
-    bias : ndarray (4H,) or None
-
-    Returns
-    -------
-    h_t, c_t : ndarray (N, H)
-    """
-    H = recurrent_kernel.shape[0]
-    z = x_t @ kernel + h_prev @ recurrent_kernel
-    if bias is not None:
-        z = z + bias
-    i = activate(recurrent_activation, z[:, :H])
-    f = activate(recurrent_activation, z[:, H:2 * H])
-    g = activate(activation, z[:, 2 * H:3 * H])
-    o = activate(recurrent_activation, z[:, 3 * H:])
-    c_t = f * c_prev + i * g
-    h_t = o * activate(activation, c_t)
-    return h_t, c_t
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None,
