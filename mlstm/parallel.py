@@ -203,6 +203,19 @@ def _concurrent_threads(count):
     return min(count, get_num_threads())
 
 
+def _call_in_slot(slot):
+    """Run the call in ``slot`` (a one-item list) and leave its result there instead.
+
+    A pool thread keeps its work item — the function, its arguments and the future with
+    its result — until it next gets the GIL, which can be after the caller's next step has
+    begun. Passing the call and its result through ``slot``, which the caller empties,
+    leaves nothing there: a layer's cache is freed as soon as the caller drops it, and the
+    LSTM buffer pool (which reuses only arrays nothing references) can reuse its arrays.
+    """
+    call = slot.pop()
+    slot.append(call())
+
+
 def run_concurrently(calls):
     """Call each of ``calls`` (functions of no argument) and return their results in order.
 
@@ -219,15 +232,22 @@ def run_concurrently(calls):
         # The calling thread works too: calls[0], then whatever the pool has not started.
         # Each call runs in a copy of the caller's context, so that np.errstate (a context
         # variable) and the like hold in the pool's threads as well.
-        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls[1:]]
+        slots = [[call] for call in calls[1:]]
+        futures = [pool.submit(contextvars.copy_context().run, _call_in_slot, slot)
+                   for slot in slots]
         results, errors = [None] * len(calls), [None] * len(calls)
         try:
             results[0] = calls[0]()
         except BaseException as error:      # noqa: BLE001 - re-raised below, after the rest
             errors[0] = error
-        for k, future in enumerate(futures, start=1):
+        for k, (future, slot) in enumerate(zip(futures, slots), start=1):
             try:
-                results[k] = calls[k]() if future.cancel() else future.result()
+                if future.cancel():
+                    slot.clear()
+                    results[k] = calls[k]()
+                else:
+                    future.result()
+                    results[k] = slot.pop()
             except BaseException as error:  # noqa: BLE001
                 errors[k] = error
     for error in errors:

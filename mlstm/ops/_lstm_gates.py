@@ -14,9 +14,8 @@ from .activations import activate, derivative_from_output
 __all__ = ["GateActivation"]
 
 
-@functools.lru_cache(maxsize=32)
 def _one_tanh_constants(N, H, dtype):
-    """s (4H,), and s, shift, α repeated over the batch (N, 4H); read-only, cached."""
+    """s (4H,), and s, shift, α repeated over the batch (N, 4H); read-only."""
     def per_block(i, f, c, o):
         return np.repeat(np.array([i, f, c, o], dtype=dtype), H)
 
@@ -26,7 +25,6 @@ def _one_tanh_constants(N, H, dtype):
     for c in constants:
         c.flags.writeable = False
     return constants
-
 
 
 class GateActivation:
@@ -49,18 +47,24 @@ class GateActivation:
 
     The per-block constants are stored repeated over the batch, (N, 4H), so that every
     per-step operation runs over contiguous memory (broadcasting a (4H,) row costs as much
-    as the arithmetic at small sizes).
+    as the arithmetic at small sizes). They are computed once per LSTM and batch size and
+    kept with the LSTM's pooled arrays (``buffers``, a LayerBuffers), freed with them.
     """
 
-    def __init__(self, activation, recurrent_activation, N, H, dtype):
+    def __init__(self, activation, recurrent_activation, N, H, dtype, buffers=None):
         self.activation, self.recurrent_activation, self.H = activation, recurrent_activation, H
         self.one_tanh = activation == "tanh" and recurrent_activation == "sigmoid"
         #: ``cell(c, out)``: φ(c) into ``out`` (NumPy's own function when φ is tanh: the
         #: dispatch through :func:`activate` is a third of its cost at small sizes).
         self.cell = np.tanh if activation == "tanh" else functools.partial(activate, activation)
         if self.one_tanh:
-            self.column_scale, self.scale, self.shift, self.alpha = _one_tanh_constants(
-                N, H, np.dtype(dtype).str)
+            dtype = np.dtype(dtype)
+            if buffers is None:
+                constants = _one_tanh_constants(N, H, dtype)
+            else:
+                constants = buffers.constant(("one_tanh", N, H, dtype.str),
+                                             lambda: _one_tanh_constants(N, H, dtype))
+            self.column_scale, self.scale, self.shift, self.alpha = constants
 
     def fold_into_weights(self, kernel, recurrent_kernel, bias):
         """``(W, U, b)`` scaled column-wise by s (one-tanh form) or unchanged."""

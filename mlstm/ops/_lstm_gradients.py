@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffer_pool import BUFFERS
 from .activations import derivative_from_output
 
 __all__ = ["LocalFactors", "MaskedCarry", "WeightGradients", "steps_within"]
@@ -78,15 +77,17 @@ class LocalFactors:
 
     CACHE_BYTES = 512 * 1024
 
-    def __init__(self, gate_activation, T, N, H, dtype):
+    def __init__(self, gate_activation, T, N, H, dtype, buffers=None):
         self.gate_activation, self.H = gate_activation, H
         self.activation = gate_activation.activation
         self.block = steps_within(self.CACHE_BYTES, T, N, H, dtype)
-        # Scratch from the pool: allocating it afresh at every call cost 40 % of the
-        # backward pass at size S with 2 BLAS threads (page faults of a new mapping).
-        self.gate_scratch = BUFFERS.empty((self.block, N, 4 * H), dtype)
+        # Scratch from the pool (``buffers``, a LayerBuffers): allocating it afresh at every
+        # call cost 40 % of the backward pass at size S with 2 BLAS threads (page faults of
+        # a new mapping).
+        empty = np.empty if buffers is None else buffers.empty
+        self.gate_scratch = empty((self.block, N, 4 * H), dtype)
         self.cell_factor, self.tanh_c, self.forget = (
-            BUFFERS.empty((self.block, N, H), dtype) for _ in range(3))
+            empty((self.block, N, H), dtype) for _ in range(3))
 
     def compute(self, gates, c_states, out):
         """Fill ``out`` (k, N, 4H) from ``gates`` (k, N, 4H) and ``c_states`` (k+1, N, H)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffer_pool import BUFFERS, BufferPool
+from ._buffer_pool import BUFFERS, BufferPool, CallCache
 from ._lstm_gates import GateActivation
 from ._lstm_gradients import LocalFactors, MaskedCarry, WeightGradients, steps_within
 from .lstm_reference import lstm_step
@@ -89,15 +89,18 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     if mask is not None:
         mask_tm = mask.T[::-1] if go_backwards else mask.T
         step_mask = np.ascontiguousarray(mask_tm, dtype=bool)[:, :, None]  # (T, N, 1)
-    gate_activation = GateActivation(activation, recurrent_activation, N, H, dtype)
+    # The cache exists from the start, so that the pool knows this call is under way.
+    cache = CallCache()
+    buffers = BUFFERS.start_call(recurrent_kernel, cache)
+    gate_activation = GateActivation(activation, recurrent_activation, N, H, dtype, buffers)
     W, U, b = gate_activation.fold_into_weights(kernel, recurrent_kernel, bias)
 
     # x_t W + b for all steps at once; gates[t] then receives h_{t-1} U and is activated in
     # place: after step t it holds i, f, g, o.
-    gates = input_projection(x_tm, W, b)
+    gates = input_projection(x_tm, W, b, buffers)
     # states[t] is the state *before* step t; states[T] the final one.
-    h_states = BUFFERS.empty((T + 1, N, H), dtype)
-    c_states = BUFFERS.empty((T + 1, N, H), dtype)
+    h_states = buffers.empty((T + 1, N, H), dtype)
+    c_states = buffers.empty((T + 1, N, H), dtype)
     h_states[0] = 0 if h0 is None else h0
     c_states[0] = 0 if c0 is None else c0
     tanh_c = np.empty((N, H), dtype=dtype)         # φ(c'_t); backward recomputes it from c_t
@@ -111,7 +114,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     if step_mask is None:
         outputs_tm = h_states[1:]                  # y_t = h_t
     else:
-        outputs_tm = BUFFERS.empty((T, N, H), dtype)
+        outputs_tm = buffers.empty((T, N, H), dtype)
         step_invalid = ~step_mask
     activate_gates, cell_activation = gate_activation, gate_activation.cell
 
@@ -141,7 +144,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
             np.copyto(c_new, c_prev, where=invalid)
 
     outputs = outputs_tm.transpose(1, 0, 2)
-    cache = dict(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
+    cache.update(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
                  use_bias=bias is not None, gates=gates, h_states=h_states,
                  c_states=c_states, step_mask=step_mask,
                  go_backwards=go_backwards, activation=activation,
@@ -189,12 +192,13 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     T, N, D = x_tm.shape
     H = recurrent_kernel.shape[0]
     dtype = x_tm.dtype
-    gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype)
+    buffers = BUFFERS.for_layer(recurrent_kernel)
+    gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype, buffers)
 
     # dL/dz_t of every step, or of one chunk of steps at a time (rows t - chunk start)
     chunk = T if keep_d_gates else steps_within(GRADIENT_CHUNK_BYTES, T, N, H, dtype)
-    d_gates = BUFFERS.empty((chunk, N, 4 * H), dtype)
-    d_h_steps = BUFFERS.empty((T, N, H), dtype)      # dL/dh'_t for every step
+    d_gates = buffers.empty((chunk, N, 4 * H), dtype)
+    d_h_steps = buffers.empty((T, N, H), dtype)      # dL/dh'_t for every step
     # Gradients carried to the previous step: dL/dh_{t-1}, dL/dc_{t-1} (and dL/dy_{t-1}).
     d_h = np.zeros((N, H), dtype=dtype) if d_h_last is None else d_h_last.astype(dtype, copy=True)
     d_c = np.zeros((N, H), dtype=dtype) if d_c_last is None else d_c_last.astype(dtype, copy=True)
@@ -215,7 +219,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     # The local factors are computed for a block of steps at once (few large NumPy calls,
     # the block small enough to stay in cache), straight into d_gates; each step then only
     # multiplies in its carried gradients.
-    factors = LocalFactors(gate_activation, T, N, H, dtype)
+    factors = LocalFactors(gate_activation, T, N, H, dtype, buffers)
     # Per-step views made once: dz_t of the i, f, c blocks as (N, 3, H), of the o block.
     d_gates_ifc = d_gates.reshape(chunk, N, 4, H)[:, :, :3]
     d_gates_o = d_gates[..., 3 * H:]
@@ -268,7 +272,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     return grads
 
 
-def input_projection(x_tm, kernel, bias=None):
+def input_projection(x_tm, kernel, bias=None, buffers=None):
     """``x_t W + b`` for every step as one GEMM.
 
     The bias rides along as the weight of a constant input 1, so that no second pass over
@@ -279,13 +283,16 @@ def input_projection(x_tm, kernel, bias=None):
     x_tm : ndarray (T, N, D)
     kernel : ndarray (D, 4H)
     bias : ndarray (4H,) or None
+    buffers : LayerBuffers or None
+        Where the result's array comes from (:data:`BUFFERS`); None: a new array.
 
     Returns
     -------
     ndarray (T, N, 4H), C-contiguous
     """
     T, N, D = x_tm.shape
-    out = BUFFERS.empty((T * N, kernel.shape[1]), np.result_type(x_tm, kernel))
+    empty = np.empty if buffers is None else buffers.empty
+    out = empty((T * N, kernel.shape[1]), np.result_type(x_tm, kernel))
     if bias is None:
         return np.matmul(x_tm.reshape(T * N, D), kernel, out=out).reshape(T, N, -1)
     x_and_one = np.empty((T, N, D + 1), dtype=x_tm.dtype)   # temporary: not recycled
