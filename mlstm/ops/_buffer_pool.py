@@ -88,11 +88,12 @@ class LayerBuffers:
             return array
 
     def _release_unused(self, nbytes):
-        """Before adding ``nbytes``: release free arrays from earlier calls, oldest first,
-        until this call's arrays and those together fit in the largest of this call and the
-        two before it."""
+        """Before adding ``nbytes``: release free arrays of earlier calls, least recently
+        used first, until this call's arrays and those together fit in the largest of this
+        call and the two before it."""
         this_call = sum(e.array.nbytes for e in self.entries if e.call == self.call)
-        earlier = [e for e in self.entries if e.call != self.call and self.pool.idle(e)]
+        earlier = sorted((e for e in self.entries if e.call != self.call and self.pool.idle(e)),
+                         key=lambda e: e.call)          # least recently used first
         earlier_bytes = sum(e.array.nbytes for e in earlier)
         excess = this_call + nbytes + earlier_bytes - max(*self.recent_call_bytes,
                                                           this_call + nbytes)
