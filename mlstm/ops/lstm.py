@@ -28,10 +28,15 @@ How it is made fast (docs/performance.md has the measurements):
 - the input projection ``x W + b`` of all steps is one GEMM, the recurrence one GEMM per
   step, and the backward pass forms ``dW`` and ``dU`` as single GEMMs over all steps;
 - every per-step array is a slice of a buffer allocated once per call, written with
-  ``out=``; without a mask the outputs *are* the stored hidden states (no copy);
-- the four gate activations take one pass (see :class:`GateActivation`): with Keras'
-  defaults, σ(z) = ½ tanh(z/2) + ½, so a single float32 ``tanh`` over the whole (N, 4H)
-  row activates all four blocks. SciPy's ``expit`` costs ~10x more per element.
+  ``out=``; without a mask the outputs *are* the stored hidden states (no copy); the
+  large buffers are recycled from one call to the next (:data:`BUFFERS`, the buffer pool
+  in ``_buffer_pool.py``, which keeps at most one call's arrays per LSTM);
+- the four gate activations take one pass (see :class:`GateActivation`, in
+  ``_lstm_gates.py``): with Keras' defaults, σ(z) = ½ tanh(z/2) + ½, so a single float32
+  ``tanh`` over the whole (N, 4H) row activates all four blocks. SciPy's ``expit`` costs
+  ~10x more per element;
+- the backward pass multiplies precomputed local factors into dz, a block of steps at a
+  time, and adds the weight gradients a chunk of steps at a time (``_lstm_gradients.py``).
 """
 from __future__ import annotations
 
