@@ -531,3 +531,19 @@ def test_keras_model_compiled_with_the_keras_optimizer_imports_and_agrees(keras,
     assert imported.optimizer.get_config() == cls(**options).get_config()
     report = crosscheck(kmodel, x, y, steps=3, as_dict=True, run_eagerly=True)
     assert report["ok"] and report["started_as"] == "keras", format_report(report)
+
+
+def test_every_registered_optimizer_has_its_equations_on_the_docs_page():
+    """docs/optimizers.md names each registered optimizer in a ``Code:`` line linking its
+    file (tests/test_docs.py checks that every such link resolves)."""
+    import re
+    from pathlib import Path
+
+    from mlstm.registry import OPTIMIZERS
+    page = (Path(__file__).resolve().parent.parent / "docs" / "optimizers.md").read_text(
+        encoding="utf-8")
+    named = {(m.group(1), m.group(2)) for line in page.splitlines() if line.startswith("Code:")
+             for m in re.finditer(r"\[`([\w.]+)`\]\(\.\./([\w/.]+\.py)\)", line)}
+    for cls in OPTIMIZERS.classes():
+        path = "mlstm/optimizers/" + cls.__module__.rsplit(".", 1)[-1] + ".py"
+        assert (f"mlstm.optimizers.{cls.__name__}", path) in named, cls.__name__
