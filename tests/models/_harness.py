@@ -34,9 +34,9 @@ DTYPES = ("float32", "float64")
 #: forward pass, the losses and the gradients agree; the weights differ from the first
 #: step on, by about the learning rate. (Measured: ids that do not repeat in the batch
 #: pass at 1e-16 in float64.) RMSprop, Adagrad and Nadam square the gradient the same way.
-RMSPROP = "RMSprop (branch opt12)"
-SPARSE_RMSPROP = ("RMSprop (branch opt12); then, as for Adam, Keras squares the Embedding's "
-                  "sparse gradient per token occurrence")
+SPARSE_RMSPROP = ("as for Adam, Keras' RMSprop squares an Embedding's sparse gradient per "
+                  "token occurrence: mlstm's Embedding + RMSprop steps differ when an id "
+                  "repeats in a batch")
 SPARSE_ADAM = ("Keras' Adam squares an Embedding's sparse gradient per token occurrence "
                "(sum of g_i**2, not (sum of g_i)**2): mlstm's Embedding + Adam steps differ "
                "when an id repeats in a batch")

@@ -1,9 +1,10 @@
 """tests/models/: public Keras LSTM models, rewritten, imported, cross-checked and diagnosed.
 
 Two lists. The models of ``test_model_*.py`` need only what mlstm has, and pass. Those
-marked ``pending`` need a part of issue 12 that main does not have yet: RMSprop (branch
-opt12), Bidirectional / RepeatVector / TimeDistributed / BatchNormalization (branch l13),
-Keras' Adam on an Embedding's sparse gradient, a diagnose finding. They are not skipped:
+marked ``pending`` need a part of issue 12 that main does not have yet: Bidirectional /
+RepeatVector / TimeDistributed / BatchNormalization (branch l13), Keras' Adam and RMSprop
+on an Embedding's sparse gradient, Keras' gradient of CCE for targets that do not sum to
+1, a diagnose finding. They are not skipped:
 each runs its full check and fails, naming what mlstm refuses or computes differently,
 until that part is merged. ``python -m pytest tests/models -m pending`` runs that list
 alone, ``-m "not pending"`` the other; every run ends with the list and each reason.

@@ -11,7 +11,7 @@ Keras 3.15 refuses its first, one loss string with two weights: "`loss_weights` 
 the number of losses, got 1 losses and 2 weights"). Shrunk: 30 words, 8 dimensions, 5
 units, ReLU layers of 6, headlines of 7 ids, batch of 8.
 
-Pending (conftest.py): RMSprop; then Keras' RMSprop squares the Embedding's sparse gradient
+Pending (conftest.py): Keras' RMSprop squares the Embedding's sparse gradient
 per token occurrence (``_harness.SPARSE_ADAM``).
 """
 import pytest

@@ -5,14 +5,12 @@ Windows of one-hot characters go through an LSTM of 128 units; a softmax Dense o
 character set predicts the next character. RMSprop with learning rate 0.01, categorical
 cross-entropy. Shrunk: windows of 6 characters instead of 40, 12 characters, 8 units,
 batch of 8.
-
-Pending (conftest.py): RMSprop.
 """
 import pytest
 
-from _harness import DTYPES, RMSPROP, check_real_model, keras_building, one_hot, rng_for
+from _harness import DTYPES, check_real_model, keras_building, one_hot, rng_for
 
-pytestmark = [pytest.mark.keras, pytest.mark.pending(reason=RMSPROP)]
+pytestmark = pytest.mark.keras
 
 MAXLEN, CHARS, N = 6, 12, 8
 

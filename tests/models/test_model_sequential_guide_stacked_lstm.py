@@ -5,14 +5,12 @@ Sequences of 8 steps of 16 features go through three LSTMs of 32 units, the firs
 returning every step; a softmax Dense classifies into 10 classes. Categorical
 cross-entropy, RMSprop ("rmsprop"), accuracy. Shrunk: 5 steps of 6 features, 4 units,
 batch of 8.
-
-Pending (conftest.py): RMSprop.
 """
 import pytest
 
-from _harness import DTYPES, RMSPROP, check_real_model, keras_building, one_hot, rng_for, sequences
+from _harness import DTYPES, check_real_model, keras_building, one_hot, rng_for, sequences
 
-pytestmark = [pytest.mark.keras, pytest.mark.pending(reason=RMSPROP)]
+pytestmark = pytest.mark.keras
 
 STEPS_IN, FEATURES, CLASSES, N = 5, 6, 10, 8
 

@@ -5,14 +5,12 @@ Each tweet, as a sequence of one-hot characters (280 steps of 256), goes through
 LSTM of 64 units; the two final states are concatenated and one sigmoid unit decides.
 RMSprop ("rmsprop"), binary cross-entropy, accuracy. Shrunk: 6 steps of 10, 5 units,
 batch of 8.
-
-Pending (conftest.py): RMSprop.
 """
 import pytest
 
-from _harness import DTYPES, RMSPROP, binary, check_real_model, keras_building, one_hot, rng_for
+from _harness import DTYPES, binary, check_real_model, keras_building, one_hot, rng_for
 
-pytestmark = [pytest.mark.keras, pytest.mark.pending(reason=RMSPROP)]
+pytestmark = pytest.mark.keras
 
 STEPS_IN, CHARS, N = 6, 10, 8
 

@@ -7,14 +7,12 @@ LSTM of 256 units started from the encoder's (h, c), returning every step (and i
 states, unused) -> a softmax Dense over the French characters at every step. RMSprop
 ("rmsprop"), categorical cross-entropy, accuracy. Shrunk: 9 and 11 characters, 6 units,
 sentences of 5 and 4 steps (lengths None in the Inputs, as in the example), batch of 8.
-
-Pending (conftest.py): RMSprop.
 """
 import pytest
 
-from _harness import DTYPES, RMSPROP, check_real_model, keras_building, one_hot, rng_for
+from _harness import DTYPES, check_real_model, keras_building, one_hot, rng_for
 
-pytestmark = [pytest.mark.keras, pytest.mark.pending(reason=RMSPROP)]
+pytestmark = pytest.mark.keras
 
 ENCODER_TOKENS, DECODER_TOKENS, LATENT, N = 9, 11, 6, 8
 
