@@ -21,20 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 FIGURES = DOCS / "figures"
 MAX_FIGURE_BYTES = 200 * 1024
-SITE_PACKAGES = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python",
-                 "jupytext", "griffe")
 
 
-def _importable(name):
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-needs_site_tools = pytest.mark.skipif(
-    not all(_importable(m) for m in SITE_PACKAGES),
-    reason="the docs extra is not installed (pip install -e '.[docs]')")
+#: skipped without the docs extra, required in CI (tests/conftest.py)
+needs_site_tools = pytest.mark.docs
 
 
 def _env():
@@ -173,7 +163,7 @@ def _load(name):
     return module
 
 
-@pytest.mark.skipif(not _importable("griffe"), reason="needs griffe (docs extra)")
+@pytest.mark.docs
 def test_docstring_adaptations():
     g = _load("site_griffe")
     text = ("Summary.\n\nParameters\n----------\nunits : int\n    H.\nuse_bias : bool\n\n"
@@ -201,7 +191,7 @@ def test_docstring_adaptations():
     assert '<code>lstm_step</code>' in linked and "optional" in linked
 
 
-@pytest.mark.skipif(not _importable("mkdocs"), reason="needs mkdocs (docs extra)")
+@pytest.mark.docs
 def test_code_links_are_rewritten_for_the_site():
     hooks = _load("site_hooks")
 
