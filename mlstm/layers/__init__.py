@@ -9,6 +9,7 @@ activation.py   Activation
 merge.py        Concatenate, concatenate
 reshape.py      Reshape
 masking.py      Masking
+repeat_vector.py  RepeatVector
 ==============  ====================================================
 
 Every class is registered in :data:`mlstm.registry.LAYERS` under its class name; configs,
@@ -19,11 +20,14 @@ from .activation import Activation
 from .base import KerasOptions, Layer, Node, SymbolicTensor, format_shape
 from .merge import Concatenate, concatenate
 from .dense import Dense
+from .dropout import Dropout, SpatialDropout1D
 from .input import Input, InputLayer
 from .lstm import LSTM
 from .masking import Masking
+from .repeat_vector import RepeatVector
 from .reshape import Reshape
 
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "InputLayer", "Input", "LSTM",
-           "Dense", "Concatenate", "concatenate", "Reshape", "Masking", "Activation", "LAYERS",
+           "Dense", "Concatenate", "concatenate", "Reshape", "Masking", "Activation", "RepeatVector", "Dropout",
+           "SpatialDropout1D", "LAYERS",
            "register_layer", "format_shape"]

@@ -86,6 +86,12 @@ def layer_dtype(klayer):
     return policy.compute_dtype
 
 
+def _accepts(cls, option):
+    """Whether ``cls(...)`` takes keyword ``option`` (by name or through ``**kwargs``)."""
+    parameters = inspect.signature(cls).parameters.values()
+    return any(p.name == option or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 def _default(cls, option):
     parameter = inspect.signature(cls).parameters.get(option)
     return None if parameter is None else parameter.default
@@ -190,7 +196,9 @@ def keras_layer(layer):
     spec = cls.keras_options
     # The fixed values are passed too, so that Keras computes what mlstm does whatever its
     # own global settings (e.g. image_data_format) say.
-    kwargs = dict(spec.fixed, name=layer.name, trainable=layer.trainable, dtype=layer.dtype)
+    kwargs = dict(spec.fixed, name=layer.name, dtype=layer.dtype)
+    if _accepts(kcls, "trainable"):       # SpatialDropout1D's constructor does not take it
+        kwargs["trainable"] = layer.trainable
     for key, value in layer.get_config().items():
         if key in ALWAYS_CARRIED or key in spec.ignored or key == "seed":
             continue
