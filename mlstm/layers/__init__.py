@@ -26,8 +26,9 @@ from .lstm import LSTM
 from .masking import Masking
 from .repeat_vector import RepeatVector
 from .reshape import Reshape
+from .time_distributed import TimeDistributed
 
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "InputLayer", "Input", "LSTM",
            "Dense", "Concatenate", "concatenate", "Reshape", "Masking", "Activation", "RepeatVector", "Dropout",
-           "SpatialDropout1D", "LAYERS",
+           "SpatialDropout1D", "TimeDistributed", "LAYERS",
            "register_layer", "format_shape"]

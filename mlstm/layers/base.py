@@ -105,17 +105,29 @@ class KerasOptions:
         ``seed``), accepted at any value. ``name``, ``trainable`` and ``dtype`` are always
         carried over; any other option is refused, so that an option added by a later Keras
         cannot slip through unnoticed.
+    wrapped : dict
+        Options that hold a layer (wrappers): constructor option -> the attribute holding
+        that layer, the same on the Keras and the mlstm class (``TimeDistributed``:
+        ``{"layer": "layer"}``). The wrapped layer is converted like any other, and its
+        conversion passed as the option.
+    wrapped_ignored : tuple of str
+        Options of the wrapped layers that the wrapper sets itself (Keras' ``Bidirectional``
+        forces ``zero_output_for_mask``), accepted at any value.
     """
 
-    def __init__(self, copied=(), fixed=None, initializers=(), ignored=()):
+    def __init__(self, copied=(), fixed=None, initializers=(), ignored=(), wrapped=None,
+                 wrapped_ignored=()):
         self.copied = tuple(copied)
         self.fixed = dict(fixed or {})
         self.initializers = tuple(initializers)
         self.ignored = tuple(ignored)
+        self.wrapped = dict(wrapped or {})
+        self.wrapped_ignored = tuple(wrapped_ignored)
 
     def __repr__(self):
         return (f"KerasOptions(copied={self.copied}, fixed={self.fixed}, "
-                f"initializers={self.initializers}, ignored={self.ignored})")
+                f"initializers={self.initializers}, ignored={self.ignored}, "
+                f"wrapped={self.wrapped}, wrapped_ignored={self.wrapped_ignored})")
 
 
 class SymbolicTensor:
@@ -181,6 +193,10 @@ class Layer:
 
     #: Parameter names in ``get_weights`` order (built-ins; ``add_weight`` extends it).
     param_names: tuple = ()
+    #: Names of non-trainable state arrays (held in ``self.state``: BatchNormalization's
+    #: moving statistics). They follow the parameters in ``get_weights`` (Keras' order), are
+    #: saved and loaded, but get no gradient and no optimizer update.
+    state_names: tuple = ()
     #: Default base name for generated names (None: the class name in lower case).
     base_name = None
     #: How many inputs a call takes (None: any number, at least one).
@@ -206,6 +222,7 @@ class Layer:
         self.trainable = bool(trainable)
         self.seed = seed
         self.params = {}
+        self.state = {}
         self.built = False
         self._inbound_nodes = []
         if "param_names" not in vars(self):
@@ -391,16 +408,22 @@ class Layer:
         return self.params[name]
 
     def _weight_keys(self):
-        """Local parameter names in ``get_weights`` order (Keras order)."""
-        return [k for k in self.param_names if k in self.params]
+        """Local names of the parameters, then of the state arrays, in ``get_weights`` order
+        (Keras order)."""
+        return ([k for k in self.param_names if k in self.params]
+                + [k for k in self.state_names if k in self.state])
+
+    def _weight_array(self, key):
+        """The live array of a parameter or a state array."""
+        return self.params[key] if key in self.params else self.state[key]
 
     def get_weights(self):
-        """Copies of the parameters, in ``param_names`` order (Keras order)."""
-        return [self.params[k].copy() for k in self._weight_keys()]
+        """Copies of the parameters, then of the state arrays (Keras order)."""
+        return [self._weight_array(k).copy() for k in self._weight_keys()]
 
     @property
     def weight_names(self):
-        """Fully qualified names ``"layer/weight"`` in ``get_weights`` order."""
+        """Fully qualified names ``"layer/weight"`` in ``get_weights`` order (state included)."""
         return [f"{self.name}/{k}" for k in self._weight_keys()]
 
     def checked_weights(self, weights):
@@ -419,21 +442,24 @@ class Layer:
         for k, w in zip(keys, weights):
             label = f"{type(self).__name__} {self.name!r}: weight '{self.name}/{k}'"
             w = validation.as_real_array(w, label)
-            if w.shape != self.params[k].shape:
-                raise ValueError(f"{label} has shape {self.params[k].shape}, got {w.shape}")
+            if w.shape != self._weight_array(k).shape:
+                raise ValueError(f"{label} has shape {self._weight_array(k).shape}, "
+                                 f"got {w.shape}")
             checked.append(w)
         return checked
 
     def _assign_weights(self, checked):
         for k, w in zip(self._weight_keys(), checked):
-            self.params[k][...] = w
+            self._weight_array(k)[...] = w
 
     def set_weights(self, weights):
         """Set the parameters from a list in ``get_weights`` order; shapes must match."""
         self._assign_weights(self.checked_weights(weights))
 
     def count_params(self):
-        return int(sum(p.size for p in self.params.values()))
+        """Entries of every weight, state arrays included (as Keras counts)."""
+        return int(sum(p.size for p in self.params.values())
+                   + sum(a.size for a in self.state.values()))
 
     def get_config(self):
         """JSON-serializable constructor arguments."""

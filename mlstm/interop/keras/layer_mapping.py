@@ -149,14 +149,19 @@ def _construct(cls, klayer, options, carried):
                      f"supported by mlstm: {error} (see docs/keras.md)") from None
 
 
-def layer_from_keras(klayer):
-    """An unbuilt mlstm layer with the same options as the Keras layer ``klayer``."""
+def layer_from_keras(klayer, set_by_wrapper=()):
+    """An unbuilt mlstm layer with the same options as the Keras layer ``klayer``.
+
+    A wrapper's layers (``KerasOptions.wrapped``) are converted the same way and passed as
+    its options; ``set_by_wrapper`` names options of a wrapped layer that its wrapper sets
+    itself (``KerasOptions.wrapped_ignored``), accepted at any value.
+    """
     cls = mlstm_layer_class(klayer)
     spec = cls.keras_options
     config = klayer.get_config()
     for key, value in config.items():
         if key in ALWAYS_CARRIED or key in spec.ignored or key in spec.copied \
-                or key in spec.initializers:
+                or key in spec.initializers or key in spec.wrapped or key in set_by_wrapper:
             continue
         if key not in spec.fixed:
             raise refusal(klayer, key, value, "mlstm does not know this option")
@@ -173,6 +178,8 @@ def layer_from_keras(klayer):
     for key in spec.initializers:
         if key in config:
             options[key] = _initializer_name(klayer, cls, key, config[key])
+    for key, attribute in spec.wrapped.items():
+        options[key] = layer_from_keras(getattr(klayer, attribute), spec.wrapped_ignored)
     carried = {"name": klayer.name, "dtype": layer_dtype(klayer)}
     if "trainable" in inspect.signature(cls).parameters:
         carried["trainable"] = bool(klayer.trainable)
@@ -202,7 +209,9 @@ def keras_layer(layer):
     for key, value in layer.get_config().items():
         if key in ALWAYS_CARRIED or key in spec.ignored or key == "seed":
             continue
-        if key in spec.copied:
+        if key in spec.wrapped:
+            kwargs[key] = keras_layer(getattr(layer, spec.wrapped[key]))
+        elif key in spec.copied:
             kwargs[key] = value
         elif key in spec.initializers:
             if isinstance(value, str):     # else Keras' default: the weights are copied

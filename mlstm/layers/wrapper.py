@@ -1,0 +1,173 @@
+"""What the wrappers (TimeDistributed, Bidirectional) share: holding other layers.
+
+A wrapper holds one or more *wrapped* layers that are not nodes of the graph: the wrapper
+builds them, runs them inside its own ``forward``/``backward``, and shows their weights
+as its own, named ``"<wrapped layer>/<weight>"`` (``"bidirectional/forward_lstm/kernel"``,
+as Keras names them, without Keras' ``lstm_cell`` level). The wrapper's ``params`` and
+``state`` hold the wrapped layers' live arrays, so an optimizer step or ``set_weights`` on
+the wrapper is one on them.
+
+A wrapped layer is given as a layer (unbuilt, not called on anything yet) or as its config
+``{"class_name": registered name, "config": {...}}``; ``get_config`` writes the latter,
+so configs, checkpoints and clones rebuild wrappers like any other layer. Wrapped layers
+compute in the wrapper's dtype (their configs carry none) and train with the wrapper
+(``trainable`` is the wrapper's).
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ..registry import LAYERS
+from .base import Layer, SymbolicTensor, format_shape
+
+__all__ = ["Wrapper", "wrapped_layer", "call_backward"]
+
+_BACKWARD_KEYWORDS = ("extras", "input_grads")
+
+
+def call_backward(layer, d_outputs, cache, outputs, extras=None, input_grads=None):
+    """``layer.backward`` with the keywords it accepts (as the graph calls it): the built-in
+    protocol takes ``extras`` and ``input_grads`` and None for an output with no gradient;
+    a layer of the public contract, ``backward(d_outputs, cache)``, gets zeros shaped like
+    that output (``outputs``) instead."""
+    try:
+        parameters = inspect.signature(layer.backward).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    kwargs = {}
+    if takes_all or "extras" in parameters:
+        kwargs["extras"] = extras
+    if takes_all or "input_grads" in parameters:
+        kwargs["input_grads"] = input_grads
+    if not (takes_all or "d_logits" in parameters):
+        d_outputs = [np.zeros_like(y) if d is None else d for d, y in zip(d_outputs, outputs)]
+    return layer.backward(d_outputs, cache, **kwargs)
+
+
+def wrapped_layer(owner_name, option, spec):
+    """An unbuilt layer from ``spec``: a :class:`Layer`, or ``{"class_name", "config"}``."""
+    if isinstance(spec, Layer):
+        if spec.built or spec._inbound_nodes:
+            raise ValueError(f"{owner_name}: {option} {spec!r} has already been built or "
+                             "called; wrap a new layer (its weights become the wrapper's)")
+        if spec.is_input:
+            raise ValueError(f"{owner_name}: {option} cannot be an input layer")
+        return spec
+    if isinstance(spec, dict) and set(spec) == {"class_name", "config"} \
+            and isinstance(spec["config"], dict):
+        cls = LAYERS.get(spec["class_name"])
+        config = dict(spec["config"])
+        config.pop("dtype", None)
+        return cls.from_config(config)
+    raise TypeError(f"{owner_name}: {option} must be a layer or a config "
+                    f"{{'class_name': ..., 'config': {{...}}}}, got {type(spec).__name__}")
+
+
+class Wrapper(Layer):
+    """Base of the layers that hold other layers (not registered itself).
+
+    Subclasses set ``self.wrapped`` (the wrapped layers, in weight order) in their
+    constructor and call :meth:`build_wrapped` for each from ``build``.
+    """
+
+    def __init__(self, name=None, dtype=None, trainable=True, seed=None):
+        super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)
+        self.wrapped = []
+
+    @property
+    def _label(self):
+        return f"{type(self).__name__} {self.name!r}"
+
+    def _adopt(self, layers):
+        """Hold ``layers``: each must be trainable as the wrapper is, and of its dtype."""
+        for layer in layers:
+            if not layer.trainable and self.trainable:
+                raise ValueError(f"{self._label}: wrapped layer {layer.name!r} is not trainable "
+                                 "while the wrapper is; mlstm trains a wrapper as a whole")
+            if layer.dtype is not None and self.dtype is not None and layer.dtype != self.dtype:
+                raise ValueError(f"{self._label}: wrapped layer {layer.name!r} has dtype "
+                                 f"{layer.dtype}, the wrapper {self.dtype}")
+        names = [layer.name for layer in layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self._label}: wrapped layers need distinct names, got {names}")
+        self.wrapped = list(layers)
+
+    @property
+    def uses_rng(self):
+        return any(layer.uses_rng for layer in self.wrapped)
+
+    def wrapped_rngs(self, rng):
+        """One generator per wrapped layer (children of ``rng``), or Nones."""
+        if rng is None:
+            return [None] * len(self.wrapped)
+        return rng.spawn(len(self.wrapped))
+
+    def build_wrapped(self, layer, input_specs, seed_index=0):
+        """Build ``layer`` for inputs ``[(shape without N, has_mask), ...]``, checked as a call
+        would check them; returns its output specs ``[(shape, has_mask), ...]``."""
+        if layer.dtype is not None and layer.dtype != self.dtype:
+            raise ValueError(f"{self._label}: wrapped layer {layer.name!r} has dtype "
+                             f"{layer.dtype}, the wrapper {self.dtype}")
+        layer.dtype = self.dtype
+        if layer.seed is None and self.seed is not None:
+            # a seeded wrapper seeds its layers, each differently (two directions of a
+            # Bidirectional must not start from the same weights)
+            layer.seed = int(np.random.default_rng([self.seed, seed_index]).integers(2 ** 31))
+        placeholders = [SymbolicTensor(shape, self.dtype, None, 0, has_mask)
+                        for shape, has_mask in input_specs]
+        specs = layer._input_specs(placeholders, {})
+        if not layer.built:
+            layer.build([s for s, _ in specs])
+            layer._built_shapes = [s for s, _ in specs]
+            layer.built = True
+        else:
+            layer._check_input_shapes([s for s, _ in specs])
+        return layer.output_specs(specs, {})
+
+    def alias_weights(self):
+        """Show the wrapped layers' live arrays as the wrapper's, ``"<layer>/<weight>"``."""
+        self.params, self.state = {}, {}
+        for layer in self.wrapped:
+            for k in layer.param_names:
+                if k in layer.params:
+                    self.params[f"{layer.name}/{k}"] = layer.params[k]
+            for k in layer.state_names:
+                if k in layer.state:
+                    self.state[f"{layer.name}/{k}"] = layer.state[k]
+        self.param_names = tuple(self.params)
+        self.state_names = tuple(self.state)
+
+    def split_weight_name(self, weight):
+        """``(wrapped layer, its weight name)`` for a weight name of the wrapper."""
+        name, _, key = weight.partition("/")
+        for layer in self.wrapped:
+            if layer.name == name:
+                return layer, key
+        raise KeyError(weight)
+
+    @staticmethod
+    def prefixed(layer, grads):
+        """``{"<layer>/<weight>": g}`` from a wrapped layer's ``{weight: g}``."""
+        return {f"{layer.name}/{k}": g for k, g in grads.items()}
+
+    def layer_config(self, layer):
+        """``{"class_name", "config"}`` of a wrapped layer (without dtype: the wrapper's)."""
+        config = dict(layer.get_config())
+        config.pop("dtype", None)
+        return {"class_name": vars(type(layer)).get("registered_name") or type(layer).__name__,
+                "config": config}
+
+    # ----------------------------------------------------------------- questions asked
+    def describe_weight_entry(self, weight, index):
+        layer, key = self.split_weight_name(weight)
+        return layer.describe_weight_entry(key, index)
+
+    def gate_columns(self, weight):
+        layer, key = self.split_weight_name(weight)
+        return layer.gate_columns(key)
+
+    def _shape_text(self, shape):
+        return format_shape((None,) + tuple(shape))
