@@ -17,6 +17,7 @@ checkpoints and the Keras interop find layers there.
 """
 from ..registry import LAYERS, register_layer
 from .activation import Activation
+from .bidirectional import Bidirectional
 from .base import KerasOptions, Layer, Node, SymbolicTensor, format_shape
 from .merge import Concatenate, concatenate
 from .dense import Dense
@@ -30,5 +31,6 @@ from .time_distributed import TimeDistributed
 
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "InputLayer", "Input", "LSTM",
            "Dense", "Concatenate", "concatenate", "Reshape", "Masking", "Activation", "RepeatVector", "Dropout",
-           "SpatialDropout1D", "TimeDistributed", "LAYERS",
+           "SpatialDropout1D", "TimeDistributed", "Bidirectional",
+           "LAYERS",
            "register_layer", "format_shape"]
