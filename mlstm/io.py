@@ -5,6 +5,8 @@ One file holds everything, and it is an ordinary ``.npz`` (a zip archive): ::
     mlstm.json        architecture (Model.get_config), compile settings, optimizer config and
                       step count, the name, shape and dtype of every array, training state
     w0.npy, w1.npy    weights, in model.get_weights() order
+    n0.npy, ...       non-trainable state of layers that have some (``Layer.state_names``:
+                      BatchNormalization's moving statistics)
     s0.npy, ...       optimizer state (Adam m and v, AMSGrad v_hat, SGD velocity)
 
 ``np.load(path)`` opens it and ``unzip -p path mlstm.json`` shows the config. Loading
@@ -71,9 +73,15 @@ def _serialize(model, training_state):
         arrays[key] = value
         weights.append({"name": name, "key": key, "shape": list(value.shape),
                         "dtype": value.dtype.name})
+    state = []
+    for k, (name, value) in enumerate(_layer_state(model).items()):
+        key = f"n{k}"
+        arrays[key] = value
+        state.append({"name": name, "key": key, "shape": list(value.shape),
+                      "dtype": value.dtype.name})
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
             "mlstm_version": _version(), "model": model.get_config(), "weights": weights,
-            "compile": None, "training_state": training_state}
+            "state": state, "compile": None, "training_state": training_state}
     if model.compiled:
         optimizer = model.optimizer
         state = optimizer.get_state()
@@ -94,6 +102,12 @@ def _serialize(model, training_state):
                           "iterations": int(optimizer.iterations), "state": entries},
         }
     return meta, arrays
+
+
+def _layer_state(model):
+    """``{"layer/name": live array}`` of every layer's non-trainable state, in layer order."""
+    return {f"{layer.name}/{k}": layer.state[k]
+            for layer in model.layers for k in layer.state_names if k in layer.state}
 
 
 def _version():
@@ -195,8 +209,18 @@ def load_model(path, compile=True, custom_objects=None):
         if [e["name"] for e in entries] != list(params):
             raise ValueError(f"{label}: weights {[e['name'] for e in entries]} do not match "
                              f"the architecture's {list(params)}")
-        weights = [archive.array(e, expected_shape=w.shape, expected_dtype=w.dtype)
-                   for e, w in zip(entries, params.values())]
+        loaded = {e["name"]: archive.array(e, expected_shape=w.shape, expected_dtype=w.dtype)
+                  for e, w in zip(entries, params.values())}
+        state = _layer_state(model)
+        # files written before layers had state hold no "state" list
+        state_entries = _entries(meta, "state", label) if "state" in meta else []
+        if [e["name"] for e in state_entries] != list(state):
+            raise ValueError(f"{label}: state arrays {[e['name'] for e in state_entries]} do "
+                             f"not match the architecture's {list(state)}")
+        loaded.update({e["name"]: archive.array(e, expected_shape=a.shape,
+                                                expected_dtype=a.dtype)
+                       for e, a in zip(state_entries, state.values())})
+        weights = [loaded[name] for layer in model.layers for name in layer.weight_names]
         compiled = meta.get("compile") if compile else None
         if compiled is not None:
             settings, optimizer, state = _compile_settings(compiled, model, archive,

@@ -17,6 +17,7 @@ checkpoints and the Keras interop find layers there.
 """
 from ..registry import LAYERS, register_layer
 from .activation import Activation
+from .batch_normalization import BatchNormalization
 from .bidirectional import Bidirectional
 from .base import KerasOptions, Layer, Node, SymbolicTensor, format_shape
 from .merge import Concatenate, concatenate
@@ -32,5 +33,5 @@ from .time_distributed import TimeDistributed
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "InputLayer", "Input", "LSTM",
            "Dense", "Concatenate", "concatenate", "Reshape", "Masking", "Activation", "RepeatVector", "Dropout",
            "SpatialDropout1D", "TimeDistributed", "Bidirectional",
-           "LAYERS",
+           "BatchNormalization",           "LAYERS",
            "register_layer", "format_shape"]

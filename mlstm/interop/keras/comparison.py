@@ -231,7 +231,10 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
         report["gradients"][names[k]] = grad_table(grads_per[k], k_grads_per[k])
 
     # ---- optimizer steps
-    params = mine.params     # the live arrays: they follow every step
+    # the live arrays, parameters and layers' state (moving statistics): they follow every step
+    params = dict(mine.params)
+    params.update({f"{layer.name}/{k}": layer.state[k] for layer in mine.layers
+                   for k in layer.state_names if k in layer.state})
     for step in range(1, steps + 1):
         k_logs = theirs.train_on_batch(kx, ky, return_dict=True)
         m_logs = mine.train_on_batch(xs, ys, return_dict=True)
