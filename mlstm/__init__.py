@@ -12,8 +12,9 @@ from .diagnostics import diagnose
 from .gradcheck import gradcheck
 from .initializers import set_random_seed
 from .interop.keras import load_keras
-from .layers import (LSTM, Activation, Concatenate, Dense, Input, Layer, Masking, Reshape,
-                     concatenate)
+from .io import load_model
+from .layers import (LSTM, Activation, Concatenate, Dense, Embedding, Input, Layer, Masking,
+                     Reshape, concatenate)
 from .losses import Loss
 from .model import Model
 from .optimizers import Optimizer
@@ -21,18 +22,13 @@ from .parallel import get_num_threads, set_num_threads
 from .registry import (register_activation, register_layer, register_loss, register_metric,
                        register_optimizer)
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
-def load_model(path, compile=True, custom_objects=None):
-    """Load a model saved with ``model.save(path)`` (see :func:`mlstm.io.load_model`)."""
-    from .io import load_model as _load_model
-    return _load_model(path, compile=compile, custom_objects=custom_objects)
-
-
-__all__ = ["Input", "LSTM", "Dense", "Activation", "Concatenate", "concatenate", "Reshape",
-           "Masking", "Model", "Layer", "Loss", "Optimizer", "register_layer", "register_loss",
-           "register_optimizer", "register_activation", "register_metric", "registry",
+__all__ = ["Input", "LSTM", "Dense", "Embedding", "Activation", "Concatenate", "concatenate",
+           "Reshape", "Masking", "Model", "Layer", "Loss", "Optimizer", "register_layer",
+           "register_loss", "register_optimizer", "register_activation", "register_metric",
+           "registry",
            "activations", "losses", "metrics", "optimizers", "gradcheck",
            "set_random_seed", "load_model", "load_keras", "diagnose", "get_num_threads",
            "set_num_threads", "__version__"]

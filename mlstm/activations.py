@@ -2,14 +2,17 @@
 
 The math of each activation lives in :mod:`mlstm.ops.activations` (forward, and the
 derivative written through the output). A component adds what the rest of mlstm asks
-about an activation: its Keras name and how to tell, from an activated value, that the
-pre-activation was saturated (``|z| > threshold``), without keeping ``z``:
+about an activation: its Keras name, whether it is elementwise and how its backward pass
+goes (:meth:`ActivationFunction.backward`), and how to tell, from an activated value, that
+the pre-activation was saturated (``|z| > threshold``), without keeping ``z``:
 
 =========  ===================================================
 sigmoid    σ(z) < σ(-thr) or σ(z) > σ(thr)       (σ monotone)
 tanh       |tanh z| > tanh(thr)
 linear     |z| > thr
 relu       no saturating side: None
+softmax    per row: the largest logit exceeds every other by more than thr,
+           i.e. y_max > e^thr · y_second (row-wise, shape (..., ) without C)
 =========  ===================================================
 
 >>> get("sigmoid").saturated(np.array([0.5, 0.9999]), 5.0)
@@ -22,7 +25,7 @@ import numpy as np
 from .ops import activations as ops_activations
 from .registry import ACTIVATIONS, register_activation
 
-__all__ = ["ActivationFunction", "Sigmoid", "Tanh", "Relu", "Linear", "get"]
+__all__ = ["ActivationFunction", "Sigmoid", "Tanh", "Relu", "Linear", "Softmax", "get"]
 
 
 class ActivationFunction:
@@ -30,14 +33,20 @@ class ActivationFunction:
 
     #: The name in configs (``Dense(activation=...)``) and in Keras.
     registered_name = None
+    #: Whether ``y_i`` depends on ``x_i`` alone (softmax: on the whole last axis).
+    elementwise = True
 
     def forward(self, x, out=None):
         """``y = f(x)``."""
         return ops_activations.activate(self.registered_name, x, out=out)
 
     def derivative_from_output(self, y, out=None):
-        """``f'(x)`` written through ``y = f(x)``."""
+        """``f'(x)`` written through ``y = f(x)`` (elementwise activations only)."""
         return ops_activations.derivative_from_output(self.registered_name, y, out=out)
+
+    def backward(self, d_y, y):
+        """``dL/dx`` from ``dL/dy`` and ``y = f(x)`` (the vector-Jacobian product)."""
+        return ops_activations.activation_backward(self.registered_name, d_y, y)
 
     def saturated(self, y, threshold):
         """Boolean ``|z| > threshold`` from ``y = f(z)``, or None when f never saturates."""
@@ -77,6 +86,28 @@ class Linear(ActivationFunction):
         return np.abs(y) > threshold
 
 
+@register_activation(name="softmax")
+class Softmax(ActivationFunction):
+    """``exp(z) / Σ_j exp(z_j)`` over the last axis (:mod:`mlstm.ops.softmax`).
+
+    Not elementwise: :meth:`backward` is ``y ⊙ (dy - Σ_j dy_j y_j)``, and
+    :meth:`derivative_from_output` refuses. On a softmax head, categorical and sparse
+    categorical cross-entropy are computed from the logits, as Keras does.
+    """
+
+    elementwise = False
+
+    def saturated(self, y, threshold):
+        """Per row (shape ``y.shape[:-1]``): the top logit leads the runner-up by more than
+        ``threshold``, i.e. ``y_max > e^threshold · y_second``; the gradient reaching the
+        logits of such a row through the probabilities is then below ~e^-threshold. A single
+        unit is always saturated (its output is the constant 1)."""
+        if y.shape[-1] < 2:
+            return np.ones(y.shape[:-1], dtype=bool)
+        top_two = np.partition(y, y.shape[-1] - 2, axis=-1)[..., -2:]
+        return top_two[..., 1] > np.exp(threshold) * top_two[..., 0]
+
+
 def get(name):
     """The activation component for ``name`` (None means linear)."""
-    return ACTIVATIONS.get(ops_activations.get_activation(name))()
+    return ACTIVATIONS.get(ops_activations.get_activation(name, last_axis=True))()

@@ -18,6 +18,7 @@ costs four evaluations per parameter however large it is.
 
 Input entries at time steps whose mask would change under the perturbation (a Masking
 layer sees ``mask_value`` exactly there) have no derivative; they are skipped and counted.
+Integer inputs (token ids) are not differentiable and not perturbed.
 """
 from __future__ import annotations
 
@@ -79,7 +80,9 @@ class Float64Problem:
     def __init__(self, model, x, y):
         model._require_compiled("gradcheck")
         self.model = model if model.dtype == "float64" else model.clone(dtype="float64")
-        self.xs = [np.array(a, dtype=np.float64) for a in self.model._inputs(x)]
+        # token ids (integer inputs) stay integers: they are not perturbed
+        self.xs = [a.copy() if a.dtype.kind == "i" else np.array(a, dtype=np.float64)
+                   for a in self.model._inputs(x)]
         self.ys = self.model._targets(y, self.xs[0].shape[0])
 
     def loss(self):
@@ -168,7 +171,7 @@ def gradcheck(model, x, y, h=1e-4, inputs=True, method="entries", max_entries=No
     targets = [(name, p, grads[name], False) for name, p in m64.params.items()]
     if inputs:
         targets += [(f"input:{name}", a, g, True)
-                    for name, a, g in zip(m64.input_names, xs, d_inputs)]
+                    for name, a, g in zip(m64.input_names, xs, d_inputs) if g is not None]
     rows = {}
     for name, array, analytic, is_input in targets:
         if method == "projection":

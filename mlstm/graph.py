@@ -210,6 +210,11 @@ class Graph:
 
     @property
     def dtype(self):
+        """The float dtype: the first float input's, else (inputs of token ids only) the
+        first layer's with a float dtype."""
+        for source in [t.dtype for t in self.inputs] + [layer.dtype for layer in self.layers]:
+            if source is not None and np.dtype(source).kind == "f":
+                return source
         return self.inputs[0].dtype
 
     def get_weights(self):
@@ -312,7 +317,7 @@ class Graph:
         d_logits : dict output index -> ndarray, optional
             dL/d(logits of output k), for sigmoid heads whose loss used the logits.
         input_grads : bool
-            Also return dL/d(input) for each model input.
+            Also return dL/d(input) for each model input (None for an integer input).
         extras : dict, optional
             Filled with ``{layer name: {...}}`` of intermediate gradients layers expose
             (LSTM: ``d_h_steps``, the gradient reaching each step's hidden state).
@@ -341,7 +346,9 @@ class Graph:
         grads = {name: grads[name] if name in grads else np.zeros_like(p)
                  for name, p in self.params.items()}
         if input_grads:
-            d_inputs = [grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
+            # token ids (integer inputs) are not differentiable: None, not zeros
+            d_inputs = [None if np.dtype(t.dtype).kind == "i"
+                        else grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
                         for t in self.inputs]
             return grads, d_inputs
         return grads

@@ -49,7 +49,8 @@ def graph_from_config(cls, config, dtype=None, seed=None):
     for entry in config["layers"]:
         layer_cls = LAYERS.get(entry["class_name"])
         layer_config = dict(entry["config"])
-        if dtype is not None:
+        # an integer input (token ids) keeps its dtype: only float dtypes are overridden
+        if dtype is not None and not str(layer_config.get("dtype")).startswith("int"):
             layer_config["dtype"] = dtype
         if seed is not None and _accepts(layer_cls.__init__, "seed"):
             layer_config["seed"] = seed

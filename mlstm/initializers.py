@@ -4,6 +4,7 @@
 glorot_uniform     U(-L, L),  L = sqrt(6 / (fan_in + fan_out))
 orthogonal         Q of QR(normal(max(r, c), min(r, c))), columns' signs fixed by
                    sign(diag(R)), transposed when rows < cols (rows = prod(shape[:-1]))
+uniform            U(-0.05, 0.05) (Keras' ``RandomUniform()``, Embedding's default)
 zeros, ones        constants
 =================  ===========================================================
 
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["glorot_uniform", "orthogonal", "zeros", "ones", "INITIALIZERS", "get_initializer",
-           "default_rng", "set_random_seed"]
+__all__ = ["glorot_uniform", "orthogonal", "uniform", "zeros", "ones", "INITIALIZERS",
+           "get_initializer", "default_rng", "set_random_seed"]
 
 
 def _fans(shape):
@@ -45,6 +46,11 @@ def orthogonal(shape, rng, dtype="float32", gain=1.0):
     return (gain * q).reshape(shape).astype(dtype)
 
 
+def uniform(shape, rng, dtype="float32"):
+    """U(-0.05, 0.05), as ``keras.initializers.RandomUniform()`` (``"uniform"``)."""
+    return rng.uniform(-0.05, 0.05, size=shape).astype(dtype)
+
+
 def zeros(shape, rng=None, dtype="float32"):
     """All zeros."""
     return np.zeros(shape, dtype=dtype)
@@ -56,7 +62,7 @@ def ones(shape, rng=None, dtype="float32"):
 
 
 INITIALIZERS = {"glorot_uniform": glorot_uniform, "orthogonal": orthogonal,
-                "zeros": zeros, "ones": ones}
+                "uniform": uniform, "zeros": zeros, "ones": ones}
 
 
 def get_initializer(name):

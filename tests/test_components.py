@@ -2,9 +2,11 @@
 
 For each layer in :data:`mlstm.registry.LAYERS` and each of its ``examples()``: a float64
 gradient check (entry by entry), the config round trip, save/load with identical
-predictions, and -- when the layer declares a Keras class -- the Keras round trip. For
-each loss: its gradient against finite differences of its values, and its config round
-trip. For each optimizer: its config and state round trip through save/load.
+predictions, and -- when the layer declares a Keras class -- the Keras round trip. An
+example may give ``input_dtypes`` (integer token ids) and ``input_ranges`` ([low, high) of
+the ids drawn). For each loss and each configuration of its ``examples()``: its gradient
+against finite differences of its values, and its config round trip; targets are drawn as
+the loss says (``target_range``, or class ids when ``sparse_targets``). For each optimizer: its config and state round trip through save/load.
 """
 import numpy as np
 import pytest
@@ -21,23 +23,43 @@ def _layer_cases():
     return cases
 
 
+def _input_dtypes(example, dtype):
+    """Each input's dtype: the example's ``input_dtypes`` (integer token ids for an
+    Embedding), else the test's float dtype."""
+    return example.get("input_dtypes") or [dtype] * len(example["inputs"])
+
+
 def _build(cls, example, dtype="float64", seed=0):
     mlstm.set_random_seed(seed)
-    inputs = [mlstm.Input(shape=s, name=f"x{k}", dtype=dtype)
-              for k, s in enumerate(example["inputs"])]
-    out = cls(**example["config"], name="subject")(inputs if len(inputs) > 1 else inputs[0])
+    inputs = [mlstm.Input(shape=s, name=f"x{k}", dtype=d)
+              for k, (s, d) in enumerate(zip(example["inputs"], _input_dtypes(example, dtype)))]
+    # the layer is built in the test's float dtype (a layer fed by token ids has none to
+    # inherit from its input)
+    out = cls(**example["config"], name="subject", dtype=dtype)(
+        inputs if len(inputs) > 1 else inputs[0])
     outputs = out if isinstance(out, list) else [out]
     model = mlstm.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="mse")
+    model.example = example
     return model
 
 
 def _data(model, n=3, seed=1):
+    """Normal draws for float inputs and targets; integer inputs draw ids uniformly from the
+    example's ``input_ranges`` [low, high), with a 0 (padding, for mask_zero) in sample 0."""
     rng = np.random.default_rng(seed)
-    xs = [rng.normal(size=(n,) + tuple(t.shape)).astype(t.dtype) for t in model.inputs]
-    for x in xs:
-        if x.ndim == 3:                      # a padded step, for layers that mask
-            x[0, -1] = 0.0
+    ranges = model.example.get("input_ranges") or [None] * len(model.inputs)
+    xs = []
+    for t, bounds in zip(model.inputs, ranges):
+        shape = (n,) + tuple(t.shape)
+        if np.dtype(t.dtype).kind == "i":
+            x = rng.integers(*bounds, size=shape).astype(t.dtype)
+            x[0, -1] = bounds[0]
+        else:
+            x = rng.normal(size=shape).astype(t.dtype)
+            if x.ndim == 3:                      # a padded step, for layers that mask
+                x[0, -1] = 0.0
+        xs.append(x)
     ys = [rng.normal(size=(n,) + tuple(t.shape)).astype(t.dtype) for t in model.outputs]
     return xs, ys
 
@@ -104,21 +126,37 @@ def test_layer_keras_round_trip(cls, example):
 
 
 # --------------------------------------------------------------------------- losses
+def _loss_cases():
+    """Each registered loss with each configuration of its ``examples()`` (default: ``{}``)."""
+    cases = []
+    for cls in LOSSES.classes():
+        examples = cls.examples() if hasattr(cls, "examples") else [{}]
+        for k, config in enumerate(examples):
+            cases.append(pytest.param(cls, config, id=f"{cls.registered_name}-{k}"))
+    return cases
+
+
 def _loss_arrays(loss, seed=0):
+    """Predictions (4, 3, 2) and targets as the loss takes them: class ids (4, 3) when its
+    ``sparse_targets`` says so, else drawn in its ``target_range`` (or normal)."""
     rng = np.random.default_rng(seed)
-    low, high = getattr(loss, "target_range", (None, None))
-    if low is not None:
-        y_true = rng.uniform(low, high, size=(4, 3, 2))
+    low, high = getattr(loss, "target_range", None) or (None, None)
+    if low is not None or getattr(loss, "sparse_targets", False):
         y_pred = rng.uniform(0.1, 0.9, size=(4, 3, 2))
     else:
-        y_true = rng.normal(size=(4, 3, 2))
         y_pred = rng.normal(size=(4, 3, 2))
+    if getattr(loss, "sparse_targets", False):
+        y_true = rng.integers(0, y_pred.shape[-1], size=y_pred.shape[:-1]).astype(float)
+    elif low is not None:
+        y_true = rng.uniform(low, high, size=y_pred.shape)
+    else:
+        y_true = rng.normal(size=y_pred.shape)
     return y_true, y_pred
 
 
-@pytest.mark.parametrize("cls", LOSSES.classes(), ids=lambda c: c.registered_name)
-def test_loss_gradient_matches_finite_differences(cls):
-    loss = cls()
+@pytest.mark.parametrize("cls, config", _loss_cases())
+def test_loss_gradient_matches_finite_differences(cls, config):
+    loss = cls(**config)
     y_true, y_pred = _loss_arrays(loss)
     analytic = loss.gradient(y_true, y_pred)
     numeric = np.zeros_like(y_pred)
@@ -143,9 +181,9 @@ def test_loss_gradient_matches_finite_differences(cls):
         np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("cls", LOSSES.classes(), ids=lambda c: c.registered_name)
-def test_loss_config_round_trip(cls):
-    loss = cls()
+@pytest.mark.parametrize("cls, config", _loss_cases())
+def test_loss_config_round_trip(cls, config):
+    loss = cls(**config)
     config = dict(loss.get_config())
     config.pop("name", None)
     twin = cls(**config)

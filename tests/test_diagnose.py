@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mlstm
-from mlstm.__main__ import build_demo_model
+from mlstm.demo import build_demo_model
 from mlstm.data import make_demo_data
 from mlstm.diagnostics import FINDING_CODES, THRESHOLDS, DiagnosisReport, diagnose
 from mlstm.diagnostics.cli import load_arrays
@@ -142,6 +142,41 @@ def test_learning_rate_too_small():
     f, = finding(report, "learning_rate_too_small")
     assert f.measured["median_update_ratio"] < 1e-5
     assert "not_moving" not in report.codes        # one finding for the cause, not ten
+
+
+def test_a_learning_rate_of_zero_is_named_and_does_not_crash():
+    """Adam(0.0): every update is 0, so the median update ratio is 0 (it used to divide by it)."""
+    for optimizer, usual in ((Adam(0.0), "Adam's usual start is 0.001"),
+                             (SGD(0.0), "SGD's usual start is 0.01")):
+        report = run(model(optimizer=optimizer), steps=5)
+        f, = finding(report, "learning_rate_too_small")
+        assert f.measured["median_update_ratio"] == 0 and f.measured["learning_rate"] == 0
+        assert "the learning rate is 0" in f.message and usual in f.fix
+        assert report.codes == ["learning_rate_too_small"]
+
+
+def test_a_dead_relu_layer_before_the_heads_is_no_gradient_not_a_learning_rate():
+    x1, x2 = mlstm.Input((T, 4), name="x1"), mlstm.Input((T, 4), name="x2")
+    merged = mlstm.layers.concatenate([mlstm.LSTM(8, name="lstm_a", seed=0)(x1),
+                                       mlstm.LSTM(8, name="lstm_b", seed=1)(x2)])
+    hidden = mlstm.Dense(6, activation="relu", name="dead", seed=2)(merged)
+    m = mlstm.Model([x1, x2], [mlstm.Dense(1, name="out1", seed=3)(hidden),
+                               mlstm.Dense(1, activation="sigmoid", name="out2", seed=4)(hidden)])
+    m.compile(optimizer=Adam(1e-3), loss=["mse", "binary_crossentropy"])
+    m.get_layer("dead").params["bias"][:] = -10.0
+    report = run(m, steps=5)
+    f, = finding(report, "no_gradient")
+    assert {"lstm_a/kernel", "dead/kernel", "out1/kernel"} <= set(f.measured["parameters"])
+    assert "ReLU" in f.fix
+    assert not {"learning_rate_too_small", "not_moving"} & set(report.codes)
+
+
+def test_nothing_trainable():
+    m = model()
+    for layer in m.layers:
+        layer.trainable = False
+    f, = finding(run(m, steps=3), "nothing_trainable")
+    assert "lstm_a/kernel" in f.measured["frozen"]
 
 
 def test_not_moving_parameters_of_a_negligible_loss_weight():

@@ -6,6 +6,7 @@ independently of mlstm.optimizers (plain loops, float64), so a slip in either sh
 import numpy as np
 import pytest
 
+import mlstm
 from mlstm.optimizers import SGD, Adam, get
 
 
@@ -192,3 +193,222 @@ def test_optimizer_errors_are_clear():
     with pytest.raises(ValueError, match="unknown parameter 'v'"):
         opt.apply({"w": np.zeros(3)}, {"v": np.zeros(3)})
     assert opt.iterations == 0
+
+
+# --------------------------------------------------------------------------- registry
+def test_optimizers_are_registered_under_keras_names_and_aliases():
+    from mlstm import registry
+    import mlstm.optimizers as optimizers
+    assert registry.OPTIMIZERS.get("Adam") is Adam and registry.OPTIMIZERS.get("adam") is Adam
+    assert registry.OPTIMIZERS.get("SGD") is SGD and registry.OPTIMIZERS.get("sgd") is SGD
+    assert Adam.registered_name == "Adam" and SGD.registered_name == "SGD"
+    for name, cls in [("adam", Adam), ("Adam", Adam), ("ADAM", Adam), ("sgd", SGD),
+                      ("SGD", SGD)]:
+        opt = get(name)
+        assert type(opt) is cls and opt.get_config() == cls().get_config()
+    instance = SGD(0.1)
+    assert get(instance) is instance
+    assert not hasattr(optimizers, "OPTIMIZERS")      # one table: the registry
+    with pytest.raises(ValueError, match="Adam, SGD, adam, sgd"):
+        get("rmsprop")
+    with pytest.raises(ValueError, match="Unknown optimizer 3"):
+        get(3)
+
+
+# --------------------------------------------------------------------------- finite steps
+@pytest.mark.parametrize("make, label", [
+    (lambda: Adam(1e39), "learning_rate = 1e+39"),
+    (lambda: SGD(1e39), "learning_rate = 1e+39"),
+    (lambda: Adam(1e20, weight_decay=1e20), "weight_decay * learning_rate = 1e+40"),
+    (lambda: SGD(0.1, clipnorm=1e39), "clipnorm = 1e+39"),
+    (lambda: Adam(epsilon=1e39), "epsilon = 1e+39")])
+def test_settings_that_cannot_be_finite_in_float32_are_refused(make, label):
+    opt = make()
+    opt.check_dtype("float64")                       # finite in float64: accepted
+    with pytest.raises(ValueError, match="float32") as info:
+        opt.check_dtype("float32")
+    assert label in str(info.value)
+    params = {"w": np.ones(3, np.float32)}
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        opt.apply(params, {"w": np.ones(3, np.float32)})
+    assert opt.iterations == 0 and np.array_equal(params["w"], np.ones(3, np.float32))
+
+
+def test_learning_rate_is_checked_whenever_it_is_set():
+    opt = Adam()
+    for bad, kind in [(-1.0, ValueError), (float("nan"), ValueError), (10 ** 400, ValueError),
+                      ("fast", TypeError), (True, TypeError)]:
+        with pytest.raises(kind, match="learning_rate"):
+            opt.learning_rate = bad
+    assert opt.learning_rate == 0.001
+
+
+def _state_bits(opt):
+    return {k: (v.tobytes() if isinstance(v, np.ndarray) else v)
+            for k, v in opt.get_state().items()}
+
+
+def _two_params(dtype=np.float32):
+    return {"a": np.full((2, 3), 1.0, dtype), "b": np.full(4, -3e38, dtype)}
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(3e38), lambda: SGD(3e38, momentum=0.5)],
+                         ids=["adam", "sgd"])
+def test_an_update_that_overflows_is_refused_and_nothing_changes(make):
+    opt = make()
+    params = _two_params()
+    grads = {"a": np.full((2, 3), 0.5, np.float32), "b": np.full(4, 2.0, np.float32)}
+    opt.apply({"a": params["a"].copy(), "b": np.zeros(4, np.float32)},      # a good step
+              {k: g * np.float32(1e-3) for k, g in grads.items()})
+    before = {k: v.copy() for k, v in params.items()}
+    state = _state_bits(opt)
+    with np.errstate(all="raise"):                    # and no NumPy warning on the way
+        with pytest.raises(mlstm.validation.NonFiniteError) as info:
+            opt.apply(params, grads)
+    message = str(info.value)
+    assert "'b'" in message and "-inf at index [0]" in message and "4 of 4" in message
+    assert "'a'" not in message and "learning_rate=3e+38" in message, message
+    assert "not applied" in message and info.value.iteration == 2
+    assert "b" in info.value.updates and all(k.endswith("b") for k in info.value.updates)
+    for k in params:
+        assert params[k].tobytes() == before[k].tobytes()
+    assert _state_bits(opt) == state and opt.iterations == 1
+
+
+def test_a_state_that_overflows_is_refused_too():
+    """Adam's v = g² overflows float32 for |g| > 1.8e19: θ stays finite (m/√v = 0) but v
+    would be inf for ever; the step is refused, naming the state entry."""
+    opt = Adam()
+    params = {"w": np.ones(3, np.float32)}
+    with pytest.raises(mlstm.validation.NonFiniteError, match="'v/w'"):
+        opt.apply(params, {"w": np.array([1.0, 1e20, 1.0], np.float32)})
+    assert opt.iterations == 0 and opt.get_state() == {"iterations": 0}
+    assert np.array_equal(params["w"], np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("exception", [MemoryError, KeyboardInterrupt, RuntimeError])
+def test_an_exception_inside_a_step_leaves_it_not_taken(exception, monkeypatch):
+    opt = Adam(0.1, amsgrad=True)
+    params = {f"p{k}": np.full(5, float(k)) for k in range(4)}
+    grads = {name: np.full(5, 0.3) for name in params}
+    opt.apply(params, grads)
+    before = {k: v.copy() for k, v in params.items()}
+    state = _state_bits(opt)
+    calls = []
+    real_rule = Adam.rule
+
+    def failing_rule(self, theta, g, current, step):
+        calls.append(1)
+        if len(calls) == 3:          # the third parameter: two are already computed
+            raise exception()
+        return real_rule(self, theta, g, current, step)
+
+    monkeypatch.setattr(Adam, "rule", failing_rule)
+    with pytest.raises(exception):
+        opt.apply(params, grads)
+    assert all(params[k].tobytes() == before[k].tobytes() for k in params)
+    assert _state_bits(opt) == state and opt.iterations == 1
+    monkeypatch.undo()
+    twin = Adam(0.1, amsgrad=True)          # and the next step is the one it would have been
+    twin_params = {k: v.copy() for k, v in before.items()}
+    twin.set_state(opt.get_state())
+    opt.apply(params, grads)
+    twin.apply(twin_params, grads)
+    assert all(params[k].tobytes() == twin_params[k].tobytes() for k in params)
+
+
+def test_a_sigint_during_the_commit_is_delivered_after_it():
+    import signal
+
+    from mlstm.optimizers._interrupts import deferred_sigint
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_sigint():
+            signal.raise_signal(signal.SIGINT)
+            done.append("after the signal")      # the block runs to its end
+            done.append("end of block")
+    assert done == ["after the signal", "end of block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # an ignored SIGINT stays ignored
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with deferred_sigint():
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_step_from_another_thread_does_not_touch_signal_handlers():
+    import signal
+    import threading
+
+    seen = []
+
+    def work():
+        opt = Adam()
+        params = {"w": np.ones(3)}
+        opt.apply(params, {"w": np.ones(3)})
+        seen.append((opt.iterations, signal.getsignal(signal.SIGINT)))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen == [(1, signal.default_int_handler)]
+
+
+def test_iterations_are_bounded():
+    from mlstm.optimizers import MAX_ITERATIONS
+    opt = Adam()
+    for bad in (10 ** 400, -1, True, 1.5, MAX_ITERATIONS + 1):
+        with pytest.raises(ValueError, match="iterations"):
+            opt.set_state({"iterations": bad})
+    assert opt.iterations == 0
+    opt.iterations = 10 ** 400                 # set by hand: refused at the step, unchanged
+    params = {"w": np.ones(2)}
+    with pytest.raises(ValueError, match="iterations"):
+        opt.apply(params, {"w": np.ones(2)})
+    assert opt.iterations == 10 ** 400 and np.array_equal(params["w"], np.ones(2))
+    opt.set_state({"iterations": MAX_ITERATIONS})
+    with pytest.raises(ValueError, match="at its limit"):
+        opt.apply(params, {"w": np.ones(2)})
+    opt.set_state({"iterations": MAX_ITERATIONS - 1})
+    opt.apply(params, {"w": np.ones(2)})        # the last countable step is taken
+    assert opt.iterations == MAX_ITERATIONS and np.isfinite(params["w"]).all()
+
+
+def test_set_state_checks_everything_before_setting_anything():
+    opt = Adam()
+    opt.apply({"w": np.ones(2)}, {"w": np.ones(2)})
+    state = _state_bits(opt)
+    with pytest.raises(ValueError, match="'ghost/w'"):
+        opt.set_state({"iterations": 5, "m/w": np.zeros(2), "ghost/w": np.zeros(2)})
+    assert _state_bits(opt) == state
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_rule_gives_the_bits_of_the_plain_formulas(dtype, amsgrad):
+    """The rule finishes each new array in place; the plain expressions (as Keras writes
+    them, and as mlstm computed them before) give the same bits."""
+    rng = np.random.default_rng(3)
+    opt = Adam(0.01, beta_1=0.85, beta_2=0.995, epsilon=1e-6, amsgrad=amsgrad)
+    theta = rng.standard_normal((6, 5)).astype(dtype)
+    state = {"m": rng.standard_normal((6, 5)).astype(dtype) * dtype(0.1),
+             "v": rng.random((6, 5)).astype(dtype), "v_hat": rng.random((6, 5)).astype(dtype)}
+    g = rng.standard_normal((6, 5)).astype(dtype)
+    d = np.dtype(dtype).type
+    b1, b2 = d(np.float32(0.85)), d(np.float32(0.995))
+    alpha = d(0.01) * np.sqrt(1 - b2 ** d(7)) / (1 - b1 ** d(7))
+    m = state["m"] + (g - state["m"]) * d(1 - 0.85)
+    v = state["v"] + (np.square(g) - state["v"]) * d(1 - 0.995)
+    v_used = np.maximum(state["v_hat"], v) if amsgrad else v
+    expected = theta - alpha * m / (np.sqrt(v_used) + d(1e-6))
+    copies = {k: a.copy() for k, a in state.items()}
+    new_theta, new_state = opt.rule(theta.copy(), g, state if amsgrad else
+                                    {"m": state["m"], "v": state["v"]}, 7)
+    assert new_theta.tobytes() == expected.tobytes()
+    assert new_state["m"].tobytes() == m.tobytes() and new_state["v"].tobytes() == v.tobytes()
+    if amsgrad:
+        assert new_state["v_hat"].tobytes() == v_used.tobytes()
+    assert all(state[k].tobytes() == copies[k].tobytes() for k in state)   # not modified

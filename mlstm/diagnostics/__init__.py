@@ -12,9 +12,23 @@
                                    setups side by side, or your ``.keras`` model
 =================================  =====================================================
 
-The math of the decompositions is in :mod:`mlstm.measure.gradients`; the findings and
-their thresholds in :mod:`mlstm.diagnostics.diagnosis`. The measurements are re-exported
-here for convenience.
+The math of the decompositions is in :mod:`mlstm.measure.gradients`; the measurements are
+re-exported here for convenience. The diagnosis, by responsibility:
+
+========================  ==================================================================
+``diagnosis``             :func:`diagnose`: checks the arguments, runs the rest in order
+``measurements``          the data as given, one batch at the current weights, a training
+                          run on a copy
+``summary``               the measurements as named figures (``report.summary``)
+``findings``              :class:`Finding`, :data:`THRESHOLDS`, :data:`FINDING_CODES`
+``checks``                the figures that become findings (``data``, ``gradients``,
+                          ``training``), run in a fixed order
+``loss_weights``          suggested loss weights (``report.suggested_loss_weights``)
+``report``, ``text``      :class:`DiagnosisReport` and its text
+``plotting``              ``report.plot(path)`` (matplotlib)
+``cli``, ``datafile``,    ``python -m mlstm diagnose``: the command, its ``.npz`` data
+``seed``, ``seed_text``   file, and the seed article's three setups side by side
+========================  ==================================================================
 """
 from .diagnosis import FINDING_CODES, THRESHOLDS, DiagnosisReport, Finding, diagnose
 from ..measure.gradients import (gate_saturation, gradient_contributions, gradient_through_time,

@@ -5,6 +5,7 @@ base.py         SymbolicTensor, Node, Layer (the contract), KerasOptions
 input.py        InputLayer, Input
 lstm.py         LSTM
 dense.py        Dense
+embedding.py    Embedding (integer token ids)
 activation.py   Activation
 merge.py        Concatenate, concatenate
 reshape.py      Reshape
@@ -23,6 +24,7 @@ from .base import KerasOptions, Layer, Node, SymbolicTensor, format_shape
 from .merge import Concatenate, concatenate
 from .dense import Dense
 from .dropout import Dropout, SpatialDropout1D
+from .embedding import Embedding
 from .input import Input, InputLayer
 from .lstm import LSTM
 from .masking import Masking
@@ -31,7 +33,6 @@ from .reshape import Reshape
 from .time_distributed import TimeDistributed
 
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "InputLayer", "Input", "LSTM",
-           "Dense", "Concatenate", "concatenate", "Reshape", "Masking", "Activation", "RepeatVector", "Dropout",
-           "SpatialDropout1D", "TimeDistributed", "Bidirectional",
-           "BatchNormalization",           "LAYERS",
-           "register_layer", "format_shape"]
+           "Dense", "Embedding", "Concatenate", "concatenate", "Reshape", "Masking", "Activation",
+           "RepeatVector", "Dropout", "SpatialDropout1D", "TimeDistributed", "Bidirectional",
+           "BatchNormalization", "LAYERS", "register_layer", "format_shape"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import get_activation
-from ..ops.activations import activate, derivative_from_output
+from ..ops.activations import activate, activation_backward
 from ..registry import register_layer
 from .base import KerasOptions, Layer
 
@@ -13,7 +13,11 @@ __all__ = ["Activation"]
 
 @register_layer
 class Activation(Layer):
-    """Apply an activation elementwise; a sigmoid here is a sigmoid head for BCE too."""
+    """Apply an activation: elementwise, or softmax over the last axis.
+
+    A sigmoid here is a sigmoid head for binary cross-entropy too, and a softmax a softmax
+    head for (sparse) categorical cross-entropy: those losses use its input as logits.
+    """
 
     base_name = "activation"
     keras_name = "Activation"
@@ -21,12 +25,13 @@ class Activation(Layer):
 
     def __init__(self, activation, name=None, dtype=None, trainable=True):
         super().__init__(name=name, dtype=dtype, trainable=trainable)
-        self.activation = get_activation(activation)
+        self.activation = get_activation(activation, last_axis=True)
 
     @classmethod
     def examples(cls):
         return [{"config": {"activation": "tanh"}, "inputs": [(3, 4)]},
-                {"config": {"activation": "sigmoid"}, "inputs": [(4,)]}]
+                {"config": {"activation": "sigmoid"}, "inputs": [(4,)]},
+                {"config": {"activation": "softmax"}, "inputs": [(3, 4)]}]
 
     def output_specs(self, input_specs, call_kwargs):
         return [input_specs[0]]
@@ -41,7 +46,7 @@ class Activation(Layer):
     def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
         d_y = d_outputs[0]
         d_x = (np.zeros_like(cache["x"]) if d_y is None
-               else d_y * derivative_from_output(self.activation, cache["y"]))
+               else activation_backward(self.activation, d_y, cache["y"]))
         if d_logits is not None:
             d_x = d_x + d_logits
         return [d_x], {}

@@ -213,6 +213,8 @@ class Layer:
     mask_value = None
     #: Whether ``forward`` draws random numbers (then it gets its own seeded ``rng``).
     uses_rng = False
+    #: Whether the layer takes integer tensors (token ids: Embedding); others refuse them.
+    takes_integer_inputs = False
 
     def __init__(self, name=None, dtype=None, trainable=True, seed=None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -236,6 +238,11 @@ class Layer:
                 raise TypeError(
                     f"{type(self).__name__} {self.name!r} must be called on symbolic tensors "
                     f"(from mlstm.Input or another layer); input {k} is {type(t).__name__}")
+            if np.dtype(t.dtype).kind == "i" and not self.takes_integer_inputs:
+                raise TypeError(
+                    f"{type(self).__name__} {self.name!r} takes float tensors; input {k} holds "
+                    f"integer token ids ({t.dtype}) from {type(t.node.layer).__name__} "
+                    f"{t.node.layer.name!r}: ids go through an Embedding first")
         specs = self._input_specs(inputs_list, call_kwargs)
         if self.dtype is None:
             self.dtype = inputs_list[0].dtype
@@ -430,7 +437,7 @@ class Layer:
         """The arrays :meth:`set_weights` would assign, checked; nothing is changed.
 
         Raises TypeError/ValueError naming the layer and the weight for a wrong count,
-        non-real values or a wrong shape.
+        non-real values, a wrong shape or a NaN/inf entry (named by its index).
         """
         keys = self._weight_keys()
         weights = validation.as_weight_list(weights, f"{type(self).__name__} {self.name!r} "
@@ -445,6 +452,7 @@ class Layer:
             if w.shape != self._weight_array(k).shape:
                 raise ValueError(f"{label} has shape {self._weight_array(k).shape}, "
                                  f"got {w.shape}")
+            validation.check_finite_weights(w, label)
             checked.append(w)
         return checked
 

@@ -146,7 +146,7 @@ class Bidirectional(Wrapper):
                              f"outputs of the same shapes; the forward layer gives "
                              f"{[self._shape_text(s) for s, _ in out_f]}, the backward layer "
                              f"{[self._shape_text(s) for s, _ in out_b]}")
-        self.alias_weights()
+        self.weight_order()
 
     def output_specs(self, input_specs, call_kwargs):
         spec = [(input_specs[0][0], input_specs[0][1])]

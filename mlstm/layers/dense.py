@@ -20,12 +20,14 @@ class Dense(Layer):
     ----------
     units : int
         O, the output size.
-    activation : {None, "linear", "sigmoid", "tanh", "relu"}
+    activation : {None, "linear", "sigmoid", "tanh", "relu", "softmax"}
+        ``"softmax"`` acts on the last axis (the O units of each sample, or of each step).
     use_bias : bool
     kernel_initializer, bias_initializer : str
 
     Weights: ``kernel`` (D, O), ``bias`` (O,). A sigmoid Dense is a "sigmoid head": binary
-    cross-entropy on its output is computed from its logits, as Keras does.
+    cross-entropy on its output is computed from its logits, as Keras does; a softmax Dense
+    is a "softmax head", where categorical and sparse categorical cross-entropy are.
     """
 
     param_names = ("kernel", "bias")
@@ -46,7 +48,7 @@ class Dense(Layer):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"Dense {self.name!r}: units must be a positive int, got {units!r}")
         self.units = int(units)
-        self.activation = get_activation(activation)
+        self.activation = get_activation(activation, last_axis=True)
         self.use_bias = bool(use_bias)
         initializers.get_initializer(kernel_initializer)
         initializers.get_initializer(bias_initializer)
@@ -57,7 +59,9 @@ class Dense(Layer):
     def examples(cls):
         return [{"config": {"units": 2, "activation": "tanh"}, "inputs": [(3, 4)]},
                 {"config": {"units": 3, "activation": "sigmoid"}, "inputs": [(4,)]},
-                {"config": {"units": 1, "use_bias": False}, "inputs": [(5,)]}]
+                {"config": {"units": 1, "use_bias": False}, "inputs": [(5,)]},
+                {"config": {"units": 4, "activation": "softmax"}, "inputs": [(3,)]},
+                {"config": {"units": 3, "activation": "softmax"}, "inputs": [(2, 4)]}]
 
     def _input_specs(self, inputs, call_kwargs):
         specs = super()._input_specs(inputs, call_kwargs)

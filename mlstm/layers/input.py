@@ -6,7 +6,26 @@ import numpy as np
 from ..registry import register_layer
 from .base import KerasOptions, Layer, Node, SymbolicTensor, check_dtype
 
-__all__ = ["InputLayer", "Input"]
+__all__ = ["InputLayer", "Input", "input_dtype", "ID_DTYPES"]
+
+#: Integer input dtypes: token ids, for an Embedding.
+ID_DTYPES = ("int32", "int64")
+
+
+def input_dtype(dtype):
+    """The dtype's name if it is float32, float64 (values) or int32, int64 (token ids);
+    TypeError otherwise."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name in ID_DTYPES:
+        return name
+    try:
+        return check_dtype(dtype)
+    except TypeError:
+        raise TypeError(f"Input dtype must be float32 or float64 (values) or int32 or int64 "
+                        f"(token ids, for an Embedding), got {dtype!r}") from None
 
 
 @register_layer
@@ -20,7 +39,8 @@ class InputLayer(Layer):
     input_count = 0
 
     def __init__(self, shape, name=None, dtype="float32"):
-        super().__init__(name=name, dtype=check_dtype(dtype))
+        super().__init__(name=name)
+        self.dtype = input_dtype(dtype)
         shape = tuple(shape)
         for d in shape:
             if d is not None and (not isinstance(d, (int, np.integer)) or d <= 0):
@@ -57,7 +77,10 @@ def Input(shape, name=None, dtype="float32"):
     shape : tuple of int or None
         Shape without the batch axis, e.g. ``(T, D)``; ``(None, D)`` for any length.
     name : str, optional
-    dtype : {"float32", "float64"}
-        Flows to every layer fed by this input that has no dtype of its own.
+    dtype : {"float32", "float64", "int32", "int64"}
+        A float dtype flows to every layer fed by this input that has no dtype of its own.
+        An integer input holds token ids: it feeds an Embedding (other layers refuse it),
+        takes integer arrays (or floats holding whole numbers), gets no gradient, and is
+        never perturbed by the gradient check.
     """
     return InputLayer(shape, name=name, dtype=dtype)._inbound_nodes[0].outputs[0]

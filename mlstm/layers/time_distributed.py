@@ -75,7 +75,7 @@ class TimeDistributed(Wrapper):
         if len(self._step_specs) != 1:
             raise ValueError(f"{self._label}: the wrapped layer must have one output, "
                              f"{type(self.layer).__name__} has {len(self._step_specs)}")
-        self.alias_weights()
+        self.weight_order()
 
     def output_specs(self, input_specs, call_kwargs):
         (shape, has_mask), = input_specs

@@ -3,9 +3,14 @@
 A wrapper holds one or more *wrapped* layers that are not nodes of the graph: the wrapper
 builds them, runs them inside its own ``forward``/``backward``, and shows their weights
 as its own, named ``"<wrapped layer>/<weight>"`` (``"bidirectional/forward_lstm/kernel"``,
-as Keras names them, without Keras' ``lstm_cell`` level). The wrapper's ``params`` and
-``state`` hold the wrapped layers' live arrays, so an optimizer step or ``set_weights`` on
-the wrapper is one on them.
+as Keras names them, without Keras' ``lstm_cell`` level).
+
+The arrays live in the wrapper's ``params`` and ``state`` dicts; a wrapped layer's own
+``params`` and ``state`` are views of them under its prefix (:class:`PrefixedView`), and a
+wrapped layer creates its weights through the wrapper's ``_add_param``. So an optimizer
+step, ``set_weights``, or the loader (which records every ``_add_param`` of a layer before
+allocating, :mod:`mlstm.io.build`, and then puts the arrays in the wrapper's dict) reaches
+the wrapped layers with nothing to keep in sync.
 
 A wrapped layer is given as a layer (unbuilt, not called on anything yet) or as its config
 ``{"class_name": registered name, "config": {...}}``; ``get_config`` writes the latter,
@@ -15,14 +20,16 @@ compute in the wrapper's dtype (their configs carry none) and train with the wra
 """
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import MutableMapping
 
 import numpy as np
 
 from ..registry import LAYERS
 from .base import Layer, SymbolicTensor, format_shape
 
-__all__ = ["Wrapper", "wrapped_layer", "call_backward"]
+__all__ = ["Wrapper", "wrapped_layer", "call_backward", "PrefixedView"]
 
 _BACKWARD_KEYWORDS = ("extras", "input_grads")
 
@@ -45,6 +52,33 @@ def call_backward(layer, d_outputs, cache, outputs, extras=None, input_grads=Non
     if not (takes_all or "d_logits" in parameters):
         d_outputs = [np.zeros_like(y) if d is None else d for d, y in zip(d_outputs, outputs)]
     return layer.backward(d_outputs, cache, **kwargs)
+
+
+class PrefixedView(MutableMapping):
+    """The entries ``"<prefix>/<key>"`` of ``store`` seen as ``key`` (a wrapped layer's
+    ``params`` or ``state`` inside its wrapper's). Keys keep the store's order."""
+
+    def __init__(self, store, prefix):
+        self._store, self._prefix = store, prefix + "/"
+
+    def __getitem__(self, key):
+        return self._store[self._prefix + key]
+
+    def __setitem__(self, key, value):
+        self._store[self._prefix + key] = value
+
+    def __delitem__(self, key):
+        del self._store[self._prefix + key]
+
+    def __iter__(self):
+        n = len(self._prefix)
+        return (k[n:] for k in list(self._store) if k.startswith(self._prefix))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __repr__(self):
+        return f"PrefixedView({dict(self)!r})"
 
 
 def wrapped_layer(owner_name, option, spec):
@@ -94,6 +128,15 @@ class Wrapper(Layer):
         if len(set(names)) != len(names):
             raise ValueError(f"{self._label}: wrapped layers need distinct names, got {names}")
         self.wrapped = list(layers)
+        for layer in self.wrapped:
+            # the wrapped layer's weights live in the wrapper's dicts, made by its _add_param
+            layer.params = PrefixedView(self.params, layer.name)
+            layer.state = PrefixedView(self.state, layer.name)
+            layer._add_param = functools.partial(self._add_wrapped_param, layer.name)
+
+    def _add_wrapped_param(self, prefix, name, shape, initializer, rng):
+        # looked up at call time: the loader replaces the wrapper's _add_param on the instance
+        self._add_param(f"{prefix}/{name}", shape, initializer, rng)
 
     @property
     def uses_rng(self):
@@ -127,18 +170,13 @@ class Wrapper(Layer):
             layer._check_input_shapes([s for s, _ in specs])
         return layer.output_specs(specs, {})
 
-    def alias_weights(self):
-        """Show the wrapped layers' live arrays as the wrapper's, ``"<layer>/<weight>"``."""
-        self.params, self.state = {}, {}
-        for layer in self.wrapped:
-            for k in layer.param_names:
-                if k in layer.params:
-                    self.params[f"{layer.name}/{k}"] = layer.params[k]
-            for k in layer.state_names:
-                if k in layer.state:
-                    self.state[f"{layer.name}/{k}"] = layer.state[k]
-        self.param_names = tuple(self.params)
-        self.state_names = tuple(self.state)
+    def weight_order(self):
+        """``param_names`` and ``state_names`` of the wrapper: the wrapped layers' weights,
+        ``"<layer>/<weight>"``, layer by layer in each layer's order (Keras' order)."""
+        self.param_names = tuple(f"{layer.name}/{k}" for layer in self.wrapped
+                                 for k in layer.param_names if k in layer.params)
+        self.state_names = tuple(f"{layer.name}/{k}" for layer in self.wrapped
+                                 for k in layer.state_names if k in layer.state)
 
     def split_weight_name(self, weight):
         """``(wrapped layer, its weight name)`` for a weight name of the wrapper."""

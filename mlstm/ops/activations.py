@@ -13,6 +13,12 @@ tanh       tanh(x)               1 - y^2
 relu       max(x, 0)             [y > 0]
 =========  ====================  ===========================
 
+``softmax`` (over the last axis, :mod:`mlstm.ops.softmax`) is the one activation that is
+not elementwise: its backward pass is a vector-Jacobian product, ``dx = y ⊙ (dy - Σ dy y)``,
+not ``dy ⊙ f'(x)``. It lives in :data:`LAST_AXIS_ACTIVATIONS`, is accepted only where the
+caller asks for it (``get_activation(name, last_axis=True)``: Dense and Activation, not the
+LSTM's gates), and :func:`activation_backward` applies either rule.
+
 ``sigmoid`` is :func:`scipy.special.expit`, which is stable for any finite input (no
 overflow warning at x = -1e4) and keeps float32 as float32.
 """
@@ -21,8 +27,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["ACTIVATIONS", "get_activation", "activate", "derivative_from_output",
-           "sigmoid", "tanh", "relu", "linear"]
+from .softmax import softmax, softmax_backward_from_output
+
+__all__ = ["ACTIVATIONS", "LAST_AXIS_ACTIVATIONS", "get_activation", "activate",
+           "derivative_from_output", "activation_backward", "sigmoid", "tanh", "relu",
+           "linear", "softmax"]
 
 
 def sigmoid(x, out=None):
@@ -82,28 +91,62 @@ ACTIVATIONS = {
 }
 
 
-def get_activation(name):
+#: name -> (forward(x, out=None), backward_from_output(d_y, y, out=None)): activations of
+#: the whole last axis, whose backward pass is not ``d_y * f'(x)``.
+LAST_AXIS_ACTIVATIONS = {
+    "softmax": (softmax, softmax_backward_from_output),
+}
+
+
+def get_activation(name, last_axis=False):
     """Return the canonical activation name, accepting ``None`` for ``"linear"``.
+
+    Parameters
+    ----------
+    name : str or None
+    last_axis : bool
+        Also accept the activations of the whole last axis (softmax); only a layer whose
+        backward pass uses :func:`activation_backward` (Dense, Activation) asks for them.
 
     Raises
     ------
     ValueError
-        For an unknown name; the message lists the valid names.
+        For an unknown name, or softmax where it is not supported; the message lists the
+        valid names.
     """
     if name is None:
         return "linear"
-    if not isinstance(name, str) or name not in ACTIVATIONS:
+    valid = sorted(ACTIVATIONS) + (sorted(LAST_AXIS_ACTIVATIONS) if last_axis else [])
+    if isinstance(name, str) and name in LAST_AXIS_ACTIVATIONS and not last_axis:
+        raise ValueError(f"Activation {name!r} acts on the whole last axis and is supported "
+                         f"on Dense and Activation only; valid activations here are {valid} "
+                         "(or None for linear)")
+    if not isinstance(name, str) or name not in valid:
         raise ValueError(
-            f"Unknown activation {name!r}; valid activations are "
-            f"{sorted(ACTIVATIONS)} (or None for linear)")
+            f"Unknown activation {name!r}; valid activations are {valid} (or None for linear)")
     return name
 
 
 def activate(name, x, out=None):
     """Apply activation ``name`` to ``x`` (into ``out`` when given)."""
-    return ACTIVATIONS[name][0](x, out=out)
+    table = LAST_AXIS_ACTIVATIONS if name in LAST_AXIS_ACTIVATIONS else ACTIVATIONS
+    return table[name][0](x, out=out)
 
 
 def derivative_from_output(name, y, out=None):
-    """Derivative ``f'(x)`` of activation ``name`` expressed through its output ``y = f(x)``."""
+    """Derivative ``f'(x)`` of elementwise activation ``name`` expressed through its output
+    ``y = f(x)``. Softmax has no elementwise derivative: use :func:`activation_backward`."""
+    if name in LAST_AXIS_ACTIVATIONS:
+        raise TypeError(f"activation {name!r} is not elementwise: its backward pass is "
+                        "activation_backward(name, d_y, y), not d_y * derivative_from_output")
     return ACTIVATIONS[name][1](y, out=out)
+
+
+def activation_backward(name, d_y, y):
+    """``dL/dx`` from ``dL/dy`` and the output ``y = f(x)``: ``d_y ⊙ f'(x)`` for an
+    elementwise activation, ``y ⊙ (d_y - Σ_j d_y_j y_j)`` for softmax. Shapes (..., O)."""
+    if name in LAST_AXIS_ACTIVATIONS:
+        return LAST_AXIS_ACTIVATIONS[name][1](d_y, y)
+    if name == "linear":
+        return d_y.copy()
+    return d_y * ACTIVATIONS[name][1](y)

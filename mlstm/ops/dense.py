@@ -8,7 +8,7 @@ Forward::
 Backward (``dy`` the gradient with respect to y, or ``da`` given directly when the loss
 was computed from the logits ``a``, as Keras does for BCE on a sigmoid head)::
 
-    da = dy ⊙ act'(a)    (from y, see activations.py)
+    da = dy ⊙ act'(a)    (from y, see activations.py; for softmax y ⊙ (dy - Σ dy y))
     dW = x^T da          (all leading axes flattened: one GEMM)
     db = Σ da
     dx = da W^T
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import activate, derivative_from_output
+from .activations import activate, activation_backward
 
 __all__ = ["dense_forward", "dense_backward"]
 
@@ -65,10 +65,7 @@ def dense_backward(d_y, cache, d_logits=None):
     """
     x, kernel = cache["x"], cache["kernel"]
     if d_y is not None:
-        if cache["activation"] == "linear":
-            d_a = d_y.copy()
-        else:
-            d_a = d_y * derivative_from_output(cache["activation"], cache["y"])
+        d_a = activation_backward(cache["activation"], d_y, cache["y"])
         if d_logits is not None:
             d_a += d_logits
     elif d_logits is not None:

@@ -65,8 +65,14 @@ class CompileMixin:
                 metric_specs = [list(metrics) for _ in range(n)]
         else:
             raise TypeError("metrics must be a list, a list of lists or a dict by output name")
-        resolved_metrics = [[metrics_module.get(m) for m in specs] for specs in metric_specs]
-        self.optimizer = optimizers_module.get(optimizer)
+        # "accuracy" is resolved per output from its shape and its loss's targets, as Keras
+        # does (mlstm.metrics.resolve)
+        resolved_metrics = [
+            [metrics_module.get(m, t.shape, getattr(l, "sparse_targets", False)) for m in specs]
+            for t, l, specs in zip(self.outputs, resolved, metric_specs)]
+        optimizer = optimizers_module.get(optimizer)
+        optimizer.check_dtype(self.dtype)     # a learning rate of 1e39 is inf in float32
+        self.optimizer = optimizer
         self._losses = resolved
         self._loss_weights = [float(w) for w in weights]
         self._metrics = resolved_metrics

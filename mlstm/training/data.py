@@ -1,5 +1,16 @@
-"""Inputs and targets as the model's arrays: by position, list or name, shapes checked."""
+"""Inputs and targets as the model's arrays: by position, list or name, shapes checked.
+
+Float inputs and targets are cast to the model's dtype and must be finite. An integer
+input (``Input(dtype="int32")``: token ids) is not a float sequence: it takes integer
+arrays (or floats holding whole numbers), is cast to its own dtype, and every layer it
+feeds may check its values (``Embedding.check_ids``: ids in [0, input_dim)), so that a bad
+id is named by its position in the user's array. Targets of a loss that takes class ids
+(``loss.sparse_targets``) are shaped by the loss (``loss.target_shapes``) and checked by it
+(``loss.validate_targets``).
+"""
 from __future__ import annotations
+
+import numpy as np
 
 from .. import validation
 from ..layers.base import format_shape as _format_shape
@@ -11,8 +22,10 @@ class DataMixin:
     """Standardize ``x`` and ``y`` (part of :class:`Trainer`)."""
 
     # ------------------------------------------------------------------ data
-    def _standardize(self, data, role, tensors, names):
-        """Arrays for ``tensors`` from an array, a list or a dict by name; shapes checked."""
+    def _standardize(self, data, role, tensors, names, shapes=None, hints=None):
+        """Arrays for ``tensors`` from an array, a list or a dict by name; shapes checked
+        (against ``shapes``, one list of accepted shapes per tensor, when given; ``hints``
+        may add words to a refusal: one ``hint(given shape) -> str`` or None per tensor)."""
         n = len(tensors)
         if isinstance(data, dict):
             missing = [nm for nm in names if nm not in data]
@@ -36,19 +49,28 @@ class DataMixin:
                                  f"{type(data).__name__}")
             arrays = [data]
         out = []
-        for name, t, a in zip(names, tensors, arrays):
+        shapes = shapes or [[tuple(t.shape)] for t in tensors]
+        hints = hints or [None] * len(tensors)
+        for name, t, a, accepted, hint in zip(names, tensors, arrays, shapes, hints):
             a = validation.as_real_array(a, f"{role} {name!r}")
-            expected = (None,) + tuple(t.shape)
-            if a.ndim != len(expected) or any(e is not None and e != d
-                                              for e, d in zip(expected[1:], a.shape[1:])):
-                raise ValueError(f"{role} {name!r} expects shape {_format_shape(expected)}, got "
-                                 f"{a.shape}" + validation.rank_hint(a.shape, expected) +
+            candidates = [(None,) + tuple(shape) for shape in accepted]
+            if not any(a.ndim == len(expected) and all(e is None or e == d for e, d in
+                                                       zip(expected[1:], a.shape[1:]))
+                       for expected in candidates):
+                expected = candidates[0]
+                raise ValueError(f"{role} {name!r} expects shape " +
+                                 " or ".join(_format_shape(c) for c in candidates) +
+                                 f", got {a.shape}" + validation.rank_hint(a.shape, expected) +
+                                 (hint(a.shape) if hint is not None else "") +
                                  (f"; it feeds {validation.feeds(self, t)}" if role == "inputs"
                                   else f"; it is the target of the output of "
                                        f"{type(t.node.layer).__name__} {t.node.layer.name!r}"))
             if any(d == 0 for d in a.shape):
                 raise ValueError(f"{role} {name!r} is empty: shape {a.shape}")
-            out.append(validation.cast_finite(a, t.dtype, f"{role} {name!r}"))
+            if np.dtype(t.dtype).kind == "i":
+                out.append(self._integer_input(t, a, f"{role} {name!r}"))
+            else:
+                out.append(validation.cast_finite(a, t.dtype, f"{role} {name!r}"))
         sizes = {a.shape[0] for a in out}
         if len(sizes) > 1:
             raise ValueError(f"{role}: batch sizes differ: " +
@@ -58,10 +80,55 @@ class DataMixin:
     def _inputs(self, x):
         return self._standardize(x, "inputs", self.inputs, self.input_names)
 
+    def _integer_input(self, tensor, a, label):
+        """Token ids for an integer input: integer values only (floats holding whole numbers
+        are accepted), within the input's dtype, cast to it; then each layer it feeds checks
+        them (``check_ids``), naming the position in the whole array."""
+        dtype = np.dtype(tensor.dtype)
+        if a.dtype.kind == "b":
+            raise TypeError(f"{label} holds token ids ({dtype.name}), got booleans")
+        if a.dtype.kind == "f":
+            validation.check_finite(a, label)
+            fractional = a != np.floor(a)
+            if fractional.any():
+                index = [int(i) for i in np.unravel_index(int(np.argmax(fractional)), a.shape)]
+                raise ValueError(f"{label} holds token ids ({dtype.name}), got "
+                                 f"{float(a[tuple(index)])!r} at index {index}")
+        info = np.iinfo(dtype)
+        if a.size and (a.min() < info.min or a.max() > info.max):
+            bad = (a < info.min) | (a > info.max)
+            index = [int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape)]
+            raise ValueError(f"{label}: {a[tuple(index)].item()!r} at index {index} does not "
+                             f"fit its dtype {dtype.name}")
+        ids = a.astype(dtype, copy=False)
+        for node in self.nodes:
+            check = getattr(node.layer, "check_ids", None)
+            if check is not None and any(t is tensor for t in node.inputs):
+                check(ids, label)
+        return ids
+
+    def _target_shapes(self):
+        """Accepted target shapes per output: the output's own, or what its loss says (class
+        ids: ``loss.target_shapes``); and the loss's words on a wrong shape
+        (``loss.target_hint``), if any."""
+        shapes, hints = [], []
+        for t, loss in zip(self.outputs, self._losses):
+            rule = getattr(loss, "target_shapes", None)
+            shapes.append(rule(tuple(t.shape)) if rule is not None else [tuple(t.shape)])
+            hint = getattr(loss, "target_hint", None)
+            hints.append(None if hint is None else
+                         (lambda given, hint=hint, shape=tuple(t.shape): hint(given, shape)))
+        return shapes, hints
+
     def _targets(self, y, batch_size):
-        ys = self._standardize(y, "targets", self.outputs, self.output_names)
+        ys = self._standardize(y, "targets", self.outputs, self.output_names,
+                               *self._target_shapes())
         if ys[0].shape[0] != batch_size:
             raise ValueError(f"targets have {ys[0].shape[0]} samples, inputs have {batch_size}")
         validation.check_targets(self, ys)
+        for t, name, loss, y in zip(self.outputs, self.output_names, self._losses, ys):
+            check = getattr(loss, "validate_targets", None)
+            if check is not None:
+                check(y, tuple(t.shape), f"targets {name!r}")
         return ys
 

@@ -111,9 +111,10 @@ class FitMixin:
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 xb, yb = [a[idx] for a in xs], [a[idx] for a in ys]
                 try:
-                    logs, info = self._train_step(
-                        xb, yb, before_update=lambda pre: _call(
-                            callbacks, "on_before_update", self, step, pre), rng=layer_rng)
+                    with validation.batch_rows(idx):   # refusals name rows of x and y
+                        logs, info = self._train_step(
+                            xb, yb, before_update=lambda pre: _call(
+                                callbacks, "on_before_update", self, step, pre), rng=layer_rng)
                 except validation.NonFiniteError as error:
                     error.locate(epoch, step, idx)
                     _call(callbacks, "on_train_end", self)

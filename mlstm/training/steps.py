@@ -11,6 +11,7 @@ import numpy as np
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import validation
+from .nonfinite import attribute_update_error, check_step_finite
 from .results import LossResult
 
 __all__ = ["StepsMixin", "return_logs", "check_batch_size", "EpochSums"]
@@ -101,13 +102,16 @@ class StepsMixin:
         tape = self.forward(xs, training=True, rng=rng)
         result = self.loss_and_output_grads(tape, ys)
         grads = self.backward(tape, result.d_outputs, result.d_logits)
-        validation.check_step_finite(self, tape, ys, result, grads)
+        check_step_finite(self, tape, ys, result, grads)
         if before_update is not None:
             # The tape's caches refer to the live weights: this is the last moment at which
             # they are the weights the tape was computed with.
             before_update(dict(tape=tape, result=result, grads=grads))
         trainable = self.trainable_params
-        updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
+        try:
+            updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
+        except validation.NonFiniteError as error:   # the update overflowed; nothing applied
+            raise attribute_update_error(self, tape, result, error)
         n = xs[0].shape[0]
         metric_sums = self._metric_sums(tape, ys)
         logs = self._logs((result.total * n, [0.0 if v is None else v * n
@@ -152,7 +156,8 @@ class StepsMixin:
             sl = slice(start, start + batch_size)
             xb, yb = [a[sl] for a in xs], [a[sl] for a in ys]
             tape = self.forward(xb)
-            result = self.loss_and_output_grads(tape, yb)
+            with validation.batch_rows(range(start, N)):   # refusals name rows of x and y
+                result = self.loss_and_output_grads(tape, yb)
             totals.add(result, xb[0].shape[0], self._metric_sums(tape, yb))
         return totals.logs(self, prefix)
 

@@ -28,9 +28,12 @@ def _input_from_keras(klayer, dtype=None):
     for key, expected in (("sparse", False), ("ragged", False), ("optional", False)):
         if config.get(key, expected) != expected:
             raise refusal(klayer, key, config[key])
-    if config.get("dtype") not in ("float32", "float64"):
+    if config.get("dtype") not in ("float32", "float64", "int32", "int64"):
         raise refusal(klayer, "dtype", config.get("dtype"),
-                      "inputs must be float32 or float64 sequences or vectors")
+                      "inputs must be float32 or float64 sequences or vectors, or int32/int64 "
+                      "token ids")
+    if config["dtype"].startswith("int"):      # token ids stay integers (an Embedding reads them)
+        dtype = config["dtype"]
     return Input(shape=tuple(config["batch_shape"][1:]), name=klayer.name,
                  dtype=dtype or config["dtype"])
 

@@ -17,23 +17,32 @@ BCE targets                    in [0, 1] (``BinaryCrossentropy(invalid_targets=.
 run-time shapes                free dimensions (``None``) that must agree at run time:
                                Concatenate's other axes, Reshape's element count
 a training step                loss, gradients and weights finite before the update is
-                               applied (:class:`NonFiniteError`)
+                               applied, and the new weights and optimizer state before
+                               they are committed (:class:`NonFiniteError`, in
+                               :mod:`mlstm.validation.nonfinite`)
+weights from outside           finite (:func:`check_finite_weights`): ``load_model``,
+                               ``set_weights``
 =============================  ==============================================================
 
-This module imports only NumPy; the rest of mlstm imports it.
+This package imports only NumPy; the rest of mlstm imports it.
 """
 from __future__ import annotations
 
+import contextvars
 import math
 import warnings
 
 import numpy as np
 
+from .finite import _describe_entries, _describe_nonfinite, _first_nonfinite, all_finite
+from .nonfinite import NonFiniteError, check_finite_weights, describe_nonfinite_entries
+
 __all__ = ["NonFiniteError", "as_real_array", "all_finite", "check_finite", "cast_finite",
            "rank_hint", "feeds", "check_choice", "check_targets", "check_masked_targets",
            "check_target_range", "check_concatenate_inputs", "check_reshape_input",
-           "check_fit_options", "check_step_finite", "as_weight_list", "loss_arrays",
-           "prefixed", "POLICIES"]
+           "check_fit_options", "as_weight_list", "loss_arrays",
+           "prefixed", "POLICIES", "batch_rows", "user_index", "check_finite_weights",
+           "describe_nonfinite_entries"]
 
 #: What to do with data that is usable but suspicious (BCE targets outside [0, 1]).
 POLICIES = ("raise", "warn", "ignore")
@@ -57,47 +66,6 @@ def as_real_array(a, label):
     if np.iscomplexobj(arr):
         raise TypeError(f"{label} must hold real numbers, got complex dtype {arr.dtype}")
     return arr
-
-
-def all_finite(a):
-    """True when no entry of ``a`` is NaN or ±inf.
-
-    Small arrays (parameters, gradients) take ``isfinite(a).all()``, the fastest there. For
-    large ones (data), one sum avoids a temporary the size of ``a``: a sum is NaN or inf
-    whenever an entry is; only when the sum itself overflows are the entries looked at.
-    """
-    if a.dtype.kind not in "fc":          # ints and bools are always finite
-        return True
-    if a.size <= _SMALL:
-        return bool(np.isfinite(a).all())
-    with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(np.add.reduce(a, axis=None)):
-            return True
-    return bool(np.isfinite(a).all())
-
-
-_SMALL = 1 << 16
-
-
-def _first_nonfinite(a):
-    """``(index tuple, kind, count)`` of the first NaN/inf entry of ``a``."""
-    bad = ~np.isfinite(a)
-    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
-    value = a[index]
-    kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
-    return index, kind, int(np.count_nonzero(bad))
-
-
-def _describe_nonfinite(a):
-    index, kind, count = _first_nonfinite(a)
-    return (f"{kind} at index {list(index)}" +
-            (f" ({count} non-finite values in all)" if count > 1 else ""))
-
-
-def _describe_entries(a):
-    """``"NaN at index [0, 3], 12 of 96 entries"``: for parameters and gradients."""
-    index, kind, count = _first_nonfinite(a)
-    return f"{kind} at index {list(index)}, {count} of {a.size} entries"
 
 
 def check_finite(a, label):
@@ -196,7 +164,7 @@ def check_target_range(loss, y_true, label, mask=None):
         return
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), outside.shape))
     raise ValueError(f"{label}: loss {loss.name!r} needs targets in [{low:g}, {high:g}], got "
-                     f"{float(y_true[index])!r} at index {list(index)} "
+                     f"{float(y_true[index])!r} at index {list(user_index(index))} "
                      f"({int(np.count_nonzero(outside))} outside in all); a target outside "
                      f"makes the loss unbounded below. Pass "
                      f"{type(loss).__name__}(invalid_targets='warn') "
@@ -219,6 +187,41 @@ def check_masked_targets(model, k, y_true, mask):
     loss = model._losses[k]
     if mask is not None and loss is not None:
         check_target_range(loss, y_true, f"targets {model.output_names[k]!r}", mask)
+
+
+# --------------------------------------------------------------------------- batches
+_BATCH_ROWS = contextvars.ContextVar("mlstm_batch_rows", default=None)
+
+
+class batch_rows:
+    """``with batch_rows(rows):`` positions in refusals raised inside are the user's.
+
+    ``fit`` and ``evaluate`` check some things per batch (BCE targets at the valid steps of
+    a mask); a refusal must give the index into the user's array (``targets[70, 3, 0]``),
+    not the position within the batch (``[6, 3, 0]``). ``rows[k]`` is the row of the
+    user's arrays that is row k of the batch (the shuffled indices, or a ``range``). Per
+    thread and per context (a :class:`contextvars.ContextVar`).
+    """
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __enter__(self):
+        self.token = _BATCH_ROWS.set(self.rows)
+        return self
+
+    def __exit__(self, *exc):
+        _BATCH_ROWS.reset(self.token)
+        return False
+
+
+def user_index(index):
+    """``index`` (a tuple into a batch) with its first entry mapped through the enclosing
+    :class:`batch_rows`, if any: the same entry's index in the user's array."""
+    rows = _BATCH_ROWS.get()
+    if rows is None or not index:
+        return tuple(index)
+    return (int(rows[index[0]]),) + tuple(index[1:])
 
 
 # --------------------------------------------------------------------------- run-time shapes
@@ -255,154 +258,6 @@ def check_fit_options(initial_epoch, seed, shuffle):
         raise ValueError(f"fit: seed must be None or a non-negative int, got {seed!r}")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}")
-
-
-# --------------------------------------------------------------------------- non-finite steps
-class NonFiniteError(FloatingPointError):
-    """A training step produced a NaN or inf loss or gradient; its update was not applied.
-
-    Raised by ``train_on_batch`` and ``fit`` (which first calls the callbacks'
-    ``on_train_end``). The weights and the optimizer state are those after the last good
-    step. The message says where it went wrong; the same facts are attributes.
-
-    Attributes
-    ----------
-    losses : dict output name -> float
-        Outputs whose loss is not finite.
-    total : float
-        The weighted total loss of the step.
-    parameters : dict "layer/weight" -> str
-        Trainable parameters whose gradient is not finite, with the first bad position.
-    sources : dict "layer/weight" -> list of output names
-        Which outputs' losses send the non-finite gradient to each parameter.
-    first_layer : str or None
-        The first layer (in forward order) whose output holds NaN/inf, if any.
-    bad_weights : dict "layer/weight" -> str
-        Parameters that already held NaN/inf before the step (set by hand).
-    samples : list of int
-        Positions in the batch whose loss is not finite (data indices once ``fit`` has
-        located the step).
-    epoch, step : int or None
-        Set by ``fit``: the epoch and the batch within it.
-    iteration : int
-        The optimizer step that was refused (1-based, as ``optimizer.iterations`` counts).
-    """
-
-    def __init__(self, losses, total, parameters, sources, first_layer, bad_weights, samples,
-                 iteration):
-        self.losses, self.total = losses, total
-        self.parameters, self.sources = parameters, sources
-        self.first_layer, self.bad_weights = first_layer, bad_weights
-        self.samples, self.iteration = samples, iteration
-        self.epoch = self.step = None
-        super().__init__()
-
-    def locate(self, epoch, step, batch_indices):
-        """Record where ``fit`` was; map batch positions to indices in the training data."""
-        self.epoch, self.step = int(epoch), int(step)
-        self.samples = [int(batch_indices[k]) for k in self.samples]
-        self.args = (str(self),)
-
-    def __str__(self):
-        where = (f"epoch {self.epoch}, step {self.step} (optimizer iteration {self.iteration})"
-                 if self.epoch is not None else f"optimizer iteration {self.iteration}")
-        parts = [f"non-finite values in training at {where}:"]
-        for name, value in self.losses.items():
-            parts.append(f"the loss of output {name!r} is {value}")
-        if not self.losses and not math.isfinite(self.total):
-            parts.append(f"the weighted total loss is {self.total}")
-        if self.parameters:
-            items = list(self.parameters.items())
-            shown = "; ".join(
-                f"{name!r} ({what}" + (f", from output {', '.join(map(repr, self.sources[name]))}"
-                                       if self.sources.get(name) else "") + ")"
-                for name, what in items[:4])
-            more = f"; and {len(items) - 4} more" if len(items) > 4 else ""
-            parts.append(f"non-finite gradient of {shown}{more}")
-        if self.first_layer:
-            parts.append(f"the first NaN/inf in the forward pass is in the output of "
-                         f"{self.first_layer}")
-        if self.bad_weights:
-            parts.append("weights already non-finite before the step (set by hand, or by "
-                         "an earlier update): " +
-                         "; ".join(f"{n!r} ({w})" for n, w in self.bad_weights.items()))
-        if self.samples:
-            label = "training samples" if self.epoch is not None else "batch positions"
-            shown = self.samples[:10]
-            parts.append(f"{label} with a non-finite loss: {shown}"
-                         + (f" and {len(self.samples) - 10} more" if len(self.samples) > 10
-                            else ""))
-        parts.append("the update of this step was not applied: the weights and optimizer "
-                     "state are those after the previous step" +
-                     (" (which already hold the non-finite weights above)"
-                      if self.bad_weights else ""))
-        return " ".join([parts[0]] + ["; ".join(parts[1:])]) + "."
-
-
-def check_step_finite(model, tape, ys, result, grads):
-    """Raise :class:`NonFiniteError` unless the step's losses, trainable gradients and
-    trainable weights are all finite.
-
-    Called between the backward pass and the optimizer, so a bad step changes nothing.
-    The weights are checked too because an inf weight can leave loss and gradients finite
-    (saturated gates) while every update keeps it inf. The cheap test (one pass per array)
-    runs every step; the diagnosis (which output, which layer, which samples) only when
-    something is wrong.
-    """
-    trainable = model.trainable_params
-    losses_ok = math.isfinite(result.total) and all(
-        v is None or math.isfinite(v) for v in result.per_output)
-    if losses_ok and all(all_finite(grads[name]) and all_finite(p)
-                         for name, p in trainable.items()):
-        return
-    with np.errstate(all="ignore"):
-        raise _diagnose_step(model, tape, ys, result, grads, trainable)
-
-
-def _diagnose_step(model, tape, ys, result, grads, trainable):
-    from .losses import reduce_output_loss   # here: validation is imported by losses
-
-    losses = {name: v for name, v in zip(model.output_names, result.per_output)
-              if v is not None and not math.isfinite(v)}
-    parameters = {name: _describe_entries(grads[name]) for name in trainable
-                  if not all_finite(grads[name])}
-    bad_weights = {name: _describe_entries(p) for name, p in model.params.items()
-                   if not all_finite(p)}
-    # Per-output backward passes (linear in the seeds) attribute each bad gradient.
-    sources = {name: [] for name in parameters}
-    if parameters and len(model.outputs) > 1:
-        for k, out_name in enumerate(model.output_names):
-            d_out, d_log = result.for_output(k)
-            if not d_out and not d_log:
-                continue
-            part = model.backward(tape, d_out, d_log)
-            for name in parameters:
-                if not all_finite(part[name]):
-                    sources[name].append(out_name)
-    elif parameters:
-        sources = {name: list(model.output_names) for name in parameters}
-    first_layer = None
-    for node, cache in zip(model.nodes, tape.caches):
-        if cache is None:
-            continue
-        if any(not all_finite(tape.values[id(t)]) for t in node.outputs):
-            first_layer = f"{type(node.layer).__name__} {node.layer.name!r}"
-            break
-    # Which samples of the batch give a non-finite loss: the loss of each sample alone.
-    samples = set()
-    for k, loss in enumerate(model._losses):
-        if loss is None or model.output_names[k] not in losses:
-            continue
-        pred, mask = tape.outputs[k], tape.output_masks[k]
-        logits = model.loss_logits(tape, k)
-        for n in range(pred.shape[0]):
-            value = reduce_output_loss(loss, ys[k][n:n + 1], pred[n:n + 1],
-                                       None if mask is None else mask[n:n + 1],
-                                       None if logits is None else logits[n:n + 1])[0]
-            if not math.isfinite(value):
-                samples.add(n)
-    return NonFiniteError(losses, result.total, parameters, sources, first_layer, bad_weights,
-                          sorted(samples), model.optimizer.iterations + 1)
 
 
 def loss_arrays(loss, y_true, y_pred):
@@ -445,3 +300,6 @@ class prefixed:
         if kind in (ValueError, TypeError):
             raise kind(f"{self.label}: {exc}").with_traceback(tb) from None
         return False
+
+
+# The stop on NaN/inf in training lives in its own module; its names are part of this one.

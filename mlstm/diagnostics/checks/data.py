@@ -1,0 +1,138 @@
+"""Findings from the data and the compile settings: NaN/inf, nothing trainable, BCE targets
+outside [0, 1], inputs on very different scales, mean squared error on a sigmoid head.
+
+Each check reads a :class:`~mlstm.diagnostics.report.DiagnosisReport` ``r`` and the findings
+of earlier checks, and returns a list of :class:`~mlstm.diagnostics.findings.Finding`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import losses as losses_module
+from ...ops.activations import sigmoid
+from ..findings import Finding
+
+__all__ = ["check_nonfinite", "check_nothing_trainable", "check_bce_targets", "check_input_scale",
+           "check_mse_on_sigmoid"]
+
+
+def check_nonfinite(r, found):
+    where = []
+    for name, stats in r.data["inputs"].items():
+        if stats["nonfinite"]:
+            where.append(f"input {name!r}: {stats['nonfinite']} values")
+    for name, stats in r.data["targets"].items():
+        if stats["nonfinite"]:
+            where.append(f"target {name!r}: {stats['nonfinite']} values")
+    for name, count in r.data["nonfinite_weights"].items():
+        if count:
+            where.append(f"weight {name!r}: {count} values")
+    if r.static is not None:
+        for name, count in r.static["nonfinite_outputs"].items():
+            if count:
+                where.append(f"output {name!r} on the batch: {count} values")
+        if not np.isfinite(r.static["loss"]):
+            where.append(f"the loss on the batch ({r.static['loss']})")
+        if r.static["nonfinite_grads"]:
+            where.append(f"gradients of {r.static['nonfinite_grads']}")
+    if r.run and r.run["stopped"]:
+        where.append(f"training, at step {r.run['stopped']['iteration']} (stopped there): "
+                     + r.run["stopped"]["message"].splitlines()[0])
+    bad_steps = r.summary.get("run_nonfinite_steps", 0)
+    if bad_steps:
+        first = int(np.argmax(r.trace.nonfinite)) + 1
+        where.append(f"training: {bad_steps} of {len(r.trace)} steps (first at step {first})")
+    if not where:
+        return []
+    return [Finding(
+        "nonfinite", "error", "NaN or inf values",
+        "NaN or inf found in " + "; ".join(where) + ".",
+        "Remove or impute non-finite data (check np.isfinite(a).all() on every array); if "
+        "the data is clean and training produces them, lower the learning rate or clip the "
+        "gradients (Adam(clipnorm=1.0)).",
+        {"where": where})]
+
+
+def check_nothing_trainable(r, found):
+    if r.trainable_names:
+        return []
+    frozen = list(r.param_shapes)
+    return [Finding(
+        "nothing_trainable", "error", "The model has no trainable parameters",
+        ("Every parameter is frozen (trainable=False): " + ", ".join(frozen) if frozen else
+         "The model has no parameters") + ". fit computes gradients but changes nothing.",
+        "Set trainable=True on the layers that should learn (layer.trainable = True, before "
+        "compile).",
+        {"frozen": frozen})]
+
+
+def check_bce_targets(r, found):
+    out = []
+    for name, loss in r.losses.items():
+        if not isinstance(loss, losses_module.BinaryCrossentropy):
+            continue
+        t = r.data["targets"][name]
+        if t["outside_01"] > 0:
+            out.append(Finding(
+                "bce_targets", "error",
+                f"Binary cross-entropy on targets outside [0, 1] ({name!r})",
+                f"Output {name!r} is trained with binary_crossentropy, but "
+                f"{100 * t['outside_01']:.1f}% of its targets lie outside [0, 1] (range "
+                f"{t['min']:.3g} to {t['max']:.3g}). The cross-entropy is then unbounded below "
+                "and its minimum is not at the target.",
+                "Use mean squared error for a regression target, or rescale/binarize the "
+                "targets to [0, 1].",
+                {"output": name, "fraction_outside": t["outside_01"], "min": t["min"],
+                 "max": t["max"]}))
+    return out
+
+
+def check_input_scale(r, found):
+    features = []
+    for name, st in r.data["inputs"].items():
+        for j, (m, s) in enumerate(zip(st["mean"], st["std"])):
+            if np.isfinite(m) and np.isfinite(s):
+                features.append((f"{name}[{j}]", float(m), float(s), math.hypot(m, s)))
+    scaled = [f for f in features if f[3] > 0]
+    if not scaled:
+        return []
+    largest = max(scaled, key=lambda f: f[3])
+    smallest = min(scaled, key=lambda f: f[3])
+    ratio = largest[3] / smallest[3]
+    biggest = max(max(abs(f[1]), f[2]) for f in scaled)
+    if ratio <= r.thresholds["input_scale_ratio"] and biggest <= r.thresholds["input_scale_max"]:
+        return []
+    stds = [f[2] for f in scaled]
+    means = [abs(f[1]) for f in scaled]
+    return [Finding(
+        "input_scale", "warning", "Inputs on very different scales",
+        f"Per-feature scale sqrt(mean² + std²) ranges from {smallest[3]:.3g} ({smallest[0]}) "
+        f"to {largest[3]:.3g} ({largest[0]}), a ratio of {ratio:.0f}; std from "
+        f"{min(stds):.3g} to {max(stds):.3g}, |mean| up to {max(means):.3g}. Large features "
+        "saturate the gates they feed; small ones are drowned out.",
+        "Standardize each feature with training-set statistics: x = (x - mean) / std, per "
+        "input and feature (mean and std over samples and time steps).",
+        {"ratio": ratio, "largest": largest[0], "largest_scale": largest[3],
+         "smallest": smallest[0], "smallest_scale": smallest[3], "max_abs_mean": max(means),
+         "std_range": [min(stds), max(stds)]})]
+
+
+def check_mse_on_sigmoid(r, found):
+    out = []
+    for name in r.sigmoid_heads:
+        if not isinstance(r.losses.get(name), losses_module.MeanSquaredError):
+            continue
+        p = sigmoid(r.static["head_logits"][name].astype(np.float64))
+        attenuation = float(np.mean(p * (1 - p)))
+        out.append(Finding(
+            "mse_on_sigmoid", "warning", f"Mean squared error on sigmoid head {name!r}",
+            f"{name!r} outputs a probability but is trained with MSE: its gradient with "
+            f"respect to the logit is 2(p - t)·p(1 - p), with p(1 - p) = {attenuation:.3f} on "
+            "average on this batch (at most 0.25), falling to 0 as the head saturates, even "
+            "on wrong answers.",
+            "Use binary_crossentropy for this output (mlstm and Keras compute it from the "
+            "logits of a sigmoid head), e.g. loss=['mse', 'binary_crossentropy'].",
+            {"output": name, "mean_p_1_minus_p": attenuation}))
+    return out

@@ -1,0 +1,210 @@
+"""Findings from where the gradient goes: samples a loss does not reach, parameters with no
+gradient, one output dominating the shared weights, outputs in conflict, saturated heads and
+gates, gradient vanishing through time.
+
+Each check reads a :class:`~mlstm.diagnostics.report.DiagnosisReport` ``r`` and the findings
+of earlier checks, and returns a list of :class:`~mlstm.diagnostics.findings.Finding`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ... import losses as losses_module
+from ..findings import Finding, before_after, run_or_static, when, where
+
+__all__ = ["check_coverage", "check_no_gradient", "check_dominance", "check_conflict",
+           "check_saturated_heads", "check_saturated_gates", "check_vanishing"]
+
+
+def check_coverage(r, found):
+    out = []
+    limit = r.thresholds["min_coverage"]
+    run_cov = r.summary.get("run_coverage", {})
+    for name, cov in r.summary["coverage"].items():
+        fraction = cov["fraction"]
+        run_fraction = run_cov.get(name)
+        worst = fraction if run_fraction is None else min(fraction, run_fraction)
+        if worst >= limit:
+            continue
+        loss = r.losses[name]
+        message = (f"The loss of output {name!r} sends gradient to only {cov['reached']} of "
+                   f"{cov['batch']} samples of the batch ({100 * fraction:.0f}%)")
+        if run_fraction is not None:
+            message += (f"; over the {len(r.trace)} training steps, {100 * run_fraction:.1f}% "
+                        "of each batch on average")
+        message += (". The other samples' predictions do not change the loss, so the weights "
+                    "learn from a small part of the data and the error on the rest stays.")
+        if isinstance(loss, (losses_module.MeanSquaredError, losses_module.BinaryCrossentropy)):
+            fix = ("Built-in losses reach every sample unless its entries are masked or its "
+                   "gradient is exactly zero (a probability clipped at 0 or 1: use a sigmoid "
+                   "head, whose binary cross-entropy is computed from the logits). Check the "
+                   "masks and the targets of the samples not reached.")
+        else:
+            fix = ("Keras calls a loss once per output, with that output's y_true and y_pred "
+                   "of shape (batch, units): y_true[0] is the first *sample* of the batch, "
+                   "not the first output. A custom loss must average over the batch, not "
+                   "index it. For one loss per output with weights, write "
+                   "compile(loss=['mse', 'binary_crossentropy'], loss_weights=[0.7, 0.3]).")
+        out.append(Finding("low_sample_coverage", "error",
+                           f"The loss of {name!r} reaches only part of each batch", message,
+                           fix, {"output": name, "reached": cov["reached"],
+                                 "batch": cov["batch"], "fraction": fraction,
+                                 "run_mean_fraction": run_fraction}))
+    return out
+
+
+def check_no_gradient(r, found):
+    total = r.static["total"]
+    dead = []
+    for name in r.trainable_names:
+        if np.any(total[name] != 0):
+            continue
+        if r.trace is not None and len(r.trace):
+            j = r.trace.param_names.index(name)
+            if np.nanmax(r.trace.total_grad_norm[:, j]) > 0:
+                continue
+        dead.append(name)
+    if not dead:
+        return []
+    traced = r.trace is not None and len(r.trace)
+    when = "on the batch" + (f" and at all {len(r.trace)} training steps" if traced else "")
+    return [Finding(
+        "no_gradient", "error", "Parameters that receive no gradient",
+        f"The gradient of {', '.join(dead)} is exactly zero {when}: no loss gradient "
+        "reaches them, so no optimizer can move them.",
+        "If their output has no loss, give it one (no None for it in compile(loss=...)); "
+        "remove layers whose output is not used; if what lies between them and the loss "
+        "passes no gradient (a sigmoid saturated at exactly 0 or 1, a mask, a ReLU that is 0 "
+        "on every sample, e.g. from a large negative bias), fix that (see the other findings; "
+        "re-initialize a dead ReLU layer's bias at 0). Mark them trainable=False if they are "
+        "meant to stay fixed.",
+        {"parameters": dead})]
+
+
+def check_dominance(r, found):
+    shares = run_or_static(r, "run_shared_share", "shared_share")
+    shares = {k: v for k, v in shares.items() if v is not None and np.isfinite(v)}
+    if len(shares) < 2:
+        return []
+    top = max(shares, key=shares.get)
+    if shares[top] < r.thresholds["dominant_share"]:
+        return []
+    others = {k: v for k, v in shares.items() if k != top}
+    weakest = min(others, key=others.get)
+    factor = shares[top] / others[weakest] if others[weakest] > 0 else float("inf")
+    return [Finding(
+        "dominant_output", "warning", f"Output {top!r} dominates the shared weights",
+        f"On the weights all outputs share ({', '.join(r.summary['shared_layers'])}), "
+        f"{top!r} provides {100 * shares[top]:.1f}% of the gradient norm "
+        f"({where(r, 'run_shared_share')}); its gradient there is {factor:.0f}x that of "
+        f"{weakest!r}. The shared layers learn almost only what {top!r} needs.",
+        f"Rebalance the loss weights (raise {weakest!r}'s weight, roughly x{factor:.0f}, or "
+        f"lower {top!r}'s{_suggested(r)}), and put the losses on comparable scales "
+        "(standardize regression targets).",
+        {"shares": shares, "dominant": top, "factor": factor})]
+
+
+def _suggested(r):
+    """``"; suggested above: loss_weights={...}"`` from the report's suggestion, or ""."""
+    weights = r.suggested_loss_weights
+    if not weights:
+        return ""
+    return ("; suggested above: loss_weights={"
+            + ", ".join(f"{o!r}: {w:.3g}" for o, w in weights.items()) + "}")
+
+
+def check_conflict(r, found):
+    cos = run_or_static(r, "run_shared_cosine", "shared_cosine")
+    out = []
+    for pair, value in cos.items():
+        if value is None or not np.isfinite(value) or value >= r.thresholds["conflict_cosine"]:
+            continue
+        a, b = pair.split("|")
+        out.append(Finding(
+            "conflicting_outputs", "warning",
+            f"Outputs {a!r} and {b!r} pull the shared weights in opposite directions",
+            f"Cosine between their gradients on the shared weights: {value:.2f} "
+            f"({where(r, 'run_shared_cosine')}). What one output's gradient builds, the "
+            "other's takes down, and their sum, which the optimizer follows, is smaller than "
+            "either.",
+            "Check that the targets mean what you think (signs, scaling, one derived from "
+            "the other); give each head its own layers after the merge so they compete less; "
+            "reweight the losses.",
+            {"pair": [a, b], "cosine": value}))
+    return out
+
+
+def check_saturated_heads(r, found):
+    out = []
+    limit = r.thresholds["saturated_fraction"]
+    for name, (before, after) in before_after(r, "head_saturation").items():
+        worst = before if after is None else max(before, after)
+        if worst <= limit:
+            continue
+        logits = r.static["head_logits"][name]
+        t = r.static["head_targets"][name]
+        wrong = float(np.mean((np.abs(logits) > 5) & ((logits > 0) != (t > 0.5))))
+        out.append(Finding(
+            "saturated_head", "warning", f"Sigmoid head {name!r} is saturated",
+            f"Fraction of the logits of {name!r} beyond ±5 (where σ' < 0.007): "
+            f"{when(before, after, r.summary.get('steps'), lambda v: f'{100 * v:.0f}%')}; "
+            f"{100 * wrong:.0f}% of the batch is saturated on the wrong side. A loss on the "
+            "probability (MSE, clipped cross-entropy) passes almost no gradient there.",
+            "Standardize the inputs; use binary_crossentropy (computed from the logits, "
+            "whose gradient σ(x) - t does not vanish on wrong answers); lower the learning "
+            "rate if the logits grew during training.",
+            {"output": name, "fraction": before, "fraction_after": after,
+             "wrong_side_fraction": wrong}))
+    return out
+
+
+def check_saturated_gates(r, found):
+    out = []
+    limit = r.thresholds["saturated_fraction"]
+    names = {"i": "input", "f": "forget", "c": "cell", "o": "output"}
+    for lstm, (before, after) in before_after(r, "gate_saturation").items():
+        def worst(g):
+            values = [v for v in (before[g], None if after is None else after[g])
+                      if v is not None and np.isfinite(v)]
+            return max(values) if values else float("nan")
+
+        if not any(worst(g) > limit for g in before):
+            continue
+
+        def listed(gates):
+            return ", ".join(f"{names[g]} {100 * v:.0f}%" for g, v in gates.items()
+                             if np.isfinite(v))
+
+        text = f"{listed(before)} at the current weights"
+        if after is not None:
+            text += f"; {listed(after)} after {r.summary.get('steps')} training steps"
+        out.append(Finding(
+            "saturated_gates", "warning", f"LSTM {lstm!r} has saturated gates",
+            f"Fraction of gate pre-activations beyond ±5 in {lstm!r}: {text}. A saturated "
+            "gate passes almost no gradient (σ'(5) = 0.007), so these units barely learn.",
+            "Standardize the inputs (per feature: subtract the mean, divide by the std); "
+            "check the input's units; keep the default glorot/orthogonal initializers.",
+            {"lstm": lstm, "fractions": before, "fractions_after": after}))
+    return out
+
+
+def check_vanishing(r, found):
+    out = []
+    after_all = r.summary.get("through_time_after", {})
+    for lstm, tt in r.summary["through_time"].items():
+        after = after_all.get(lstm)
+        ratios = [x["ratio"] for x in (tt, after) if x is not None and np.isfinite(x["ratio"])]
+        if not ratios or max(ratios) >= r.thresholds["vanishing_ratio"]:
+            continue
+        text = when(tt["ratio"], None if after is None else after["ratio"],
+                     r.summary.get("steps"), lambda v: f"{v:.1e}")
+        out.append(Finding(
+            "vanishing_gradient", "warning", f"Gradient vanishes through time in {lstm!r}",
+            f"|dL/dh| at the first of {tt['steps']} steps over its value at the last step: "
+            f"{text}. What happens early in the sequence barely changes the weights.",
+            "Shorten or subsample the sequences; keep unit_forget_bias=True (the default); "
+            "standardize the inputs so the gates are not saturated; if the early steps "
+            "matter, put a loss on every step (return_sequences=True) or feed a summary.",
+            {"lstm": lstm, "ratio": tt["ratio"],
+             "ratio_after": None if after is None else after["ratio"], "steps": tt["steps"]}))
+    return out

@@ -1,0 +1,155 @@
+"""The Embedding layer: integer token ids to rows of a learned (V, D) table."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import initializers
+from ..ops.embedding import embedding_backward, embedding_forward, first_id_outside
+from ..registry import register_layer
+from .base import KerasOptions, Layer, check_dtype, format_shape
+
+__all__ = ["Embedding"]
+
+
+def _positive_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"Embedding: {what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+@register_layer
+class Embedding(Layer):
+    """Map token ids (N, T) to vectors (N, T, D): ``y[n, t] = E[ids[n, t]]``, as Keras.
+
+    Parameters
+    ----------
+    input_dim : int
+        V, the vocabulary size: ids must lie in [0, V). Outside ids are refused, naming the
+        sample and position (TensorFlow's CPU lookup refuses them too).
+    output_dim : int
+        D, the size of each vector.
+    embeddings_initializer : str
+        ``"uniform"`` (Keras' default: U(-0.05, 0.05)) or any mlstm initializer.
+    mask_zero : bool
+        Id 0 is padding: the layer emits the mask ``ids != 0`` (N, T), which the LSTM after
+        it consumes (masked steps carry its state) and Dense passes on, exactly as a Masking
+        layer's mask. Id 0 still has a row in the table (Keras keeps it too), so ``input_dim``
+        counts it.
+    dtype : {"float32", "float64"}, optional
+        The table's dtype. Token ids carry no float dtype to inherit, so the default is
+        float32 (Keras' floatx), whatever the input's integer dtype.
+
+    Weights: ``embeddings`` (V, D). Input: an integer tensor (``Input(dtype="int32")``).
+    The ids get no gradient (they are not differentiable): the backward pass returns None
+    for them, and the table's gradient is a scatter-add (:mod:`mlstm.ops.embedding`).
+    """
+
+    param_names = ("embeddings",)
+    base_name = "embedding"
+    keras_name = "Embedding"
+    keras_options = KerasOptions(
+        copied=("input_dim", "output_dim", "mask_zero"),
+        fixed={"embeddings_regularizer": None, "activity_regularizer": None,
+               "embeddings_constraint": None, "lora_rank": None, "lora_alpha": None,
+               "quantization_config": None},
+        initializers=("embeddings_initializer",))
+    #: Takes integer tensors (every other built-in layer refuses them).
+    takes_integer_inputs = True
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
+                 mask_zero=False, name=None, dtype=None, trainable=True, seed=None,
+                 **unsupported):
+        if unsupported:
+            # Keras' other options (embeddings_regularizer, weights, lora_rank, ...)
+            raise TypeError(
+                f"Embedding: option{'s' if len(unsupported) > 1 else ''} "
+                f"{', '.join(f'{k}={v!r}' for k, v in unsupported.items())} not supported; "
+                "Embedding takes input_dim, output_dim, embeddings_initializer, mask_zero, "
+                "name, dtype, trainable, seed (pretrained vectors: set_weights after the "
+                "layer is called)")
+        super().__init__(name=name, dtype=check_dtype(dtype or "float32"), trainable=trainable,
+                         seed=seed)
+        self.input_dim = _positive_int(input_dim, "input_dim")
+        self.output_dim = _positive_int(output_dim, "output_dim")
+        initializers.get_initializer(embeddings_initializer)
+        self.embeddings_initializer = embeddings_initializer
+        if not isinstance(mask_zero, (bool, np.bool_)):
+            raise TypeError(f"Embedding {self.name!r}: mask_zero must be True or False, got "
+                            f"{mask_zero!r}")
+        self.mask_zero = bool(mask_zero)
+
+    @classmethod
+    def examples(cls):
+        """Configurations the component tests build; ``input_dtypes`` and ``input_ranges``
+        say how to draw the integer ids (tests/test_components.py)."""
+        return [{"config": {"input_dim": 7, "output_dim": 3}, "inputs": [(5,)],
+                 "input_dtypes": ["int32"], "input_ranges": [(0, 7)]},
+                {"config": {"input_dim": 6, "output_dim": 2, "mask_zero": True},
+                 "inputs": [(4,)], "input_dtypes": ["int64"], "input_ranges": [(0, 6)]}]
+
+    def _input_specs(self, inputs, call_kwargs):
+        specs = super()._input_specs(inputs, call_kwargs)
+        tensor = inputs[0]
+        if np.dtype(tensor.dtype).kind != "i":
+            raise TypeError(f"Embedding {self.name!r} takes integer token ids (an Input with "
+                            f"dtype='int32' or 'int64'), got a {tensor.dtype} tensor from "
+                            f"{type(tensor.node.layer).__name__} {tensor.node.layer.name!r}")
+        if self.mask_zero and len(tensor.shape) != 1:
+            raise ValueError(f"Embedding {self.name!r}: mask_zero=True needs ids of shape "
+                             f"(N, T) (the mask is per time step), got "
+                             f"{format_shape((None,) + tensor.shape)}")
+        if tensor.has_mask:
+            raise ValueError(f"Embedding {self.name!r}: its input already carries a mask")
+        return specs
+
+    def build(self, input_shapes):
+        self._add_param("embeddings", (self.input_dim, self.output_dim),
+                        self.embeddings_initializer, self._rng())
+
+    def output_specs(self, input_specs, call_kwargs):
+        shape, _ = input_specs[0]
+        return [(tuple(shape) + (self.output_dim,), self.mask_zero)]
+
+    def check_ids(self, ids, label):
+        """Refuse ids outside [0, input_dim), naming the first by sample and position.
+
+        Asked by the training data checks for the whole array (so the position is the one in
+        the user's array) and by :meth:`forward` for each batch.
+        """
+        index = first_id_outside(ids, self.input_dim)
+        if index is None:
+            return
+        where = f"sample {index[0]}" + (f", position {index[1]}" if len(index) > 1 else "")
+        if len(index) > 2:
+            where += f" (index {list(index)})"
+        count = int(np.count_nonzero((ids < 0) | (ids >= self.input_dim)))
+        raise ValueError(f"{label}: token id {ids[index].item()} at {where} is outside [0, "
+                         f"{self.input_dim}) for Embedding {self.name!r} (input_dim="
+                         f"{self.input_dim}); {count} id{'s' if count > 1 else ''} outside "
+                         "in all")
+
+    def forward(self, inputs, masks, **kw):
+        ids = inputs[0]
+        if np.asarray(ids).dtype.kind not in "iu":
+            raise TypeError(f"Embedding {self.name!r} takes integer token ids, got an array of "
+                            f"dtype {np.asarray(ids).dtype}")
+        self.check_ids(ids, f"Embedding {self.name!r}: input")
+        y, cache = embedding_forward(ids, self.params["embeddings"])
+        mask = np.not_equal(ids, 0) if self.mask_zero else None
+        return [y], [mask], cache
+
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+        d_y = d_outputs[0]
+        if d_y is None:
+            return [None], {"embeddings": np.zeros_like(self.params["embeddings"])}
+        return [None], {"embeddings": embedding_backward(d_y, cache)}
+
+    def describe_weight_entry(self, weight, index):
+        return f"token id {index[0]}, component {index[-1]}"
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(input_dim=self.input_dim, output_dim=self.output_dim,
+                      embeddings_initializer=self.embeddings_initializer,
+                      mask_zero=self.mask_zero)
+        return config

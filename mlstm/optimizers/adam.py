@@ -1,0 +1,106 @@
+"""Adam in Keras' form (ε on the uncorrected sqrt(v)), with AMSGrad.
+
+Step t = 1, 2, ... (after clipping and weight decay, :mod:`mlstm.optimizers.base`)::
+
+    m ← m + (g - m)(1 - β1)
+    v ← v + (g² - v)(1 - β2)
+    v̂ ← max(v̂, v)  (amsgrad; the step then uses v̂)
+    α = lr · sqrt(1 - β2^t) / (1 - β1^t)
+    θ ← θ - α · m / (sqrt(v) + ε)                   ε = 1e-7 by default
+
+ε sits on the *uncorrected* sqrt(v): PyTorch's ``(m/(1-β1^t)) / (sqrt(v/(1-β2^t)) + ε')``
+equals this with ε = ε' · sqrt(1 - β2^t) (docs/optimizers.md).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register_optimizer
+from .base import Optimizer, _positive
+
+__all__ = ["Adam"]
+
+
+@register_optimizer(aliases=("adam",))
+class Adam(Optimizer):
+    """Adam, Keras form (ε on the uncorrected sqrt(v)); see the module docstring.
+
+    Parameters
+    ----------
+    learning_rate : float
+    beta_1, beta_2 : float
+    epsilon : float
+        1e-7 (Keras' default; PyTorch's 1e-8 sits elsewhere in the formula).
+    amsgrad : bool
+    clipnorm, global_clipnorm, clipvalue, weight_decay
+        See :class:`mlstm.optimizers.Optimizer`.
+    """
+
+    name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        for label, b in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not 0.0 <= _positive(label, b, allow_zero=True) < 1.0:
+                raise ValueError(f"Adam: {label} must be in [0, 1), got {b}")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        self.amsgrad = bool(amsgrad)
+        self.m, self.v, self.v_hat = {}, {}, {}
+
+    def rule(self, theta, g, state, step):
+        dtype = theta.dtype.type
+        m = state["m"] if state["m"] is not None else np.zeros_like(theta)
+        v = state["v"] if state["v"] is not None else np.zeros_like(theta)
+        alpha, c1, c2, epsilon = self._factors(dtype, step)
+        # Each new array is made once and finished in place (fewer temporaries than
+        # m + (g - m)·c, and the same bits: a floating-point sum does not depend on order).
+        m_new = g - m
+        m_new *= c1
+        m_new += m
+        v_new = np.square(g)
+        v_new -= v
+        v_new *= c2
+        v_new += v
+        new_state = {"m": m_new, "v": v_new}
+        if self.amsgrad:
+            v_hat = state["v_hat"] if state["v_hat"] is not None else np.zeros_like(theta)
+            v_new = new_state["v_hat"] = np.maximum(v_hat, v_new)
+        step_size = alpha * m_new
+        denominator = np.sqrt(v_new)
+        denominator += epsilon
+        step_size /= denominator
+        theta -= step_size
+        return theta, new_state
+
+    def _factors(self, dtype, step):
+        """``(α_t, 1 - β1, 1 - β2, ε)`` as ``dtype`` scalars, computed once per step and dtype
+        (NumPy scalar arithmetic costs about a microsecond an operation)."""
+        key = (dtype, step, self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
+        cache = getattr(self, "_factors_cache", None)    # read once: another thread may
+        if cache is None or cache[0] != key:             # replace it meanwhile
+            # As Keras computes them: the bias corrections use ops.cast(β, dtype), which
+            # goes through float32 even for float64 variables; the moment factors (1 - β)
+            # are Python floats, so they are exact in float64 and float32(1 - β) in float32.
+            beta_1, beta_2 = dtype(np.float32(self.beta_1)), dtype(np.float32(self.beta_2))
+            alpha = (dtype(self.learning_rate) * np.sqrt(1 - beta_2 ** dtype(step))
+                     / (1 - beta_1 ** dtype(step)))
+            cache = self._factors_cache = (key, (alpha, dtype(1 - self.beta_1),
+                                                 dtype(1 - self.beta_2), dtype(self.epsilon)))
+        return cache[1]
+
+    def _slots(self):
+        slots = {"m": self.m, "v": self.v}
+        if self.amsgrad:
+            slots["v_hat"] = self.v_hat
+        return slots
+
+    def _float_settings(self):
+        return super()._float_settings() + [("epsilon", self.epsilon)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                      amsgrad=self.amsgrad)
+        return config

@@ -1,0 +1,344 @@
+"""The optimizer base: one step = pure transforms, computed in full, checked, then committed.
+
+``apply(params, grads)`` updates the arrays in ``params`` in place and returns the update
+it made to each (``new - old``), so every step can be inspected. State (moments, step
+count) lives in plain dicts keyed by parameter name: :meth:`Optimizer.get_state` /
+:meth:`Optimizer.set_state` give and take it as arrays, for saving and resuming.
+
+One step is the composition, in Keras' order (``BaseOptimizer.apply``)::
+
+    1. clip the gradients: clip_by_norm (each tensor) | clip_by_global_norm | clip_by_value
+    2. decoupled weight decay:   θ ← θ - θ · weight_decay · lr
+    3. the rule of the optimizer (:meth:`Optimizer.rule`: Adam, SGD)
+
+and it is **all or nothing**:
+
+compute
+    every new parameter and every new state array goes into a new array; nothing the
+    caller or the optimizer holds is modified, so an exception or a Ctrl-C here leaves the
+    step not taken;
+check
+    every new value is finite, else :class:`mlstm.validation.NonFiniteError` names the
+    parameter (or state entry), the first bad index and the optimizer's settings, and
+    nothing has changed;
+commit
+    the new values are copied into the live parameters, the new state swapped in and
+    ``iterations`` incremented, in a block where SIGINT is deferred
+    (:func:`mlstm.optimizers._interrupts.deferred_sigint`): an interrupt lands before the
+    step or after it, never inside.
+
+Hyperparameters that cannot be finite in the weights' dtype (a learning rate of 1e39 in
+float32, or ``weight_decay · learning_rate`` beyond its range) are refused by
+:meth:`Optimizer.check_dtype`, which ``compile`` calls and every ``apply`` repeats.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import validation
+from ._interrupts import deferred_sigint
+
+__all__ = ["Optimizer", "clip_by_norm", "clip_by_global_norm", "clip_by_value",
+           "decoupled_weight_decay", "MAX_ITERATIONS"]
+
+#: The largest step count: 2**53, the last integer float64 (the bias corrections use it)
+#: counts exactly. A saved file claiming more is refused.
+MAX_ITERATIONS = 2 ** 53
+
+
+# --------------------------------------------------------------------------- transforms
+def clip_by_norm(grads, clipnorm):
+    """Each gradient scaled to an L2 norm of at most ``clipnorm`` (new arrays)."""
+    out = {}
+    for name, g in grads.items():
+        norm = np.sqrt(np.sum(np.square(g)))
+        out[name] = g * g.dtype.type(clipnorm) / max(norm, g.dtype.type(clipnorm))
+    return out
+
+
+def clip_by_global_norm(grads, global_clipnorm):
+    """All gradients scaled together so that their joint L2 norm is at most ``global_clipnorm``."""
+    norm = np.sqrt(sum(float(np.sum(np.square(g.astype(np.float64)))) for g in grads.values()))
+    if norm > global_clipnorm:
+        scale = global_clipnorm / norm
+        return {name: g * g.dtype.type(scale) for name, g in grads.items()}
+    return grads
+
+
+def clip_by_value(grads, clipvalue):
+    """Every gradient entry clipped to [-clipvalue, clipvalue] (new arrays)."""
+    return {name: np.clip(g, -clipvalue, clipvalue) for name, g in grads.items()}
+
+
+def decoupled_weight_decay(theta, rate):
+    """``θ - θ · rate`` as a new array (``rate = weight_decay · learning_rate``)."""
+    return theta - theta * theta.dtype.type(rate)
+
+
+# --------------------------------------------------------------------------- the base
+class Optimizer:
+    """Base: gradient clipping, weight decay, the step counter and the all-or-nothing step.
+
+    Subclasses define :meth:`rule` (and list their state in ``_slots``).
+
+    Parameters
+    ----------
+    learning_rate : float
+    clipnorm : float, optional
+        Clip each gradient to this L2 norm.
+    global_clipnorm : float, optional
+        Clip all gradients together to this joint L2 norm.
+    clipvalue : float, optional
+        Clip each gradient entry to [-clipvalue, clipvalue].
+    weight_decay : float, optional
+        Decoupled weight decay ``θ ← θ - θ · weight_decay · lr``.
+    """
+
+    name = "optimizer"
+
+    def __init__(self, learning_rate=0.001, clipnorm=None, global_clipnorm=None,
+                 clipvalue=None, weight_decay=None):
+        self.learning_rate = learning_rate
+        if sum(c is not None for c in (clipnorm, global_clipnorm, clipvalue)) > 1:
+            raise ValueError("Only one of clipnorm, global_clipnorm and clipvalue can be set "
+                             "(as in Keras)")
+        self.clipnorm = None if clipnorm is None else _positive("clipnorm", clipnorm)
+        self.global_clipnorm = (None if global_clipnorm is None
+                                else _positive("global_clipnorm", global_clipnorm))
+        self.clipvalue = None if clipvalue is None else _positive("clipvalue", clipvalue)
+        self.weight_decay = (None if weight_decay is None
+                             else _positive("weight_decay", weight_decay, allow_zero=True))
+        self.iterations = 0
+
+    @property
+    def learning_rate(self):
+        """The step size (a positive finite float; checked whenever it is set)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = _positive("learning_rate", value, allow_zero=True)
+
+    # ------------------------------------------------------------------ the step
+    def apply(self, params, grads):
+        """One step on every parameter named in ``grads``, all or nothing (module docstring).
+
+        Parameters
+        ----------
+        params : dict name -> ndarray
+            Updated in place.
+        grads : dict name -> ndarray
+            Same names and shapes as the parameters they update.
+
+        Returns
+        -------
+        updates : dict name -> ndarray
+            What the step changed: ``θ_new - θ_old`` (weight decay included).
+
+        Raises
+        ------
+        ValueError
+            A gradient for an unknown parameter or of the wrong shape, a hyperparameter
+            beyond the range of a parameter's dtype, or ``iterations`` at its limit.
+        mlstm.validation.NonFiniteError
+            A new parameter or state value would be NaN or inf. Nothing was changed.
+        """
+        for name, g in grads.items():
+            if name not in params:
+                raise ValueError(f"{self.name}: gradient for unknown parameter {name!r}")
+            if g.shape != params[name].shape:
+                raise ValueError(f"{self.name}: gradient for {name!r} has shape {g.shape}, "
+                                 f"parameter has {params[name].shape}")
+        for dtype in {params[name].dtype for name in grads}:
+            self.check_dtype(dtype)
+        step = _check_iterations(self.iterations, f"{self.name}: iterations") + 1
+        if step > MAX_ITERATIONS:
+            raise ValueError(f"{self.name}: iterations is at its limit {MAX_ITERATIONS} "
+                             "(2**53); no further step can be counted exactly")
+        # Overflow is not an error while computing: the new values are checked next, with
+        # names (and v·v may overflow where the values do not).
+        with np.errstate(over="ignore", invalid="ignore"):
+            new_params, new_state = self._compute(params, grads, step)
+            bad = self._nonfinite(new_params, new_state)
+        if bad:
+            raise validation.NonFiniteError.from_update(bad, step, repr(self))
+        updates = {name: new - params[name] for name, new in new_params.items()}
+        slots = self._slots()
+        with deferred_sigint():
+            for name, new in new_params.items():
+                params[name][...] = new
+            for (slot, name), value in new_state.items():
+                slots[slot][name] = value
+            self.iterations = step
+        return updates
+
+    def _compute(self, params, grads, step):
+        """``(new parameters, new state)``: new arrays only; nothing held is modified."""
+        slots = self._slots()
+        new_params, new_state = {}, {}
+        for name, g in self.clip_gradients(grads).items():
+            theta = params[name]
+            g = g.astype(theta.dtype, copy=False)
+            start = (decoupled_weight_decay(theta, self.weight_decay * self.learning_rate)
+                     if self.weight_decay else theta.copy())
+            current = {slot: arrays.get(name) for slot, arrays in slots.items()}
+            new_params[name], new_slots = self.rule(start, g, current, step)
+            for slot, value in new_slots.items():
+                new_state[(slot, name)] = value
+        return new_params, new_state
+
+    def rule(self, theta, g, state, step):
+        """The optimizer's update of one parameter.
+
+        Parameters
+        ----------
+        theta : ndarray
+            The parameter after weight decay: a new array the rule may modify.
+        g : ndarray
+            Its (clipped) gradient, in theta's dtype. Not to be modified.
+        state : dict slot -> ndarray or None
+            This parameter's state before the step (None before its first step). Not to be
+            modified.
+        step : int
+            The step being taken, 1-based.
+
+        Returns
+        -------
+        (new_theta, new_state) : ndarray, dict slot -> ndarray
+            New arrays (``new_theta`` may be ``theta``).
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def _nonfinite(new_params, new_state):
+        """``{"name" or "slot/name": description}`` of the new arrays holding NaN or inf."""
+        arrays = list(new_params.items()) + [(f"{slot}/{name}", v)
+                                             for (slot, name), v in new_state.items()]
+        # v·v (BLAS, one pass, no temporary) is finite exactly when every entry of v is,
+        # unless it overflows (entries beyond ~1e19 in float32); only then, or when
+        # something is wrong, are the entries looked at one by one.
+        total = 0.0
+        for _, v in arrays:
+            flat = v.reshape(-1)
+            total += float(np.dot(flat, flat))
+        if math.isfinite(total):
+            return {}
+        return {name: validation.describe_nonfinite_entries(v) for name, v in arrays
+                if not validation.all_finite(v)}
+
+    def clip_gradients(self, grads):
+        """Gradients after clipnorm / global_clipnorm / clipvalue (new arrays when changed)."""
+        if self.clipnorm is not None:
+            return clip_by_norm(grads, self.clipnorm)
+        if self.global_clipnorm is not None:
+            return clip_by_global_norm(grads, self.global_clipnorm)
+        if self.clipvalue is not None:
+            return clip_by_value(grads, self.clipvalue)
+        return grads
+
+    def check_dtype(self, dtype):
+        """Refuse hyperparameters that cannot be finite in ``dtype`` (ValueError naming them).
+
+        ``compile`` calls this with the model's dtype, and :meth:`apply` with each
+        parameter's, so a setting changed after compiling is caught before a step.
+        """
+        dtype = np.dtype(dtype)
+        largest = float(np.finfo(dtype).max)
+        for label, value in self._float_settings():
+            if abs(value) > largest:
+                raise ValueError(
+                    f"{type(self).__name__}: {label} = {value:g} is beyond the range of "
+                    f"{dtype.name} (largest {largest:g}): in {dtype.name} it is inf, and the "
+                    "first step would make the weights inf or NaN")
+
+    def _float_settings(self):
+        """``[(label, value)]`` of the settings that enter the step cast to the weights' dtype."""
+        settings = [("learning_rate", self.learning_rate)]
+        if self.weight_decay:
+            settings.append(("weight_decay * learning_rate",
+                             self.weight_decay * self.learning_rate))
+        for label in ("clipnorm", "clipvalue"):
+            if getattr(self, label) is not None:
+                settings.append((label, getattr(self, label)))
+        return settings
+
+    # ------------------------------------------------------------------ state
+    def get_state(self):
+        """``{"iterations": int, "<slot>/<param name>": ndarray, ...}`` (copies)."""
+        state = {"iterations": self.iterations}
+        for slot, arrays in self._slots().items():
+            for name, arr in arrays.items():
+                state[f"{slot}/{name}"] = arr.copy()
+        return state
+
+    def set_state(self, state):
+        """Restore what :meth:`get_state` returned (all of it is checked before any is set)."""
+        if not isinstance(state, dict) or "iterations" not in state:
+            raise ValueError(f"{self.name}: set_state takes the dict get_state returns, with "
+                             "'iterations'")
+        iterations = _check_iterations(state["iterations"], f"{self.name}: iterations")
+        slots = self._slots()
+        entries = {}
+        for key, value in state.items():
+            if key == "iterations":
+                continue
+            slot, _, name = key.partition("/")
+            if slot not in slots or not name:
+                raise ValueError(f"{self.name}: unknown optimizer state entry {key!r}; its "
+                                 f"slots are {sorted(slots)}")
+            entries[(slot, name)] = np.array(value)
+        for arrays in slots.values():
+            arrays.clear()
+        for (slot, name), value in entries.items():
+            slots[slot][name] = value
+        self.iterations = iterations
+
+    def _slots(self):
+        return {}
+
+    def get_config(self):
+        return {"name": self.name, "learning_rate": self.learning_rate,
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
+                "clipvalue": self.clipvalue, "weight_decay": self.weight_decay}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("name", None)
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
+                         if k != "name" and v is not None)
+        return f"{type(self).__name__}({args})"
+
+
+def _check_iterations(value, label):
+    if (not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_))
+            or not 0 <= value <= MAX_ITERATIONS):
+        raise ValueError(f"{label} must be an int in [0, 2**53], got "
+                         f"{_short(value)}")
+    return int(value)
+
+
+def _short(value):
+    """``repr(value)``, shortened (a file may hold a 400-digit number)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
+
+
+def _positive(label, value, allow_zero=False):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{label} must be a number, got {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:       # an int beyond float64 (10**400)
+        raise ValueError(f"{label} must be finite, got {_short(value)}") from None
+    except (TypeError, ValueError):
+        raise TypeError(f"{label} must be a number, got {_short(value)}") from None
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{label} must be {'non-negative' if allow_zero else 'positive'} "
+                         f"and finite, got {value}")
+    return value

@@ -1,0 +1,63 @@
+"""Stochastic gradient descent with optional (Nesterov) momentum, in Keras' form.
+
+After clipping and weight decay (:mod:`mlstm.optimizers.base`)::
+
+    no momentum:  θ ← θ - lr · g
+    momentum μ:   u ← μ u - lr · g;  θ ← θ + u              (nesterov: θ ← θ + μ u - lr · g)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register_optimizer
+from .base import Optimizer, _positive
+
+__all__ = ["SGD"]
+
+
+@register_optimizer(aliases=("sgd",))
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, Keras form.
+
+    Parameters
+    ----------
+    learning_rate : float
+    momentum : float
+    nesterov : bool
+    clipnorm, global_clipnorm, clipvalue, weight_decay
+        See :class:`mlstm.optimizers.Optimizer`.
+    """
+
+    name = "sgd"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if not 0.0 <= _positive("momentum", momentum, allow_zero=True) <= 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.velocity = {}
+
+    def rule(self, theta, g, state, step):
+        dtype = theta.dtype.type
+        lr = dtype(self.learning_rate)
+        if not self.momentum:
+            theta -= lr * g
+            return theta, {}
+        mu = dtype(self.momentum)
+        u = state["velocity"] if state["velocity"] is not None else np.zeros_like(theta)
+        u = u * mu
+        u -= lr * g
+        if self.nesterov:
+            theta += mu * u - lr * g
+        else:
+            theta += u
+        return theta, {"velocity": u}
+
+    def _slots(self):
+        return {"velocity": self.velocity} if self.momentum else {}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(momentum=self.momentum, nesterov=self.nesterov)
+        return config
