@@ -225,3 +225,34 @@ def test_keras_training_step_with_mlstm_masks_injected(dtype, tol):
     assert names == list(grads)
     for name, g in zip(names, kgrads):
         np.testing.assert_allclose(grads[name], np.asarray(g), rtol=tol, atol=tol, err_msg=name)
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("started_as", ["keras", "mlstm"])
+def test_crosscheck_compares_training_with_rates_zeroed_and_says_so(started_as):
+    """A stacked LSTM with Dropout, as in the predictive-maintenance examples: crosscheck
+    compares inference as is, and training with Keras' rates set to 0 (named in its table)."""
+    import keras
+    from mlstm.interop.keras import crosscheck, format_report, from_keras, keras_dtype
+    with keras_dtype("float64"):
+        keras.utils.set_random_seed(0)
+        keras_model = keras.Sequential([
+            keras.Input((6, 3)),
+            keras.layers.LSTM(4, return_sequences=True, name="lstm_1"),
+            keras.layers.Dropout(0.2, name="drop_1"),
+            keras.layers.LSTM(3, name="lstm_2"),
+            keras.layers.Dropout(0.2, name="drop_2"),
+            keras.layers.Dense(1, activation="sigmoid", name="out")])
+        keras_model.compile(optimizer="adam", loss="binary_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 6, 3))
+    y = (rng.random((8, 1)) > 0.5).astype("float64")
+    model = keras_model if started_as == "keras" else from_keras(keras_model)
+    report = crosscheck(model, x, y, steps=2, as_dict=True, run_eagerly=True)
+    assert report["ok"], format_report(report)
+    assert report["dropout_rates_zeroed"] == ["drop_1: rate=0.2", "drop_2: rate=0.2"]
+    assert set(report["inference"]) == {"out"}
+    text = format_report(report)
+    assert "dropout: training compared with the rates set to 0" in text
+    assert "inference" in text
+    assert keras_model.get_layer("drop_1").rate == 0.2          # the model itself untouched

@@ -1,17 +1,22 @@
 """Layers: one registered class per file; the contract is in :mod:`mlstm.layers.base`.
 
-==============  ====================================================
-base.py         SymbolicTensor, Node, Layer (the contract), KerasOptions
-input.py        InputLayer, Input
-lstm.py         LSTM
-dense.py        Dense
-embedding.py    Embedding (integer token ids)
-activation.py   Activation
-merge.py        Concatenate, concatenate
-reshape.py      Reshape
-masking.py      Masking
-repeat_vector.py  RepeatVector
-==============  ====================================================
+==============  =====================  ======================================================
+base.py                SymbolicTensor, Node, Layer (the contract), KerasOptions
+input.py               InputLayer, Input
+lstm.py                LSTM
+dense.py               Dense
+embedding.py           Embedding (integer token ids)
+activation.py          Activation
+merge.py               Concatenate, concatenate
+reshape.py             Reshape
+masking.py             Masking
+repeat_vector.py       RepeatVector
+dropout.py             Dropout, SpatialDropout1D
+batch_normalization.py BatchNormalization (moving statistics: ``Layer.state``)
+wrapper.py             Wrapper: what the wrappers share (not a layer itself)
+time_distributed.py    TimeDistributed
+bidirectional.py       Bidirectional
+=====================  ======================================================
 
 Every class is registered in :data:`mlstm.registry.LAYERS` under its class name; configs,
 checkpoints and the Keras interop find layers there.

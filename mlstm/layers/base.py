@@ -113,21 +113,27 @@ class KerasOptions:
     wrapped_ignored : tuple of str
         Options of the wrapped layers that the wrapper sets itself (Keras' ``Bidirectional``
         forces ``zero_output_for_mask``), accepted at any value.
+    dropout_rates : tuple of str
+        Options (among ``copied``) that are rates of random dropout (``Dropout``: ``rate``;
+        LSTM: ``dropout``, ``recurrent_dropout``). Keras' random masks cannot be reproduced,
+        so the cross-check sets them to 0 on the Keras side for its training comparisons.
     """
 
     def __init__(self, copied=(), fixed=None, initializers=(), ignored=(), wrapped=None,
-                 wrapped_ignored=()):
+                 wrapped_ignored=(), dropout_rates=()):
         self.copied = tuple(copied)
         self.fixed = dict(fixed or {})
         self.initializers = tuple(initializers)
         self.ignored = tuple(ignored)
         self.wrapped = dict(wrapped or {})
         self.wrapped_ignored = tuple(wrapped_ignored)
+        self.dropout_rates = tuple(dropout_rates)
 
     def __repr__(self):
         return (f"KerasOptions(copied={self.copied}, fixed={self.fixed}, "
                 f"initializers={self.initializers}, ignored={self.ignored}, "
-                f"wrapped={self.wrapped}, wrapped_ignored={self.wrapped_ignored})")
+                f"wrapped={self.wrapped}, wrapped_ignored={self.wrapped_ignored}, "
+                f"dropout_rates={self.dropout_rates})")
 
 
 class SymbolicTensor:

@@ -52,7 +52,8 @@ class Dropout(Layer):
     base_name = "dropout"
     keras_name = "Dropout"
     # Keras' seed seeds Keras' own random stream; mlstm's masks come from fit(seed=...)
-    keras_options = KerasOptions(copied=("rate", "noise_shape"), ignored=("seed",))
+    keras_options = KerasOptions(copied=("rate", "noise_shape"), ignored=("seed",),
+                                 dropout_rates=("rate",))
 
     def __init__(self, rate, noise_shape=None, name=None, dtype=None, trainable=True):
         super().__init__(name=name, dtype=dtype, trainable=trainable)
@@ -140,7 +141,7 @@ class SpatialDropout1D(Dropout):
 
     base_name = "spatial_dropout1d"
     keras_name = "SpatialDropout1D"
-    keras_options = KerasOptions(copied=("rate",), ignored=("seed",))
+    keras_options = KerasOptions(copied=("rate",), ignored=("seed",), dropout_rates=("rate",))
 
     def __init__(self, rate, name=None, dtype=None, trainable=True):
         super().__init__(rate, name=name, dtype=dtype, trainable=trainable)

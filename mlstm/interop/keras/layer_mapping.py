@@ -26,7 +26,7 @@ import warnings
 from .backend import import_keras
 
 __all__ = ["supported_keras_layers", "mlstm_layer_class", "layer_from_keras", "keras_layer",
-           "layer_dtype", "refusal", "copy_weights"]
+           "layer_dtype", "refusal", "copy_weights", "zero_dropout_rates"]
 
 #: Carried for every layer, outside ``keras_options``.
 ALWAYS_CARRIED = ("name", "trainable", "dtype")
@@ -229,3 +229,35 @@ def copy_weights(source, target):
         weights = layer.get_weights()
         if weights:
             target.get_layer(layer.name).set_weights(weights)
+
+
+def zero_dropout_rates(config):
+    """Set every dropout rate in a Keras model (or layer) config to 0, in place.
+
+    The rates are the options the mlstm class of each layer declares as
+    ``KerasOptions.dropout_rates``; wrapped layers' configs (``KerasOptions.wrapped``) are
+    walked too. Returns ``["layer: option=rate", ...]`` for the rates that were not 0.
+    """
+    from ...registry import LAYERS
+
+    zeroed = []
+
+    def walk(entry, owner=""):
+        if not isinstance(entry, dict):
+            return
+        layer_config = entry.get("config")
+        matches = [cls for cls in LAYERS.by_attribute("keras_name", entry.get("class_name"))
+                   if _declared_keras_name(cls) == entry.get("class_name")]
+        if isinstance(layer_config, dict) and len(matches) == 1:
+            spec = matches[0].keras_options
+            name = owner + str(layer_config.get("name"))
+            for option in spec.dropout_rates:
+                if layer_config.get(option):
+                    zeroed.append(f"{name}: {option}={layer_config[option]!r}")
+                    layer_config[option] = 0.0
+            for option in spec.wrapped:
+                walk(layer_config.get(option), owner=name + "/")
+
+    for layer in config.get("layers", []):
+        walk(layer)
+    return zeroed
