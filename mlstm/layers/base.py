@@ -54,6 +54,7 @@ answers "nothing special", and a layer overrides what it knows better:
 ``describe_weight_entry(w, i)``  words for one entry of a weight (gate block, unit)
 ``gate_columns(w)``              the column blocks of a gated weight, for gate-order hints
 ``mask_value``                   the value a masking layer treats as padding, else None
+``uses_rng``, ``state_names``    draws random numbers (dropout); non-trainable state arrays
 ===============================  ==========================================================
 """
 from __future__ import annotations
@@ -106,21 +107,18 @@ class KerasOptions:
         carried over; any other option is refused, so that an option added by a later Keras
         cannot slip through unnoticed.
     wrapped : dict
-        Options that hold a layer (wrappers): constructor option -> the attribute holding
-        that layer, the same on the Keras and the mlstm class (``TimeDistributed``:
-        ``{"layer": "layer"}``). The wrapped layer is converted like any other, and its
-        conversion passed as the option.
+        Wrappers: constructor option -> the attribute (same name on the Keras and the mlstm
+        class) holding the wrapped layer, which is converted like any other.
     wrapped_ignored : tuple of str
-        Options of the wrapped layers that the wrapper sets itself (Keras' ``Bidirectional``
-        forces ``zero_output_for_mask``), accepted at any value.
+        Options of the wrapped layers that the wrapper sets itself, accepted at any value.
     dropout_rates : tuple of str
-        Options (among ``copied``) that are rates of random dropout (``Dropout``: ``rate``;
-        LSTM: ``dropout``, ``recurrent_dropout``). Keras' random masks cannot be reproduced,
-        so the cross-check sets them to 0 on the Keras side for its training comparisons.
+        Dropout rates among ``copied``: the cross-check sets them to 0 on the Keras side.
+    reasons : dict
+        Why a ``fixed`` option takes no other value (option -> sentence), for the refusal.
     """
 
     def __init__(self, copied=(), fixed=None, initializers=(), ignored=(), wrapped=None,
-                 wrapped_ignored=(), dropout_rates=()):
+                 wrapped_ignored=(), dropout_rates=(), reasons=None):
         self.copied = tuple(copied)
         self.fixed = dict(fixed or {})
         self.initializers = tuple(initializers)
@@ -128,6 +126,7 @@ class KerasOptions:
         self.wrapped = dict(wrapped or {})
         self.wrapped_ignored = tuple(wrapped_ignored)
         self.dropout_rates = tuple(dropout_rates)
+        self.reasons = dict(reasons or {})
 
     def __repr__(self):
         return (f"KerasOptions(copied={self.copied}, fixed={self.fixed}, "
@@ -199,9 +198,8 @@ class Layer:
 
     #: Parameter names in ``get_weights`` order (built-ins; ``add_weight`` extends it).
     param_names: tuple = ()
-    #: Names of non-trainable state arrays (held in ``self.state``: BatchNormalization's
-    #: moving statistics). They follow the parameters in ``get_weights`` (Keras' order), are
-    #: saved and loaded, but get no gradient and no optimizer update.
+    #: Non-trainable arrays in ``self.state`` (moving statistics): after the parameters in
+    #: ``get_weights`` (Keras' order), saved and loaded, no gradient, no optimizer update.
     state_names: tuple = ()
     #: Default base name for generated names (None: the class name in lower case).
     base_name = None

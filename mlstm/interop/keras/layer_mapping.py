@@ -166,7 +166,9 @@ def layer_from_keras(klayer, set_by_wrapper=()):
         if key not in spec.fixed:
             raise refusal(klayer, key, value, "mlstm does not know this option")
         if value != spec.fixed[key]:
-            raise refusal(klayer, key, value, f"only {spec.fixed[key]!r} is")
+            why = spec.reasons.get(key)
+            raise refusal(klayer, key, value,
+                          f"only {spec.fixed[key]!r} is" + (f"; {why}" if why else ""))
     # Options that live on the layer object rather than in its config (any Keras layer).
     if getattr(klayer, "activity_regularizer", None) is not None:
         raise refusal(klayer, "activity_regularizer", klayer.activity_regularizer)
