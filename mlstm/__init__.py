@@ -7,7 +7,7 @@
 >>> [w.shape for w in model.get_layer("lstm").get_weights()]
 [(3, 8), (2, 8), (8,)]
 """
-from . import activations, losses, metrics, optimizers, registry
+from . import activations, callbacks, losses, metrics, optimizers, registry, schedules
 from .diagnostics import diagnose
 from .gradcheck import gradcheck
 from .initializers import set_random_seed
@@ -33,4 +33,4 @@ __all__ = ["Input", "LSTM", "Dense", "Embedding", "Activation", "Concatenate", "
            "registry",
            "activations", "losses", "metrics", "optimizers", "gradcheck",
            "set_random_seed", "load_model", "load_keras", "diagnose", "get_num_threads",
-           "set_num_threads", "__version__"]
+           "set_num_threads", "__version__", "callbacks", "schedules"]

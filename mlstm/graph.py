@@ -221,8 +221,12 @@ class Graph:
         """Copies of all parameters: layers in order, each in Keras order."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
-    def set_weights(self, weights):
-        """Set all parameters from a list shaped like :meth:`get_weights`."""
+    def set_weights(self, weights, allow_nonfinite=False):
+        """Set all parameters from a list shaped like :meth:`get_weights`.
+
+        Every array is checked (count, shape, real values, and finite unless
+        ``allow_nonfinite``) before any weight changes, so a refused call changes nothing.
+        """
         weights = validation.as_weight_list(weights, f"Model {self.name!r} set_weights")
         counts = [len(layer.weight_names) for layer in self.layers]
         if len(weights) != sum(counts):
@@ -231,7 +235,7 @@ class Graph:
         # Check every layer before changing any, so a refused call changes nothing.
         pos, plan = 0, []
         for layer, n in zip(self.layers, counts):
-            plan.append((layer, layer.checked_weights(weights[pos:pos + n])))
+            plan.append((layer, layer.checked_weights(weights[pos:pos + n], allow_nonfinite)))
             pos += n
         for layer, checked in plan:
             layer._assign_weights(checked)

@@ -3,12 +3,29 @@
 """
 from __future__ import annotations
 
+import os
+
 from .graph import Graph
 from .layers.base import format_shape
 from .registry import register_model
 from .training import Trainer
 
 __all__ = ["Model"]
+
+#: Writers of formats the core does not hold, by extension: ``{".keras": write(model, path)}``.
+#: Writers by extension offered from above: :mod:`mlstm.interop.keras` sets ".keras"
+#: (through ``to_keras``) when imported; the model must not import the interop.
+SAVE_FORMATS = {}
+
+
+def _target_path(path, method):
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{method}: path must be a str or os.PathLike, got "
+                        f"{type(path).__name__}")
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        raise ValueError(f"{method}: {target!r} is a directory; give a file name")
+    return target
 
 
 @register_model
@@ -70,7 +87,9 @@ class Model(Graph, Trainer):
         configuration).
         """
         twin = type(self).from_config(self.get_config(), dtype=dtype, seed=0)
-        twin.set_weights([w.astype(twin.dtype) for w in self.get_weights()])
+        # a copy, whatever it holds (diagnose looks at a diverged model through its clone)
+        twin.set_weights([w.astype(twin.dtype) for w in self.get_weights()],
+                         allow_nonfinite=True)
         for layer, src in zip(twin.layers, self.layers):
             layer.trainable = src.trainable
         if self.compiled:
@@ -78,9 +97,55 @@ class Model(Graph, Trainer):
         return twin
 
     def save(self, path):
-        """Save architecture, compile config, weights and optimizer state (see :mod:`mlstm.io`)."""
-        from .io import save_model
-        save_model(self, path)
+        """Save the model; the format is chosen by the file name's extension.
+
+        ``.npz``
+            mlstm's own file (:mod:`mlstm.io`): architecture, compile settings, weights and
+            optimizer state, written atomically; :func:`mlstm.load_model` reads it.
+        ``.keras``
+            A Keras file, through :func:`mlstm.interop.keras.to_keras` (the keras extra;
+            the writer is in ``SAVE_FORMATS``):
+            ``keras.saving.load_model`` loads it and predicts the same;
+            :func:`mlstm.load_keras` reads it back.
+
+        Any other extension is refused (never a silent other format); ``.weights.npz`` is
+        :meth:`save_weights`' file.
+        """
+        target = _target_path(path, "save")
+        if target.endswith(".keras"):
+            writer = SAVE_FORMATS.get(".keras")
+            if writer is None:     # set when mlstm.interop.keras is imported (mlstm does)
+                raise ValueError("save: no writer for .keras files (import mlstm)")
+            try:
+                writer(self, target)
+            except ImportError as exc:
+                raise ValueError(f"save: {target!r} is a Keras file, which needs the keras "
+                                 f"extra ({exc}); save mlstm's own format with a .npz name"
+                                 ) from None
+            return
+        if target.endswith(".weights.npz"):
+            raise ValueError(f"save: {target!r} is a weights file name; use "
+                             "model.save_weights(path) for the weights alone, or a .npz name "
+                             "(without .weights) for the whole model")
+        if target.endswith(".npz"):
+            from .io import save_model
+            save_model(self, target)
+            return
+        raise ValueError(f"save: cannot tell the format of {target!r} from its extension; use "
+                         "'.npz' (mlstm's format), '.keras' (Keras') or save_weights with "
+                         "'.weights.npz'")
+
+    def save_weights(self, path):
+        """Write every weight to a ``.weights.npz`` file (atomically; no pickle); see
+        :func:`mlstm.io.weights.save_weights`."""
+        from .io.weights import save_weights
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Set the weights from a :meth:`save_weights` file (names, shapes and dtypes checked
+        from the headers before any data is read); see :func:`mlstm.io.weights.load_weights`."""
+        from .io.weights import load_weights
+        load_weights(self, path)
 
     def plot(self, path, **options):
         """Draw the model's graph to ``path`` (.png, .svg or .pdf; needs matplotlib): layers

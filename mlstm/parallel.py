@@ -25,9 +25,10 @@ Control:
   The default is the number of threads NumPy's OpenBLAS was given (``OPENBLAS_NUM_THREADS``
   or the core count), so mlstm uses as many cores as NumPy alone would; 1 turns this off.
 - The BLAS is single-threaded only while layers run concurrently
-  (:func:`single_threaded_blas`), then restored. Where NumPy's BLAS is not an OpenBLAS
-  that can be told so (MKL, Accelerate), nothing runs concurrently: threads on top of a
-  multi-threaded BLAS oversubscribe the cores.
+  (:func:`single_threaded_blas`), then restored; threadpoolctl finds it
+  (:class:`_NumpyBLAS`). Where NumPy's BLAS is not an OpenBLAS that can be told so for
+  the whole process (MKL, Accelerate, an OpenBLAS built on OpenMP), nothing runs
+  concurrently: threads on top of a multi-threaded BLAS oversubscribe the cores.
 
 The results are the same as one after the other: each layer runs the same code on its own
 arrays; only the order in which independent work happens changes.
@@ -37,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
-import glob
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -53,50 +53,54 @@ __all__ = ["MIN_STEP_ELEMENTS", "get_num_threads", "set_num_threads", "blas_cont
 MIN_STEP_ELEMENTS = 16384
 
 
-class _OpenBLAS:
-    """``get``/``set`` of the thread count of the OpenBLAS that NumPy calls, through ctypes.
+class _NumpyBLAS:
+    """``get()`` / ``set(n)`` of the thread count of the OpenBLAS that NumPy calls, found by
+    threadpoolctl; both None when there is none mlstm can make single-threaded.
 
-    NumPy wheels bundle ``libscipy_openblas64_*.so`` (symbols ``scipy_openblas_*64_``);
-    NumPy built against a system OpenBLAS uses ``openblas_*``. The library is found among
-    the shared objects this process has loaded that sit in NumPy's directories, else any
-    loaded OpenBLAS.
+    threadpoolctl lists the BLAS libraries the process has loaded and opens them; the one
+    in NumPy's own directories (``numpy.libs``, ``numpy/.dylibs``) comes first, any other
+    OpenBLAS after it. Not usable: MKL, BLIS, Accelerate, and an OpenBLAS built on OpenMP,
+    whose limit holds only for the thread that sets it.
+
+    The thread count is then read and set through the library's own
+    ``openblas_get/set_num_threads`` entry points on threadpoolctl's handle
+    (``LibController.dynlib``), resolved once: 1.6 µs per :class:`single_threaded_blas`
+    (read, set to 1, set back), where threadpoolctl's ``set_num_threads``, which adds its
+    own per-thread bookkeeping and needs its control released after every call, took
+    10.4 µs (docs/performance.md).
     """
 
-    SYMBOLS = [(f"{prefix}_get_num_threads{suffix}", f"{prefix}_set_num_threads{suffix}")
-               for prefix in ("scipy_openblas", "openblas") for suffix in ("64_", "_64", "")]
+    # NumPy wheels bundle scipy-openblas (``scipy_openblas_set_num_threads64_``); a NumPy
+    # built against a system OpenBLAS calls ``openblas_set_num_threads``.
+    SYMBOLS = [(f"{prefix}openblas_get_num_threads{suffix}",
+                f"{prefix}openblas_set_num_threads{suffix}")
+               for prefix in ("scipy_", "") for suffix in ("64_", "_64", "")]
 
     def __init__(self):
-        self.get = self.set = None
-        self.path = None
-        for path in self._candidates():
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
+        self.get = self.set = self.path = None
+        for lib in self._candidates():
             for get_name, set_name in self.SYMBOLS:
-                getter, setter = getattr(lib, get_name, None), getattr(lib, set_name, None)
+                getter = getattr(lib.dynlib, get_name, None)
+                setter = getattr(lib.dynlib, set_name, None)
                 if getter is not None and setter is not None:
                     getter.restype, getter.argtypes = ctypes.c_int, []
                     setter.restype, setter.argtypes = None, [ctypes.c_int]
-                    self.get, self.set, self.path = getter, setter, path
+                    self.get, self.set, self.path = getter, setter, lib.filepath
                     return
 
     @staticmethod
     def _candidates():
-        numpy_dir = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
-        loaded = []
-        try:
-            with open("/proc/self/maps") as maps:
-                for line in maps:
-                    path = line.split()[-1] if "/" in line else ""
-                    if "openblas" in os.path.basename(path).lower() and path not in loaded:
-                        loaded.append(path)
-        except OSError:            # not Linux: look where NumPy's wheels put their BLAS
-            pass
-        bundled = glob.glob(os.path.join(numpy_dir, "numpy.libs", "*openblas*")) + glob.glob(
-            os.path.join(numpy_dir, "numpy", ".dylibs", "*openblas*"))
-        ours = [p for p in loaded if p.startswith(numpy_dir) and "numpy" in p]
-        return ours + [p for p in bundled if p not in ours] + [p for p in loaded if p not in ours]
+        """threadpoolctl's controllers of the OpenBLAS libraries mlstm may use, NumPy's
+        first."""
+        from threadpoolctl import ThreadpoolController   # (a scan of loaded libraries)
+
+        site = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+        openblas = [lib for lib in ThreadpoolController().lib_controllers
+                    if lib.internal_api == "openblas"
+                    and getattr(lib, "threading_layer", None) != "openmp"]
+        ours = [lib for lib in openblas if os.path.abspath(lib.filepath).startswith(site)
+                and "numpy" in os.path.relpath(lib.filepath, site)]
+        return ours + [lib for lib in openblas if lib not in ours]
 
 
 _blas = None
@@ -109,23 +113,23 @@ _pool_pid = None
 _pool_workers = 0
 
 
-def _openblas():
+def _numpy_blas():
     global _blas
     if _blas is None:
-        _blas = _OpenBLAS()
+        _blas = _NumpyBLAS()
     return _blas
 
 
 def blas_controllable():
     """Whether mlstm can set the thread count of NumPy's BLAS (an OpenBLAS it found)."""
-    return _openblas().set is not None
+    return _numpy_blas().set is not None
 
 
 def get_num_threads():
     """How many independent layers mlstm runs at once (1: one after the other)."""
     if _num_threads is not None:
         return _num_threads
-    blas = _openblas()
+    blas = _numpy_blas()
     if blas.get is None:
         return 1
     with _blas_lock:
@@ -151,7 +155,7 @@ class single_threaded_blas:
 
     def __enter__(self):
         global _single_threaded_depth, _saved_blas_threads
-        blas = _openblas()
+        blas = _numpy_blas()
         if blas.set is None:
             return self
         with _blas_lock:
@@ -163,7 +167,7 @@ class single_threaded_blas:
 
     def __exit__(self, *exc):
         global _single_threaded_depth
-        blas = _openblas()
+        blas = _numpy_blas()
         if blas.set is None:
             return False
         with _blas_lock:
@@ -203,6 +207,19 @@ def _concurrent_threads(count):
     return min(count, get_num_threads())
 
 
+def _call_in_slot(slot):
+    """Run the call in ``slot`` (a one-item list) and leave its result there instead.
+
+    A pool thread keeps its work item — the function, its arguments and the future with
+    its result — until it next gets the GIL, which can be after the caller's next step has
+    begun. Passing the call and its result through ``slot``, which the caller empties,
+    leaves nothing there: a layer's cache is freed as soon as the caller drops it, and the
+    LSTM buffer pool (which reuses only arrays nothing references) can reuse its arrays.
+    """
+    call = slot.pop()
+    slot.append(call())
+
+
 def run_concurrently(calls):
     """Call each of ``calls`` (functions of no argument) and return their results in order.
 
@@ -219,15 +236,22 @@ def run_concurrently(calls):
         # The calling thread works too: calls[0], then whatever the pool has not started.
         # Each call runs in a copy of the caller's context, so that np.errstate (a context
         # variable) and the like hold in the pool's threads as well.
-        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls[1:]]
+        slots = [[call] for call in calls[1:]]
+        futures = [pool.submit(contextvars.copy_context().run, _call_in_slot, slot)
+                   for slot in slots]
         results, errors = [None] * len(calls), [None] * len(calls)
         try:
             results[0] = calls[0]()
         except BaseException as error:      # noqa: BLE001 - re-raised below, after the rest
             errors[0] = error
-        for k, future in enumerate(futures, start=1):
+        for k, (future, slot) in enumerate(zip(futures, slots), start=1):
             try:
-                results[k] = calls[k]() if future.cancel() else future.result()
+                if future.cancel():
+                    slot.clear()
+                    results[k] = calls[k]()
+                else:
+                    future.result()
+                    results[k] = slot.pop()
             except BaseException as error:  # noqa: BLE001
                 errors[k] = error
     for error in errors:

@@ -7,7 +7,7 @@ from its own level or below:
 ====  ==================================================================================
 0     ``ops``: NumPy and SciPy only
 1     registry, validation, initializers, activations, schedule, parallel, data, _version
-2     components: layers, losses, optimizers, metrics
+2     components: layers, losses, optimizers, metrics, schedules
 3     graph
 4     measure, io, callbacks, plotting
 5     training
@@ -27,7 +27,8 @@ LEVELS = [
     (0, ("mlstm.ops",)),
     (1, ("mlstm.registry", "mlstm.validation", "mlstm.initializers", "mlstm.activations",
          "mlstm.schedule", "mlstm.parallel", "mlstm.data", "mlstm._version")),
-    (2, ("mlstm.layers", "mlstm.losses", "mlstm.optimizers", "mlstm.metrics")),
+    (2, ("mlstm.layers", "mlstm.losses", "mlstm.optimizers", "mlstm.metrics",
+         "mlstm.schedules")),
     (3, ("mlstm.graph", "mlstm.graph_config")),
     (4, ("mlstm.measure", "mlstm.io", "mlstm.callbacks", "mlstm.plotting")),
     (5, ("mlstm.training",)),

@@ -160,6 +160,19 @@ def test_state_is_saved_and_loaded(tmp_path):
         mlstm.load_model(str(broken))
 
 
+def test_weights_file_carries_the_moving_statistics(tmp_path):
+    model, bn = _bn_model(dtype="float32")
+    x = _padded(4, 5, 3, dtype="float32")
+    model.forward([x], training=True)                   # moves the statistics
+    path = str(tmp_path / "m.weights.npz")
+    model.save_weights(path)
+    twin, _ = _bn_model(dtype="float32")
+    twin.load_weights(path)
+    for a, b in zip(twin.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(twin.get_layer("bn").state["moving_mean"], 0)
+
+
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="only the last axis"):
         BatchNormalization(axis=1)(Input(shape=(4, 3)))

@@ -26,7 +26,7 @@ import pytest
 
 import mlstm
 from mlstm import io as mio
-from mlstm.__main__ import build_demo_model
+from mlstm.demo import build_demo_model
 from mlstm.data import make_demo_data
 from mlstm.optimizers import Adam
 from mlstm.validation import NonFiniteError, check_finite_weights
@@ -48,13 +48,14 @@ def _model(lr=1e-2):
     return model
 
 
-class _StopAt:
+class _StopAt(mlstm.callbacks.Callback):
     def __init__(self, epoch):
+        super().__init__()
         self.epoch = epoch
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
-            model.stop_training = True
+            self.model.stop_training = True
 
 
 @pytest.fixture(scope="module")

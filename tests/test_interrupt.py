@@ -20,8 +20,9 @@ import sys
 
 CHILD = r"""
 import json, os, random, signal, sys, time
+import mlstm
 import mlstm.optimizers._interrupts as interrupts
-from mlstm.__main__ import build_demo_model
+from mlstm.demo import build_demo_model
 from mlstm.data import make_demo_data
 from mlstm.optimizers import Adam
 
@@ -45,8 +46,8 @@ def snapshot():
     return [w.tobytes() for w in model.get_weights()], state
 
 
-class Record:
-    def on_batch_end(self, model, step, info):
+class Record(mlstm.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
         reference.append(snapshot())
 
 

@@ -151,7 +151,7 @@ class _CrashAt:
     def __init__(self, epoch, step):
         self.epoch, self.step = epoch, step
 
-    def on_batch_end(self, model, step, info):
+    def on_after_update_step(self, step, info):
         if info["epoch"] == self.epoch and step == self.step:
             raise _Crash()
 

@@ -365,10 +365,10 @@ def test_from_keras_refuses_with_layer_and_option(keras, build, match):
 @keras_mark
 @pytest.mark.parametrize("compile_kwargs,match", [
     ({"optimizer": "rmsprop", "loss": "mse"}, "optimizer RMSprop"),
-    ({"optimizer": "adam", "loss": "mae"}, "'mean_absolute_error' has no mlstm translation"),
-    ({"optimizer": "adam", "loss": "huber"}, "has no mlstm translation"),
+    ({"optimizer": "adam", "loss": "poisson"}, "'poisson' has no mlstm translation"),
+    ({"optimizer": "adam", "loss": "kl_divergence"}, "has no mlstm translation"),
     ({"optimizer": "adam", "loss": ["mse"]}, None),
-], ids=["rmsprop", "mae", "huber", "list-ok"])
+], ids=["rmsprop", "poisson", "kl_divergence", "list-ok"])
 def test_from_keras_compile_refusals(keras, compile_kwargs, match):
     from mlstm.interop.keras import from_keras
 
@@ -605,8 +605,9 @@ def test_command_line_user_mistakes_are_one_line(keras, tmp_path, capsys):
     dropout = _save(_lstm_model(keras, dropout=0.5), tmp_path / "dropout.keras",
                     optimizer="adam", loss="mse")
     _one_line_error(capsys, [dropout, str(data)], "'the_lstm'", "dropout=0.5")
-    mae = _save(_lstm_model(keras), tmp_path / "mae.keras", optimizer="adam", loss="mae")
-    _one_line_error(capsys, [mae, str(data)], "'mean_absolute_error' has no mlstm translation",
+    poisson = _save(_lstm_model(keras), tmp_path / "poisson.keras", optimizer="adam",
+                    loss="poisson")
+    _one_line_error(capsys, [poisson, str(data)], "'poisson' has no mlstm translation",
                     "MeanSquaredError")
     rmsprop = _save(_lstm_model(keras), tmp_path / "rmsprop.keras", optimizer="rmsprop",
                     loss="mse")

@@ -257,3 +257,18 @@ def test_demo_learns_both_heads():
     assert summary["out1_loss_last"] < 0.5 * summary["out1_loss_first"]
     assert summary["out2_binary_accuracy"] > 0.9
     assert summary["seconds"] < 60
+
+
+def test_keras_argument_order_and_model_call():
+    """fit(x, y, batch_size, epochs, ...) in Keras' positional order (issue 14); model(x) is
+    the prediction; the History is a callback recording what fit passed to on_epoch_end."""
+    x, y = _data(n=12)
+    model = _compiled()
+    history = model.fit(x, y, 4, 2, 0)
+    assert history.params["batch_size"] == 4 and history.epoch == [0, 1]
+    assert history.params["verbose"] == 0 and model.optimizer.iterations == 6
+    assert isinstance(history, mlstm.callbacks.History) and model.history is history
+    for a, b in zip(model(x), model.predict(x)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="fit needs x and y"):
+        model.fit(x)

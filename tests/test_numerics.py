@@ -200,7 +200,7 @@ class _Recorder:
     def __init__(self):
         self.ended = False
 
-    def on_train_end(self, model):
+    def on_train_end(self, logs=None):
         self.ended = True
 
 

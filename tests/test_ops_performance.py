@@ -26,16 +26,22 @@ def _args(rng, N=8, T=6, D=3, H=16, dtype=np.float32):
 def test_recycled_buffers_never_overwrite_what_is_still_referenced(monkeypatch):
     monkeypatch.setattr(BUFFERS, "min_bytes", 0)       # recycle even these small arrays
     rng = np.random.default_rng(0)
-    args = _args(rng)
-    (out, h, c), cache = lstm_forward(*args)
+    x, *weights = _args(rng)
+    (out, h, c), cache = lstm_forward(x, *weights)
     grads = lstm_backward(np.ones_like(h), None, None, cache)
     kept = {k: v.copy() for k, v in cache.items() if isinstance(v, np.ndarray)}
     kept_grads = {k: v.copy() for k, v in grads.items() if v is not None}
     last_output, expected_last = out[:, -1], out[:, -1].copy()   # a view keeps h_states
     del out, h, c
-    for _ in range(3):                                  # same shapes: candidates for reuse
-        (_, h2, _), cache2 = lstm_forward(*_args(rng))
+    pooled = BUFFERS.for_layer(weights[1])             # the arrays of this LSTM (its U)
+    sizes = []
+    for _ in range(4):                                  # same LSTM, same shapes: reuse
+        (_, h2, _), cache2 = lstm_forward(_args(rng)[0], *weights)
         lstm_backward(np.ones_like(h2), None, None, cache2)
+        del h2, cache2
+        sizes.append(len(pooled.entries))
+    # the held call's arrays, plus one set that the later calls take turns with
+    assert sizes[1:] == sizes[:-1], sizes
     for k, v in kept.items():
         np.testing.assert_array_equal(cache[k], v, err_msg=k)
     for k, v in kept_grads.items():

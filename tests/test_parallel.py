@@ -7,7 +7,9 @@
   backward), and run_concurrently really runs its calls at the same time, with NumPy's BLAS
   single-threaded meanwhile and its thread count restored afterwards, also when a call
   raises; the calls see the caller's np.errstate;
-- small layers are not grouped; ``set_num_threads(1)`` runs everything on the caller's thread.
+- small layers are not grouped; ``set_num_threads(1)`` runs everything on the caller's thread;
+- the BLAS mlstm controls is NumPy's own, found by threadpoolctl; MKL or an OpenBLAS on
+  OpenMP are left alone; the count is restored whichever thread leaves last.
 """
 import threading
 
@@ -170,7 +172,7 @@ def test_calls_really_run_at_the_same_time():
 
 @needs_blas_control
 def test_blas_is_single_threaded_during_concurrent_work_and_restored_after():
-    blas = parallel._openblas()
+    blas = parallel._numpy_blas()
     before = blas.get()
     seen = []
     results = parallel.run_concurrently([lambda: seen.append(blas.get()) or "a",
@@ -182,7 +184,7 @@ def test_blas_is_single_threaded_during_concurrent_work_and_restored_after():
 
 @needs_blas_control
 def test_an_error_in_one_concurrent_call_is_raised_after_all_finish():
-    blas = parallel._openblas()
+    blas = parallel._numpy_blas()
     before = blas.get()
     finished = threading.Event()
 
@@ -213,7 +215,7 @@ def test_set_num_threads_refuses_what_is_not_a_positive_int(bad):
 def test_num_threads_defaults_to_the_blas_thread_count():
     parallel.set_num_threads(None)
     if parallel.blas_controllable():
-        assert parallel.get_num_threads() == parallel._openblas().get()
+        assert parallel.get_num_threads() == parallel._numpy_blas().get()
     else:
         assert parallel.get_num_threads() == 1
     parallel.set_num_threads(3)
@@ -236,7 +238,7 @@ def test_concurrent_calls_see_the_callers_numpy_error_state():
 
 @needs_blas_control
 def test_small_models_run_with_single_threaded_blas_and_restore_it(monkeypatch):
-    blas = parallel._openblas()
+    blas = parallel._numpy_blas()
     before = blas.get()
     seen = {}
     forward = LSTM.forward
@@ -285,3 +287,78 @@ def test_drawn_graphs_agree_with_every_lstm_concurrent_and_dz_in_one_step_chunks
         np.testing.assert_allclose(concurrent[name], reference[name], rtol=tolerance,
                                    atol=tolerance * max(1.0, np.abs(reference[name]).max()),
                                    err_msg=name)
+
+
+@needs_blas_control
+def test_the_blas_mlstm_controls_is_numpys_own_even_with_scipys_loaded():
+    import os
+
+    import scipy.linalg  # noqa: F401 - loads SciPy's own OpenBLAS where its wheel has one
+    from threadpoolctl import ThreadpoolController
+
+    found = parallel._NumpyBLAS()
+    loaded = {lib.filepath for lib in ThreadpoolController().lib_controllers
+              if lib.internal_api == "openblas"}
+    assert found.path in loaded
+    numpy_dir = os.path.dirname(np.__file__)
+    bundled = [p for p in loaded if os.path.basename(os.path.dirname(p)) == "numpy.libs"
+               or p.startswith(numpy_dir)]
+    if bundled:                          # a NumPy wheel: its own bundled OpenBLAS
+        assert found.path in bundled, (found.path, loaded)
+
+
+def test_no_blas_is_controlled_where_it_cannot_be_made_single_threaded(monkeypatch):
+    """MKL, or an OpenBLAS on OpenMP (its limit holds per calling thread): layers then run
+    one after the other."""
+    import threadpoolctl
+
+    class Lib:
+        def __init__(self, internal_api, threading_layer):
+            self.internal_api, self.threading_layer = internal_api, threading_layer
+            self.filepath = f"/opt/lib/lib{internal_api}.so"
+            self.dynlib = None            # would fail if mlstm tried to use it
+
+    class Controller:
+        lib_controllers = [Lib("mkl", "intel"), Lib("openblas", "openmp")]
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", Controller)
+    blas = parallel._NumpyBLAS()
+    assert blas.get is None and blas.set is None
+    monkeypatch.setattr(parallel, "_blas", blas)
+    assert not parallel.blas_controllable()
+    parallel.set_num_threads(None)
+    assert parallel.get_num_threads() == 1
+    with parallel.single_threaded_blas():         # nothing to set: no error
+        pass
+
+
+@needs_blas_control
+def test_blas_threads_are_restored_when_threads_enter_and_leave_in_any_order():
+    """Thread A enters single_threaded_blas, thread B enters, A leaves, then B: the count
+    goes back to what it was (the last to leave restores it, whichever thread that is)."""
+    blas = parallel._numpy_blas()
+    before = blas.get()
+    a_entered, b_entered, a_left = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def a():
+        with parallel.single_threaded_blas():
+            a_entered.set()
+            b_entered.wait(10)
+            seen.append(blas.get())
+        a_left.set()
+
+    def b():
+        a_entered.wait(10)
+        with parallel.single_threaded_blas():
+            b_entered.set()
+            a_left.wait(10)
+            seen.append(blas.get())
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [1, 1]
+    assert blas.get() == before

@@ -144,10 +144,10 @@ class _StopAfter:
     def __init__(self, steps):
         self.steps, self.done = steps, 0
 
-    def on_batch_end(self, model, step, info):
+    def on_train_batch_end(self, batch, logs=None):
         self.done += 1
         if self.done >= self.steps:
-            model.stop_training = True
+            self.model.stop_training = True      # self.model: set by fit
 
 
 def training_run(model, xs, ys, steps, batch_size, seed):

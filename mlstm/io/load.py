@@ -157,6 +157,9 @@ def _read_layer_state(archive, meta, model, allow_nonfinite):
 
 
 def _open(path):
+    if os.fspath(path).endswith(".keras"):
+        raise ValueError(f"load_model: {os.fspath(path)!r} is a Keras file; load it with "
+                         "mlstm.load_keras(path)")
     return Archive(path, f"load_model: {os.fspath(path)!r}", "an mlstm model file")
 
 

@@ -23,6 +23,7 @@ import math
 from . import limits
 
 __all__ = ["parse_meta", "check_meta", "check_training_state", "TRAINING_STATE_KEYS",
+           "OPTIONAL_TRAINING_STATE_KEYS",
            "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "mlstm.model"
@@ -39,6 +40,8 @@ _ENTRY_KEYS = ("name", "key", "shape", "dtype")
 #: ``fit`` keyword arguments a checkpoint may carry: name -> (type, smallest value).
 TRAINING_STATE_KEYS = {"initial_epoch": (int, 0), "epochs": (int, 0), "batch_size": (int, 1),
                        "seed": (int, 0), "shuffle": (bool, None)}
+#: Keys a checkpoint may carry when fit had them (same rules as above).
+OPTIONAL_TRAINING_STATE_KEYS = {"steps_per_epoch": (int, 1)}
 
 
 # --------------------------------------------------------------------------- parse
@@ -77,8 +80,10 @@ def _finite_float(text):
 def check_meta(meta, label):
     """Check a parsed ``mlstm.json`` against the schema; return it."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{label} is not an mlstm model (format "
-                         f"{_short(meta.get('format')) if isinstance(meta, dict) else None})")
+        kind = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"{label} is not an mlstm model (format {_short(kind)})"
+                         + ("; it holds weights only: build the model and call "
+                            "model.load_weights(path)" if kind == "mlstm.weights" else ""))
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise ValueError(f"{label} has format version {_short(version)}; this mlstm reads "
@@ -104,7 +109,8 @@ def check_meta(meta, label):
 
 
 def check_training_state(state, label):
-    """``state`` is None or exactly :data:`TRAINING_STATE_KEYS`, each in its bounds.
+    """``state`` is None or exactly :data:`TRAINING_STATE_KEYS` (and any of
+    :data:`OPTIONAL_TRAINING_STATE_KEYS`), each in its bounds.
 
     Used on loading and on saving, so a file can neither carry nor be given anything else.
     """
@@ -113,13 +119,16 @@ def check_training_state(state, label):
     if not isinstance(state, dict):
         raise ValueError(f"{label} must be a dict of fit arguments, got "
                          f"{type(state).__name__}")
-    unknown = [k for k in state if k not in TRAINING_STATE_KEYS]
+    allowed = {**TRAINING_STATE_KEYS, **OPTIONAL_TRAINING_STATE_KEYS}
+    unknown = [k for k in state if k not in allowed]
     if unknown:
         raise ValueError(f"{label} holds {_short(unknown[0])}, which is not allowed: a "
-                         f"checkpoint carries only {list(TRAINING_STATE_KEYS)} (data to "
-                         "resume from, never a path or a callback)")
-    for key, (kind, low) in TRAINING_STATE_KEYS.items():
+                         f"checkpoint carries only {list(allowed)} (data to resume from, "
+                         "never a path or a callback)")
+    for key, (kind, low) in allowed.items():
         if key not in state:
+            if key in OPTIONAL_TRAINING_STATE_KEYS:
+                continue
             raise ValueError(f"{label} lacks {key!r}")
         value = state[key]
         if kind is bool:

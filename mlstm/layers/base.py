@@ -437,7 +437,7 @@ class Layer:
         """Fully qualified names ``"layer/weight"`` in ``get_weights`` order (state included)."""
         return [f"{self.name}/{k}" for k in self._weight_keys()]
 
-    def checked_weights(self, weights):
+    def checked_weights(self, weights, allow_nonfinite=False):
         """The arrays :meth:`set_weights` would assign, checked; nothing is changed.
 
         Raises TypeError/ValueError naming the layer and the weight for a wrong count,
@@ -456,7 +456,8 @@ class Layer:
             if w.shape != self._weight_array(k).shape:
                 raise ValueError(f"{label} has shape {self._weight_array(k).shape}, "
                                  f"got {w.shape}")
-            validation.check_finite_weights(w, label)
+            if not allow_nonfinite:
+                validation.check_finite_weights(w, label)
             checked.append(w)
         return checked
 
@@ -464,9 +465,10 @@ class Layer:
         for k, w in zip(self._weight_keys(), checked):
             self._weight_array(k)[...] = w
 
-    def set_weights(self, weights):
-        """Set the parameters from a list in ``get_weights`` order; shapes must match."""
-        self._assign_weights(self.checked_weights(weights))
+    def set_weights(self, weights, allow_nonfinite=False):
+        """Set the parameters from a list in ``get_weights`` order; shapes must match, and
+        NaN/inf entries are refused unless ``allow_nonfinite``."""
+        self._assign_weights(self.checked_weights(weights, allow_nonfinite))
 
     def count_params(self):
         """Entries of every weight, state arrays included (as Keras counts)."""

@@ -70,7 +70,7 @@ class Loss:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def reduce_output_loss(loss, y_true, y_pred, mask=None, logits=None):
+def reduce_output_loss(loss, y_true, y_pred, mask=None, logits=None, sample_weight=None):
     """One output's reduced loss and its gradient.
 
     Parameters
@@ -82,6 +82,9 @@ def reduce_output_loss(loss, y_true, y_pred, mask=None, logits=None):
     logits : ndarray or None
         The logits of ``y_pred`` when the loss takes them (``loss.logits_activation``
         matched the output's activation); the loss is then computed from them.
+    sample_weight : ndarray or None
+        One weight per loss value (shape of ``call``'s values): Keras' weighted reduction,
+        ``Σ w·values / size`` (``Σ w·m·values / Σ m`` with a mask), not divided by ``Σ w``.
 
     Returns
     -------
@@ -117,6 +120,12 @@ def reduce_output_loss(loss, y_true, y_pred, mask=None, logits=None):
         weights = (mask / valid if valid else np.zeros(mask.shape)).astype(dtype)
     else:
         weights = np.full(values.shape, 1.0 / values.size, dtype=dtype)
+    if sample_weight is not None:
+        if np.shape(sample_weight) != values.shape:
+            raise ValueError(f"loss {loss.name!r}: sample weights of shape "
+                             f"{np.shape(sample_weight)} need one loss value per entry, but "
+                             f"call() returned shape {values.shape}")
+        weights = weights * sample_weight.astype(dtype, copy=False)
     value = float(np.sum(weights * values))
     grad = (weights.reshape(weights.shape + (1,) * (elementwise.ndim - weights.ndim))
             * elementwise).astype(dtype, copy=False)

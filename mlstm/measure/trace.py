@@ -9,27 +9,29 @@ each trainable parameter p and output k (S steps, O outputs, P parameters)::
     weight_norm[s, p]       ||p||  before the step
     update_ratio[s, p]      ||Δp|| / ||p||             (nan where ||p|| = 0)
 
-and per step the losses, the cosine between outputs' gradients on the shared weights, the
-fraction of each batch that each output's loss reaches, and the saturation of LSTM gates
-and sigmoid heads. The per-output gradients cost one extra backward pass per output, run
-in ``on_before_update``, while the weights are still those the step started from.
+and per step the losses, the learning rate the step used, the cosine between outputs'
+gradients on the shared weights, the fraction of each batch that each output's loss
+reaches, and the saturation of LSTM gates and sigmoid heads. The per-output gradients cost
+one extra backward pass per output, run in ``on_before_update_step``, while the weights
+are still those the step started from.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..callbacks.base import Callback
 from ..validation import all_finite
 from . import gradients as G
 
 __all__ = ["Trace"]
 
-_STEP_FIELDS = ("iteration", "epoch", "batch", "loss", "output_loss", "grad_norm",
-                "total_grad_norm", "update_norm", "weight_norm", "update_ratio",
+_STEP_FIELDS = ("iteration", "epoch", "batch", "loss", "learning_rate", "output_loss",
+                "grad_norm", "total_grad_norm", "update_norm", "weight_norm", "update_ratio",
                 "shared_cosine", "coverage", "gate_saturation", "head_saturation", "nonfinite")
 _NAME_FIELDS = ("param_names", "output_names", "shared_names", "lstm_names", "head_names")
 
 
-class Trace:
+class Trace(Callback):
     """A ``fit`` callback recording per-step gradient, update and saturation figures.
 
     Attributes (arrays, S recorded steps)
@@ -38,6 +40,8 @@ class Trace:
         Optimizer iteration after the step (1, 2, ...), epoch, batch within the epoch.
     loss : (S,)
         Weighted total loss of the batch (before the step).
+    learning_rate : (S,)
+        The learning rate the step used (a schedule's value at that step).
     output_loss : (S, O)
         Unweighted loss per output (nan for an output without a loss).
     grad_norm : (S, O, P)
@@ -77,13 +81,15 @@ class Trace:
     """
 
     def __init__(self):
+        super().__init__()
         self._rows = {field: [] for field in _STEP_FIELDS}
         self.param_names, self.output_names, self.shared_names = [], [], []
         self.lstm_names, self.head_names = [], []
         self._before_update = None      # (per-output gradients, weight norms) of this step
 
     # ------------------------------------------------------------------ callback hooks
-    def on_train_begin(self, model):
+    def on_train_begin(self, logs=None):
+        model = self._model()
         names = dict(param_names=list(model.trainable_params), output_names=model.output_names,
                      shared_names=[n for n in G.shared_parameters(model)
                                    if n in model.trainable_params],
@@ -94,18 +100,27 @@ class Trace:
         for key, value in names.items():       # head_names: from the first step's tape
             setattr(self, key, list(value))
 
-    def on_before_update(self, model, step, info):
-        if not self.param_names:            # used outside fit: name the axes now
-            self.on_train_begin(model)
+    def _model(self):
+        if self.model is None:
+            raise RuntimeError("Trace records steps made by fit: pass it in fit(callbacks=[...]) "
+                               "or use fit(trace=True)")
+        return self.model
+
+    def on_before_update_step(self, step, info):
+        model = self._model()
+        if not self.param_names:            # hooks called by hand: name the axes now
+            self.on_train_begin()
         params = model.trainable_params
         self._before_update = (
             G.contributions_from_tape(model, info["tape"], info["result"]),
             np.array([np.linalg.norm(params[p]) for p in self.param_names]))
 
-    def on_batch_end(self, model, step, info):
+    def on_after_update_step(self, step, info):
+        model = self._model()
         if self._before_update is None:
-            raise RuntimeError("Trace records steps made by fit (it needs on_before_update, "
-                               "called before the optimizer changes the weights)")
+            raise RuntimeError("Trace records steps made by fit (it needs "
+                               "on_before_update_step, called before the optimizer changes "
+                               "the weights)")
         tape, result, grads, updates = info["tape"], info["result"], info["grads"], info["updates"]
         P, O = len(self.param_names), len(self.output_names)
         per_output, weight_norm = self._before_update
@@ -128,6 +143,8 @@ class Trace:
         row["epoch"].append(info.get("epoch", 0))
         row["batch"].append(step)
         row["loss"].append(result.total)
+        lr = info.get("learning_rate")
+        row["learning_rate"].append(np.nan if lr is None else float(lr))
         row["output_loss"].append([np.nan if v is None else v for v in result.per_output])
         row["grad_norm"].append(grad_norm)
         row["total_grad_norm"].append([np.linalg.norm(grads[p]) for p in self.param_names])
@@ -163,7 +180,8 @@ class Trace:
                   "coverage": (len(self.output_names),),
                   "gate_saturation": (len(self.lstm_names), len(G.GATES)),
                   "head_saturation": (len(self.head_names),)}
-        tail = shapes.get(field, (len(self.param_names),) if field != "loss" else ())
+        tail = shapes.get(field, (len(self.param_names),)
+                          if field not in ("loss", "learning_rate") else ())
         return np.asarray(rows, dtype=np.float64).reshape((len(rows),) + tail)
 
     def __getattr__(self, name):
@@ -191,6 +209,10 @@ class Trace:
             for field in _NAME_FIELDS:
                 setattr(trace, field, [str(s) for s in data[field]])
             for field in _STEP_FIELDS:
+                if field == "learning_rate" and field not in data.files:
+                    # written before the learning rate was recorded
+                    trace._rows[field] = [np.nan] * len(data["iteration"])
+                    continue
                 trace._rows[field] = list(data[field])
         return trace
 

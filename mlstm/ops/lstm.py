@@ -18,59 +18,42 @@ previous output, starting from zeros (not from h0), exactly as Keras does::
 With ``go_backwards`` the sequence (and mask) is reversed before processing and the
 returned sequence stays in processing order.
 
+This module is the fast path. To learn what it computes, read
+:mod:`mlstm.ops.lstm_reference` first: the same forward and backward pass one step at a
+time, written plainly; ``tests/test_lstm_reference.py`` checks that the two agree.
+
 How it is made fast (docs/performance.md has the measurements):
 
 - everything is vectorized over the batch; the only Python loop is over time;
 - the input projection ``x W + b`` of all steps is one GEMM, the recurrence one GEMM per
   step, and the backward pass forms ``dW`` and ``dU`` as single GEMMs over all steps;
 - every per-step array is a slice of a buffer allocated once per call, written with
-  ``out=``; without a mask the outputs *are* the stored hidden states (no copy);
-- the four gate activations take one pass (see :class:`GateActivation`): with Keras'
-  defaults, σ(z) = ½ tanh(z/2) + ½, so a single float32 ``tanh`` over the whole (N, 4H)
-  row activates all four blocks. SciPy's ``expit`` costs ~10x more per element.
+  ``out=``; without a mask the outputs *are* the stored hidden states (no copy); the
+  large buffers are recycled from one call to the next (:data:`BUFFERS`, the buffer pool
+  in ``_buffer_pool.py``, which keeps at most one call's arrays per LSTM);
+- the four gate activations take one pass (see :class:`GateActivation`, in
+  ``_lstm_gates.py``): with Keras' defaults, σ(z) = ½ tanh(z/2) + ½, so a single float32
+  ``tanh`` over the whole (N, 4H) row activates all four blocks. SciPy's ``expit`` costs
+  ~10x more per element;
+- the backward pass multiplies precomputed local factors into dz, a block of steps at a
+  time, and adds the weight gradients a chunk of steps at a time (``_lstm_gradients.py``).
 """
 from __future__ import annotations
 
-import functools
-import math
-import sys
-import threading
-
 import numpy as np
 
-from .activations import activate, derivative_from_output
+from ._buffer_pool import BUFFERS, BufferPool, CallCache
+from ._lstm_gates import GateActivation
+from ._lstm_gradients import LocalFactors, MaskedCarry, WeightGradients, steps_within
+from .lstm_reference import lstm_step
 
 __all__ = ["lstm_forward", "lstm_backward", "lstm_step", "input_projection",
            "GateActivation", "LocalFactors", "BufferPool", "BUFFERS"]
 
-
-def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias=None,
-              activation="tanh", recurrent_activation="sigmoid"):
-    """One unmasked LSTM step, written plainly (the reference for :func:`lstm_forward`).
-
-    Parameters
-    ----------
-    x_t : ndarray (N, D)
-    h_prev, c_prev : ndarray (N, H)
-    kernel : ndarray (D, 4H)
-    recurrent_kernel : ndarray (H, 4H)
-    bias : ndarray (4H,) or None
-
-    Returns
-    -------
-    h_t, c_t : ndarray (N, H)
-    """
-    H = recurrent_kernel.shape[0]
-    z = x_t @ kernel + h_prev @ recurrent_kernel
-    if bias is not None:
-        z = z + bias
-    i = activate(recurrent_activation, z[:, :H])
-    f = activate(recurrent_activation, z[:, H:2 * H])
-    g = activate(activation, z[:, 2 * H:3 * H])
-    o = activate(recurrent_activation, z[:, 3 * H:])
-    c_t = f * c_prev + i * g
-    h_t = o * activate(activation, c_t)
-    return h_t, c_t
+#: Without ``keep_d_gates``, :func:`lstm_backward` keeps dz_t for this many bytes of steps
+#: and adds their share of the weight gradients with one GEMM each: long enough that the
+#: GEMMs run near full rate, short enough that dz stays in cache.
+GRADIENT_CHUNK_BYTES = 4 << 20
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None,
@@ -111,15 +94,18 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     if mask is not None:
         mask_tm = mask.T[::-1] if go_backwards else mask.T
         step_mask = np.ascontiguousarray(mask_tm, dtype=bool)[:, :, None]  # (T, N, 1)
-    gate_activation = GateActivation(activation, recurrent_activation, N, H, dtype)
+    # The cache exists from the start, so that the pool knows this call is under way.
+    cache = CallCache()
+    buffers = BUFFERS.start_call(recurrent_kernel, cache)
+    gate_activation = GateActivation(activation, recurrent_activation, N, H, dtype, buffers)
     W, U, b = gate_activation.fold_into_weights(kernel, recurrent_kernel, bias)
 
     # x_t W + b for all steps at once; gates[t] then receives h_{t-1} U and is activated in
     # place: after step t it holds i, f, g, o.
-    gates = input_projection(x_tm, W, b)
+    gates = input_projection(x_tm, W, b, buffers)
     # states[t] is the state *before* step t; states[T] the final one.
-    h_states = BUFFERS.empty((T + 1, N, H), dtype)
-    c_states = BUFFERS.empty((T + 1, N, H), dtype)
+    h_states = buffers.empty((T + 1, N, H), dtype)
+    c_states = buffers.empty((T + 1, N, H), dtype)
     h_states[0] = 0 if h0 is None else h0
     c_states[0] = 0 if c0 is None else c0
     tanh_c = np.empty((N, H), dtype=dtype)         # φ(c'_t); backward recomputes it from c_t
@@ -133,7 +119,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     if step_mask is None:
         outputs_tm = h_states[1:]                  # y_t = h_t
     else:
-        outputs_tm = BUFFERS.empty((T, N, H), dtype)
+        outputs_tm = buffers.empty((T, N, H), dtype)
         step_invalid = ~step_mask
     activate_gates, cell_activation = gate_activation, gate_activation.cell
 
@@ -163,7 +149,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
             np.copyto(c_new, c_prev, where=invalid)
 
     outputs = outputs_tm.transpose(1, 0, 2)
-    cache = dict(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
+    cache.update(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
                  use_bias=bias is not None, gates=gates, h_states=h_states,
                  c_states=c_states, step_mask=step_mask,
                  go_backwards=go_backwards, activation=activation,
@@ -211,12 +197,13 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     T, N, D = x_tm.shape
     H = recurrent_kernel.shape[0]
     dtype = x_tm.dtype
-    gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype)
+    buffers = BUFFERS.for_layer(recurrent_kernel)
+    gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype, buffers)
 
     # dL/dz_t of every step, or of one chunk of steps at a time (rows t - chunk start)
-    chunk = T if keep_d_gates else _steps_within(GRADIENT_CHUNK_BYTES, T, N, H, dtype)
-    d_gates = BUFFERS.empty((chunk, N, 4 * H), dtype)
-    d_h_steps = BUFFERS.empty((T, N, H), dtype)      # dL/dh'_t for every step
+    chunk = T if keep_d_gates else steps_within(GRADIENT_CHUNK_BYTES, T, N, H, dtype)
+    d_gates = buffers.empty((chunk, N, 4 * H), dtype)
+    d_h_steps = buffers.empty((T, N, H), dtype)      # dL/dh'_t for every step
     # Gradients carried to the previous step: dL/dh_{t-1}, dL/dc_{t-1} (and dL/dy_{t-1}).
     d_h = np.zeros((N, H), dtype=dtype) if d_h_last is None else d_h_last.astype(dtype, copy=True)
     d_c = np.zeros((N, H), dtype=dtype) if d_c_last is None else d_c_last.astype(dtype, copy=True)
@@ -227,7 +214,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     d_c_new = np.empty((N, H), dtype=dtype)          # dL/dc'_t
     recurrent_kernel_T = np.ascontiguousarray(recurrent_kernel.T)
     if step_mask is not None:
-        masked = _MaskedCarry(step_mask, N, H, dtype)
+        masked = MaskedCarry(step_mask, N, H, dtype)
     # The step's backward equations, split into *local factors* [..] that depend on the
     # forward pass only, and the gradients dh'_t, dc'_t carried back through time:
     #   h' = o ⊙ φ(c')            =>  dz_o = dh' ⊙ [φ(c') ⊙ σ'(z_o)],  dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
@@ -237,7 +224,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     # The local factors are computed for a block of steps at once (few large NumPy calls,
     # the block small enough to stay in cache), straight into d_gates; each step then only
     # multiplies in its carried gradients.
-    factors = LocalFactors(gate_activation, T, N, H, dtype)
+    factors = LocalFactors(gate_activation, T, N, H, dtype, buffers)
     # Per-step views made once: dz_t of the i, f, c blocks as (N, 3, H), of the o block.
     d_gates_ifc = d_gates.reshape(chunk, N, 4, H)[:, :, :3]
     d_gates_o = d_gates[..., 3 * H:]
@@ -247,7 +234,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
         # the dL/dh_{t-1} = dz_t U^T that step t writes straight into it.
         np.copyto(d_h_steps[T - 1], d_h)
 
-    weight_grads = _WeightGradients(x_tm, h_states, kernel, cache["use_bias"],
+    weight_grads = WeightGradients(x_tm, h_states, kernel, cache["use_bias"],
                                     cache["go_backwards"], input_grad, chunk)
     for chunk_stop in range(T, 0, -chunk):
         chunk_start = max(0, chunk_stop - chunk)
@@ -290,56 +277,7 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     return grads
 
 
-class _WeightGradients:
-    """dW = Σ_t x_tᵀ dz_t, dU = Σ_t h_{t-1}ᵀ dz_t, db = Σ_t,n dz_t and dx_t = dz_t Wᵀ, from
-    the dz of a chunk of steps at a time: one GEMM each per chunk (with all steps in one
-    chunk, one GEMM each over the whole sequence). Later chunks' shares go through one
-    scratch array per weight, so that no chunk allocates."""
-
-    def __init__(self, x_tm, h_states, kernel, use_bias, go_backwards, input_grad, chunk):
-        self.x_tm, self.h_states, self.kernel = x_tm, h_states, kernel
-        self.go_backwards = go_backwards
-        T, N, D = x_tm.shape
-        self.ones = np.ones(chunk * N, dtype=x_tm.dtype) if use_bias else None
-        self.sums, self.scratch = {}, {}
-        # (not recycled: a model drops input gradients at once, the pool would keep them alive)
-        self.d_x_tm = np.empty((T, N, D), dtype=x_tm.dtype) if input_grad else None
-
-    def add(self, start, stop, d_gates):
-        """Add steps ``start:stop`` whose dz_t are ``d_gates`` (stop - start, N, 4H)."""
-        k, N, H4 = d_gates.shape
-        D, H = self.x_tm.shape[2], self.h_states.shape[2]
-        dz = d_gates.reshape(k * N, H4)
-        factors = {"kernel": self.x_tm[start:stop].reshape(k * N, D).T,
-                   "recurrent_kernel": self.h_states[start:stop].reshape(k * N, H).T}
-        if self.ones is not None:
-            # Σ_t,n dz as a GEMV: a quarter of the time of .sum(axis=0) at size S
-            factors["bias"] = self.ones[:k * N]
-        for name, factor in factors.items():
-            if name not in self.sums:
-                self.sums[name] = factor @ dz
-                continue
-            if name not in self.scratch:
-                self.scratch[name] = np.empty_like(self.sums[name])
-            self.sums[name] += np.matmul(factor, dz, out=self.scratch[name])
-        if self.d_x_tm is not None:
-            np.matmul(dz, self.kernel.T, out=self.d_x_tm[start:stop].reshape(k * N, D))
-
-    def result(self):
-        grads = dict(self.sums, x=None)
-        if self.d_x_tm is not None:
-            d_x_tm = self.d_x_tm[::-1] if self.go_backwards else self.d_x_tm
-            grads["x"] = d_x_tm.transpose(1, 0, 2)
-        return grads
-
-
-def _steps_within(nbytes, T, N, H, dtype):
-    """How many time steps of (N, 4H) gate rows fit in ``nbytes`` (at least 1, at most T)."""
-    step_bytes = N * 4 * H * np.dtype(dtype).itemsize
-    return min(T, max(1, nbytes // step_bytes))
-
-
-def input_projection(x_tm, kernel, bias=None):
+def input_projection(x_tm, kernel, bias=None, buffers=None):
     """``x_t W + b`` for every step as one GEMM.
 
     The bias rides along as the weight of a constant input 1, so that no second pass over
@@ -350,13 +288,16 @@ def input_projection(x_tm, kernel, bias=None):
     x_tm : ndarray (T, N, D)
     kernel : ndarray (D, 4H)
     bias : ndarray (4H,) or None
+    buffers : LayerBuffers or None
+        Where the result's array comes from (:data:`BUFFERS`); None: a new array.
 
     Returns
     -------
     ndarray (T, N, 4H), C-contiguous
     """
     T, N, D = x_tm.shape
-    out = BUFFERS.empty((T * N, kernel.shape[1]), np.result_type(x_tm, kernel))
+    empty = np.empty if buffers is None else buffers.empty
+    out = empty((T * N, kernel.shape[1]), np.result_type(x_tm, kernel))
     if bias is None:
         return np.matmul(x_tm.reshape(T * N, D), kernel, out=out).reshape(T, N, -1)
     x_and_one = np.empty((T, N, D + 1), dtype=x_tm.dtype)   # temporary: not recycled
@@ -364,234 +305,3 @@ def input_projection(x_tm, kernel, bias=None):
     x_and_one[:, :, D] = 1
     kernel_and_bias = np.concatenate([kernel, bias[None, :].astype(kernel.dtype, copy=False)])
     return np.matmul(x_and_one.reshape(T * N, D + 1), kernel_and_bias, out=out).reshape(T, N, -1)
-
-
-@functools.lru_cache(maxsize=32)
-def _one_tanh_constants(N, H, dtype):
-    """s (4H,), and s, shift, α repeated over the batch (N, 4H); read-only, cached."""
-    def per_block(i, f, c, o):
-        return np.repeat(np.array([i, f, c, o], dtype=dtype), H)
-
-    column_scale = per_block(.5, .5, 1, .5)
-    constants = (column_scale, np.tile(column_scale, (N, 1)),
-                 np.tile(per_block(.5, .5, 0, .5), (N, 1)), np.tile(per_block(0, 0, 1, 0), (N, 1)))
-    for c in constants:
-        c.flags.writeable = False
-    return constants
-
-
-#: Without ``keep_d_gates``, :func:`lstm_backward` keeps dz_t for this many bytes of steps
-#: and adds their share of the weight gradients with one GEMM each: long enough that the
-#: GEMMs run near full rate, short enough that dz stays in cache.
-GRADIENT_CHUNK_BYTES = 4 << 20
-
-
-class LocalFactors:
-    """The factors of dL/dz_t that depend on the forward pass only, for a block of steps.
-
-    For gates ``(k, N, 4H)`` = i, f, g, o and cell states c_{t-1}, c'_t::
-
-        out         = [g ⊙ σ'(z_i),  c_{t-1} ⊙ σ'(z_f),  i ⊙ φ'(z_g),  φ(c') ⊙ σ'(z_o)]
-        cell_factor = o ⊙ φ'(c')                                           (k, N, H)
-
-    ``block`` steps are done per call: as many as fit in ~512 KB of gates, so that a block
-    stays in cache while the steps of :func:`lstm_backward` use it (the whole sequence of a
-    small model, one step of a large one).
-    """
-
-    CACHE_BYTES = 512 * 1024
-
-    def __init__(self, gate_activation, T, N, H, dtype):
-        self.gate_activation, self.H = gate_activation, H
-        self.activation = gate_activation.activation
-        self.block = _steps_within(self.CACHE_BYTES, T, N, H, dtype)
-        # Scratch from the pool: allocating it afresh at every call cost 40 % of the
-        # backward pass at size S with 2 BLAS threads (page faults of a new mapping).
-        self.gate_scratch = BUFFERS.empty((self.block, N, 4 * H), dtype)
-        self.cell_factor, self.tanh_c, self.forget = (
-            BUFFERS.empty((self.block, N, H), dtype) for _ in range(3))
-
-    def compute(self, gates, c_states, out):
-        """Fill ``out`` (k, N, 4H) from ``gates`` (k, N, 4H) and ``c_states`` (k+1, N, H)
-        (c_{t-1} for each step, then c'_t of the last); returns cell_factor (k, N, H) and
-        a contiguous copy of the forget gates f (k, N, H) (a strided f in each step's
-        ``dc' ⊙ f`` costs ~4x as much at small sizes).
-
-        At a masked step c_t is not c'_t, but the carried gradients are zero there.
-        """
-        H, k = self.H, gates.shape[0]
-        self.gate_activation.derivative(gates, out=out, scratch=self.gate_scratch[:k])
-        tanh_c = self.gate_activation.cell(c_states[1:], out=self.tanh_c[:k])
-        out[..., 3 * H:] *= tanh_c
-        out[..., :H] *= gates[..., 2 * H:3 * H]
-        out[..., H:2 * H] *= c_states[:-1]
-        out[..., 2 * H:3 * H] *= gates[..., :H]
-        cell_factor = derivative_from_output(self.activation, tanh_c, out=self.cell_factor[:k])
-        cell_factor *= gates[..., 3 * H:]
-        forget = self.forget[:k]
-        np.copyto(forget, gates[..., H:2 * H])
-        return cell_factor, forget
-
-
-class GateActivation:
-    """σ on the i, f, o blocks and φ on the c block of a gate row z (N, 4H), in place.
-
-    With Keras' defaults (σ = sigmoid, φ = tanh) all four blocks take *one* ``tanh``::
-
-        σ(z) = ½ tanh(z/2) + ½        so  gates = s ⊙ tanh(s ⊙ z) + shift,
-        s = (½, ½, 1, ½),  shift = (½, ½, 0, ½)     per block i, f, c, o.
-
-    The inner ``s ⊙ z`` is folded into the weights (:meth:`fold_into_weights`: scaling by
-    ½ is exact in floating point), so a step costs one ``tanh``, one multiply and one add
-    over the whole row. In float32 the result is within 6e-8 of the exact sigmoid
-    (SciPy's float32 ``expit``: 9e-8) at a tenth of the cost. Other activation pairs
-    apply each block's activation separately.
-
-    The derivatives come from the gate values y (the cache keeps activated gates)::
-
-        σ'(z) = y (1 - y),   tanh'(z) = (1 + y)(1 - y)   =  (y + α)(1 - y),  α = (0, 0, 1, 0)
-
-    The per-block constants are stored repeated over the batch, (N, 4H), so that every
-    per-step operation runs over contiguous memory (broadcasting a (4H,) row costs as much
-    as the arithmetic at small sizes).
-    """
-
-    def __init__(self, activation, recurrent_activation, N, H, dtype):
-        self.activation, self.recurrent_activation, self.H = activation, recurrent_activation, H
-        self.one_tanh = activation == "tanh" and recurrent_activation == "sigmoid"
-        #: ``cell(c, out)``: φ(c) into ``out`` (NumPy's own function when φ is tanh: the
-        #: dispatch through :func:`activate` is a third of its cost at small sizes).
-        self.cell = np.tanh if activation == "tanh" else functools.partial(activate, activation)
-        if self.one_tanh:
-            self.column_scale, self.scale, self.shift, self.alpha = _one_tanh_constants(
-                N, H, np.dtype(dtype).str)
-
-    def fold_into_weights(self, kernel, recurrent_kernel, bias):
-        """``(W, U, b)`` scaled column-wise by s (one-tanh form) or unchanged."""
-        if not self.one_tanh:
-            return kernel, recurrent_kernel, bias
-        s = self.column_scale
-        return kernel * s, recurrent_kernel * s, None if bias is None else bias * s
-
-    def __call__(self, z):
-        """Activate z (pre-activations, weights folded as above) in place into i, f, g, o."""
-        if self.one_tanh:
-            np.tanh(z, out=z)
-            z *= self.scale
-            z += self.shift
-            return z
-        H = self.H
-        activate(self.recurrent_activation, z[:, :2 * H], out=z[:, :2 * H])
-        activate(self.activation, z[:, 2 * H:3 * H], out=z[:, 2 * H:3 * H])
-        activate(self.recurrent_activation, z[:, 3 * H:], out=z[:, 3 * H:])
-        return z
-
-    def derivative(self, gates, out, scratch):
-        """dgate/dz of each block from the gate values ``gates`` (..., 4H) into ``out``."""
-        if self.one_tanh:
-            np.subtract(1, gates, out=out)
-            np.add(gates, self.alpha, out=scratch)
-            out *= scratch
-            return out
-        H = self.H
-        derivative_from_output(self.recurrent_activation, gates[..., :2 * H],
-                               out=out[..., :2 * H])
-        derivative_from_output(self.activation, gates[..., 2 * H:3 * H],
-                               out=out[..., 2 * H:3 * H])
-        derivative_from_output(self.recurrent_activation, gates[..., 3 * H:], out=out[..., 3 * H:])
-        return out
-
-
-class _MaskedCarry:
-    """The masked-step bookkeeping of :func:`lstm_backward`.
-
-    At step t with mask m (N, 1), where ``y_t = m h'_t + (1 - m) y_{t-1}``::
-
-        dy_t  = dL/dy_t + (1 - m_{t+1}) dy_{t+1}          the output gradient, carried
-        dh'_t = m (dh_t + dy_t),    dc'_t starts from m dc_t
-        to step t-1:  dh_{t-1} = (1 - m) dh_t + dz_t U^T,   dc_{t-1} = (1 - m) dc_t + dc'_t ⊙ f_t
-    """
-
-    def __init__(self, step_mask, N, H, dtype):
-        self.valid = step_mask.astype(dtype)             # (T, N, 1)
-        self.invalid = (~step_mask).astype(dtype)
-        self.d_y = np.zeros((N, H), dtype=dtype)
-        self.d_c_valid = np.empty((N, H), dtype=dtype)
-        self.scratch = np.empty((N, H), dtype=dtype)
-
-    def split(self, t, d_h, d_c, d_out_t, out):
-        """dh'_t into ``out``; returns m dc_t; leaves (1 - m) dh_t, (1 - m) dc_t in d_h, d_c."""
-        valid, invalid = self.valid[t], self.invalid[t]
-        if d_out_t is not None:
-            self.d_y += d_out_t
-        np.add(d_h, self.d_y, out=out)
-        out *= valid
-        self.d_y *= invalid
-        np.multiply(d_c, valid, out=self.d_c_valid)
-        d_c *= invalid
-        d_h *= invalid
-        return self.d_c_valid
-
-
-class BufferPool:
-    """Recycles the large arrays of :func:`lstm_forward` / :func:`lstm_backward` across calls.
-
-    The first write to a freshly allocated large array costs a page fault per 4 KB page; on
-    the benchmark machine that was 13-20 % of a training step at size M. ``empty`` hands out
-    again an array of the same shape and dtype *that nothing references any more* (its only
-    reference is this pool): an array held by a cache, a tape, a returned gradient or any
-    view of them is never reused, so results are never overwritten behind anyone's back.
-
-    The pool keeps at most ``max_bytes`` of arrays (unreferenced ones are dropped first when
-    over); arrays below ``min_bytes`` are plain ``np.empty``. ``clear()`` releases everything;
-    ``enabled = False`` turns recycling off. Peak memory within a call is unchanged; between
-    calls the pool keeps up to one call's large arrays resident.
-    """
-
-    def __init__(self, max_bytes=1 << 30, min_bytes=1 << 16):
-        self.max_bytes, self.min_bytes, self.enabled = max_bytes, min_bytes, True
-        self._arrays = []                 # oldest first
-        self._lock = threading.Lock()
-        probe = [np.empty(1)]
-        self._unreferenced = sys.getrefcount(probe[0])   # the list's reference + the call's
-
-    def empty(self, shape, dtype):
-        """An uninitialized array, recycled when one of this shape and dtype is free."""
-        dtype = np.dtype(dtype)
-        nbytes = math.prod(shape) * dtype.itemsize      # (np.prod costs ~2 µs)
-        if not self.enabled or nbytes < self.min_bytes:
-            return np.empty(shape, dtype)
-        shape = tuple(shape)
-        with self._lock:
-            for k in range(len(self._arrays)):
-                candidate = self._arrays[k]
-                if candidate.shape == shape and candidate.dtype == dtype:
-                    del candidate
-                    if sys.getrefcount(self._arrays[k]) == self._unreferenced:
-                        return self._arrays[k]
-            array = np.empty(shape, dtype)
-            self._make_room(nbytes)
-            if self.nbytes + nbytes <= self.max_bytes:
-                self._arrays.append(array)
-            return array
-
-    @property
-    def nbytes(self):
-        return sum(a.nbytes for a in self._arrays)
-
-    def _make_room(self, nbytes):
-        k = 0
-        while self.nbytes + nbytes > self.max_bytes and k < len(self._arrays):
-            if sys.getrefcount(self._arrays[k]) == self._unreferenced:
-                del self._arrays[k]
-            else:
-                k += 1
-
-    def clear(self):
-        """Forget every recycled array (memory is freed once nothing else holds it)."""
-        with self._lock:
-            self._arrays = []
-
-
-#: The pool the LSTM ops draw their large arrays from.
-BUFFERS = BufferPool()

@@ -10,10 +10,12 @@
 
 Each optimizer class registers itself in :data:`mlstm.registry.OPTIMIZERS` under its Keras
 class name and a lowercase alias ("Adam"/"adam", "SGD"/"sgd"); :func:`get` looks names up
-there. The formulas are in ``docs/optimizers.md``.
+there. The formulas are in ``docs/optimizers.md``. ``learning_rate`` may be a schedule
+(:mod:`mlstm.schedules`, also reachable as ``mlstm.optimizers.schedules``).
 """
 from __future__ import annotations
 
+from .. import schedules
 from ..registry import OPTIMIZERS as _REGISTRY
 from .adam import Adam
 from .base import (MAX_ITERATIONS, Optimizer, clip_by_global_norm, clip_by_norm,
@@ -21,7 +23,7 @@ from .base import (MAX_ITERATIONS, Optimizer, clip_by_global_norm, clip_by_norm,
 from .sgd import SGD
 
 __all__ = ["Optimizer", "Adam", "SGD", "get", "MAX_ITERATIONS", "clip_by_norm",
-           "clip_by_global_norm", "clip_by_value", "decoupled_weight_decay"]
+           "clip_by_global_norm", "clip_by_value", "decoupled_weight_decay", "schedules"]
 
 
 def get(identifier):

@@ -77,14 +77,15 @@ class Adam(Optimizer):
     def _factors(self, dtype, step):
         """``(α_t, 1 - β1, 1 - β2, ε)`` as ``dtype`` scalars, computed once per step and dtype
         (NumPy scalar arithmetic costs about a microsecond an operation)."""
-        key = (dtype, step, self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
+        rate = self.learning_rate_at(step - 1)
+        key = (dtype, step, rate, self.beta_1, self.beta_2, self.epsilon)
         cache = getattr(self, "_factors_cache", None)    # read once: another thread may
         if cache is None or cache[0] != key:             # replace it meanwhile
             # As Keras computes them: the bias corrections use ops.cast(β, dtype), which
             # goes through float32 even for float64 variables; the moment factors (1 - β)
             # are Python floats, so they are exact in float64 and float32(1 - β) in float32.
             beta_1, beta_2 = dtype(np.float32(self.beta_1)), dtype(np.float32(self.beta_2))
-            alpha = (dtype(self.learning_rate) * np.sqrt(1 - beta_2 ** dtype(step))
+            alpha = (dtype(rate) * np.sqrt(1 - beta_2 ** dtype(step))
                      / (1 - beta_1 ** dtype(step)))
             cache = self._factors_cache = (key, (alpha, dtype(1 - self.beta_1),
                                                  dtype(1 - self.beta_2), dtype(self.epsilon)))

@@ -37,7 +37,8 @@ import math
 
 import numpy as np
 
-from .. import validation
+from .. import schedules, validation
+from ..schedules import is_schedule
 from ._interrupts import deferred_sigint
 
 __all__ = ["Optimizer", "clip_by_norm", "clip_by_global_norm", "clip_by_value",
@@ -85,7 +86,10 @@ class Optimizer:
 
     Parameters
     ----------
-    learning_rate : float
+    learning_rate : float or mlstm.schedules.LearningRateSchedule
+        A schedule is evaluated at the step count before the update, as Keras does: the
+        rule of step ``t`` uses :meth:`learning_rate_at` ``(t - 1)``; after each step
+        ``current_learning_rate`` holds the rate it used.
     clipnorm : float, optional
         Clip each gradient to this L2 norm.
     global_clipnorm : float, optional
@@ -111,15 +115,24 @@ class Optimizer:
         self.weight_decay = (None if weight_decay is None
                              else _positive("weight_decay", weight_decay, allow_zero=True))
         self.iterations = 0
+        #: The rate the last step taken used (None before any).
+        self.current_learning_rate = None
 
     @property
     def learning_rate(self):
-        """The step size (a positive finite float; checked whenever it is set)."""
+        """The step size: a positive finite float or a schedule (checked whenever set)."""
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._learning_rate = _positive("learning_rate", value, allow_zero=True)
+        self._learning_rate = (value if is_schedule(value)
+                               else _positive("learning_rate", value, allow_zero=True))
+
+    def learning_rate_at(self, iterations):
+        """The rate of the step taken after ``iterations`` steps: the constant, or the
+        schedule at ``iterations`` (the count before the update, as Keras does)."""
+        lr = self._learning_rate
+        return float(lr(int(iterations))) if is_schedule(lr) else lr
 
     # ------------------------------------------------------------------ the step
     def apply(self, params, grads):
@@ -172,6 +185,7 @@ class Optimizer:
             for (slot, name), value in new_state.items():
                 slots[slot][name] = value
             self.iterations = step
+            self.current_learning_rate = self.learning_rate_at(step - 1)
         return updates
 
     def _compute(self, params, grads, step):
@@ -181,7 +195,8 @@ class Optimizer:
         for name, g in self.clip_gradients(grads).items():
             theta = params[name]
             g = g.astype(theta.dtype, copy=False)
-            start = (decoupled_weight_decay(theta, self.weight_decay * self.learning_rate)
+            start = (decoupled_weight_decay(theta,
+                                            self.weight_decay * self.learning_rate_at(step - 1))
                      if self.weight_decay else theta.copy())
             current = {slot: arrays.get(name) for slot, arrays in slots.items()}
             new_params[name], new_slots = self.rule(start, g, current, step)
@@ -255,10 +270,10 @@ class Optimizer:
 
     def _float_settings(self):
         """``[(label, value)]`` of the settings that enter the step cast to the weights' dtype."""
-        settings = [("learning_rate", self.learning_rate)]
+        rate = self.learning_rate_at(self.iterations)     # a schedule: at the next step
+        settings = [("learning_rate", rate)]
         if self.weight_decay:
-            settings.append(("weight_decay * learning_rate",
-                             self.weight_decay * self.learning_rate))
+            settings.append(("weight_decay * learning_rate", self.weight_decay * rate))
         for label in ("clipnorm", "clipvalue"):
             if getattr(self, label) is not None:
                 settings.append((label, getattr(self, label)))
@@ -299,7 +314,9 @@ class Optimizer:
         return {}
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate,
+        lr = self.learning_rate
+        return {"name": self.name,
+                "learning_rate": schedules.serialize(lr) if is_schedule(lr) else lr,
                 "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
                 "clipvalue": self.clipvalue, "weight_decay": self.weight_decay}
 
@@ -307,6 +324,8 @@ class Optimizer:
     def from_config(cls, config):
         config = dict(config)
         config.pop("name", None)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
         return cls(**config)
 
     def __repr__(self):

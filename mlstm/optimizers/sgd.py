@@ -40,7 +40,7 @@ class SGD(Optimizer):
 
     def rule(self, theta, g, state, step):
         dtype = theta.dtype.type
-        lr = dtype(self.learning_rate)
+        lr = dtype(self.learning_rate_at(step - 1))
         if not self.momentum:
             theta -= lr * g
             return theta, {}

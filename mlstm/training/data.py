@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import validation
 from ..layers.base import format_shape as _format_shape
+from .weights import missing_labels
 
 __all__ = ["DataMixin"]
 
@@ -22,10 +23,15 @@ class DataMixin:
     """Standardize ``x`` and ``y`` (part of :class:`Trainer`)."""
 
     # ------------------------------------------------------------------ data
-    def _standardize(self, data, role, tensors, names, shapes=None, hints=None):
+    def _standardize(self, data, role, tensors, names, shapes=None, hints=None,
+                     labelled=None):
         """Arrays for ``tensors`` from an array, a list or a dict by name; shapes checked
         (against ``shapes``, one list of accepted shapes per tensor, when given; ``hints``
-        may add words to a refusal: one ``hint(given shape) -> str`` or None per tensor)."""
+        may add words to a refusal: one ``hint(given shape) -> str`` or None per tensor).
+
+        ``labelled``: a list to receive, per array, its labelled entries (None: all), the
+        missing labels (rows of NaN) being filled (``missing_targets="mask"``).
+        """
         n = len(tensors)
         if isinstance(data, dict):
             missing = [nm for nm in names if nm not in data]
@@ -69,8 +75,11 @@ class DataMixin:
                 raise ValueError(f"{role} {name!r} is empty: shape {a.shape}")
             if np.dtype(t.dtype).kind == "i":
                 out.append(self._integer_input(t, a, f"{role} {name!r}"))
-            else:
-                out.append(validation.cast_finite(a, t.dtype, f"{role} {name!r}"))
+                continue
+            if labelled is not None:
+                a, present = missing_labels(a, f"{role} {name!r}")
+                labelled.append(present)
+            out.append(validation.cast_finite(a, t.dtype, f"{role} {name!r}"))
         sizes = {a.shape[0] for a in out}
         if len(sizes) > 1:
             raise ValueError(f"{role}: batch sizes differ: " +
@@ -120,9 +129,9 @@ class DataMixin:
                          (lambda given, hint=hint, shape=tuple(t.shape): hint(given, shape)))
         return shapes, hints
 
-    def _targets(self, y, batch_size):
+    def _targets(self, y, batch_size, labelled=None):
         ys = self._standardize(y, "targets", self.outputs, self.output_names,
-                               *self._target_shapes())
+                               *self._target_shapes(), labelled=labelled)
         if ys[0].shape[0] != batch_size:
             raise ValueError(f"targets have {ys[0].shape[0]} samples, inputs have {batch_size}")
         validation.check_targets(self, ys)

@@ -1,24 +1,9 @@
 """What training returns: :class:`History` (per epoch) and :class:`LossResult` (per batch)."""
 from __future__ import annotations
 
+from ..callbacks.history import History
+
 __all__ = ["History", "LossResult"]
-
-
-class History:
-    """What ``fit`` returns: ``history`` (dict of lists per key) and ``epoch``."""
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-        self.params = {}
-
-    def append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __repr__(self):
-        return f"<History epochs={len(self.epoch)} keys={list(self.history)}>"
 
 
 class LossResult:
@@ -32,14 +17,19 @@ class LossResult:
         Unweighted loss_k (None for outputs without a loss).
     d_outputs, d_logits : dict output index -> ndarray
         Gradients of the *weighted* losses with respect to each output (or its logits).
+    labelled, entries : list of int or None
+        With missing labels (``missing_targets="mask"``): per output, how many loss entries
+        of the batch are labelled (and valid under the output's mask), and how many are
+        valid; loss_k is the mean over the labelled ones (0 when there is none). None
+        otherwise, and for outputs without a loss.
     """
 
-    def __init__(self, total, per_output, d_outputs, d_logits):
+    def __init__(self, total, per_output, d_outputs, d_logits, labelled=None, entries=None):
         self.total, self.per_output = total, per_output
         self.d_outputs, self.d_logits = d_outputs, d_logits
+        self.labelled, self.entries = labelled, entries
 
     def for_output(self, k):
         """Only output ``k``'s seeds: ``(d_outputs, d_logits)`` for a per-output backward."""
         return ({k: self.d_outputs[k]} if k in self.d_outputs else {},
                 {k: self.d_logits[k]} if k in self.d_logits else {})
-

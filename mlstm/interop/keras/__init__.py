@@ -70,6 +70,17 @@ from .exporting import to_keras
 from .importing import from_keras, load_keras
 from .layer_mapping import supported_keras_layers
 from .report import format_report
+from ... import model as _model_module
+
+
+def _save_keras(model, path):
+    """``model.save("m.keras")``: a Keras file through :func:`to_keras`."""
+    to_keras(model).save(path)
+
+
+# Model.save finds its ".keras" writer here: the model sits below the interop and must not
+# import it, so the interop offers the writer when it is imported (mlstm imports it).
+_model_module.SAVE_FORMATS[".keras"] = _save_keras
 
 __all__ = ["from_keras", "to_keras", "load_keras", "compile_like", "crosscheck",
            "format_report", "cli_main", "DEFAULT_TOLERANCES", "keras_dtype",

@@ -27,7 +27,7 @@ _NOTICE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\
 def import_keras():
     """keras, imported with TensorFlow's start-up notices filtered out (see the module
     docstring); ImportError naming the extra to install when it is missing."""
-    if "keras" not in sys.modules:
+    if sys.modules.get("keras") is None:      # absent, or blocked (None): import it
         # 2: no INFO or WARNING lines from TensorFlow's C++ side (e.g. the CPU feature note)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")
@@ -38,7 +38,8 @@ def import_keras():
                 raise ImportError("mlstm.interop.keras needs Keras 3 with TensorFlow: pip "
                                   "install 'mlstm[keras]' (tensorflow-cpu==2.21.0, "
                                   "keras==3.15.1)") from exc
-    return sys.modules["keras"]
+    import keras
+    return keras
 
 
 @contextlib.contextmanager
