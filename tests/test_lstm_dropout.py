@@ -134,6 +134,34 @@ def test_equals_a_transcription_of_keras_cell(rates):
     assert not np.allclose(got, model.forward([x]).values[id(model.nodes[k].outputs[0])])
 
 
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_gate_dropout_op_without_masks_is_the_lstm(go_backwards):
+    """The plain per-gate op and the fast op agree when no mask drops anything: values and
+    every gradient, with a sequence mask and initial states."""
+    from mlstm.ops import lstm_backward, lstm_forward
+    from mlstm.ops.recurrent_dropout import (lstm_gate_dropout_backward,
+                                             lstm_gate_dropout_forward)
+    rng = np.random.default_rng(0)
+    N, T, D, H = 3, 5, 4, 2
+    x = rng.normal(size=(N, T, D))
+    weights = (rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H))
+    options = dict(h0=rng.normal(size=(N, H)), c0=rng.normal(size=(N, H)),
+                   mask=np.array([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [1, 0, 1, 0, 1]], bool),
+                   go_backwards=go_backwards)
+    ones = dict(input_masks=np.ones((4, N, D)), recurrent_masks=np.ones((4, N, H)))
+    fast, fast_cache = lstm_forward(x, *weights, **options)
+    d_out, d_h, d_c = rng.normal(size=(N, T, H)), rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    expected = lstm_backward(d_out, d_h, d_c, fast_cache)
+    for masks in ({}, ones):
+        plain, cache = lstm_gate_dropout_forward(x, *weights, **masks, **options)
+        for a, b in zip(plain, fast):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+        grads = lstm_gate_dropout_backward(d_out, d_h, d_c, cache)
+        for key in ("x", "kernel", "recurrent_kernel", "bias", "h0", "c0", "d_h_steps"):
+            np.testing.assert_allclose(grads[key], expected[key], rtol=1e-12, atol=1e-13,
+                                       err_msg=key)
+
+
 def test_inference_and_passes_without_a_generator_drop_nothing():
     plain, dropped = _model(), _model(dropout=0.5, recurrent_dropout=0.5)
     dropped.set_weights(plain.get_weights())
