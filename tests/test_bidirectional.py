@@ -150,6 +150,22 @@ def test_per_direction_measures():
         "back/recurrent_kernel", (0, 4))
 
 
+def test_save_and_load_through_the_loaders_skeleton(tmp_path):
+    """The loader plans every weight before allocating (mlstm.io.build): the wrapped
+    layers' weights are planned, bounded and read like any layer's."""
+    model, x, ys = _gradcheck_model("concat", True, True, masked=True, backward=True)
+    path = str(tmp_path / "bi.npz")
+    model.save(path)
+    loaded = mlstm.load_model(path)
+    for a, b in zip(loaded.forward([x]).outputs, model.forward([x]).outputs):
+        np.testing.assert_array_equal(a, b)
+    bi = loaded.get_layer("bi")
+    assert bi.forward_layer.params["kernel"] is bi.params["forward_lstm/kernel"]
+    bi_bytes = sum(w.nbytes for w in model.get_layer("bi").get_weights())
+    with pytest.raises(ValueError, match="reached at 'bi/back/bias'"):
+        mlstm.load_model(path, max_bytes=bi_bytes - 1)         # its last weight passes it
+
+
 def test_bad_configurations_are_refused():
     with pytest.raises(ValueError, match="must be a sequence layer"):
         Bidirectional(Dense(2))
