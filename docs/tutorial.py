@@ -223,8 +223,9 @@ assert scores["one loss per output"][0] < 0.5 * scores["seed's custom loss"][0]
 # Every backward pass in mlstm is written by hand, so it is checked against finite
 # differences: `mlstm.gradcheck` clones the model to float64 and compares each parameter's
 # (and each input's) gradient with a five-point central difference. A small model keeps
-# the full entry-by-entry check to a second; for a large one, check random directions instead
-# (`help(mlstm.gradcheck)`).
+# it in a second. By default the check compares each array's gradient along a few random
+# directions and drills down to single entries only where an array fails; `method="entries"`
+# checks every entry (`help(mlstm.gradcheck)`).
 
 # %%
 small = build_seed_model(units=3, timesteps=4, features=(2, 3), dtype="float64")

@@ -1,8 +1,9 @@
 """Shared test setup.
 
-Tests marked ``keras`` (or ``torch``) need TensorFlow/Keras (or PyTorch). Without them they
-are skipped, except when ``MLSTM_REQUIRE_KERAS=1`` (CI): then a missing framework is an
-error, so a cross-check can never be skipped silently where it must run.
+Tests marked ``keras`` (or ``torch``, or ``docs``) need TensorFlow/Keras (or PyTorch, or the
+docs extra). Without them they are skipped, except when ``MLSTM_REQUIRE_KERAS=1`` (CI): then
+a missing extra is an error, so a cross-check or the site build can never be skipped
+silently where it must run.
 """
 import importlib.util
 import os
@@ -17,7 +18,9 @@ settings.register_profile("ci", deadline=None, derandomize=True,
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 REQUIRED = os.environ.get("MLSTM_REQUIRE_KERAS") == "1"
-_MODULES = {"keras": ("keras", "tensorflow"), "torch": ("torch",)}
+_MODULES = {"keras": ("keras", "tensorflow"), "torch": ("torch",),
+            "docs": ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers", "jupytext",
+                     "griffe")}
 
 
 def _missing(marker):
@@ -42,6 +45,12 @@ def pytest_collection_modifyitems(config, items):
 def _require_keras():
     pytest.fail(f"MLSTM_REQUIRE_KERAS=1 but {_missing('keras')} cannot be imported: "
                 "install the keras extra (pip install '.[keras]')")
+
+
+@pytest.fixture
+def _require_docs():
+    pytest.fail(f"MLSTM_REQUIRE_KERAS=1 but {_missing('docs')} cannot be imported: "
+                "install the docs extra (pip install '.[docs]')")
 
 
 @pytest.fixture

@@ -373,7 +373,7 @@ def test_set_weights_malformed_at_a_random_position_changes_nothing(data):
 
 COMPILE_CASES = [
     (dict(loss="hinge"), ["'hinge'", "binary_crossentropy", "mean_squared_error"]),
-    (dict(loss="mse", optimizer="rmsprop"), ["'rmsprop'", "adam", "sgd"]),
+    (dict(loss="mse", optimizer="ftrl"), ["'ftrl'", "adam", "sgd", "rmsprop"]),
     (dict(loss="mse", metrics=["f1"]), ["'f1'", "binary_accuracy"]),
     (dict(loss=["mse"]), ["got 1 entries for 2 outputs", "out1"]),
     (dict(loss={"out3": "mse"}), ["out3", "out1", "out2"]),

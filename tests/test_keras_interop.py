@@ -365,11 +365,11 @@ def test_from_keras_refuses_with_layer_and_option(keras, build, match):
 
 @keras_mark
 @pytest.mark.parametrize("compile_kwargs,match", [
-    ({"optimizer": "rmsprop", "loss": "mse"}, "optimizer RMSprop"),
+    ({"optimizer": "ftrl", "loss": "mse"}, "optimizer 'Ftrl' has no mlstm counterpart"),
     ({"optimizer": "adam", "loss": "poisson"}, "'poisson' has no mlstm translation"),
     ({"optimizer": "adam", "loss": "kl_divergence"}, "has no mlstm translation"),
     ({"optimizer": "adam", "loss": ["mse"]}, None),
-], ids=["rmsprop", "poisson", "kl_divergence", "list-ok"])
+], ids=["ftrl", "poisson", "kl_divergence", "list-ok"])
 def test_from_keras_compile_refusals(keras, compile_kwargs, match):
     from mlstm.interop.keras import from_keras
 
@@ -611,9 +611,8 @@ def test_command_line_user_mistakes_are_one_line(keras, tmp_path, capsys):
                     loss="poisson")
     _one_line_error(capsys, [poisson, str(data)], "'poisson' has no mlstm translation",
                     "MeanSquaredError")
-    rmsprop = _save(_lstm_model(keras), tmp_path / "rmsprop.keras", optimizer="rmsprop",
-                    loss="mse")
-    _one_line_error(capsys, [rmsprop, str(data)], "optimizer RMSprop", "Adam and SGD")
+    ftrl = _save(_lstm_model(keras), tmp_path / "ftrl.keras", optimizer="ftrl", loss="mse")
+    _one_line_error(capsys, [ftrl, str(data)], "optimizer 'Ftrl'", "Adam, AdamW")
     uncompiled = _save(_lstm_model(keras), tmp_path / "uncompiled.keras")
     _one_line_error(capsys, [uncompiled, str(data)], "no compile config")
 

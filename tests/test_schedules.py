@@ -168,3 +168,17 @@ def test_refusals():
         SGD(lambda step: 0.1)
     with pytest.raises(ValueError, match="Unknown learning-rate schedule 'Nope'"):
         schedules.deserialize({"class_name": "Nope", "config": {}})
+
+
+@pytest.mark.keras
+def test_a_keras_optimizer_with_a_keras_schedule_maps_to_the_same_rates():
+    import keras
+
+    from mlstm.optimizers import get
+    for schedule in (keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.5, staircase=True),
+                     keras.optimizers.schedules.CosineDecay(0.01, 100, warmup_target=0.02,
+                                                            warmup_steps=5)):
+        ours = get(keras.optimizers.RMSprop(learning_rate=schedule))
+        assert type(ours).__name__ == "RMSprop"
+        for step in (0, 4, 7, 23, 99):
+            assert ours.learning_rate_at(step) == float(schedule(step))

@@ -30,7 +30,7 @@ When the output is a sigmoid of logits (a ``Dense(activation="sigmoid")`` or
 on a softmax head (categorical and sparse) categorical cross-entropy, as Keras does; the
 clipped formula would be wrong (and its gradient zero) on a saturated head.
 
-Each loss is one registered class in one file (``mse.py``, ``mae.py``, ``huber.py``,
+Each loss is one registered class in one file (``mse.py``, ``mae.py``, ``huber_loss.py``,
 ``bce.py``, ``categorical.py``, ``sparse_categorical.py``; the contract and the reduction
 in ``base.py``), found by name through :data:`mlstm.registry.LOSSES`.
 
@@ -52,7 +52,7 @@ from .base import EPSILON, Loss, reduce_output_loss
 from .bce import BinaryCrossentropy, binary_crossentropy
 from .categorical import CategoricalCrossentropy, categorical_crossentropy
 from .function import FunctionLoss
-from .huber import Huber, huber
+from .huber_loss import Huber, huber
 from .mae import MeanAbsoluteError, mean_absolute_error
 from .mse import MeanSquaredError, mean_squared_error
 from .sparse_categorical import SparseCategoricalCrossentropy, sparse_categorical_crossentropy

@@ -5,37 +5,56 @@
                            computed into new arrays, checked finite, committed with Ctrl-C
                            deferred; the clipping and weight-decay transforms
 :mod:`.adam`               :class:`Adam` (Keras' form; AMSGrad)
+:mod:`.adamw`              :class:`AdamW` (Adam with weight_decay=0.004 by default)
+:mod:`.adamax`             :class:`Adamax` (Adam with the infinity norm)
+:mod:`.nadam`              :class:`Nadam` (Nesterov Adam with Keras' momentum schedule)
+:mod:`.rmsprop`            :class:`RMSprop` (momentum; centered)
+:mod:`.adagrad`            :class:`Adagrad`
 :mod:`.sgd`                :class:`SGD` ((Nesterov) momentum)
+:mod:`.keras_objects`      :func:`from_keras_object`: a Keras optimizer object -> the mlstm
+                           one with the same options (Keras is not imported)
 =========================  ==================================================================
 
 Each optimizer class registers itself in :data:`mlstm.registry.OPTIMIZERS` under its Keras
-class name and a lowercase alias ("Adam"/"adam", "SGD"/"sgd"); :func:`get` looks names up
-there. The formulas are in ``docs/optimizers.md``. ``learning_rate`` may be a schedule
-(:mod:`mlstm.schedules`, also reachable as ``mlstm.optimizers.schedules``).
+class name and a lowercase alias ("Adam"/"adam", "RMSprop"/"rmsprop", ...); :func:`get`
+looks names up there. The formulas are in ``docs/optimizers.md``. ``learning_rate`` may be
+a schedule (:mod:`mlstm.schedules`, also reachable as ``mlstm.optimizers.schedules``).
 """
 from __future__ import annotations
 
 from .. import schedules
 from ..registry import OPTIMIZERS as _REGISTRY
+from .adagrad import Adagrad
 from .adam import Adam
+from .adamax import Adamax
+from .adamw import AdamW
 from .base import (MAX_ITERATIONS, Optimizer, clip_by_global_norm, clip_by_norm,
                    clip_by_value, decoupled_weight_decay)
+from .keras_objects import from_keras_object
+from .nadam import Nadam
+from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "Adam", "SGD", "get", "MAX_ITERATIONS", "clip_by_norm",
+__all__ = ["Optimizer", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "SGD",
+           "get", "from_keras_object", "MAX_ITERATIONS", "clip_by_norm",
            "clip_by_global_norm", "clip_by_value", "decoupled_weight_decay", "schedules"]
 
 
 def get(identifier):
-    """An optimizer from a name (``"adam"``, ``"Adam"``, ``"sgd"``, ...; Keras' defaults) or
-    an instance (returned as it is)."""
+    """An optimizer from a name (``"adam"``, ``"RMSprop"``, ``"sgd"``, ...; Keras'
+    defaults), an instance (returned as it is), or a Keras optimizer object or class (the
+    mlstm optimizer with its options: :func:`from_keras_object`)."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
         key = identifier if identifier in _REGISTRY else identifier.lower()
         if key in _REGISTRY:
             return _REGISTRY.get(key)()
+    else:
+        mapped = from_keras_object(identifier)
+        if mapped is not None:
+            return mapped
     raise ValueError(f"Unknown optimizer {identifier!r}; registered optimizers: "
-                     f"{', '.join(_REGISTRY.names(aliases=True))}, or an "
-                     "mlstm.optimizers.Optimizer instance")
-
+                     f"{', '.join(_REGISTRY.names(aliases=True))}, an "
+                     "mlstm.optimizers.Optimizer instance, or a Keras optimizer object of "
+                     "one of these classes")

@@ -9,7 +9,8 @@ Losses
     option the Keras class does not take must sit at mlstm's default.
 Optimizers
     Found in :data:`mlstm.registry.OPTIMIZERS` under their Keras class names ("Adam",
-    "SGD"); mlstm's optimizer configs use Keras' option names.
+    "RMSprop", ...); mlstm's optimizer configs use Keras' option names. From Keras, through
+    :func:`mlstm.optimizers.from_keras_object` (what ``compile`` uses for a Keras object).
 Metrics
     Not carried: they change no number that is trained or compared.
 """
@@ -21,10 +22,6 @@ from .backend import import_keras
 
 __all__ = ["loss_from_keras", "loss_to_keras", "optimizer_from_keras", "optimizer_to_keras",
            "keras_compile_args", "compile_like", "compile_keras_like"]
-
-# Keras optimizer options mlstm has no counterpart for, with the only value accepted.
-_KERAS_ONLY_OPTIMIZER_OPTIONS = {"use_ema": False, "loss_scale_factor": None,
-                                 "gradient_accumulation_steps": None}
 
 
 # --------------------------------------------------------------------------- losses
@@ -131,25 +128,14 @@ def _optimizer_classes():
 
 
 def optimizer_from_keras(optimizer):
-    """The mlstm optimizer with the Keras optimizer's configuration (fresh state)."""
-    keras = import_keras()
-    classes = _optimizer_classes()
-    name = type(optimizer).__name__
-    mine = classes.get(name)
-    if mine is None or type(optimizer) is not getattr(keras.optimizers, name, None):
-        raise ValueError(f"optimizer {name} is not supported (mlstm has "
-                         f"{' and '.join(sorted(classes))})")
-    config = optimizer.get_config()
-    for key, expected in _KERAS_ONLY_OPTIMIZER_OPTIONS.items():
-        if config.get(key, expected) != expected:
-            raise ValueError(f"optimizer {name}: option {key}={config[key]!r} is not supported")
-    if not isinstance(config["learning_rate"], (int, float)):
-        raise ValueError(f"optimizer {name}: a learning-rate schedule "
-                         f"({config['learning_rate']!r}) is not supported; use a constant")
-    # mlstm's optimizer configs use Keras' option names: mlstm's options are read from
-    # Keras' config by those names (any option mlstm lacks is Keras-only, checked above).
-    keys = [k for k in mine().get_config() if k != "name" and k in config]
-    return mine(**{k: config[k] for k in keys})
+    """The mlstm optimizer with the Keras optimizer's configuration (fresh state): the one
+    place that maps them is :func:`mlstm.optimizers.from_keras_object` (used by
+    ``compile(optimizer=keras_object)`` too), which refuses by name what mlstm cannot map."""
+    from ... import optimizers
+    mapped = optimizers.from_keras_object(optimizer)
+    if mapped is None:
+        raise ValueError(f"optimizer {optimizer!r} is not a Keras optimizer")
+    return mapped
 
 
 def optimizer_to_keras(optimizer):
@@ -160,7 +146,7 @@ def optimizer_to_keras(optimizer):
     kcls = getattr(keras.optimizers, cls.__name__, None)
     if classes.get(cls.__name__) is not cls or kcls is None:
         raise ValueError(f"optimizer {cls.__name__} has no Keras translation (mlstm's "
-                         f"{' and '.join(sorted(classes))} have)")
+                         f"{', '.join(sorted(classes))} have)")
     theirs = _parameters(kcls)
     options = {}
     for key, value in optimizer.get_config().items():

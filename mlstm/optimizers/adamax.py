@@ -1,0 +1,84 @@
+"""Adamax in Keras' form: Adam with the infinity norm in place of sqrt(v).
+
+Step t = 1, 2, ... (after clipping and weight decay, :mod:`mlstm.optimizers.base`); the
+state starts at zero::
+
+    m ← m + (g - m)(1 - β1)
+    u ← max(β2 u, |g|)
+    θ ← θ - lr · m / ((1 - β1^t) (u + ε))      ε = 1e-7
+
+ε is added to u, the running maximum of |g| (there is no square root and no second bias
+correction: u is not a biased average). In ``1 - β1^t`` Keras casts β1 to the weights'
+dtype through float32 (``ops.cast``); in the moment update it uses the Python float
+``1 - β1``. Both as here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register_optimizer
+from .base import Optimizer, _positive
+
+__all__ = ["Adamax"]
+
+
+@register_optimizer(aliases=("adamax",))
+class Adamax(Optimizer):
+    """Adamax, Keras form; see the module docstring.
+
+    Parameters
+    ----------
+    learning_rate : float
+    beta_1 : float
+        Decay of the first moment m, in [0, 1).
+    beta_2 : float
+        Decay of the infinity norm u, in [0, 1].
+    epsilon : float
+        Added to u (1e-7, Keras' default).
+    clipnorm, global_clipnorm, clipvalue, weight_decay
+        See :class:`mlstm.optimizers.Optimizer`.
+
+    Notes
+    -----
+    State, per parameter (its shape): ``m`` and ``u``.
+    """
+
+    name = "adamax"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if not 0.0 <= _positive("beta_1", beta_1, allow_zero=True) < 1.0:
+            raise ValueError(f"Adamax: beta_1 must be in [0, 1), got {beta_1}")
+        if not 0.0 <= _positive("beta_2", beta_2, allow_zero=True) <= 1.0:
+            raise ValueError(f"Adamax: beta_2 must be in [0, 1], got {beta_2}")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        self.m, self.u = {}, {}
+
+    def rule(self, theta, g, state, step):
+        dtype = theta.dtype.type
+        m = state["m"] if state["m"] is not None else np.zeros_like(theta)
+        u = state["u"] if state["u"] is not None else np.zeros_like(theta)
+        m_new = g - m
+        m_new *= dtype(1 - self.beta_1)
+        m_new += m
+        u_new = np.maximum(dtype(self.beta_2) * u, np.abs(g))
+        correction = 1 - dtype(np.float32(self.beta_1)) ** dtype(step)
+        denominator = u_new + dtype(self.epsilon)
+        denominator *= correction
+        step_size = dtype(self.learning_rate_at(step - 1)) * m_new
+        step_size /= denominator
+        theta -= step_size
+        return theta, {"m": m_new, "u": u_new}
+
+    def _slots(self):
+        return {"m": self.m, "u": self.u}
+
+    def _float_settings(self):
+        return super()._float_settings() + [("epsilon", self.epsilon)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        return config
