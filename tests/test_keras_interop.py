@@ -384,14 +384,17 @@ def test_from_keras_compile_refusals(keras, compile_kwargs, match):
 
 
 @keras_mark
-def test_from_keras_refuses_a_learning_rate_schedule(keras):
+def test_from_keras_carries_a_learning_rate_schedule(keras):
+    """A Keras schedule becomes the mlstm schedule of the same name and options (it used to
+    be refused, before mlstm.schedules)."""
     from mlstm.interop.keras import from_keras
 
     kmodel = _lstm_model(keras)
     schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9)
     kmodel.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
-    with pytest.raises(ValueError, match="learning-rate schedule"):
-        from_keras(kmodel)
+    optimizer = from_keras(kmodel).optimizer
+    for step in (0, 5, 17):
+        assert optimizer.learning_rate_at(step) == float(schedule(step))
 
 
 @keras_mark
