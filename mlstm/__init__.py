@@ -13,8 +13,9 @@ from .gradcheck import gradcheck
 from .initializers import set_random_seed
 from .interop.keras import load_keras
 from .io import load_model
-from .layers import (LSTM, Activation, Concatenate, Dense, Embedding, Input, Layer, Masking,
-                     Reshape, concatenate)
+from .layers import (LSTM, Activation, BatchNormalization, Bidirectional, Concatenate, Dense,
+                     Dropout, Embedding, Input, Layer, Masking, RepeatVector, Reshape,
+                     SpatialDropout1D, TimeDistributed, concatenate)
 from .losses import Loss
 from .model import Model
 from .optimizers import Optimizer
@@ -26,7 +27,8 @@ from ._version import __version__
 
 
 __all__ = ["Input", "LSTM", "Dense", "Embedding", "Activation", "Concatenate", "concatenate",
-           "Reshape", "Masking", "Model", "Layer", "Loss", "Optimizer", "register_layer",
+           "Reshape", "Masking", "RepeatVector", "Dropout", "SpatialDropout1D",
+           "TimeDistributed", "Bidirectional", "BatchNormalization", "Model", "Layer", "Loss", "Optimizer", "register_layer",
            "register_loss", "register_optimizer", "register_activation", "register_metric",
            "registry",
            "activations", "losses", "metrics", "optimizers", "gradcheck",

@@ -15,7 +15,7 @@ import mlstm
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 MATH_PAGES = ["lstm.md", "dense_and_merge.md", "losses.md", "optimizers.md", "multi_output.md",
-              "classification.md"]
+              "classification.md", "wrappers_and_regularization.md"]
 PAGES = MATH_PAGES + ["index.md", "extending.md"]
 CODE_REF = re.compile(r"\[`([\w.]+)`\]\((\.\./[\w/.]+\.py)\)")
 

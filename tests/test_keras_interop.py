@@ -326,8 +326,9 @@ def _stateful(keras):
 
 @keras_mark
 @pytest.mark.parametrize("build,match", [
-    (lambda k: _lstm_model(k, dropout=0.1), "'the_lstm'.*dropout=0.1"),
-    (lambda k: _lstm_model(k, recurrent_dropout=0.2), "'the_lstm'.*recurrent_dropout=0.2"),
+    (lambda k: _lstm_model(k, dropout=1.0), "'the_lstm'.*dropout=1.0.*\\[0, 1\\)"),
+    (lambda k: _lstm_model(k, recurrent_dropout=1.0),
+     "'the_lstm'.*recurrent_dropout=1.0.*\\[0, 1\\)"),
     (lambda k: _lstm_model(k, kernel_regularizer="l2"), "'the_lstm'.*kernel_regularizer"),
     (lambda k: _lstm_model(k, recurrent_constraint="non_neg"),
      "'the_lstm'.*recurrent_constraint"),
@@ -336,15 +337,16 @@ def _stateful(keras):
     (lambda k: _lstm_model(k, recurrent_activation="hard_sigmoid"),
      "'the_lstm'.*recurrent_activation='hard_sigmoid'"),
     (lambda k: _lstm_model(k, dtype="mixed_float16"), "'the_lstm'.*dtype='mixed_float16'"),
-    (_stateful, "'keeps_state'.*stateful=True"),
+    (_stateful, "'keeps_state'.*stateful=True.*carries its last state into the next batch"),
     (_activity_regularized, "Dense 'reg'.*activity_regularizer"),
     (lambda k: k.Sequential([k.Input((5, 3)), k.layers.GRU(2, name="gru")]),
      "'gru' \\(GRU\\).*not support"),
     (lambda k: k.Sequential([k.Input((5, 3)),
-                             k.layers.Bidirectional(k.layers.LSTM(2), name="bi")]),
-     "'bi' \\(Bidirectional\\)"),
-    (lambda k: k.Sequential([k.Input((3,)), k.layers.Dropout(0.5, name="drop")]),
-     "'drop' \\(Dropout\\)"),
+                             k.layers.Bidirectional(k.layers.GRU(2), name="bi")]),
+     "'forward_gru' \\(GRU\\)"),
+    (lambda k: k.Sequential([k.Input((4, 4, 3)),
+                             k.layers.SpatialDropout2D(0.5, name="drop")]),
+     "'drop' \\(SpatialDropout2D\\)"),
     (_custom_layer, "'mine' \\(MyDense\\)"),
     (_nested, "'inner'.*nested model"),
     (_op_in_path, "Operation .*multiply"),
@@ -352,9 +354,9 @@ def _stateful(keras):
     (_initial_state_on_masked_input, "'stateful_start'.*initial_state on a masked input"),
     (_subclassed, "subclassed model"),
     (_dict_outputs, "dict outputs"),
-], ids=["dropout", "recurrent_dropout", "kernel_regularizer", "constraint",
+], ids=["dropout_1", "recurrent_dropout_1", "kernel_regularizer", "constraint",
         "zero_output_for_mask", "activation", "recurrent_activation", "mixed_precision",
-        "stateful", "activity_regularizer", "GRU", "Bidirectional", "Dropout",
+        "stateful", "activity_regularizer", "GRU", "Bidirectional_GRU", "SpatialDropout2D",
         "custom_layer", "nested_model", "op_in_path", "explicit_mask",
         "initial_state_on_mask", "subclassed", "dict_outputs"])
 def test_from_keras_refuses_with_layer_and_option(keras, build, match):
@@ -604,9 +606,10 @@ def test_command_line_user_mistakes_are_one_line(keras, tmp_path, capsys):
     gru = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4, name="gru")])
     _one_line_error(capsys, [_save(gru, tmp_path / "gru.keras", optimizer="adam", loss="mse"),
                              str(data)], "'gru' (GRU)", "Supported Keras layers: ", "LSTM")
-    dropout = _save(_lstm_model(keras, dropout=0.5), tmp_path / "dropout.keras",
-                    optimizer="adam", loss="mse")
-    _one_line_error(capsys, [dropout, str(data)], "'the_lstm'", "dropout=0.5")
+    stateful = _save(keras.Sequential([keras.Input(batch_shape=(3, 5, 3)), keras.layers.LSTM(
+        4, stateful=True, name="the_lstm")]), tmp_path / "stateful.keras", optimizer="adam",
+        loss="mse")
+    _one_line_error(capsys, [stateful, str(data)], "'the_lstm'", "stateful=True")
     poisson = _save(_lstm_model(keras), tmp_path / "poisson.keras", optimizer="adam",
                     loss="poisson")
     _one_line_error(capsys, [poisson, str(data)], "'poisson' has no mlstm translation",

@@ -4,7 +4,9 @@ One file holds a model, and it is an ordinary ``.npz`` (a zip archive): ::
 
     mlstm.json        architecture (Model.get_config), compile settings, optimizer config and
                       step count, the name, shape and dtype of every array, training state
-    w0.npy, w1.npy    weights, in model.get_weights() order
+    w0.npy, w1.npy    weights (the parameters, in model.get_weights() order)
+    n0.npy, ...       layers' non-trainable state (``Layer.state_names``: BatchNormalization's
+                      moving statistics), listed under "state"
     s0.npy, ...       optimizer state (Adam m and v, AMSGrad v_hat, SGD velocity)
 
 ``np.load(path)`` opens it and ``unzip -p path mlstm.json`` shows the config.

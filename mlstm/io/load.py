@@ -21,6 +21,7 @@ import os
 from . import limits
 from .archive import Archive
 from .build import ModelTooLarge, Skeleton
+from .save import layer_state
 from .schema import check_meta, parse_meta
 
 __all__ = ["load_model", "read_config", "CONFIG_MEMBER"]
@@ -116,6 +117,7 @@ def load_model(path, compile=True, custom_objects=None, max_bytes=None,
                               f"array {name!r}")
             if not allow_nonfinite:
                 _check_finite(params[name], f"{label}: weight {name!r}")
+        _read_layer_state(archive, meta, model, allow_nonfinite)
         if compiled is not None:
             state = {"iterations": compiled["optimizer"]["iterations"]}
             for entry, header in state_headers:
@@ -128,6 +130,30 @@ def load_model(path, compile=True, custom_objects=None, max_bytes=None,
             _compile(model, settings, optimizer, state, label)
     model.training_state = meta.get("training_state")
     return model
+
+
+def _read_layer_state(archive, meta, model, allow_nonfinite):
+    """Read the layers' non-trainable state (moving statistics) into the built model.
+
+    These arrays are a few per layer and as long as a layer's feature axis, so they are
+    built with the layer (not planned by the skeleton) and read here, each header checked
+    against the built array first.
+    """
+    label = archive.label
+    state = layer_state(model)
+    entries = meta.get("state", [])      # files written before layers had state: none
+    if [e["name"] for e in entries] != list(state):
+        raise ValueError(f"{label}: state arrays {[e['name'] for e in entries]} do not match "
+                         f"the architecture's {list(state)}")
+    for entry in entries:
+        name, target = entry["name"], state[entry["name"]]
+        if tuple(entry["shape"]) != target.shape:
+            raise ValueError(f"{label}: array {name!r}: the file declares shape "
+                             f"{entry['shape']}, the architecture needs {target.shape}")
+        header = _header(archive, entry, target.shape, target.dtype)
+        archive.read_into(entry["key"] + ".npy", header, target, f"array {name!r}")
+        if not allow_nonfinite:
+            _check_finite(target, f"{label}: state {name!r}")
 
 
 def _open(path):

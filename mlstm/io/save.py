@@ -18,7 +18,7 @@ import numpy as np
 
 from .schema import FORMAT, FORMAT_VERSION, check_training_state
 
-__all__ = ["save_model"]
+__all__ = ["save_model", "layer_state"]
 
 CONFIG_MEMBER = "mlstm.json"
 
@@ -57,9 +57,15 @@ def _serialize(model, training_state):
         arrays[key] = value
         weights.append({"name": name, "key": key, "shape": list(value.shape),
                         "dtype": value.dtype.name})
+    state = []
+    for k, (name, value) in enumerate(layer_state(model).items()):
+        key = f"n{k}"
+        arrays[key] = value
+        state.append({"name": name, "key": key, "shape": list(value.shape),
+                      "dtype": value.dtype.name})
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
             "mlstm_version": _version(), "model": model.get_config(), "weights": weights,
-            "compile": None, "training_state": training_state}
+            "state": state, "compile": None, "training_state": training_state}
     if model.compiled:
         optimizer = model.optimizer
         state = optimizer.get_state()
@@ -80,6 +86,13 @@ def _serialize(model, training_state):
                           "iterations": int(optimizer.iterations), "state": entries},
         }
     return meta, arrays
+
+
+def layer_state(model):
+    """``{"layer/name": live array}`` of every layer's non-trainable state (``Layer.state``:
+    BatchNormalization's moving statistics), in layer order, as ``get_weights`` has it."""
+    return {f"{layer.name}/{k}": layer.state[k]
+            for layer in model.layers for k in layer.state_names if k in layer.state}
 
 
 def _version():

@@ -30,8 +30,8 @@ FORMAT = "mlstm.model"
 FORMAT_VERSION = 1
 _MAX_INT = 2 ** 63 - 1
 
-_TOP_KEYS = ("format", "format_version", "mlstm_version", "model", "weights", "compile",
-             "training_state")
+_TOP_KEYS = ("format", "format_version", "mlstm_version", "model", "weights", "state",
+             "compile", "training_state")
 _MODEL_KEYS = ("name", "layers", "nodes", "inputs", "outputs", "single_input", "single_output")
 _COMPILE_KEYS = ("loss", "loss_weights", "metrics", "optimizer")
 _OPTIMIZER_KEYS = ("class_name", "config", "iterations", "state")
@@ -91,6 +91,8 @@ def check_meta(meta, label):
     _keys(meta, _TOP_KEYS, "mlstm.json", label)
     _check_model(meta.get("model"), label)
     _entries(meta.get("weights"), "weights", label)
+    if "state" in meta:          # layers' non-trainable state; files before it have none
+        _entries(meta["state"], "state", label)
     compiled = meta.get("compile")
     if compiled is not None:
         _keys(_dict(compiled, "compile", label), _COMPILE_KEYS, "compile", label)

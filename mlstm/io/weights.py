@@ -36,6 +36,13 @@ def _target(path, method, suffix=True):
     return target
 
 
+def _named_weights(model):
+    """``{"layer/weight": live array}`` in ``model.get_weights()`` order: the parameters and
+    the layers' non-trainable state (moving statistics), as Keras' weights files hold both."""
+    return {name: layer._weight_array(key) for layer in model.layers
+            for name, key in zip(layer.weight_names, layer._weight_keys())}
+
+
 def save_weights(model, path):
     """Write every weight of ``model`` to ``path`` (``*.weights.npz``), atomically."""
     target = _target(path, "save_weights")
@@ -43,7 +50,7 @@ def save_weights(model, path):
     if not os.path.isdir(directory):
         raise ValueError(f"save_weights: directory {directory!r} does not exist")
     arrays, entries = {}, []
-    for k, (name, value) in enumerate(model.params.items()):
+    for k, (name, value) in enumerate(_named_weights(model).items()):
         arrays[f"w{k}"] = value
         entries.append({"name": name, "key": f"w{k}", "shape": list(value.shape),
                         "dtype": value.dtype.name})
@@ -76,11 +83,12 @@ def load_weights(model, path):
         entries = meta.get("weights")
         names = ([e.get("name") if isinstance(e, dict) else None for e in entries]
                  if isinstance(entries, list) else None)
-        if names != list(model.params):
+        current = _named_weights(model)
+        if names != list(current):
             raise ValueError(f"{label}: its weights {names} do not match the model's "
-                             f"{list(model.params)}")
-        headers = [_header(archive, entry, current.shape, current.dtype)
-                   for entry, current in zip(entries, model.params.values())]
+                             f"{list(current)}")
+        headers = [_header(archive, entry, array.shape, array.dtype)
+                   for entry, array in zip(entries, current.values())]
         weights = [archive.read_array(entry["key"] + ".npy", header, f"array {entry['name']!r}")
                    for entry, header in zip(entries, headers)]
     model.set_weights(weights)         # checks finiteness, changes all or nothing

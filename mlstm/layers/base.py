@@ -54,6 +54,7 @@ answers "nothing special", and a layer overrides what it knows better:
 ``describe_weight_entry(w, i)``  words for one entry of a weight (gate block, unit)
 ``gate_columns(w)``              the column blocks of a gated weight, for gate-order hints
 ``mask_value``                   the value a masking layer treats as padding, else None
+``uses_rng``, ``state_names``    draws random numbers (dropout); non-trainable state arrays
 ===============================  ==========================================================
 """
 from __future__ import annotations
@@ -105,17 +106,33 @@ class KerasOptions:
         ``seed``), accepted at any value. ``name``, ``trainable`` and ``dtype`` are always
         carried over; any other option is refused, so that an option added by a later Keras
         cannot slip through unnoticed.
+    wrapped : dict
+        Wrappers: constructor option -> the attribute (same name on the Keras and the mlstm
+        class) holding the wrapped layer, which is converted like any other.
+    wrapped_ignored : tuple of str
+        Options of the wrapped layers that the wrapper sets itself, accepted at any value.
+    dropout_rates : tuple of str
+        Dropout rates among ``copied``: the cross-check sets them to 0 on the Keras side.
+    reasons : dict
+        Why a ``fixed`` option takes no other value (option -> sentence), for the refusal.
     """
 
-    def __init__(self, copied=(), fixed=None, initializers=(), ignored=()):
+    def __init__(self, copied=(), fixed=None, initializers=(), ignored=(), wrapped=None,
+                 wrapped_ignored=(), dropout_rates=(), reasons=None):
         self.copied = tuple(copied)
         self.fixed = dict(fixed or {})
         self.initializers = tuple(initializers)
         self.ignored = tuple(ignored)
+        self.wrapped = dict(wrapped or {})
+        self.wrapped_ignored = tuple(wrapped_ignored)
+        self.dropout_rates = tuple(dropout_rates)
+        self.reasons = dict(reasons or {})
 
     def __repr__(self):
         return (f"KerasOptions(copied={self.copied}, fixed={self.fixed}, "
-                f"initializers={self.initializers}, ignored={self.ignored})")
+                f"initializers={self.initializers}, ignored={self.ignored}, "
+                f"wrapped={self.wrapped}, wrapped_ignored={self.wrapped_ignored}, "
+                f"dropout_rates={self.dropout_rates})")
 
 
 class SymbolicTensor:
@@ -181,6 +198,9 @@ class Layer:
 
     #: Parameter names in ``get_weights`` order (built-ins; ``add_weight`` extends it).
     param_names: tuple = ()
+    #: Non-trainable arrays in ``self.state`` (moving statistics): after the parameters in
+    #: ``get_weights`` (Keras' order), saved and loaded, no gradient, no optimizer update.
+    state_names: tuple = ()
     #: Default base name for generated names (None: the class name in lower case).
     base_name = None
     #: How many inputs a call takes (None: any number, at least one).
@@ -208,6 +228,7 @@ class Layer:
         self.trainable = bool(trainable)
         self.seed = seed
         self.params = {}
+        self.state = {}
         self.built = False
         self._inbound_nodes = []
         if "param_names" not in vars(self):
@@ -398,16 +419,22 @@ class Layer:
         return self.params[name]
 
     def _weight_keys(self):
-        """Local parameter names in ``get_weights`` order (Keras order)."""
-        return [k for k in self.param_names if k in self.params]
+        """Local names of the parameters, then of the state arrays, in ``get_weights`` order
+        (Keras order)."""
+        return ([k for k in self.param_names if k in self.params]
+                + [k for k in self.state_names if k in self.state])
+
+    def _weight_array(self, key):
+        """The live array of a parameter or a state array."""
+        return self.params[key] if key in self.params else self.state[key]
 
     def get_weights(self):
-        """Copies of the parameters, in ``param_names`` order (Keras order)."""
-        return [self.params[k].copy() for k in self._weight_keys()]
+        """Copies of the parameters, then of the state arrays (Keras order)."""
+        return [self._weight_array(k).copy() for k in self._weight_keys()]
 
     @property
     def weight_names(self):
-        """Fully qualified names ``"layer/weight"`` in ``get_weights`` order."""
+        """Fully qualified names ``"layer/weight"`` in ``get_weights`` order (state included)."""
         return [f"{self.name}/{k}" for k in self._weight_keys()]
 
     def checked_weights(self, weights, allow_nonfinite=False):
@@ -426,8 +453,9 @@ class Layer:
         for k, w in zip(keys, weights):
             label = f"{type(self).__name__} {self.name!r}: weight '{self.name}/{k}'"
             w = validation.as_real_array(w, label)
-            if w.shape != self.params[k].shape:
-                raise ValueError(f"{label} has shape {self.params[k].shape}, got {w.shape}")
+            if w.shape != self._weight_array(k).shape:
+                raise ValueError(f"{label} has shape {self._weight_array(k).shape}, "
+                                 f"got {w.shape}")
             if not allow_nonfinite:
                 validation.check_finite_weights(w, label)
             checked.append(w)
@@ -435,7 +463,7 @@ class Layer:
 
     def _assign_weights(self, checked):
         for k, w in zip(self._weight_keys(), checked):
-            self.params[k][...] = w
+            self._weight_array(k)[...] = w
 
     def set_weights(self, weights, allow_nonfinite=False):
         """Set the parameters from a list in ``get_weights`` order; shapes must match, and
@@ -443,7 +471,9 @@ class Layer:
         self._assign_weights(self.checked_weights(weights, allow_nonfinite))
 
     def count_params(self):
-        return int(sum(p.size for p in self.params.values()))
+        """Entries of every weight, state arrays included (as Keras counts)."""
+        return int(sum(p.size for p in self.params.values())
+                   + sum(a.size for a in self.state.values()))
 
     def get_config(self):
         """JSON-serializable constructor arguments."""

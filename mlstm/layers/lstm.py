@@ -3,6 +3,13 @@
 Besides running the op, the layer answers what the rest of mlstm asks of a recurrent
 layer: its per-sample gradient norms (from dL/dz of every step), dL/dh through time, its
 valid steps, how saturated each gate was, and which gate block a weight column belongs to.
+
+Dropout (``dropout``, ``recurrent_dropout``) follows Keras 3.15: masks drawn once per call
+from the generator the model gives the layer in training (``fit(seed=...)``); with
+``recurrent_dropout = 0`` one input mask (N, D) shared by the gates (the ordinary LSTM on
+x ⊙ m), otherwise four input and four recurrent masks, one per gate
+(:mod:`mlstm.ops.recurrent_dropout`). Without a generator, or at inference, nothing is
+dropped.
 """
 from __future__ import annotations
 
@@ -11,9 +18,12 @@ import numpy as np
 from .. import initializers
 from ..activations import get as get_activation_component
 from ..ops import get_activation, lstm_backward, lstm_forward
+from ..ops.dropout import dropout_mask
 from ..ops.per_sample import per_sample_outer_norms
+from ..ops.recurrent_dropout import lstm_gate_dropout_backward, lstm_gate_dropout_forward
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, format_shape
+from .dropout import check_rate
 
 __all__ = ["LSTM", "GATES", "gate_block"]
 
@@ -58,6 +68,9 @@ class LSTM(Layer):
         Process time in reverse; a returned sequence stays in processing order.
     kernel_initializer, recurrent_initializer, bias_initializer : str
         Keras defaults ``"glorot_uniform"``, ``"orthogonal"``, ``"zeros"``.
+    dropout, recurrent_dropout : float in [0, 1)
+        Dropout of the inputs and of the recurrent state in training (see the module
+        docstring); masks come from the model's seeded stream.
 
     Call with ``initial_state=[h0, c0]`` (symbolic tensors of shape (N, H)) to start
     from given states. Weights: ``kernel`` (D, 4H), ``recurrent_kernel`` (H, 4H),
@@ -70,24 +83,36 @@ class LSTM(Layer):
     keras_name = "LSTM"
     keras_options = KerasOptions(
         copied=("units", "activation", "recurrent_activation", "use_bias", "unit_forget_bias",
-                "return_sequences", "return_state", "go_backwards"),
-        fixed={"stateful": False, "zero_output_for_mask": False, "dropout": 0.0,
-               "recurrent_dropout": 0.0, "kernel_regularizer": None,
+                "return_sequences", "return_state", "go_backwards", "dropout",
+                "recurrent_dropout"),
+        fixed={"stateful": False, "zero_output_for_mask": False, "kernel_regularizer": None,
                "recurrent_regularizer": None, "bias_regularizer": None,
                "activity_regularizer": None, "kernel_constraint": None,
                "recurrent_constraint": None, "bias_constraint": None},
         initializers=("kernel_initializer", "recurrent_initializer", "bias_initializer"),
-        # the dropout seed (dropout itself must be 0); unrolling and cuDNN: same arithmetic
-        ignored=("seed", "unroll", "use_cudnn"))
+        # Keras' dropout seed (mlstm's masks come from fit's seed); unrolling and cuDNN:
+        # the same arithmetic
+        ignored=("seed", "unroll", "use_cudnn"),
+        dropout_rates=("dropout", "recurrent_dropout"),
+        reasons={"stateful": "a stateful LSTM carries its last state into the next batch, "
+                             "and an mlstm model is a function of its inputs and weights "
+                             "alone; pass the state explicitly (return_state=True, "
+                             "initial_state=[h, c])"})
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, unit_forget_bias=True, return_sequences=False,
                  return_state=False, go_backwards=False,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", name=None, dtype=None, trainable=True, seed=None):
+                 bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, name=None,
+                 dtype=None, trainable=True, seed=None):
         super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"LSTM {self.name!r}: units must be a positive int, got {units!r}")
+        # Keras' cell applies a rate only when 0 < rate < 1 (a rate of 1 is ignored on the
+        # CPU path and drops everything on the cuDNN one): mlstm takes [0, 1)
+        self.dropout = check_rate(self, "dropout", dropout, allow_one=False)
+        self.recurrent_dropout = check_rate(self, "recurrent_dropout", recurrent_dropout,
+                                            allow_one=False)
         self.units = int(units)
         self.activation = get_activation(activation)
         self.recurrent_activation = get_activation(recurrent_activation)
@@ -133,7 +158,13 @@ class LSTM(Layer):
                 {"config": {"units": 2, "return_sequences": True, "go_backwards": True},
                  "inputs": [(4, 3)]},
                 {"config": {"units": 2, "return_state": True, "activation": "relu"},
+                 "inputs": [(3, 2)]},
+                {"config": {"units": 2, "dropout": 0.3, "recurrent_dropout": 0.2},
                  "inputs": [(3, 2)]}]
+
+    @property
+    def uses_rng(self):
+        return self.dropout > 0 or self.recurrent_dropout > 0
 
     def node_call_arguments(self, inputs):
         if len(inputs) == 3:                       # x, h0, c0
@@ -168,13 +199,35 @@ class LSTM(Layer):
             out += [((H,), False), ((H,), False)]
         return out
 
-    def forward(self, inputs, masks, **kw):
+    def forward(self, inputs, masks, training=False, rng=None, **kw):
         x = inputs[0]
         h0, c0 = (inputs[1], inputs[2]) if len(inputs) == 3 else (None, None)
-        (seq, h_last, c_last), cache = lstm_forward(
-            x, self.params["kernel"], self.params["recurrent_kernel"], self.params.get("bias"),
-            h0=h0, c0=c0, mask=masks[0], go_backwards=self.go_backwards,
-            activation=self.activation, recurrent_activation=self.recurrent_activation)
+        weights = (self.params["kernel"], self.params["recurrent_kernel"],
+                   self.params.get("bias"))
+        options = dict(h0=h0, c0=c0, mask=masks[0], go_backwards=self.go_backwards,
+                       activation=self.activation,
+                       recurrent_activation=self.recurrent_activation)
+        input_mask = None
+        if not (training and rng is not None and self.uses_rng):
+            (seq, h_last, c_last), cache = lstm_forward(x, *weights, **options)
+        elif self.recurrent_dropout == 0:
+            # one input mask per sequence, shared by the gates: the LSTM on x ⊙ m
+            N, _, D = x.shape
+            input_mask = dropout_mask(rng, self.dropout, (N, 1, D), x.dtype)
+            (seq, h_last, c_last), cache = lstm_forward(x * input_mask, *weights, **options)
+        else:
+            # Keras' implementation=1: four input masks (when dropout > 0) and four
+            # recurrent masks per sequence, one per gate
+            N, _, D = x.shape
+            gate_input_masks = (dropout_mask(rng, self.dropout, (4, N, D), x.dtype)
+                                if self.dropout > 0 else None)
+            recurrent_masks = dropout_mask(rng, self.recurrent_dropout, (4, N, self.units),
+                                           x.dtype)
+            (seq, h_last, c_last), cache = lstm_gate_dropout_forward(
+                x, *weights, input_masks=gate_input_masks, recurrent_masks=recurrent_masks,
+                **options)
+            cache["gate_dropout"] = True
+        cache["input_dropout_mask"] = input_mask
         cache["has_initial_state"] = h0 is not None
         outputs = [seq if self.return_sequences else seq[:, -1]]
         out_masks = [masks[0] if self.return_sequences else None]
@@ -194,8 +247,11 @@ class LSTM(Layer):
         d_c_last = d_outputs[2] if self.return_state else None
         need_x = input_grads is None or input_grads[0]
         # dz of every step only when someone inspects it (it is a third of the memory)
-        grads = lstm_backward(d_out, d_h_last, d_c_last, cache, input_grad=need_x,
-                              keep_d_gates=extras is not None)
+        backward = lstm_gate_dropout_backward if cache.get("gate_dropout") else lstm_backward
+        grads = backward(d_out, d_h_last, d_c_last, cache, input_grad=need_x,
+                         keep_d_gates=extras is not None)
+        if grads["x"] is not None and cache["input_dropout_mask"] is not None:
+            grads["x"] = grads["x"] * cache["input_dropout_mask"]       # d(x ⊙ m)/dx = m
         d_inputs = [grads["x"]]
         if cache["has_initial_state"]:
             d_inputs += [grads["h0"], grads["c0"]]
@@ -210,8 +266,27 @@ class LSTM(Layer):
         without using the weights: their dz is already zero."""
         d_gates = extras["d_gates"]
         T = d_gates.shape[0]
+        if cache.get("gate_dropout"):
+            return self._gate_dropout_norms(cache, d_gates)
         norms = {"kernel": per_sample_outer_norms(cache["x_tm"], d_gates),
                  "recurrent_kernel": per_sample_outer_norms(cache["h_states"][:T], d_gates)}
+        if "bias" in self.params:
+            norms["bias"] = np.linalg.norm(d_gates.sum(axis=0), axis=1)
+        return norms
+
+    def _gate_dropout_norms(self, cache, d_gates):
+        """Per-sample norms with a mask per gate: each gate's block of columns sums its own
+        masked x_t ⊗ dz_t[g] (and h_{t-1}), and the blocks' squared norms add up."""
+        H, T = self.units, d_gates.shape[0]
+        squares = {"kernel": 0.0, "recurrent_kernel": 0.0}
+        for g in range(4):
+            d_g = d_gates[..., g * H:(g + 1) * H]
+            for key, rows, masks in (("kernel", cache["x_tm"], cache["input_masks"]),
+                                     ("recurrent_kernel", cache["h_states"][:T],
+                                      cache["recurrent_masks"])):
+                masked = rows if masks is None else rows * masks[g]
+                squares[key] = squares[key] + per_sample_outer_norms(masked, d_g) ** 2
+        norms = {key: np.sqrt(value) for key, value in squares.items()}
         if "bias" in self.params:
             norms["bias"] = np.linalg.norm(d_gates.sum(axis=0), axis=1)
         return norms
@@ -243,10 +318,13 @@ class LSTM(Layer):
     def activation_inputs(self, cache):
         H = self.units
         T = cache["x_tm"].shape[0]
-        # z_t = x_t W + h_{t-1} U + b, recomputed (the cache keeps activated gates)
-        z = cache["x_tm"] @ cache["kernel"] + cache["h_states"][:T] @ cache["recurrent_kernel"]
-        if cache["use_bias"]:
-            z = z + self.params["bias"]
+        z = cache.get("pre_activations")               # kept by the per-gate dropout op
+        if z is None:
+            # z_t = x_t W + h_{t-1} U + b, recomputed (the cache keeps activated gates)
+            z = (cache["x_tm"] @ cache["kernel"]
+                 + cache["h_states"][:T] @ cache["recurrent_kernel"])
+            if cache["use_bias"]:
+                z = z + self.params["bias"]
         gates = cache["gates"]
         c_new = (gates[..., H:2 * H] * cache["c_states"][:T]       # c'_t = f c_{t-1} + i g
                  + gates[..., :H] * gates[..., 2 * H:3 * H])
@@ -278,7 +356,8 @@ class LSTM(Layer):
                       recurrent_activation=self.recurrent_activation, use_bias=self.use_bias,
                       unit_forget_bias=self.unit_forget_bias,
                       return_sequences=self.return_sequences, return_state=self.return_state,
-                      go_backwards=self.go_backwards,
+                      go_backwards=self.go_backwards, dropout=self.dropout,
+                      recurrent_dropout=self.recurrent_dropout,
                       kernel_initializer=self.kernel_initializer,
                       recurrent_initializer=self.recurrent_initializer,
                       bias_initializer=self.bias_initializer)

@@ -8,8 +8,8 @@ inside the functions below, never when :mod:`mlstm` is imported.
     layer names, options and weights, compiled with the same losses, loss weights and
     optimizer when the Keras model is compiled. Anything mlstm does not compute the way
     Keras does is refused with an error naming the layer and the option (GRU,
-    Bidirectional, dropout, stateful, regularizers, constraints, custom layers, ...): a
-    silent approximation would defeat the point of the cross-check.
+    stateful, regularizers, constraints, custom layers, ...): a silent approximation would
+    defeat the point of the cross-check.
 ``to_keras(model)``
     The other way; ``from_keras(to_keras(m))`` gives back ``m``'s graph and weights.
 ``load_keras(path)``

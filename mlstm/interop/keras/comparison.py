@@ -14,7 +14,7 @@ from .backend import import_keras, import_tensorflow, is_keras_model, keras_dtyp
 from .compile_settings import keras_compile_args
 from .exporting import to_keras
 from .importing import from_keras
-from .layer_mapping import copy_weights
+from .layer_mapping import copy_weights, zero_dropout_rates
 from .report import diff as _diff
 from .report import format_report
 
@@ -24,8 +24,14 @@ __all__ = ["crosscheck", "DEFAULT_TOLERANCES"]
 DEFAULT_TOLERANCES = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-9)}
 
 
-def _clone_keras(keras_model):
-    """A compiled copy of a Keras model: same graph, weights, losses and optimizer config."""
+def _clone_keras(keras_model, zeroed=None):
+    """A compiled copy of a Keras model: same graph, weights, losses and optimizer config.
+
+    Its dropout rates are set to 0 (:func:`zero_dropout_rates`; those changed are appended to
+    ``zeroed`` when given): Keras' random masks cannot be reproduced, and mlstm's training
+    passes here draw none (no generator is given), so both sides compute the network's
+    deterministic part. Inference does not depend on the rates.
+    """
     keras = import_keras()
     loss, loss_weights = keras_compile_args(keras_model)
     if not getattr(keras_model, "compiled", False) or loss is None:
@@ -36,7 +42,11 @@ def _clone_keras(keras_model):
     with keras_dtype(loss_dtype):
         # Rebuilt from its config rather than keras.models.clone_model, which would also
         # deserialize the compile config and fail on an unregistered custom loss.
-        twin = type(keras_model).from_config(keras_model.get_config())
+        config = keras_model.get_config()
+        changed = zero_dropout_rates(config)
+        if zeroed is not None:
+            zeroed.extend(changed)
+        twin = type(keras_model).from_config(config)
         twin.set_weights(keras_model.get_weights())
         optimizer = type(keras_model.optimizer).from_config(keras_model.optimizer.get_config())
         twin.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
@@ -44,8 +54,9 @@ def _clone_keras(keras_model):
     return twin
 
 
-def _pair(model, twin):
-    """(mlstm model, Keras model): compiled copies with the same weights."""
+def _pair(model, twin, zeroed):
+    """(mlstm model, Keras model): compiled copies with the same weights, Keras' dropout
+    rates set to 0 (listed in ``zeroed``)."""
     from ...model import Model
 
     if isinstance(model, Model):
@@ -54,14 +65,16 @@ def _pair(model, twin):
         mine = model.clone()
         if twin is None:
             theirs = to_keras(model)
+            if zero_dropout_rates(theirs.get_config()):
+                theirs = _clone_keras(theirs, zeroed)
         else:
             if not is_keras_model(twin):
                 raise TypeError(f"twin must be a keras.Model, got {type(twin).__name__}")
-            theirs = _clone_keras(twin)
+            theirs = _clone_keras(twin, zeroed)
             copy_weights(mine, theirs)
         return mine, theirs, "mlstm"
     if is_keras_model(model):
-        theirs = _clone_keras(model)
+        theirs = _clone_keras(model, zeroed)
         if twin is None:
             mine = from_keras(model)
             if not mine.compiled:
@@ -147,16 +160,19 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
     Returns
     -------
     str or dict
-        The dict has ``forward`` {output: diff}, ``loss`` {"total" | output: diff with the
+        The dict has ``inference`` {output: diff} (``training=False``), ``forward``
+        {output: diff} (training mode), ``loss`` {"total" | output: diff with the
         two values}, ``gradients`` {"total" | output: {param: diff}} (an output's entry is
         the gradient of its *weighted* loss), ``steps`` [{"loss": ..., "weights":
-        {param: diff}}], ``max_abs`` per section, ``ok``, and the settings. Each diff is
-        ``{"max_abs", "max_rel", "ok"}``.
+        {param: diff}}], ``max_abs`` per section, ``ok``, ``dropout_rates_zeroed`` (the
+        Keras dropout rates set to 0 for the training comparisons), and the settings. Each
+        diff is ``{"max_abs", "max_rel", "ok"}``.
     """
     keras, tf = import_tensorflow()
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    mine, theirs, started = _pair(model, twin)
+    zeroed = []
+    mine, theirs, started = _pair(model, twin, zeroed)
     if run_eagerly is not None:
         theirs.run_eagerly = bool(run_eagerly)
     dtype = mine.dtype
@@ -171,6 +187,7 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
     report = {"started_as": started, "dtype": dtype, "rtol": rtol, "atol": atol,
               "run_eagerly": bool(theirs.run_eagerly),
               "samples": int(xs[0].shape[0]), "steps": [], "keras": keras.__version__,
+              "dropout_rates_zeroed": zeroed,
               "tensorflow": tf.__version__}
     # Keras makes some tensors in floatx while it runs (the compiled loss builds its
     # per-output loss trackers at the first call, for instance): the Keras side runs with
@@ -186,6 +203,13 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
 
     names = mine.output_names
     var_names = _weight_names(mine, theirs)
+
+    # ---- inference (dropout is the identity, BatchNormalization uses moving statistics)
+    k_inference = theirs(kx, training=False)
+    k_inference = list(k_inference) if isinstance(k_inference, (list, tuple)) else [k_inference]
+    report["inference"] = {name: _diff(out, np.asarray(k_inference[k]), rtol, atol)
+                           for k, (name, out) in enumerate(zip(names,
+                                                              mine.forward(xs).outputs))}
 
     # ---- forward, losses, gradients (mlstm)
     tape = mine.forward(xs, training=True)
@@ -231,7 +255,10 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
         report["gradients"][names[k]] = grad_table(grads_per[k], k_grads_per[k])
 
     # ---- optimizer steps
-    params = mine.params     # the live arrays: they follow every step
+    # the live arrays, parameters and layers' state (moving statistics): they follow every step
+    params = dict(mine.params)
+    params.update({f"{layer.name}/{k}": layer.state[k] for layer in mine.layers
+                   for k in layer.state_names if k in layer.state})
     for step in range(1, steps + 1):
         k_logs = theirs.train_on_batch(kx, ky, return_dict=True)
         m_logs = mine.train_on_batch(xs, ys, return_dict=True)
@@ -244,7 +271,8 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
                 weights[name] = _diff(params[name], np.asarray(var.numpy()), rtol, atol)
         report["steps"].append({"step": step, "loss": step_losses, "weights": weights})
 
-    sections = {"forward": list(report["forward"].values()),
+    sections = {"inference": list(report["inference"].values()),
+                "forward": list(report["forward"].values()),
                 "loss": list(report["loss"].values()),
                 "gradients": [d for table in report["gradients"].values()
                               for d in table.values()],

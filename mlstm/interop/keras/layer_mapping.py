@@ -26,7 +26,7 @@ import warnings
 from .backend import import_keras
 
 __all__ = ["supported_keras_layers", "mlstm_layer_class", "layer_from_keras", "keras_layer",
-           "layer_dtype", "refusal", "copy_weights"]
+           "layer_dtype", "refusal", "copy_weights", "zero_dropout_rates"]
 
 #: Carried for every layer, outside ``keras_options``.
 ALWAYS_CARRIED = ("name", "trainable", "dtype")
@@ -86,6 +86,12 @@ def layer_dtype(klayer):
     return policy.compute_dtype
 
 
+def _accepts(cls, option):
+    """Whether ``cls(...)`` takes keyword ``option`` (by name or through ``**kwargs``)."""
+    parameters = inspect.signature(cls).parameters.values()
+    return any(p.name == option or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 def _default(cls, option):
     parameter = inspect.signature(cls).parameters.get(option)
     return None if parameter is None else parameter.default
@@ -143,19 +149,26 @@ def _construct(cls, klayer, options, carried):
                      f"supported by mlstm: {error} (see docs/keras.md)") from None
 
 
-def layer_from_keras(klayer):
-    """An unbuilt mlstm layer with the same options as the Keras layer ``klayer``."""
+def layer_from_keras(klayer, set_by_wrapper=()):
+    """An unbuilt mlstm layer with the same options as the Keras layer ``klayer``.
+
+    A wrapper's layers (``KerasOptions.wrapped``) are converted the same way and passed as
+    its options; ``set_by_wrapper`` names options of a wrapped layer that its wrapper sets
+    itself (``KerasOptions.wrapped_ignored``), accepted at any value.
+    """
     cls = mlstm_layer_class(klayer)
     spec = cls.keras_options
     config = klayer.get_config()
     for key, value in config.items():
         if key in ALWAYS_CARRIED or key in spec.ignored or key in spec.copied \
-                or key in spec.initializers:
+                or key in spec.initializers or key in spec.wrapped or key in set_by_wrapper:
             continue
         if key not in spec.fixed:
             raise refusal(klayer, key, value, "mlstm does not know this option")
         if value != spec.fixed[key]:
-            raise refusal(klayer, key, value, f"only {spec.fixed[key]!r} is")
+            why = spec.reasons.get(key)
+            raise refusal(klayer, key, value,
+                          f"only {spec.fixed[key]!r} is" + (f"; {why}" if why else ""))
     # Options that live on the layer object rather than in its config (any Keras layer).
     if getattr(klayer, "activity_regularizer", None) is not None:
         raise refusal(klayer, "activity_regularizer", klayer.activity_regularizer)
@@ -167,6 +180,8 @@ def layer_from_keras(klayer):
     for key in spec.initializers:
         if key in config:
             options[key] = _initializer_name(klayer, cls, key, config[key])
+    for key, attribute in spec.wrapped.items():
+        options[key] = layer_from_keras(getattr(klayer, attribute), spec.wrapped_ignored)
     carried = {"name": klayer.name, "dtype": layer_dtype(klayer)}
     if "trainable" in inspect.signature(cls).parameters:
         carried["trainable"] = bool(klayer.trainable)
@@ -190,11 +205,15 @@ def keras_layer(layer):
     spec = cls.keras_options
     # The fixed values are passed too, so that Keras computes what mlstm does whatever its
     # own global settings (e.g. image_data_format) say.
-    kwargs = dict(spec.fixed, name=layer.name, trainable=layer.trainable, dtype=layer.dtype)
+    kwargs = dict(spec.fixed, name=layer.name, dtype=layer.dtype)
+    if _accepts(kcls, "trainable"):       # SpatialDropout1D's constructor does not take it
+        kwargs["trainable"] = layer.trainable
     for key, value in layer.get_config().items():
         if key in ALWAYS_CARRIED or key in spec.ignored or key == "seed":
             continue
-        if key in spec.copied:
+        if key in spec.wrapped:
+            kwargs[key] = keras_layer(getattr(layer, spec.wrapped[key]))
+        elif key in spec.copied:
             kwargs[key] = value
         elif key in spec.initializers:
             if isinstance(value, str):     # else Keras' default: the weights are copied
@@ -212,3 +231,35 @@ def copy_weights(source, target):
         weights = layer.get_weights()
         if weights:
             target.get_layer(layer.name).set_weights(weights)
+
+
+def zero_dropout_rates(config):
+    """Set every dropout rate in a Keras model (or layer) config to 0, in place.
+
+    The rates are the options the mlstm class of each layer declares as
+    ``KerasOptions.dropout_rates``; wrapped layers' configs (``KerasOptions.wrapped``) are
+    walked too. Returns ``["layer: option=rate", ...]`` for the rates that were not 0.
+    """
+    from ...registry import LAYERS
+
+    zeroed = []
+
+    def walk(entry, owner=""):
+        if not isinstance(entry, dict):
+            return
+        layer_config = entry.get("config")
+        matches = [cls for cls in LAYERS.by_attribute("keras_name", entry.get("class_name"))
+                   if _declared_keras_name(cls) == entry.get("class_name")]
+        if isinstance(layer_config, dict) and len(matches) == 1:
+            spec = matches[0].keras_options
+            name = owner + str(layer_config.get("name"))
+            for option in spec.dropout_rates:
+                if layer_config.get(option):
+                    zeroed.append(f"{name}: {option}={layer_config[option]!r}")
+                    layer_config[option] = 0.0
+            for option in spec.wrapped:
+                walk(layer_config.get(option), owner=name + "/")
+
+    for layer in config.get("layers", []):
+        walk(layer)
+    return zeroed

@@ -27,7 +27,13 @@ def format_report(report):
              f"{report['dtype']}, {report['samples']} samples, started as {report['started_as']}, "
              f"Keras {'eager' if report['run_eagerly'] else 'graph (tf.function)'}",
              f"verdict per entry: |mlstm - keras| <= {report['atol']:g} + {report['rtol']:g} "
-             "|keras|", ""]
+             "|keras|"]
+    if report.get("dropout_rates_zeroed"):
+        lines.append("dropout: training compared with the rates set to 0 on both sides "
+                     "(Keras' random masks cannot be reproduced; mlstm draws none without "
+                     "fit's generator): " + ", ".join(report["dropout_rates_zeroed"])
+                     + "; inference does not depend on them")
+    lines.append("")
     header = f"{'what':<26} {'name':<34} {'max |diff|':>11} {'max rel':>10}  ok"
     lines += [header, "-" * len(header)]
 
@@ -38,6 +44,8 @@ def format_report(report):
     def values(d):
         return f"  (mlstm {d['mlstm']:.8g}, keras {d['keras']:.8g})"
 
+    for name, d in report.get("inference", {}).items():
+        row("inference", name, d)
     for name, d in report["forward"].items():
         row("forward", name, d)
     for name, d in report["loss"].items():
