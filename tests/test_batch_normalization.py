@@ -17,11 +17,11 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mlstm
-from mlstm import LSTM, Dense, Input, Masking, Model
+from mlstm import LSTM, Dense, Input, Masking, Model, testing
 from mlstm.layers import BatchNormalization
 from mlstm.ops.batch_normalization import MASK_COUNT_EPSILON, batch_statistics
 
@@ -128,8 +128,13 @@ def test_property_gradient(n, t, d, sequence, masked, center, scale, momentum, s
                        for k, w in enumerate(model.get_weights())])
     xv = _padded(n, t, d, seed) if sequence else rng.normal(size=(n, d))
     yv = rng.normal(size=(n, 1))
-    report = mlstm.gradcheck(model, xv, yv)
-    assert report.max_relative_error < 1e-6, str(report)
+    try:
+        testing.assert_gradients_close(model, xv, yv, rtol=1e-6)
+    except testing.GradientMismatch as mismatch:
+        # e.g. two samples of one feature: normalized to ±1 whatever x is, so dL/dx is 0 and
+        # only rounding noise is left for finite differences to compare
+        assume(not mismatch.caveats)      # finite differences cannot judge this draw
+        raise
 
 
 def test_state_is_saved_and_loaded(tmp_path):

@@ -92,7 +92,8 @@ def check_real_model(keras_model, x, y, dtype, run_eagerly=True, diagnose_steps=
     assert report["dtype"] == dtype and len(report["steps"]) == STEPS
     # every weight's gradient was compared, and every weight after every step
     assert set(report["gradients"]["total"]) == set(model.params)
-    assert all(set(s["weights"]) == set(model.params) for s in report["steps"])
+    # (and the non-trainable state, e.g. BatchNormalization's moving statistics, when any)
+    assert all(set(model.params) <= set(s["weights"]) for s in report["steps"])
     # the optimizer steps did move the model (the same way in both)
     first = report["loss"]["total"]["keras"]
     last = report["steps"][-1]["loss"]["loss"]["keras"]

@@ -102,10 +102,19 @@ def text_vectorization(keras):
                              layers.Dense(1)])
 
 
+@pytest.mark.parametrize("build, rates", [(imdb_lstm_sentiment, (0.2, 0.0)),
+                                         (keras2_imdb_lstm, (0.0, 0.2))],
+                         ids=["lstm_dropout", "recurrent_dropout"])
+def test_lstm_dropout_models_import_with_their_rates(build, rates):
+    """Refused until LSTM(dropout=, recurrent_dropout=) existed (issue 13); now imported."""
+    from mlstm.interop.keras import from_keras
+
+    with keras_building("float32") as keras:
+        lstm = from_keras(build(keras)).get_layer("lstm")
+    assert (lstm.dropout, lstm.recurrent_dropout) == rates
+
+
 @pytest.mark.parametrize("build, message", [
-    (imdb_lstm_sentiment, r"LSTM 'lstm': option dropout=0.2 is not supported by mlstm: only "
-                          r"0.0 is"),
-    (keras2_imdb_lstm, r"LSTM 'lstm': option recurrent_dropout=0.2 is not supported"),
     (stateful_stacked, r"LSTM '\w+': option stateful=True is not supported by mlstm: only "
                        r"False is"),
     (rnn_of_lstm_cell, r"Layer 'rnn' \(RNN\) is layer class RNN, which mlstm does not support. "
@@ -118,8 +127,8 @@ def text_vectorization(keras):
                                    r"\['\(N, 30\)'\], called on \['\(N, 200\)'\]"),
     (text_vectorization, r"\(TextVectorization\) is layer class TextVectorization, which mlstm "
                          r"does not support"),
-], ids=["lstm_dropout", "recurrent_dropout", "stateful", "rnn_cell", "subclassed",
-        "float_ids", "shared_two_lengths", "text_vectorization"])
+], ids=["stateful", "rnn_cell", "subclassed", "float_ids", "shared_two_lengths",
+        "text_vectorization"])
 def test_refused_naming_the_layer_and_option(build, message):
     from mlstm.interop.keras import from_keras
 

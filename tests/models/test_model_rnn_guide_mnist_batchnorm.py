@@ -12,7 +12,7 @@ import pytest
 
 from _harness import DTYPES, check_real_model, keras_building, rng_for
 
-pytestmark = [pytest.mark.keras, pytest.mark.pending(reason="BatchNormalization (branch l13)")]
+pytestmark = pytest.mark.keras
 
 ROWS, PIXELS, N = 6, 7, 8
 

@@ -13,7 +13,7 @@ import pytest
 
 from _harness import DTYPES, check_real_model, keras_building, one_hot, rng_for
 
-pytestmark = [pytest.mark.keras, pytest.mark.pending(reason="RepeatVector (branch l13)")]
+pytestmark = pytest.mark.keras
 
 MAXLEN, ANSWER, CHARS, N = 7, 4, 12, 8
 
