@@ -182,3 +182,23 @@ def test_a_keras_optimizer_with_a_keras_schedule_maps_to_the_same_rates():
         assert type(ours).__name__ == "RMSprop"
         for step in (0, 4, 7, 23, 99):
             assert ours.learning_rate_at(step) == float(schedule(step))
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("schedule", [
+    mlstm.schedules.ExponentialDecay(0.01, 10, 0.5, staircase=True),
+    mlstm.schedules.CosineDecay(0.01, 100, warmup_target=0.02, warmup_steps=5),
+    mlstm.schedules.PiecewiseConstantDecay([5, 10], [0.1, 0.01, 0.001]),
+    mlstm.schedules.CosineDecayRestarts(0.1, 10)], ids=lambda s: type(s).__name__)
+def test_to_keras_carries_the_schedule_and_the_keras_file_saves(schedule, tmp_path):
+    from mlstm.demo import build_demo_model
+    from mlstm.interop.keras import to_keras
+
+    model = build_demo_model()
+    model.compile(optimizer=mlstm.optimizers.RMSprop(schedule),
+                  loss=["mse", "binary_crossentropy"])
+    theirs = to_keras(model).optimizer._learning_rate
+    for step in (0, 3, 7, 12, 40):
+        assert float(theirs(step)) == model.optimizer.learning_rate_at(step)
+    model.save(tmp_path / "scheduled.keras")            # refused before: no translation
+    assert (tmp_path / "scheduled.keras").stat().st_size > 0

@@ -162,6 +162,14 @@ def optimizer_to_keras(optimizer):
         if key not in theirs:
             raise ValueError(f"optimizer {cls.__name__}: option {key}={value!r} has no "
                              f"counterpart in keras.optimizers.{cls.__name__}")
+        if key == "learning_rate" and isinstance(value, dict):
+            # an mlstm schedule: Keras' schedule of the same name takes the same config
+            kschedule = getattr(keras.optimizers.schedules, value["class_name"], None)
+            if kschedule is None:
+                raise ValueError(f"optimizer {cls.__name__}: learning-rate schedule "
+                                 f"{value['class_name']} has no counterpart in "
+                                 "keras.optimizers.schedules")
+            value = kschedule.from_config(dict(value["config"]))
         options[key] = value
     return kcls(**options)
 
