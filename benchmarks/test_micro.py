@@ -13,7 +13,7 @@ answer cannot pass for an improvement.
 import numpy as np
 import pytest
 
-from mlstm.bench import SIZES, demo_model, make_data
+from benchmarks.bench import SIZES, demo_model, make_data
 from mlstm.ops import dense_backward, dense_forward, lstm_backward, lstm_forward
 from mlstm.optimizers import Adam
 
@@ -89,7 +89,7 @@ def test_adam_step(benchmark, size):
 @pytest.mark.parametrize("size", ["S", "M"])
 def test_demo_model_train_step(benchmark, size):
     """The whole training step (forward, losses, backward, Adam) of the benchmark model."""
-    from mlstm.bench import MlstmCase
+    from benchmarks.bench import MlstmCase
     case = MlstmCase(size, threads=None)
     train = case.steps()["train"]
     train()
