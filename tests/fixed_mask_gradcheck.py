@@ -9,6 +9,21 @@ backward pass through those masks.
 import numpy as np
 
 from mlstm.gradcheck import numerical_gradient
+from mlstm.testing import FINITE_DIFFERENCE_NOISE
+
+
+def unresolvable(model, xs, ys, errors, seed=0, h=1e-4, rtol=1e-6):
+    """The arrays of ``errors`` above ``rtol`` whose largest gradient entry is below what
+    finite differences can resolve to ``rtol`` (the rounding noise of the loss, amplified
+    by 1/h): such a draw cannot be judged, as ``mlstm.testing``'s noise-floor caveat says."""
+    tape = model.forward(xs, training=True, rng=np.random.default_rng(seed))
+    result = model.loss_and_output_grads(tape, ys)
+    grads, d_inputs = model.backward(tape, result.d_outputs, result.d_logits, input_grads=True)
+    scales = {name: float(np.max(np.abs(g), initial=0.0)) for name, g in grads.items()}
+    scales.update({f"input:{k}": float(np.max(np.abs(g), initial=0.0))
+                   for k, g in enumerate(d_inputs) if g is not None})
+    floor = FINITE_DIFFERENCE_NOISE * max(1.0, abs(result.total)) / h / rtol
+    return [name for name, error in errors.items() if error >= rtol and scales[name] < floor]
 
 
 def fixed_mask_gradcheck(model, xs, ys, seed=0, h=1e-4, inputs=True):

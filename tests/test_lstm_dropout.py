@@ -18,14 +18,14 @@ masks (N, D) and four recurrent masks (N, H), one per gate. Checked here:
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mlstm
 import mlstm.testing
 from mlstm import LSTM, Dense, Input, Masking, Model
 
-from fixed_mask_gradcheck import fixed_mask_gradcheck
+from fixed_mask_gradcheck import fixed_mask_gradcheck, unresolvable
 
 
 def _sigmoid(z):
@@ -223,6 +223,10 @@ def test_property_gradient(n, t, d, units, dropout, recurrent, masked, return_se
     xv = _padded(n, t, d, seed) if masked else np.random.default_rng(seed).normal(size=(n, t, d))
     yv = np.random.default_rng(seed + 1).normal(size=(n,) + model.outputs[0].shape)
     errors, _ = fixed_mask_gradcheck(model, [xv], [yv], seed=seed, inputs=not masked)
+    if max(errors.values()) >= 1e-6:
+        # a gradient below the loss's rounding noise / h (units=1, few steps): rejected as
+        # the other property tests reject what finite differences cannot judge
+        assume(not unresolvable(model, [xv], [yv], errors, seed=seed))
     assert max(errors.values()) < 1e-6, errors
 
 
