@@ -39,6 +39,9 @@ class DiagnosisReport:
         :meth:`suggest_loss_weights`.
     stopped : str or None
         Why the measurements on the model could not run (mlstm refused the data).
+    verified : list of dict
+        The fixes tried by retraining (``diagnose(..., verify=True)``), one per distinct
+        change; each finding they belong to holds its own in ``finding.verification``.
     """
 
     def __init__(self, model, data, static, run, thresholds, stopped=None, target_shares=None):
@@ -58,6 +61,15 @@ class DiagnosisReport:
         self.trainable_names = list(model.trainable_params)
         self.param_shapes = {n: p.shape for n, p in model.params.items()}
         self.losses = {name: loss for name, loss in zip(model.output_names, model._losses)}
+        self.head_activations = {name: model.output_activation(k)
+                                 for k, name in enumerate(model.output_names)}
+        self.output_layers = {name: t.node.layer.name
+                              for name, t in zip(model.output_names, model.outputs)}
+        self.output_shapes = {name: tuple(t.shape)
+                              for name, t in zip(model.output_names, model.outputs)}
+        self.upstream_of_layer, self.layer_inputs = _graph_reach(model)
+        self.optimizer_config = dict(model.optimizer.get_config())
+        self.verified = []
         self.sigmoid_heads = ([] if static is None else
                               [n for n, l in static["head_logits"].items() if l is not None])
         self.summary = summarize(self) if static is not None else {}
@@ -137,3 +149,15 @@ def _describe_setup(model):
                        zip(model.input_names, model.inputs)},
             "outputs": {n: list((None,) + tuple(t.shape)) for n, t in
                         zip(model.output_names, model.outputs)}}
+
+
+def _graph_reach(model):
+    """``({layer: set of the layers upstream of it}, {layer: [model inputs it reads]})``."""
+    upstream = {}
+    for node in model.nodes:
+        reach = upstream.setdefault(node.layer.name, set())
+        for t in node.inputs:
+            source = t.node.layer.name
+            reach |= {source} | upstream.get(source, set())
+    inputs = set(model.input_names)
+    return upstream, {layer: sorted(reach & inputs) for layer, reach in upstream.items()}
