@@ -99,7 +99,8 @@ def _vanishing_from_training(r, effect, cause):
 
 def _nonfinite_from_training(r, effect, cause):
     where = effect.measured["where"]
-    if not where or not all(w.startswith("training") for w in where):
+    if not where or not all(w.startswith(("training", "the loss on all samples after"))
+                            for w in where):
         return None
     return (f"the data, the weights and the first batch are finite; the run overflowed under "
             f"{_lr_ratio(cause)}")

@@ -51,6 +51,9 @@ class DiagnosisReport:
         self.loss_outputs = [n for n, l in zip(model.output_names, model._losses)
                              if l is not None]
         self.loss_weights = dict(zip(model.output_names, model._loss_weights))
+        #: Outputs that train: a loss at a weight other than 0 (checks about how an output
+        #: learns leave the others out; switched_off_output looks at those).
+        self.active_outputs = [n for n in self.loss_outputs if self.loss_weights[n] != 0]
         self.setup = _describe_setup(model)
         self.data, self.static, self.run = data, static, run
         self.stopped = stopped

@@ -83,6 +83,7 @@ def _summarize_run(r):
     with np.errstate(all="ignore"):
         s["updates"] = {
             p: {"median_ratio": nanmedian(ratio[:, j]),
+                "early_ratio": nanmedian(ratio[:max(S // 5, 1), j]),
                 "median_update": float(np.median(t.update_norm[:, j])),
                 "weight_norm_start": float(t.weight_norm[0, j]),
                 "max_grad": float(np.nanmax(t.total_grad_norm[:, j]))

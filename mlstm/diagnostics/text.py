@@ -21,11 +21,9 @@ def causes_lines(r):
     lines = ["Causes, most likely first (what follows from each; the fix tried):"]
     for k, f in enumerate(roots, 1):
         lines.append(f"  {k}. [{f.severity}] {f.title} ({f.code})")
-        follows = [e for e in r.findings if e.cause is f]
-        if follows:
-            lines.append("       explains: " + ", ".join(
-                f"{e.code}" + (f" ({e.measured['lstm']})" if "lstm" in e.measured else "")
-                for e in follows))
+        chains = _chains(r, f)
+        if chains:
+            lines.append("       explains: " + "; ".join(" -> ".join(c) for c in chains))
         if f.verification is not None:
             lines.append("       " + ("verified" if f.verification["verified"] else
                                       "not verified") + f": {f.verification['change']}"
@@ -35,6 +33,21 @@ def causes_lines(r):
                                                           "no single change to retrain with"))
     lines.append("")
     return lines
+
+
+def _label(f):
+    where = f.measured.get("lstm") or f.measured.get("output") or f.measured.get("layer")
+    return f.code + (f" ({where})" if where else "")
+
+
+def _chains(r, cause):
+    """The findings that follow from ``cause``, as chains ``[effect, effect of effect]``."""
+    out = []
+    for effect in r.findings:
+        if effect.cause is cause:
+            deeper = _chains(r, effect)
+            out += [[_label(effect)] + c for c in deeper] if deeper else [[_label(effect)]]
+    return out
 
 
 def _loss_change(v):

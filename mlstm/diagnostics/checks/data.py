@@ -58,6 +58,11 @@ def check_nonfinite(r, found):
     if r.run and r.run["stopped"]:
         where.append(f"training, at step {r.run['stopped']['iteration']} (stopped there): "
                      + r.run["stopped"]["message"].splitlines()[0])
+    after = r.summary.get("loss_after") or {}
+    bad_after = [k for k, v in after.items() if not np.isfinite(v)]
+    if bad_after and not (r.run and r.run["stopped"]):
+        where.append("the loss on all samples after training ("
+                     + ", ".join(f"{k} {after[k]}" for k in bad_after) + ")")
     bad_steps = r.summary.get("run_nonfinite_steps", 0)
     if bad_steps:
         first = int(np.argmax(r.trace.nonfinite)) + 1
@@ -143,7 +148,8 @@ def check_target_scale(r, found):
     limit = r.thresholds["target_scale_max"]
     for name, loss in r.losses.items():
         t = r.data["targets"].get(name)
-        if t is None or not isinstance(loss, losses_module.MeanSquaredError):
+        if (t is None or not isinstance(loss, losses_module.MeanSquaredError)
+                or name not in r.active_outputs):
             continue
         scale = max(t["max_abs_mean"], t["max_std"])
         if not np.isfinite(scale) or scale <= limit:
@@ -178,7 +184,8 @@ def check_target_scale(r, found):
 def check_mse_on_sigmoid(r, found):
     out = []
     for name in r.sigmoid_heads:
-        if not isinstance(r.losses.get(name), losses_module.MeanSquaredError):
+        if (not isinstance(r.losses.get(name), losses_module.MeanSquaredError)
+                or name not in r.active_outputs):
             continue
         p = sigmoid(r.static["head_logits"][name].astype(np.float64))
         attenuation = float(np.mean(p * (1 - p)))

@@ -39,6 +39,8 @@ def check_coverage(r, found):
     limit = r.thresholds["min_coverage"]
     run_cov = r.summary.get("run_coverage", {})
     for name, cov in r.summary["coverage"].items():
+        if name not in r.active_outputs:        # at loss weight 0 its seed is 0 by design
+            continue
         fraction = cov["fraction"]
         run_fraction = run_cov.get(name)
         worst = fraction if run_fraction is None else min(fraction, run_fraction)
@@ -96,22 +98,36 @@ def check_no_gradient(r, found):
         return []
     traced = r.trace is not None and len(r.trace)
     when = "on the batch" + (f" and at all {len(r.trace)} training steps" if traced else "")
+    # parameters that only outputs switched off (no loss, or loss weight 0) depend on get no
+    # gradient by the user's choice: named apart, and alone they are a warning
+    active = set()
+    for o in r.active_outputs:
+        active |= {r.output_layers[o]} | r.upstream_of_layer.get(r.output_layers[o], set())
+    idle = [p for p in dead if p.split("/", 1)[0] not in active]
+    starved = [p for p in dead if p not in idle]
+    parts = []
+    if starved:
+        parts.append(f"The gradient of {', '.join(starved)} is exactly zero {when}: no loss "
+                     "gradient reaches them, so no optimizer can move them.")
+    if idle:
+        parts.append(f"{', '.join(idle)} serve only outputs switched off (no loss, or loss "
+                     f"weight 0): their gradient is zero {when}.")
     return [Finding(
-        "no_gradient", "error", "Parameters that receive no gradient",
-        f"The gradient of {', '.join(dead)} is exactly zero {when}: no loss gradient "
-        "reaches them, so no optimizer can move them.",
+        "no_gradient", "error" if starved else "warning",
+        "Parameters that receive no gradient", " ".join(parts),
         "If their output has no loss, give it one (no None for it in compile(loss=...)); "
         "remove layers whose output is not used; if what lies between them and the loss "
         "passes no gradient (a sigmoid saturated at exactly 0 or 1, a mask, a ReLU that is 0 "
         "on every sample, e.g. from a large negative bias), fix that (see the other findings; "
         "re-initialize a dead ReLU layer's bias at 0). Mark them trainable=False if they are "
         "meant to stay fixed.",
-        {"parameters": dead})]
+        {"parameters": dead, "switched_off_only": idle})]
 
 
 def check_dominance(r, found):
     shares = run_or_static(r, "run_shared_share", "shared_share")
-    shares = {k: v for k, v in shares.items() if v is not None and np.isfinite(v)}
+    shares = {k: v for k, v in shares.items() if v is not None and np.isfinite(v)
+              and k in r.active_outputs}
     if len(shares) < 2:
         return []
     top = max(shares, key=shares.get)
@@ -159,6 +175,8 @@ def check_conflict(r, found):
         if value is None or not np.isfinite(value) or value >= r.thresholds["conflict_cosine"]:
             continue
         a, b = pair.split("|")
+        if a not in r.active_outputs or b not in r.active_outputs:
+            continue
         out.append(Finding(
             "conflicting_outputs", "warning",
             f"Outputs {a!r} and {b!r} pull the shared weights in opposite directions",

@@ -61,7 +61,7 @@ def check_switched_off(r, found):
                 f"Output {name!r} {how}, but its loss on the batch is {value}: 0 x {value} "
                 "is NaN, so the total loss and the gradient of every weight it shares are NaN.",
                 f"To switch an output off, give it no loss (compile(loss={{..., {name!r}: "
-                "None}})) instead of weight 0; and check its targets (a loss that overflows "
+                "None})) instead of weight 0; and check its targets (a loss that overflows "
                 "means targets or predictions far beyond the dtype's range).",
                 {"output": name, "loss": value, "nonfinite_loss": True},
                 remedy=Remedy(f"no-loss:{name}", f"no loss for {name!r} (loss=None)",

@@ -53,6 +53,9 @@ def suggested_learning_rate(r, median):
         usual = USUAL_LEARNING_RATE.get(str(r.setup.get("optimizer_name", "")).lower())
         return usual[0] if lr == 0 and usual else None
     value = lr * TARGET_RATIO / median
+    usual = USUAL_LEARNING_RATE.get(str(r.setup.get("optimizer_name", "")).lower())
+    if usual is not None:               # stay inside the optimizer's usual range
+        value = min(max(value, usual[1]), usual[2])
     return float(f"{value:.0e}")
 
 
@@ -84,6 +87,14 @@ def check_learning_rate(r, found):
     if not ratios:
         return []
     median = float(np.median(list(ratios.values())))
+    # A run that diverges saturates what it blew up: those weights then stop moving while
+    # their norm is huge, and the median over the whole run reads "too small". The first
+    # fifth of the run, before that, tells.
+    early = [u["early_ratio"] for p, u in r.summary["updates"].items() if p in ratios
+             and np.isfinite(u["early_ratio"])]
+    early = float(np.median(early)) if early else median
+    if median < r.thresholds["lr_large_ratio"] < early:
+        median = early
     optimizer = r.setup["optimizer"]
     lr = r.setup.get("learning_rate")
     if median == 0:
@@ -116,7 +127,8 @@ def check_learning_rate(r, found):
         return [Finding(
             "learning_rate_too_large", "warning", "Updates too large for the weights' scale",
             f"Over {len(r.trace)} steps the median update of a weight matrix is "
-            f"{median:.2g} of its norm per step (healthy: about 1e-3): each step rewrites a "
+            f"{median:.2g} of its norm per step{' in the first fifth of the run' if median == early else ''} "
+            "(healthy: about 1e-3): each step rewrites a "
             "large part of the weights, so training jumps around instead of descending. "
             f"Optimizer: {optimizer}.",
             f"Lower the learning rate, roughly /{median / 1e-3:.0f}{to}{_usual_start(r)}; "
