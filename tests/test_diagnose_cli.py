@@ -122,7 +122,7 @@ def test_help_exits_0(capsys):
 @pytest.mark.keras
 def test_an_unsupported_keras_model(keras_files, tmp_path, capsys):
     assert main([keras_files["gru"], write_data(tmp_path / "d.npz")]) == 2
-    one_line_error(capsys, "gru.keras", "GRU", "Supported layers", "LSTM")
+    one_line_error(capsys, "gru.keras", "GRU", "Supported Keras layers", "LSTM")
 
 
 @pytest.mark.keras

@@ -169,6 +169,17 @@ def _nonfinite_from_switched_off(r, effect, cause):
             f"{cause.measured['loss']}; 0 x inf is NaN")
 
 
+def _no_gradient_from_constant_inputs(r, effect, cause):
+    reads = {layer for layer, inputs in r.layer_inputs.items()
+             if any(i in cause.measured["constant"] for i in inputs)}
+    behind = [p for p in effect.measured["parameters"] if p.split("/", 1)[0] in reads
+              and p.split("/", 1)[1] == "kernel"]
+    if not behind:
+        return None
+    return (f"{', '.join(behind)} multiply inputs that are 0 on every sample and step, so "
+            "their gradient is 0")
+
+
 def _plateau_from(words):
     return lambda r, effect, cause: f"the loss cannot fall while {words.format(c=cause)}"
 
@@ -188,6 +199,10 @@ RULES = (
              ":.2g} per step), so the loss overshoots and its gradient grows")),
     ("dead_relu", "learning_rate_too_large", _dead_from_training),
     ("no_gradient", "dead_relu", _no_gradient_from_dead),
+    ("no_gradient", "constant_inputs", _no_gradient_from_constant_inputs),
+    ("conflicting_outputs", "constant_inputs",
+     lambda r, e, c: "the inputs never change, so the outputs share nothing but biases"
+     if c.measured["all"] else None),
     ("no_gradient", "single_unit_softmax", _no_gradient_from_head),
     ("no_gradient", "categorical_on_one_unit", _no_gradient_from_head),
     ("low_sample_coverage", "single_unit_softmax",
@@ -196,6 +211,9 @@ RULES = (
      _same_output("the loss of {o!r} is a constant ({code}): it reaches no sample")),
     ("dominant_output", "target_scale", _dominance_from_targets),
     ("learning_rate_too_small", "clipping_always_active", _small_lr_from_clipping),
+    ("loss_plateau", "constant_inputs",
+     lambda r, e, c: "the model sees the same input for every sample" if c.measured["all"]
+     else None),
     ("loss_plateau", "learning_rate_too_small", _plateau_from("the weights barely move")),
     ("loss_plateau", "nothing_trainable", _plateau_from("nothing is trainable")),
     ("loss_plateau", "single_unit_softmax", _plateau_from("a head is a constant")),

@@ -104,7 +104,7 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
                                      target_shares=target)
             report.findings = run_checks(report)
             rank_causes(report)
-        if not report.findings:
+        if not any(f.code in EXPLAINS_REFUSAL for f in report.findings):
             raise
         if verify:
             raw = {"xs": _as_list(x, model.input_names), "ys": _as_list(y, model.output_names),
@@ -117,7 +117,8 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
     rng = np.random.default_rng(seed)
     batch = np.sort(rng.choice(N, size=min(batch_size, N), replace=False))
     x_batch, y_batch = [a[batch] for a in xs], [a[batch] for a in ys]
-    static = static_measurements(model, x_batch, y_batch)
+    with np.errstate(over="ignore", invalid="ignore"):   # overflowing losses are reported
+        static = static_measurements(model, x_batch, y_batch)
     # A copy of weights holding NaN/inf cannot be made (set_weights refuses them), and would
     # train nothing: the nonfinite finding names them, on the batch only.
     trainable = steps and not any(data["nonfinite_weights"].values())
@@ -132,10 +133,16 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
         report = DiagnosisReport(model, data, static, run, limits, target_shares=target)
         report.findings = run_checks(report)
         rank_causes(report)
-        if verify and run is not None:
+        if verify and (run is not None or not steps):   # steps=0: says it cannot
             verify_findings(report, model, {"xs": xs, "ys": ys, "validation": val}, steps,
                             batch_size, seed)
     return report
+
+
+#: Findings that say why mlstm refused the data (the others found on refused data, such as
+#: constant inputs, do not: the refusal is raised then).
+EXPLAINS_REFUSAL = ("nonfinite", "bce_targets", "class_target_format", "single_unit_softmax",
+                    "categorical_on_one_unit")
 
 
 def _as_list(data, names):

@@ -2,7 +2,8 @@
 
 ==================  ========================================================================
 ``data``            the data and the compile settings (NaN/inf, nothing trainable, BCE
-                    targets, input scales, target scales, MSE on a sigmoid head)
+                    targets, constant inputs, input scales, target scales, MSE on a
+                    sigmoid head)
 ``classification``  classification heads (a softmax over one unit, categorical
                     cross-entropy on one unit, ``from_logits`` on probabilities, class
                     targets in the other loss's format)
@@ -22,8 +23,9 @@ from __future__ import annotations
 from ..findings import SEVERITY_ORDER
 from .classification import (check_categorical_on_one_unit, check_class_targets,
                              check_from_logits_on_activated, check_single_unit_softmax)
-from .data import (check_bce_targets, check_input_scale, check_mse_on_sigmoid, check_nonfinite,
-                   check_nothing_trainable, check_target_scale)
+from .data import (check_bce_targets, check_constant_inputs, check_input_scale,
+                   check_mse_on_sigmoid, check_nonfinite, check_nothing_trainable,
+                   check_target_scale)
 from .gradients import (check_conflict, check_coverage, check_dead_relu, check_dominance,
                         check_no_gradient, check_saturated_gates, check_saturated_heads,
                         check_vanishing)
@@ -39,14 +41,14 @@ CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
           check_from_logits_on_activated, check_coverage, check_no_gradient, check_bce_targets,
           check_learning_rate, check_not_moving, check_exploding, check_clipping,
           check_dominance, check_conflict, check_switched_off, check_saturated_heads,
-          check_saturated_gates, check_dead_relu, check_vanishing, check_input_scale,
-          check_target_scale, check_mse_on_sigmoid, check_plateau)
+          check_saturated_gates, check_dead_relu, check_vanishing, check_constant_inputs,
+          check_input_scale, check_target_scale, check_mse_on_sigmoid, check_plateau)
 #: The checks that need only the data and the compile settings: what runs when mlstm
 #: refused the data.
 DATA_CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
                check_single_unit_softmax, check_categorical_on_one_unit,
-               check_from_logits_on_activated, check_bce_targets, check_input_scale,
-               check_target_scale)
+               check_from_logits_on_activated, check_bce_targets, check_constant_inputs,
+               check_input_scale, check_target_scale)
 
 
 def run_checks(report):

@@ -17,6 +17,7 @@ from ..findings import Finding
 from ..remedies import Remedy
 
 __all__ = ["check_nonfinite", "check_nothing_trainable", "check_bce_targets", "check_input_scale",
+           "check_constant_inputs",
            "check_target_scale", "check_mse_on_sigmoid", "input_scales", "STANDARDIZE_INPUTS"]
 
 #: The remedy of badly scaled inputs (one key: every finding that advises it shares a run).
@@ -141,6 +142,38 @@ def check_input_scale(r, found):
          "smallest": smallest[0], "smallest_scale": smallest[3], "max_abs_mean": max(means),
          "std_range": [min(stds), max(stds)]},
         remedy=STANDARDIZE_INPUTS)]
+
+
+def check_constant_inputs(r, found):
+    constant = {}
+    for name, st in r.data["inputs"].items():
+        std = np.asarray(st["std"])
+        flat = [j for j, v in enumerate(std) if np.isfinite(v) and v == 0]
+        if flat:
+            constant[name] = flat
+    if not constant:
+        return []
+    total = sum(len(st["std"]) for st in r.data["inputs"].values())
+    count = sum(len(v) for v in constant.values())
+    everything = count == total
+    listed = "; ".join(f"{name!r}: {len(v)} of {len(r.data['inputs'][name]['std'])} "
+                       f"(features {', '.join(map(str, v[:8]))}{', ...' if len(v) > 8 else ''})"
+                       for name, v in constant.items())
+    text = (f"Input features with the same value on every sample and step (std 0): {listed}. "
+            "They carry no information, and the weights that read them get a gradient only "
+            "through that constant.")
+    if everything:
+        text += (" That is every feature of every input: the model sees the same sequence for "
+                 "every sample and can only learn a constant prediction.")
+    return [Finding(
+        "constant_inputs", "error" if everything else "warning",
+        "Inputs that never change" if everything else "Input features that never change",
+        text,
+        "Check the preprocessing (a scaler fitted on other data, an integer division, a "
+        "mask or a fill that zeroes the values, the wrong column); drop features that are "
+        "constant by design.",
+        {"constant": constant, "all": everything},
+        why_not_tried="the data the inputs should hold is not known")]
 
 
 def check_target_scale(r, found):
