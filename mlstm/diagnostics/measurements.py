@@ -52,7 +52,10 @@ def data_measurements(model, xs, ys):
     ``xs``, ``ys``: ``{name: float64 array}`` as given by the user.
     """
     inputs = {}
+    integer = {n: np.dtype(t.dtype).kind in "iu" for n, t in zip(model.input_names, model.inputs)}
     for name, a in xs.items():
+        if integer.get(name):           # token ids: not a scale to judge
+            continue
         flat = a.reshape(-1, a.shape[-1])
         finite = np.isfinite(flat)
         clean = np.where(finite, flat, np.nan)

@@ -195,12 +195,20 @@ def check_saturated_heads(r, found):
     out = []
     limit = r.thresholds["saturated_fraction"]
     for name, (before, after) in before_after(r, "head_saturation").items():
-        worst = before if after is None else max(before, after)
-        if worst <= limit:
+        wrong = _wrong_side(r.static, name)
+        wrong_after = _wrong_side((r.run or {}).get("static"), name)
+        # From the logits (binary cross-entropy on a sigmoid head) a confident right answer
+        # is what training is for, and a wrong one still gets the gradient σ(x) - t: only
+        # saturation on the wrong side counts. A loss on the probability loses its gradient
+        # on either side.
+        loss = r.losses.get(name)
+        from_logits = getattr(loss, "logits_activation", None) == r.head_activations.get(name)
+        if from_logits:
+            worst = max(v for v in (wrong, wrong_after) if v is not None)
+        else:
+            worst = before if after is None else max(before, after)
+        if worst <= limit or name not in r.active_outputs:
             continue
-        logits = r.static["head_logits"][name]
-        t = r.static["head_targets"][name]
-        wrong = float(np.mean((np.abs(logits) > 5) & ((logits > 0) != (t > 0.5))))
         during = after is not None and before <= limit < after
         large = max(input_scales(r).values(), default=float("nan"))
         remedy = None
@@ -223,11 +231,24 @@ def check_saturated_heads(r, found):
             "saturated_head", "warning", f"Sigmoid head {name!r} is saturated",
             f"Fraction of the logits of {name!r} beyond ±5 (where σ' < 0.007): "
             f"{when(before, after, r.summary.get('steps'), lambda v: f'{100 * v:.0f}%')}; "
-            f"{100 * wrong:.0f}% of the batch is saturated on the wrong side. A loss on the "
-            "probability (MSE, clipped cross-entropy) passes almost no gradient there.",
+            f"saturated on the wrong side: {100 * wrong:.0f}% of the batch"
+            + ("" if wrong_after is None else f", {100 * wrong_after:.0f}% after training")
+            + ". " + ("Its loss is computed from the logits, so a wrong answer still gets a "
+                      "gradient, but one this confident takes many steps to turn." if from_logits
+                      else "A loss on the probability (MSE, clipped cross-entropy) passes "
+                      "almost no gradient there."),
             fix, {"output": name, "fraction": before, "fraction_after": after,
-                  "wrong_side_fraction": wrong}, remedy=remedy))
+                  "wrong_side_fraction": wrong, "wrong_side_fraction_after": wrong_after},
+            remedy=remedy))
     return out
+
+
+def _wrong_side(static, name):
+    """Fraction of the batch whose logit is beyond ±5 on the side of the wrong class."""
+    if static is None or static["head_logits"].get(name) is None:
+        return None
+    logits, t = static["head_logits"][name], static["head_targets"][name]
+    return float(np.mean((np.abs(logits) > 5) & ((logits > 0) != (t > 0.5))))
 
 
 def check_saturated_gates(r, found):
