@@ -168,11 +168,15 @@ def updates_panel(r):
             if np.any(np.isfinite(series) & (series > 0)):
                 ax.plot(t.iteration, series, lw=1.2, label=t.param_names[j])
                 drawn += 1
-        ax.axhspan(low, high, color="#3a9a5b", alpha=0.12, lw=0,
-                   label=f"healthy: {100 * low:g}% to {100 * high:g}% per step")
-        if drawn:
+        if not drawn:
+            ax.text(0.5, 0.5, "no weight matrix moved: |Δθ| = 0 at every step",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=9)
+            ax.set_yticks([])
+        else:
+            ax.axhspan(low, high, color="#3a9a5b", alpha=0.12, lw=0,
+                       label=f"healthy: {100 * low:g}% to {100 * high:g}% per step")
             ax.set_yscale("log")
-        ax.legend(fontsize=6, loc="best", ncol=2, framealpha=0.7)
+            ax.legend(fontsize=6, loc="best", ncol=2, framealpha=0.7)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("|Δθ| / |θ| per step", fontsize=8)
 
@@ -206,9 +210,9 @@ def saturation_panel(r):
     t = r.trace
     gates, heads = t.gate_saturation, t.head_saturation
     worst = max([np.nanmax(gates) if gates.size else 0.0, np.nanmax(heads) if heads.size else 0.0])
-    if f is None and not worst > 0.05:
-        return None
     limit = r.thresholds["saturated_fraction"]
+    if f is None and not worst > limit / 2:
+        return None
 
     def draw(ax, colors):
         for l, name in enumerate(t.lstm_names):

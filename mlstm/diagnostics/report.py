@@ -117,7 +117,7 @@ class DiagnosisReport:
         return jsonable({"model": self.model_name, "setup": self.setup,
                          "thresholds": self.thresholds, "summary": self.summary,
                          "suggested_loss_weights": None if s is None else s.to_dict(),
-                         "stopped": self.stopped,
+                         "stopped": self.stopped, "verified": self.verified,
                          "findings": [f.to_dict() for f in self.findings]})
 
     def to_json(self, **kwargs):

@@ -66,7 +66,7 @@ def format_side_by_side(results, args=None):
     row("  out2 binary cross-entropy", [f"{results[n]['metrics']['out2_bce']:.3f}"
                                        for n in names])
     rows.append("")
-    rows.append("findings (errors first)")
+    rows.append("findings (causes first; errors before warnings)")
     width = max(len(reports[n].findings) for n in names)
     for k in range(max(width, 1)):
         cells = []
@@ -248,7 +248,11 @@ def format_example3(results):
     row("out1 validation MSE", [f"{results[n]['metrics']['out1_mse']:.3f}" for n in names])
     row(f"out2 validation MSE (variance {variance:.2f})",
         [f"{results[n]['metrics']['out2_mse']:.3f}" for n in names])
-    row("findings", [", ".join(results[n]["report"].codes) or "none" for n in names])
+    def codes(report):
+        counts = {c: report.codes.count(c) for c in report.codes}
+        return ", ".join(f"{n} x {c}" if n > 1 else c for c, n in counts.items()) or "none"
+
+    row("findings", [codes(results[n]["report"]) for n in names])
     rows.append("")
     return "\n".join(rows)
 
@@ -269,9 +273,10 @@ def _indent_wrapped(text, width=96):
     for line in text.splitlines():
         stripped = line.lstrip()
         indent = " " * (2 + len(line) - len(stripped))
+        hanging = stripped.startswith(("fix:", "cause:", "verified:", "not verified",
+                                       "advice not verified", "fix the cause"))
         out += textwrap.wrap(stripped, width, initial_indent=indent,
-                             subsequent_indent=indent + ("     " if stripped.startswith("fix:")
-                                                         else ""))
+                             subsequent_indent=indent + ("     " if hanging else ""))
     return "\n".join(out)
 
 

@@ -177,7 +177,7 @@ def _words(result, gain_needed):
         return f"verified: {head}."
     gain = result["gain"]
     why = ("the loss did not fall" if gain is None or not np.isfinite(gain) or gain >= 1 else
-           f"the loss fell by {100 * (1 - gain):.1f}%, less than the {100 * gain_needed:.0f}% "
+           f"the loss fell by {100 * (1 - gain):.2f}%, less than the {100 * gain_needed:.0f}% "
            "asked for")
     if result.get("stopped"):
         why += f"; the run stopped: {result['stopped']}"
