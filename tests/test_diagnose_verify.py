@@ -148,3 +148,17 @@ def test_the_healthy_band_is_labelled_in_words(tmp_path):
     labels = ax.get_legend_handles_labels()[1]
     plt.close(fig)
     assert "healthy: 0.01% to 3% per step" in labels
+
+
+def test_every_diagnose_figure_is_shown_and_drawn_on_the_page():
+    """docs/figures/diagnose_*.png: each is shown in docs/diagnose.md, next to the command or
+    the code that draws it (tests/test_site.py leaves them to this page)."""
+    from pathlib import Path
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    page = (docs / "diagnose.md").read_text()
+    figures = sorted(p.name for p in (docs / "figures").glob("diagnose_*.png"))
+    assert len(figures) >= 6
+    for name in figures:
+        assert f"](figures/{name})" in page, name
+        assert f'"docs/figures/{name}"' in page or f"--plot docs/figures/{name}" in page, name
+        assert (docs / "figures" / name).stat().st_size < 150_000

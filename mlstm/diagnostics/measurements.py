@@ -23,6 +23,7 @@ from ..validation import NonFiniteError
 __all__ = ["named_arrays", "data_measurements", "static_measurements", "training_run",
            "unweighted_shared_norms", "norm_over", "output_losses", "constant_prediction_losses",
            "checkpoint_steps", "Checkpoints", "StopAfter", "dead_units", "losses_on", "run_copy",
+           "EVAL_BATCH",
            "evaluation_sets"]
 
 
@@ -277,9 +278,14 @@ class Checkpoints:
             self.record(model, self.done)
 
 
-def losses_on(sets, batch_size):
+#: Batch size of the loss measurements along a run (forward passes only: larger batches
+#: cost less per sample; the batch-size-weighted mean does not depend on it).
+EVAL_BATCH = 256
+
+
+def losses_on(sets):
     """A ``measure`` for :class:`Checkpoints`: :func:`output_losses` on each set."""
-    return lambda model: {name: output_losses(model, x, y, batch_size)
+    return lambda model: {name: output_losses(model, x, y, EVAL_BATCH)
                           for name, (x, y) in sets.items()}
 
 
@@ -340,7 +346,7 @@ def training_run(model, xs, ys, steps, batch_size, seed, validation=None):
     with np.errstate(all="ignore"):
         before = model.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
         checkpoints, stopped = run_copy(twin, xs, ys, steps, batch_size, seed,
-                                        losses_on(sets, batch_size), trace)
+                                        losses_on(sets), trace)
         after = twin.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
     return {"trace": trace, "before": before, "after": after, "model": twin,
             "stopped": stopped, "curves": checkpoints.curves,

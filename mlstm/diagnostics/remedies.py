@@ -81,11 +81,6 @@ class Remedy:
         self.zero_biases = dict(zero_biases or {})
         self.from_start = bool(from_start)
 
-    @property
-    def changes_losses(self):
-        """Whether the losses (or the targets' units) differ from the model's."""
-        return bool(self.losses or self.standardize_targets)
-
     def build(self, model):
         """A compiled copy of ``model`` (same weights, optimizer state when it keeps the
         optimizer) with the change applied; ``model`` is not touched."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..losses import reduce_output_loss
-from .measurements import evaluation_sets, run_copy
+from .measurements import EVAL_BATCH, evaluation_sets, run_copy
 
 __all__ = ["verify_findings", "try_remedy", "yardstick_losses"]
 
@@ -81,7 +81,7 @@ def try_remedy(report, model, remedy, data, steps, batch_size, seed):
 
     def measure(m):
         return {"yardstick": yardstick_losses(m, losses, fixed_x, eval_y, prepared.inverse,
-                                              batch_size)}
+                                              EVAL_BATCH)}
 
     with np.errstate(all="ignore"):
         checkpoints, stopped = run_copy(fixed, prepared.xs, prepared.ys, steps, batch_size,
@@ -92,7 +92,7 @@ def try_remedy(report, model, remedy, data, steps, batch_size, seed):
             before = {n: curves[n][0] for n in losses}
         else:
             before = yardstick_losses(report.trained_model, losses, eval_x, eval_y, {},
-                                      batch_size)
+                                      EVAL_BATCH)
     targeted = [n for n in (remedy.outputs or list(losses)) if n in losses]
     gain = _gain([(before[n], after[n]) for n in targeted])
     # Against another run, the fix must beat it by verify_gain; against its own start (the
