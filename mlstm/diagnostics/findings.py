@@ -42,8 +42,9 @@ FINDING_CODES = ("nonfinite", "nothing_trainable", "class_target_format", "singl
                  "learning_rate_too_large", "learning_rate_too_small", "not_moving",
                  "exploding_gradient", "clipping_always_active", "dominant_output",
                  "conflicting_outputs", "switched_off_output", "saturated_head",
-                 "saturated_gates", "dead_relu", "vanishing_gradient", "constant_inputs", "input_scale",
-                 "target_scale", "mse_on_sigmoid", "from_logits_on_activated", "loss_plateau")
+                 "saturated_gates", "dead_relu", "vanishing_gradient", "constant_inputs",
+                 "input_scale", "target_scale", "mse_on_sigmoid", "from_logits_on_activated",
+                 "loss_plateau")
 SEVERITY_ORDER = {"error": 0, "warning": 1}
 
 

@@ -85,7 +85,8 @@ def _target_stats(a):
             mean, std = np.nanmean(clean, axis=0), np.nanstd(clean, axis=0)
         else:
             mean = std = np.full(units.shape[1], np.nan)
-    stats["max_abs_mean"] = float(np.nanmax(np.abs(mean))) if np.isfinite(mean).any() else float("nan")
+    stats["max_abs_mean"] = (float(np.nanmax(np.abs(mean))) if np.isfinite(mean).any()
+                             else float("nan"))
     stats["max_std"] = float(np.nanmax(std)) if np.isfinite(std).any() else float("nan")
     # rows that are one-hot: several units, each 0 or 1, summing to 1
     if a.ndim > 1 and a.shape[-1] > 1:

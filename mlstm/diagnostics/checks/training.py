@@ -93,7 +93,8 @@ def check_learning_rate(r, found):
     early = [u["early_ratio"] for p, u in r.summary["updates"].items() if p in ratios
              and np.isfinite(u["early_ratio"])]
     early = float(np.median(early)) if early else median
-    if median < r.thresholds["lr_large_ratio"] < early:
+    diverged = median < r.thresholds["lr_large_ratio"] < early
+    if diverged:
         median = early
     optimizer = r.setup["optimizer"]
     lr = r.setup.get("learning_rate")
@@ -127,9 +128,10 @@ def check_learning_rate(r, found):
         return [Finding(
             "learning_rate_too_large", "warning", "Updates too large for the weights' scale",
             f"Over {len(r.trace)} steps the median update of a weight matrix is "
-            f"{median:.2g} of its norm per step{' in the first fifth of the run' if median == early else ''} "
-            "(healthy: about 1e-3): each step rewrites a "
-            "large part of the weights, so training jumps around instead of descending. "
+            f"{median:.2g} of its norm per step"
+            + (" in the first fifth of the run" if diverged else "")
+            + " (healthy: about 1e-3): each step rewrites a large part of the weights, so "
+            "training jumps around instead of descending. "
             f"Optimizer: {optimizer}.",
             f"Lower the learning rate, roughly /{median / 1e-3:.0f}{to}{_usual_start(r)}; "
             "clip the gradients (clipnorm=1.0) if the loss spikes.",
