@@ -5,7 +5,8 @@ raises nothing but a refusal of its arguments (TypeError/ValueError). That must 
 drawn multi-input / multi-output models (:mod:`mlstm.testing`) in float32 and float64, with
 masks, including the setups where nothing moves: frozen layers, a learning rate of 0, a dead
 ReLU layer before the heads, all-zero inputs, constant targets, a loss weight of 0, and a
-learning rate so large that training overflows.
+learning rate so large that training overflows; and with ``verify=True``, which retrains a
+copy for each fix it tries.
 """
 import json
 import warnings
@@ -106,6 +107,23 @@ def test_diagnose_returns_a_report_for_any_drawn_model(setup, steps, batch_size,
         report = diagnose(model, x, y, steps=steps, batch_size=batch_size, seed=seed)
     _check_report(report, description)
     for before, after in zip(weights, model.get_weights()):   # the model is left alone
+        np.testing.assert_array_equal(before, after)
+
+
+@settings(SETTINGS, max_examples=25)
+@given(setup=st.one_of(drawn_setups(), dead_relu_setups()), steps=st.integers(0, 3),
+       seed=st.integers(0, 3))
+def test_trying_the_fixes_never_crashes(setup, steps, seed):
+    """``verify=True`` retrains a copy per fix: still a report, and the model untouched."""
+    model, x, y, description = setup
+    weights = [w.copy() for w in model.get_weights()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        report = diagnose(model, x, y, steps=steps, batch_size=4, seed=seed, verify=True)
+    _check_report(report, description)
+    for f in report.findings:
+        assert f.verification is None or isinstance(f.verification["verified"], bool)
+    for before, after in zip(weights, model.get_weights()):
         np.testing.assert_array_equal(before, after)
 
 

@@ -18,16 +18,19 @@ re-exported here for convenience. The diagnosis, by responsibility:
 ========================  ==================================================================
 ``diagnosis``             :func:`diagnose`: checks the arguments, runs the rest in order
 ``measurements``          the data as given, one batch at the current weights, a training
-                          run on a copy
+                          run on a copy, the loss curves on fixed data
 ``summary``               the measurements as named figures (``report.summary``)
 ``findings``              :class:`Finding`, :data:`THRESHOLDS`, :data:`FINDING_CODES`
-``checks``                the figures that become findings (``data``, ``gradients``,
-                          ``training``), run in a fixed order
+``checks``                the figures that become findings (``data``, ``classification``,
+                          ``gradients``, ``outputs``, ``training``), run in a fixed order
+``causes``                which finding explains which: causes first
+``remedies``, ``verify``  fixes as concrete changes, tried by retraining (``verify=True``)
 ``loss_weights``          suggested loss weights (``report.suggested_loss_weights``)
 ``report``, ``text``      :class:`DiagnosisReport` and its text
-``plotting``              ``report.plot(path)`` (matplotlib)
+``plotting``, ``panels``  ``report.plot(path)`` (matplotlib): the panels that have
+                          something to say, the findings' first
 ``cli``, ``datafile``,    ``python -m mlstm diagnose``: the command, its ``.npz`` data
-``seed``, ``seed_text``   file, and the seed article's three setups side by side
+``seed``, ``seed_text``   file, and the seed article's setups side by side
 ========================  ==================================================================
 """
 from .diagnosis import FINDING_CODES, THRESHOLDS, DiagnosisReport, Finding, diagnose

@@ -21,7 +21,8 @@ import sys
 import time
 
 from .datafile import check_npz_file, check_readable_file, load_arrays
-from .seed_text import explain_seed_results, format_findings, format_side_by_side
+from .seed_text import (explain_seed_results, format_example3, format_findings,
+                        format_side_by_side)
 
 __all__ = ["main", "format_side_by_side", "explain_seed_results", "format_findings",
            "load_arrays", "UsageError"]
@@ -33,6 +34,11 @@ Measure why a model is not learning.
 
   python -m mlstm diagnose                       the seed article's three setups, side by side
   python -m mlstm diagnose MODEL.keras DATA.npz  your model (needs the keras extra)
+  python -m mlstm diagnose --example3            the seed's Example 3 (a Reshape head)
+
+Each finding's fix is tried before it is advised (--no-verify to skip): a copy is retrained
+from the same weights with the fix, for the same steps and seed, and the fix is reported
+verified or not verified, with each output's loss before and after.
 
 DATA.npz holds the inputs and targets: arrays named like the model's inputs and outputs,
 or x0, x1, ... and y0, y1, ... in order (x and y for one of each).
@@ -86,6 +92,10 @@ def _parser():
     p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.add_argument("--plot", metavar="PNG", help="draw the report(s) to this PNG (matplotlib)")
     p.add_argument("--json", metavar="PATH", help="write the report(s) as JSON")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="do not try the fixes: by default each finding's fix is tried by "
+                        "retraining a copy from the same weights for the same steps, and "
+                        "reported verified or not")
     g = p.add_argument_group("seed scenario")
     g.add_argument("--epochs", type=_int_at_least(1), default=15)
     g.add_argument("--samples", type=_int_at_least(2), default=512)
@@ -93,6 +103,9 @@ def _parser():
                    help="record the second input in raw units (per-feature scales 0.05 to 20, "
                         "offsets up to 10) for Examples 1 and 2; the sound setup standardizes")
     g.add_argument("--details", action="store_true", help="print each setup's full report")
+    g.add_argument("--example3", action="store_true",
+                   help="the seed's Example 3 instead (a Reshape head, its custom loss "
+                        "indexing y_true[0]) next to its sound version")
     g = p.add_argument_group("your model: compile settings (they replace the file's, if any)")
     g.add_argument("--loss", help="comma-separated, one per output (mse, binary_crossentropy)")
     g.add_argument("--loss-weights", help="comma-separated numbers, one per output")
@@ -140,19 +153,28 @@ def _run_seed(args):
     from .plotting import plot_reports
 
     t0 = time.perf_counter()
-    results = seed_module.run_seed_scenario(epochs=args.epochs, samples=args.samples,
-                                            batch_size=args.batch_size, seed=args.seed,
-                                            raw_inputs=args.raw_inputs)
-    seconds = time.perf_counter() - t0
-    print(format_side_by_side(results, args))
-    print()
-    print(explain_seed_results(results))
+    if args.example3:
+        results = seed_module.run_example3(epochs=args.epochs, samples=args.samples,
+                                           batch_size=args.batch_size, seed=args.seed,
+                                           verify=args.verify)
+        seconds = time.perf_counter() - t0
+        print(format_example3(results))
+    else:
+        results = seed_module.run_seed_scenario(epochs=args.epochs, samples=args.samples,
+                                                batch_size=args.batch_size, seed=args.seed,
+                                                raw_inputs=args.raw_inputs, verify=args.verify)
+        seconds = time.perf_counter() - t0
+        print(format_side_by_side(results, args))
+        print()
+        print(explain_seed_results(results))
     print(format_findings(results))
     if args.details:
         for res in results.values():
             print("\n" + "=" * 100 + f"\n{res['title']}\n" + "=" * 100)
             print(res["report"])
-    print(f"\n({len(results)} setups trained and diagnosed in {seconds:.1f} s)")
+    print(f"\n({len(results)} setups trained and diagnosed"
+          + (", their fixes tried by retraining," if args.verify else "")
+          + f" in {seconds:.1f} s)")
     if args.json:
         _write_json(args.json, {name: {"title": r["title"], "metrics": r["metrics"],
                                        "report": r["report"].to_dict()}
@@ -183,7 +205,7 @@ def _run_user(args):
                     input_shapes=[tuple(t.shape) for t in model.inputs])
     try:
         report = diagnose(model, x, y, steps=50 if args.steps is None else args.steps,
-                          batch_size=args.batch_size, seed=args.seed)
+                          batch_size=args.batch_size, seed=args.seed, verify=args.verify)
     except (ValueError, TypeError) as exc:       # data mlstm refuses, and no finding says why
         raise UsageError(f"{args.data}: {exc}") from None
     except MemoryError:

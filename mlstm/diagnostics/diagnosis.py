@@ -13,8 +13,12 @@ Two kinds of measurement (:mod:`mlstm.diagnostics.measurements`):
 The figures (:mod:`~mlstm.diagnostics.summary`) become findings
 (:mod:`~mlstm.diagnostics.checks`) when they cross a threshold (:data:`THRESHOLDS`, which
 can be overridden per call); each finding carries the figure that triggered it and a
-suggested fix. The report also suggests loss weights that balance the outputs' gradients
-on the shared weights (:mod:`~mlstm.diagnostics.loss_weights`).
+suggested fix. Findings that follow from another are linked to it, causes first
+(:mod:`~mlstm.diagnostics.causes`). With ``verify=True`` each cause's fix is tried: a copy
+is retrained from the same weights with it, for the same steps and seed, and the fix is
+reported verified or not (:mod:`~mlstm.diagnostics.verify`). The report also suggests loss
+weights that balance the outputs' gradients on the shared weights
+(:mod:`~mlstm.diagnostics.loss_weights`).
 """
 from __future__ import annotations
 
@@ -22,18 +26,21 @@ import numbers
 
 import numpy as np
 
+from .. import validation
 from ..model import Model
+from .causes import rank_causes
 from .checks import run_checks
 from .findings import FINDING_CODES, THRESHOLDS, Finding
 from .loss_weights import check_target_shares
 from .measurements import data_measurements, named_arrays, static_measurements, training_run
 from .report import DiagnosisReport
+from .verify import verify_findings
 
 __all__ = ["diagnose", "DiagnosisReport", "Finding", "THRESHOLDS", "FINDING_CODES"]
 
 
 def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
-             target_shares=None):
+             target_shares=None, validation_data=None, verify=False):
     """Measure why ``model`` is not learning on ``(x, y)``.
 
     Parameters
@@ -55,6 +62,14 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
     target_shares : dict or sequence, optional
         The share of the gradient norm on the shared weights each output with a loss should
         get, for ``report.suggested_loss_weights`` (default: equal shares).
+    validation_data : (x_val, y_val), optional
+        Measured along the training run (the loss curves) and used to judge the fixes
+        tried by ``verify``.
+    verify : bool
+        Try each fix before advising it: retrain a copy from the same weights with the fix
+        for the same ``steps`` and ``seed``, and report each output's loss before and after
+        (``finding.verification``; ``report.verified``). One extra training run per
+        distinct fix. The command line does this by default.
 
     Returns
     -------
@@ -71,6 +86,8 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
         BCE targets outside [0, 1] gives a report with that finding instead.
     """
     limits = _checked_arguments(model, steps, batch_size, seed, thresholds)
+    if not isinstance(verify, (bool, np.bool_)):
+        raise TypeError(f"diagnose: verify must be True or False, got {verify!r}")
     target = check_target_shares(target_shares, [n for n, loss in
                                                  zip(model.output_names, model._losses)
                                                  if loss is not None])
@@ -86,16 +103,26 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
             report = DiagnosisReport(model, data, None, None, limits, stopped=str(refusal),
                                      target_shares=target)
             report.findings = run_checks(report)
-        if not report.findings:
+            rank_causes(report)
+        if not any(f.code in EXPLAINS_REFUSAL for f in report.findings):
             raise
+        if verify:
+            raw = {"xs": _as_list(x, model.input_names), "ys": _as_list(y, model.output_names),
+                   "validation": None}
+            verify_findings(report, model, raw, steps, batch_size, seed)
         return report
+    val = _checked_validation(model, validation_data)
     N = xs[0].shape[0]
 
     rng = np.random.default_rng(seed)
     batch = np.sort(rng.choice(N, size=min(batch_size, N), replace=False))
     x_batch, y_batch = [a[batch] for a in xs], [a[batch] for a in ys]
-    static = static_measurements(model, x_batch, y_batch)
-    run = training_run(model, xs, ys, steps, batch_size, seed) if steps else None
+    with np.errstate(over="ignore", invalid="ignore"):   # overflowing losses are reported
+        static = static_measurements(model, x_batch, y_batch)
+    # A copy of weights holding NaN/inf cannot be made (set_weights refuses them), and would
+    # train nothing: the nonfinite finding names them, on the batch only.
+    trainable = steps and not any(data["nonfinite_weights"].values())
+    run = training_run(model, xs, ys, steps, batch_size, seed, val) if trainable else None
     if run:
         with np.errstate(over="ignore", invalid="ignore"):   # a diverged copy overflows
             run["static"] = static_measurements(run["model"], x_batch, y_batch)
@@ -105,7 +132,37 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
     with np.errstate(all="ignore"):
         report = DiagnosisReport(model, data, static, run, limits, target_shares=target)
         report.findings = run_checks(report)
+        rank_causes(report)
+        if verify and (run is not None or not steps):   # steps=0: says it cannot
+            verify_findings(report, model, {"xs": xs, "ys": ys, "validation": val}, steps,
+                            batch_size, seed)
     return report
+
+
+#: Findings that say why mlstm refused the data (the others found on refused data, such as
+#: constant inputs, do not: the refusal is raised then).
+EXPLAINS_REFUSAL = ("nonfinite", "bce_targets", "class_target_format", "single_unit_softmax",
+                    "categorical_on_one_unit")
+
+
+def _as_list(data, names):
+    """The user's arrays in the model's order (a refusal's data, as given)."""
+    if isinstance(data, dict):
+        return [np.asarray(data.get(n)) for n in names]
+    if isinstance(data, (list, tuple)) and not (len(names) == 1 and len(data) != 1):
+        return [np.asarray(a) for a in data]
+    return [np.asarray(data)]
+
+
+def _checked_validation(model, validation_data):
+    """``(xs, ys)`` checked as ``fit`` checks its validation data, or None."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (list, tuple)) or len(validation_data) != 2:
+        raise ValueError("diagnose: validation_data must be a pair (x_val, y_val)")
+    with validation.prefixed("validation_data"):
+        vx = model._inputs(validation_data[0])
+        return vx, model._targets(validation_data[1], vx[0].shape[0])
 
 
 def _checked_arguments(model, steps, batch_size, seed, thresholds):

@@ -15,23 +15,36 @@ __all__ = ["Finding", "THRESHOLDS", "FINDING_CODES", "SEVERITY_ORDER", "indent",
            "run_or_static", "where", "before_after", "when"]
 
 #: When a figure becomes a finding. Healthy update/weight ratios sit near 1e-3 per step.
+#: ``verify_gain`` is not a finding's threshold: a fix tried by retraining counts as verified
+#: when the losses it is meant to lower end at least this fraction lower (geometric mean).
 THRESHOLDS = {
     "min_coverage": 0.5,        # fraction of the batch an output's loss gradient reaches
     "dominant_share": 0.98,     # one output's share of the gradient norm on shared weights
     "conflict_cosine": -0.3,    # median cosine between outputs' gradients on shared weights
     "saturated_fraction": 0.25, # fraction of gate / head pre-activations beyond ±5
-    "vanishing_ratio": 1e-3,    # |dL/dh| at the first step over |dL/dh| at the last
+    "vanishing_ratio": 1e-4,    # |dL/dh| at the first step over |dL/dh| at the last
     "input_scale_ratio": 20.0,  # largest over smallest per-feature scale (RMS)
     "input_scale_max": 5.0,     # largest per-feature |mean| or std
     "not_moving_ratio": 1e-5,   # a parameter's median |Δθ|/|θ| per step
     "lr_small_ratio": 1e-4,     # median |Δθ|/|θ| over weight matrices
     "lr_large_ratio": 3e-2,
+    "target_scale_max": 10.0,   # largest |mean| or std of a regression target (MSE)
+    "dead_unit_fraction": 0.25, # fraction of a ReLU layer's units at 0 on every sample
+    "gradient_growth": 10.0,    # gradient norm over the last fifth of the run / the first
+    "clip_active_fraction": 0.9,  # fraction of steps whose gradient the clip rescales
+    "plateau_drop": 0.01,       # relative fall of the loss after the first tenth of the run
+    "plateau_baseline": 0.95,   # loss over the loss of the best constant prediction
+    "verify_gain": 0.05,
 }
 
-FINDING_CODES = ("nonfinite", "nothing_trainable", "low_sample_coverage", "no_gradient", "bce_targets",
+FINDING_CODES = ("nonfinite", "nothing_trainable", "class_target_format", "single_unit_softmax",
+                 "categorical_on_one_unit", "low_sample_coverage", "no_gradient", "bce_targets",
                  "learning_rate_too_large", "learning_rate_too_small", "not_moving",
-                 "dominant_output", "conflicting_outputs", "saturated_head", "saturated_gates",
-                 "vanishing_gradient", "input_scale", "mse_on_sigmoid")
+                 "exploding_gradient", "clipping_always_active", "dominant_output",
+                 "conflicting_outputs", "switched_off_output", "saturated_head",
+                 "saturated_gates", "dead_relu", "vanishing_gradient", "constant_inputs",
+                 "input_scale", "target_scale", "mse_on_sigmoid", "from_logits_on_activated",
+                 "loss_plateau")
 SEVERITY_ORDER = {"error": 0, "warning": 1}
 
 
@@ -50,21 +63,58 @@ class Finding:
         What to change.
     measured : dict
         The figures (JSON-serializable).
+    remedy : Remedy or None
+        The fix as a concrete change that can be tried by retraining
+        (:mod:`mlstm.diagnostics.remedies`); None when the advice is not that concrete
+        (``why_not_tried`` may say why).
+    verification : dict or None
+        What retraining with the remedy measured (``diagnose(..., verify=True)``,
+        :mod:`mlstm.diagnostics.verify`): ``verified`` (bool), the per-output losses
+        ``before`` and ``after``, the ``change`` tried, and ``words``.
+    caused_by : str or None
+        The code of the finding that explains this one (:mod:`mlstm.diagnostics.causes`),
+        with ``cause_reason`` saying from which figures.
+    explains : list of str
+        The codes of the findings this one explains.
     """
 
-    def __init__(self, code, severity, title, message, fix, measured):
+    def __init__(self, code, severity, title, message, fix, measured, remedy=None,
+                 why_not_tried=None):
         if code not in FINDING_CODES or severity not in SEVERITY_ORDER:
             raise ValueError(f"Finding: unknown code {code!r} or severity {severity!r}")
         self.code, self.severity, self.title = code, severity, title
         self.message, self.fix, self.measured = message, fix, measured
+        self.remedy, self.why_not_tried = remedy, why_not_tried
+        self.verification = None
+        self.caused_by, self.cause_reason, self.explains = None, None, []
+        self.cause = None       # the Finding named by caused_by
 
     def to_dict(self):
         return {"code": self.code, "severity": self.severity, "title": self.title,
-                "message": self.message, "fix": self.fix, "measured": jsonable(self.measured)}
+                "message": self.message, "fix": self.fix, "measured": jsonable(self.measured),
+                "remedy": None if self.remedy is None else self.remedy.words,
+                "verification": jsonable(self.verification),
+                "caused_by": self.caused_by, "cause_reason": self.cause_reason,
+                "explains": list(self.explains)}
+
+    def verification_words(self):
+        """One line on whether the fix was tried: verified, not verified, or not tried."""
+        if self.verification is not None:
+            return self.verification["words"]
+        if self.caused_by is not None:
+            return f"fix the cause first ({self.caused_by}); this follows from it"
+        if self.remedy is None:
+            return "advice not verified: " + (self.why_not_tried or
+                                              "no single change to retrain with")
+        return "advice not verified: retraining was not run (diagnose(..., verify=True))"
 
     def __str__(self):
-        return (f"[{self.severity}] {self.title} ({self.code})\n"
-                + indent(self.message, "    ") + "\n" + indent("fix: " + self.fix, "    "))
+        lines = [f"[{self.severity}] {self.title} ({self.code})", indent(self.message, "    ")]
+        if self.caused_by is not None:
+            lines.append(indent(f"cause: {self.cause_reason}", "    "))
+        lines.append(indent("fix: " + self.fix, "    "))
+        lines.append(indent(self.verification_words(), "    "))
+        return "\n".join(lines)
 
     def __repr__(self):
         return f"<Finding {self.code}: {self.title}>"

@@ -21,7 +21,10 @@ from ..measure.trace import Trace
 from ..validation import NonFiniteError
 
 __all__ = ["named_arrays", "data_measurements", "static_measurements", "training_run",
-           "unweighted_shared_norms", "norm_over"]
+           "unweighted_shared_norms", "norm_over", "output_losses", "constant_prediction_losses",
+           "checkpoint_steps", "Checkpoints", "StopAfter", "dead_units", "losses_on", "run_copy",
+           "EVAL_BATCH",
+           "evaluation_sets"]
 
 
 def named_arrays(data, names):
@@ -50,7 +53,10 @@ def data_measurements(model, xs, ys):
     ``xs``, ``ys``: ``{name: float64 array}`` as given by the user.
     """
     inputs = {}
+    integer = {n: np.dtype(t.dtype).kind in "iu" for n, t in zip(model.input_names, model.inputs)}
     for name, a in xs.items():
+        if integer.get(name):           # token ids: not a scale to judge
+            continue
         flat = a.reshape(-1, a.shape[-1])
         finite = np.isfinite(flat)
         clean = np.where(finite, flat, np.nan)
@@ -58,16 +64,63 @@ def data_measurements(model, xs, ys):
             mean = np.nanmean(clean, axis=0) if finite.any() else np.full(flat.shape[1], np.nan)
             std = np.nanstd(clean, axis=0) if finite.any() else np.full(flat.shape[1], np.nan)
         inputs[name] = {"mean": mean, "std": std, "nonfinite": int(np.size(flat) - finite.sum())}
-    targets = {}
-    for name, a in ys.items():
-        finite = np.isfinite(a)
-        targets[name] = {"min": float(np.min(a[finite])) if finite.any() else float("nan"),
-                         "max": float(np.max(a[finite])) if finite.any() else float("nan"),
-                         "nonfinite": int(a.size - finite.sum()),
-                         "outside_01": float(np.mean((a < 0) | (a > 1))),
-                         "samples": int(a.shape[0])}
+    targets = {name: _target_stats(a) for name, a in ys.items()}
     weights = {name: int(p.size - np.isfinite(p).sum()) for name, p in model.params.items()}
     return {"inputs": inputs, "targets": targets, "nonfinite_weights": weights}
+
+
+def _target_stats(a):
+    """Range, NaN/inf count, scale per unit, and the format of class targets."""
+    finite = np.isfinite(a)
+    stats = {"min": float(np.min(a[finite])) if finite.any() else float("nan"),
+             "max": float(np.max(a[finite])) if finite.any() else float("nan"),
+             "nonfinite": int(a.size - finite.sum()),
+             "outside_01": float(np.mean((a < 0) | (a > 1))),
+             "samples": int(a.shape[0]), "shape": [int(d) for d in a.shape],
+             "whole_numbers": bool(finite.any() and np.all(a[finite] == np.round(a[finite])))}
+    units = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+    clean = np.where(np.isfinite(units), units, np.nan)
+    with np.errstate(invalid="ignore"):
+        if finite.any():
+            mean, std = np.nanmean(clean, axis=0), np.nanstd(clean, axis=0)
+        else:
+            mean = std = np.full(units.shape[1], np.nan)
+    stats["max_abs_mean"] = (float(np.nanmax(np.abs(mean))) if np.isfinite(mean).any()
+                             else float("nan"))
+    stats["max_std"] = float(np.nanmax(std)) if np.isfinite(std).any() else float("nan")
+    # rows that are one-hot: several units, each 0 or 1, summing to 1
+    if a.ndim > 1 and a.shape[-1] > 1:
+        binary = np.all((units == 0) | (units == 1), axis=1)
+        stats["one_hot_rows"] = float(np.mean(binary & (np.sum(units, axis=1) == 1)))
+    else:
+        stats["one_hot_rows"] = 0.0
+    return stats
+
+
+def dead_units(model, tape):
+    """``{layer: {"units": U, "dead": [unit, ...], "dead_bias": median bias or None}}`` for
+    every layer whose output is a ReLU of its logits (``Layer.output_activation``): units
+    at 0 on every sample and step of the batch, at every place the layer is called."""
+    alive, layers = {}, {}
+    for pos, node in enumerate(model.nodes):
+        layer = node.layer
+        for index in range(len(node.outputs)):
+            if layer.output_activation(index) != "relu":
+                continue
+            z = layer.logits(tape.caches[pos], index)
+            if z is None or z.size == 0:
+                continue
+            here = np.any(z.reshape(-1, z.shape[-1]) > 0, axis=0)
+            alive[layer.name] = here if layer.name not in alive else alive[layer.name] | here
+            layers[layer.name] = layer
+    out = {}
+    for name, a in alive.items():
+        dead = np.flatnonzero(~a)
+        bias = layers[name].params.get("bias")
+        out[name] = {"units": int(a.size), "dead": [int(j) for j in dead],
+                     "dead_bias": (float(np.median(bias[dead])) if dead.size and bias is not None
+                                   and bias.shape == a.shape else None)}
+    return out
 
 
 def static_measurements(model, xb, yb):
@@ -97,9 +150,11 @@ def static_measurements(model, xb, yb):
         "lstm_masks": lstm_masks,
         "gates": G.gate_saturation(model, tape),
         "heads": G.head_saturation(model, tape),
+        "relu": dead_units(model, tape),
         "head_logits": {model.output_names[k]: model.output_logits(tape, k, "sigmoid")
                         for k in range(len(model.outputs))},
         "head_targets": {name: a for name, a in zip(model.output_names, yb)},
+        "predictions": {name: o for name, o in zip(model.output_names, tape.outputs)},
         "nonfinite_outputs": {name: int(o.size - np.isfinite(o).sum())
                               for name, o in zip(model.output_names, tape.outputs)},
         "nonfinite_grads": [n for n, g in total.items() if not np.all(np.isfinite(g))],
@@ -138,7 +193,104 @@ def norm_over(grads, names):
                              for n in names)))
 
 
-class _StopAfter:
+def output_losses(model, xs, ys, batch_size):
+    """``{output: unweighted loss, "total": weighted total}`` over ``(xs, ys)`` (checked
+    arrays), batch by batch, averaged by batch size as ``evaluate`` does."""
+    N = xs[0].shape[0]
+    sums, total = {}, 0.0
+    for start in range(0, N, batch_size):
+        xb = [a[start:start + batch_size] for a in xs]
+        yb = [a[start:start + batch_size] for a in ys]
+        result = model.loss_and_output_grads(model.forward(xb), yb)
+        n = xb[0].shape[0]
+        total += result.total * n
+        for name, value in zip(model.output_names, result.per_output):
+            if value is not None:
+                sums[name] = sums.get(name, 0.0) + value * n
+    return {**{name: v / N for name, v in sums.items()}, "total": total / N}
+
+
+def constant_prediction_losses(model, ys):
+    """``{output: loss of the best constant prediction, "total": weighted}``: the loss a
+    model reaches by predicting, for every sample, the targets' mean (the class frequencies
+    for class ids): what it scores having learned nothing from its inputs. Computed from
+    the loss's values (masks are not applied); None where the loss refuses it."""
+    out, total = {}, 0.0
+    for k, (name, loss, w, y) in enumerate(zip(model.output_names, model._losses,
+                                              model._loss_weights, ys)):
+        if loss is None:
+            continue
+        shape = (y.shape[0],) + tuple(model.outputs[k].shape)
+        dtype = np.float64
+        try:
+            if getattr(loss, "sparse_targets", False):
+                ids = np.asarray(y, dtype=np.int64).ravel()
+                mean = np.bincount(ids, minlength=shape[-1])[:shape[-1]] / max(ids.size, 1)
+            else:
+                mean = np.asarray(y, dtype=dtype).reshape(-1, shape[-1]).mean(axis=0)
+            pred = np.broadcast_to(mean, shape).astype(y.dtype if y.dtype.kind == "f" else dtype)
+            if getattr(loss, "from_logits", False):
+                pred = _as_logits(pred, loss.logits_activation)
+            with np.errstate(all="ignore"):
+                value = float(np.mean(np.asarray(loss.call(y, pred), dtype=np.float64)))
+        except (ArithmeticError, ValueError, TypeError, IndexError):
+            value = None
+        out[name] = value if value is None or np.isfinite(value) else None
+        total = None if total is None or out[name] is None else total + w * out[name]
+    out["total"] = total
+    return out
+
+
+def _as_logits(p, activation):
+    """Logits whose ``activation`` (sigmoid or softmax) is ``p``."""
+    q = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.log(q / (1 - q)) if activation == "sigmoid" else np.log(q)
+
+
+def checkpoint_steps(steps, count=12):
+    """The optimizer steps (0 to ``steps``) at which the loss curves are evaluated."""
+    return sorted(set(int(round(v)) for v in np.linspace(0, steps, count + 1)))
+
+
+class Checkpoints:
+    """Callback: losses measured at chosen steps of a run.
+
+    ``measure(model)`` returns ``{set name: {key: value}}`` (e.g. per-output losses on the
+    training and validation data); step 0 (the weights the run starts from) is recorded by
+    :meth:`record` before ``fit``. ``curves``: ``{"steps": [...], set name: {key: [...]}}``.
+    """
+
+    def __init__(self, at, measure):
+        self.at, self.measure = set(at), measure
+        self.done = 0
+        self.curves = {"steps": []}
+
+    def record(self, model, step):
+        self.curves["steps"].append(step)
+        with np.errstate(all="ignore"):
+            for name, values in self.measure(model).items():
+                for key, value in values.items():
+                    self.curves.setdefault(name, {}).setdefault(key, []).append(
+                        float(value) if value is not None else float("nan"))
+
+    def on_batch_end(self, model, step, info):
+        self.done += 1
+        if self.done in self.at:
+            self.record(model, self.done)
+
+
+#: Batch size of the loss measurements along a run (forward passes only: larger batches
+#: cost less per sample; the batch-size-weighted mean does not depend on it).
+EVAL_BATCH = 256
+
+
+def losses_on(sets):
+    """A ``measure`` for :class:`Checkpoints`: :func:`output_losses` on each set."""
+    return lambda model: {name: output_losses(model, x, y, EVAL_BATCH)
+                          for name, (x, y) in sets.items()}
+
+
+class StopAfter:
     """Callback: stop ``fit`` after a given number of optimizer steps."""
 
     def __init__(self, steps):
@@ -150,23 +302,53 @@ class _StopAfter:
             self.model.stop_training = True      # self.model: set by fit
 
 
-def training_run(model, xs, ys, steps, batch_size, seed):
-    """Train a copy for ``steps`` steps with a Trace; losses before and after."""
+def run_copy(twin, xs, ys, steps, batch_size, seed, measure, trace=None):
+    """Train ``twin`` for ``steps`` steps (batches of ``batch_size`` shuffled with
+    ``seed``), recording ``measure(twin)`` at :func:`checkpoint_steps`;
+    ``(checkpoints, stopped)``, where ``stopped`` describes a refused non-finite step (the
+    copy then holds the last good weights)."""
+    N = xs[0].shape[0]
+    per_epoch = -(-N // batch_size)
+    checkpoints = Checkpoints(checkpoint_steps(steps), measure)
+    checkpoints.record(twin, 0)
+    stopped = None
+    callbacks = ([trace] if trace is not None else []) + [checkpoints, StopAfter(steps)]
+    with np.errstate(all="ignore"):
+        try:
+            twin.fit(xs, ys, epochs=-(-steps // per_epoch), batch_size=batch_size, seed=seed,
+                     verbose=0, callbacks=callbacks)
+        except NonFiniteError as error:
+            stopped = {"iteration": error.iteration, "message": str(error)}
+    if checkpoints.curves["steps"][-1] != checkpoints.done:   # stopped early
+        checkpoints.record(twin, checkpoints.done)
+    return checkpoints, stopped
+
+
+def evaluation_sets(xs, ys, validation, seed, limit=512):
+    """The fixed data the loss curves are measured on: the training data (a fixed random
+    subset of ``limit`` samples when there are more) and the validation data, if any."""
+    N = xs[0].shape[0]
+    keep = (np.arange(N) if N <= limit
+            else np.sort(np.random.default_rng(seed + 1).choice(N, limit, replace=False)))
+    sets = {"train": ([a[keep] for a in xs], [a[keep] for a in ys])}
+    if validation is not None:
+        sets["validation"] = validation
+    return sets
+
+
+def training_run(model, xs, ys, steps, batch_size, seed, validation=None):
+    """Train a copy for ``steps`` steps with a Trace; losses before and after, and the loss
+    curves on fixed data (:func:`evaluation_sets`)."""
     twin = model.clone()
     if model.optimizer.iterations:
         twin.optimizer.set_state(model.optimizer.get_state())
-    N = xs[0].shape[0]
-    per_epoch = -(-N // batch_size)
     trace = Trace()
-    stopped = None
+    sets = evaluation_sets(xs, ys, validation, seed)
     with np.errstate(all="ignore"):
         before = model.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
-        try:
-            twin.fit(xs, ys, epochs=-(-steps // per_epoch), batch_size=batch_size, seed=seed,
-                     verbose=0, callbacks=[trace, _StopAfter(steps)])
-        except NonFiniteError as error:
-            # The refused step changed nothing: the copy holds the last good weights.
-            stopped = {"iteration": error.iteration, "message": str(error)}
+        checkpoints, stopped = run_copy(twin, xs, ys, steps, batch_size, seed,
+                                        losses_on(sets), trace)
         after = twin.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
     return {"trace": trace, "before": before, "after": after, "model": twin,
-            "stopped": stopped}
+            "stopped": stopped, "curves": checkpoints.curves,
+            "baseline": constant_prediction_losses(model, sets["train"][1])}

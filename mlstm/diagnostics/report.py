@@ -39,6 +39,9 @@ class DiagnosisReport:
         :meth:`suggest_loss_weights`.
     stopped : str or None
         Why the measurements on the model could not run (mlstm refused the data).
+    verified : list of dict
+        The fixes tried by retraining (``diagnose(..., verify=True)``), one per distinct
+        change; each finding they belong to holds its own in ``finding.verification``.
     """
 
     def __init__(self, model, data, static, run, thresholds, stopped=None, target_shares=None):
@@ -48,6 +51,9 @@ class DiagnosisReport:
         self.loss_outputs = [n for n, l in zip(model.output_names, model._losses)
                              if l is not None]
         self.loss_weights = dict(zip(model.output_names, model._loss_weights))
+        #: Outputs that train: a loss at a weight other than 0 (checks about how an output
+        #: learns leave the others out; switched_off_output looks at those).
+        self.active_outputs = [n for n in self.loss_outputs if self.loss_weights[n] != 0]
         self.setup = _describe_setup(model)
         self.data, self.static, self.run = data, static, run
         self.stopped = stopped
@@ -58,6 +64,15 @@ class DiagnosisReport:
         self.trainable_names = list(model.trainable_params)
         self.param_shapes = {n: p.shape for n, p in model.params.items()}
         self.losses = {name: loss for name, loss in zip(model.output_names, model._losses)}
+        self.head_activations = {name: model.output_activation(k)
+                                 for k, name in enumerate(model.output_names)}
+        self.output_layers = {name: t.node.layer.name
+                              for name, t in zip(model.output_names, model.outputs)}
+        self.output_shapes = {name: tuple(t.shape)
+                              for name, t in zip(model.output_names, model.outputs)}
+        self.upstream_of_layer, self.layer_inputs = _graph_reach(model)
+        self.optimizer_config = dict(model.optimizer.get_config())
+        self.verified = []
         self.sigmoid_heads = ([] if static is None else
                               [n for n, l in static["head_logits"].items() if l is not None])
         self.summary = summarize(self) if static is not None else {}
@@ -102,7 +117,7 @@ class DiagnosisReport:
         return jsonable({"model": self.model_name, "setup": self.setup,
                          "thresholds": self.thresholds, "summary": self.summary,
                          "suggested_loss_weights": None if s is None else s.to_dict(),
-                         "stopped": self.stopped,
+                         "stopped": self.stopped, "verified": self.verified,
                          "findings": [f.to_dict() for f in self.findings]})
 
     def to_json(self, **kwargs):
@@ -137,3 +152,15 @@ def _describe_setup(model):
                        zip(model.input_names, model.inputs)},
             "outputs": {n: list((None,) + tuple(t.shape)) for n, t in
                         zip(model.output_names, model.outputs)}}
+
+
+def _graph_reach(model):
+    """``({layer: set of the layers upstream of it}, {layer: [model inputs it reads]})``."""
+    upstream = {}
+    for node in model.nodes:
+        reach = upstream.setdefault(node.layer.name, set())
+        for t in node.inputs:
+            source = t.node.layer.name
+            reach |= {source} | upstream.get(source, set())
+    inputs = set(model.input_names)
+    return upstream, {layer: sorted(reach & inputs) for layer, reach in upstream.items()}

@@ -13,7 +13,7 @@ import numpy as np
 
 from .seed import SCENARIO
 
-__all__ = ["format_side_by_side", "explain_seed_results", "format_findings"]
+__all__ = ["format_side_by_side", "explain_seed_results", "format_findings", "format_example3"]
 
 
 def format_side_by_side(results, args=None):
@@ -66,7 +66,7 @@ def format_side_by_side(results, args=None):
     row("  out2 binary cross-entropy", [f"{results[n]['metrics']['out2_bce']:.3f}"
                                        for n in names])
     rows.append("")
-    rows.append("findings (errors first)")
+    rows.append("findings (causes first; errors before warnings)")
     width = max(len(reports[n].findings) for n in names)
     for k in range(max(width, 1)):
         cells = []
@@ -170,6 +170,7 @@ def explain_seed_results(results):
                 text += (f" The sound setup reaches {ms['out1_mse']:.3f} and "
                          f"{ms['out2_accuracy']:.3f} from the same weights and data.")
             lines += _wrap(text)
+            lines += _verification(coverage[0], "The fix, tried")
         else:
             lines += _wrap("Example 2's loss reaches every sample in this run; no coverage "
                            "problem was measured.")
@@ -187,11 +188,18 @@ def explain_seed_results(results):
             text += (" MSE on the sigmoid head is flagged: its gradient carries a factor "
                      "p(1 - p) <= 0.25 and vanishes when the head saturates; binary "
                      "cross-entropy from the logits is the better loss there")
-            text += ", but it is not what stops a model from learning." if close else "."
+            tried = [f.verification for f in ex1["report"].findings
+                     if f.code == "mse_on_sigmoid" and f.verification is not None]
+            verified = bool(tried) and tried[0]["verified"]
+            text += (" (trying it, below, lowers out2's loss further)." if verified else
+                     ", but it is not what stops a model from learning." if close else ".")
         others = [c for c in codes if c != "mse_on_sigmoid"]
         if others:
             text += f" Other findings for Example 1: {', '.join(others)}."
         lines += _wrap(text)
+        mse = [f for f in ex1["report"].findings if f.code == "mse_on_sigmoid"]
+        if mse:
+            lines += _verification(mse[0], "Binary cross-entropy for out2, tried")
     if sound is not None:
         codes = sound["report"].codes
         lines += _wrap("The sound setup (one loss per output: MSE and binary cross-entropy from "
@@ -203,6 +211,50 @@ def explain_seed_results(results):
         fix += ", and standardize each input feature, (x - mean) / std with training statistics"
     lines += _wrap(fix + ".")
     return "\n".join(lines)
+
+
+def _verification(finding, lead):
+    """A paragraph on the fix tried for ``finding`` (nothing when it was not tried)."""
+    v = finding.verification
+    if v is None or "outputs" not in v:
+        return []
+    parts = [f"{o}'s {d['loss']} {d['before']:.3f} -> {d['after']:.3f}"
+             for o, d in v["outputs"].items()]
+    return _wrap(f"{lead} (retrained from the same weights for {v['steps']} steps with "
+                 f"{v['change']}): {'; '.join(parts)} on the {v['on']}, "
+                 + ("verified." if v["verified"] else "not verified: " + v["words"].split(
+                     "(", 1)[1].split(")", 1)[0] + "."))
+
+
+def format_example3(results):
+    """Example 3 next to its sound version: coverage, validation MSE, findings."""
+    names = list(results)
+    label_w, col_w = 40, 30
+    rows = _wrap("The seed's Example 3: the model of Examples 1 and 2 with out2 = "
+                 "Reshape((2, 2))(Dense(4)(merged)), four regression targets per sample; "
+                 "the seed's custom loss 0.6·mean((y_true[0] - y_pred[0])²) + "
+                 "0.4·mean((y_true[1] - y_pred[1])²) given once, against one MSE per "
+                 "output. Same data and initial weights.")
+
+    def row(label, cells):
+        rows.append(label.ljust(label_w) + "".join(str(c).rjust(col_w) for c in cells))
+
+    row("", ["Example 3" if n == "example3" else "sound" for n in names])
+    first = results[names[0]]["report"]
+    for o in first.loss_outputs:
+        row(f"samples reached by {o}'s loss", [_coverage_cell(results[n]["report"], o)
+                                               for n in names])
+    variance = results[names[0]]["metrics"]["out2_target_variance"]
+    row("out1 validation MSE", [f"{results[n]['metrics']['out1_mse']:.3f}" for n in names])
+    row(f"out2 validation MSE (variance {variance:.2f})",
+        [f"{results[n]['metrics']['out2_mse']:.3f}" for n in names])
+    def codes(report):
+        counts = {c: report.codes.count(c) for c in report.codes}
+        return ", ".join(f"{n} x {c}" if n > 1 else c for c, n in counts.items()) or "none"
+
+    row("findings", [codes(results[n]["report"]) for n in names])
+    rows.append("")
+    return "\n".join(rows)
 
 
 def format_findings(results):
@@ -221,9 +273,10 @@ def _indent_wrapped(text, width=96):
     for line in text.splitlines():
         stripped = line.lstrip()
         indent = " " * (2 + len(line) - len(stripped))
+        hanging = stripped.startswith(("fix:", "cause:", "verified:", "not verified",
+                                       "advice not verified", "fix the cause"))
         out += textwrap.wrap(stripped, width, initial_indent=indent,
-                             subsequent_indent=indent + ("     " if stripped.startswith("fix:")
-                                                         else ""))
+                             subsequent_indent=indent + ("     " if hanging else ""))
     return "\n".join(out)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from ..measure import gradients as G
 from .measurements import norm_over
 
-__all__ = ["summarize", "shares", "nanmedian", "nanmean"]
+__all__ = ["summarize", "shares", "nanmedian", "nanmean", "global_gradient_norms"]
 
 
 def summarize(r):
@@ -56,11 +56,13 @@ def summarize(r):
     s["through_time"] = _through_time_summary(st)
     s["gate_saturation"] = st["gates"]
     s["head_saturation"] = st["heads"]
+    s["dead_units"] = st["relu"]
     if r.run:
         after = r.run["static"]
         s["through_time_after"] = _through_time_summary(after)
         s["gate_saturation_after"] = after["gates"]
         s["head_saturation_after"] = after["heads"]
+        s["dead_units_after"] = after["relu"]
     s["loss"] = {"total": st["loss"], **{f"{n}_loss": v for n, v in
                                          zip(r.output_names, st["output_losses"])}}
     if r.run:
@@ -74,12 +76,14 @@ def _summarize_run(r):
     S = len(t)
     s["steps"] = S
     s["loss_before"], s["loss_after"] = r.run["before"], r.run["after"]
+    s["curves"], s["baseline"] = r.run["curves"], r.run["baseline"]
     if S == 0:
         return s
     ratio = t.update_ratio
     with np.errstate(all="ignore"):
         s["updates"] = {
             p: {"median_ratio": nanmedian(ratio[:, j]),
+                "early_ratio": nanmedian(ratio[:max(S // 5, 1), j]),
                 "median_update": float(np.median(t.update_norm[:, j])),
                 "weight_norm_start": float(t.weight_norm[0, j]),
                 "max_grad": float(np.nanmax(t.total_grad_norm[:, j]))
@@ -103,11 +107,19 @@ def _summarize_run(r):
     s["run_coverage"] = {out: nanmean(t.coverage[:, k])
                          for k, out in enumerate(t.output_names) if out in r.loss_outputs}
     s["run_nonfinite_steps"] = int(np.sum(t.nonfinite))
+    s["gradient_norm_steps"] = [float(v) for v in global_gradient_norms(t)]
     s["run_output_loss"] = {out: {"first": float(t.output_loss[0, k]),
                                   "last": float(t.output_loss[-1, k])}
                             for k, out in enumerate(t.output_names)
                             if out in r.loss_outputs}
     return s
+
+
+def global_gradient_norms(trace):
+    """(S,) norm of the whole gradient the optimizer received at each step (before any
+    clipping), over the traced parameters."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.sum(np.square(trace.total_grad_norm), axis=1))
 
 
 def _through_time_summary(static):

@@ -2,13 +2,58 @@
 
 Sections in order: the setup, the gradient table (each output's gradient norm per layer and
 its share), sample coverage, gradient through time, saturation, updates, the loss before and
-after the training run, the suggested loss weights, and the findings.
+after the training run, the suggested loss weights, the causes ranked (with what follows
+from each and whether its fix was verified), and the findings in full.
 """
 from __future__ import annotations
 
 from .findings import indent, run_or_static, where
 
-__all__ = ["format_report"]
+__all__ = ["format_report", "causes_lines"]
+
+
+def causes_lines(r):
+    """The causes, most likely first: each with what follows from it and whether its fix was
+    verified by retraining (nothing when there is at most one finding and no fix tried)."""
+    roots = [f for f in r.findings if f.caused_by is None]
+    if not roots or (len(r.findings) == 1 and r.findings[0].verification is None):
+        return []
+    lines = ["Causes, most likely first (what follows from each; the fix tried):"]
+    for k, f in enumerate(roots, 1):
+        lines.append(f"  {k}. [{f.severity}] {f.title} ({f.code})")
+        chains = _chains(r, f)
+        if chains:
+            lines.append("       explains: " + "; ".join(" -> ".join(c) for c in chains))
+        if f.verification is not None:
+            lines.append("       " + ("verified" if f.verification["verified"] else
+                                      "not verified") + f": {f.verification['change']}"
+                         + _loss_change(f.verification))
+        elif f.remedy is None:
+            lines.append("       advice not verified: " + (f.why_not_tried or
+                                                          "no single change to retrain with"))
+    lines.append("")
+    return lines
+
+
+def _label(f):
+    where = f.measured.get("lstm") or f.measured.get("output") or f.measured.get("layer")
+    return f.code + (f" ({where})" if where else "")
+
+
+def _chains(r, cause):
+    """The findings that follow from ``cause``, as chains ``[effect, effect of effect]``."""
+    out = []
+    for effect in r.findings:
+        if effect.cause is cause:
+            deeper = _chains(r, effect)
+            out += [[_label(effect)] + c for c in deeper] if deeper else [[_label(effect)]]
+    return out
+
+
+def _loss_change(v):
+    parts = [f"{o} {d['before']:.4g} -> {d['after']:.4g}"
+             for o, d in v.get("outputs", {}).items() if d["targeted"]]
+    return f" ({', '.join(parts)}, {v['on']})" if parts else ""
 
 
 def format_report(r):
@@ -21,6 +66,7 @@ def format_report(r):
     if r.static is None:
         lines += ["", "Stopped before measuring gradients: mlstm refuses this data:",
                   indent(r.stopped, "  "), ""]
+        lines += causes_lines(r)
         lines += [f"Findings ({len(r.findings)}):"] + [indent(str(f), "  ") for f in r.findings]
         return "\n".join(lines)
     lines += [f"  measured on a batch of {r.static['batch_size']} samples at the current "
@@ -68,6 +114,7 @@ def format_report(r):
     if r.loss_weight_suggestion is not None:
         lines += [""] + r.loss_weight_suggestion.lines()
     lines.append("")
+    lines += causes_lines(r)
     if r.findings:
         lines.append(f"Findings ({len(r.findings)}):")
         for f in r.findings:

@@ -1,38 +1,59 @@
 """The checks that turn a report's figures into findings, run in a fixed order.
 
-================  ==========================================================================
-``data``          the data and the compile settings (NaN/inf, nothing trainable, BCE
-                  targets, input scales, MSE on a sigmoid head)
-``gradients``     where the gradient goes (coverage, parameters without gradient, dominance,
-                  conflict, saturation, gradient through time)
-``training``      how the weights moved over the training run (learning rate, not moving)
-================  ==========================================================================
+==================  ========================================================================
+``data``            the data and the compile settings (NaN/inf, nothing trainable, BCE
+                    targets, constant inputs, input scales, target scales, MSE on a
+                    sigmoid head)
+``classification``  classification heads (a softmax over one unit, categorical
+                    cross-entropy on one unit, ``from_logits`` on probabilities, class
+                    targets in the other loss's format)
+``gradients``       where the gradient goes (coverage, parameters without gradient,
+                    dominance, conflict, saturation, dead ReLU units, gradient through time)
+``outputs``         outputs at loss weight 0 or without a loss that still change weights
+``training``        how the weights moved over the training run (learning rate, not moving,
+                    a growing gradient, a clip always active, a loss that stops falling)
+==================  ========================================================================
 
 A check may look at what earlier checks found (``not_moving`` leaves out the parameters
-``no_gradient`` named), so the order below matters.
+``no_gradient`` named), so the order below matters. Which finding explains which is
+decided afterwards (:mod:`mlstm.diagnostics.causes`).
 """
 from __future__ import annotations
 
 from ..findings import SEVERITY_ORDER
-from .data import (check_bce_targets, check_input_scale, check_mse_on_sigmoid, check_nonfinite,
-                   check_nothing_trainable)
-from .gradients import (check_conflict, check_coverage, check_dominance, check_no_gradient,
-                        check_saturated_gates, check_saturated_heads, check_vanishing)
-from .training import check_learning_rate, check_not_moving
+from .classification import (check_categorical_on_one_unit, check_class_targets,
+                             check_from_logits_on_activated, check_single_unit_softmax)
+from .data import (check_bce_targets, check_constant_inputs, check_input_scale,
+                   check_mse_on_sigmoid, check_nonfinite, check_nothing_trainable,
+                   check_target_scale)
+from .gradients import (check_conflict, check_coverage, check_dead_relu, check_dominance,
+                        check_no_gradient, check_saturated_gates, check_saturated_heads,
+                        check_vanishing)
+from .outputs import check_switched_off
+from .training import (check_clipping, check_exploding, check_learning_rate, check_not_moving,
+                       check_plateau)
 
 __all__ = ["run_checks", "CHECKS", "DATA_CHECKS"]
 
 #: Every check, in the order they run on a report with measurements.
-CHECKS = (check_nonfinite, check_nothing_trainable, check_coverage, check_no_gradient, check_bce_targets,
-          check_learning_rate, check_not_moving, check_dominance, check_conflict,
-          check_saturated_heads, check_saturated_gates, check_vanishing, check_input_scale,
-          check_mse_on_sigmoid)
-#: The checks that need only the data: what runs when mlstm refused the data.
-DATA_CHECKS = (check_nonfinite, check_nothing_trainable, check_bce_targets, check_input_scale)
+CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
+          check_single_unit_softmax, check_categorical_on_one_unit,
+          check_from_logits_on_activated, check_coverage, check_no_gradient, check_bce_targets,
+          check_learning_rate, check_not_moving, check_exploding, check_clipping,
+          check_dominance, check_conflict, check_switched_off, check_saturated_heads,
+          check_saturated_gates, check_dead_relu, check_vanishing, check_constant_inputs,
+          check_input_scale, check_target_scale, check_mse_on_sigmoid, check_plateau)
+#: The checks that need only the data and the compile settings: what runs when mlstm
+#: refused the data.
+DATA_CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
+               check_single_unit_softmax, check_categorical_on_one_unit,
+               check_from_logits_on_activated, check_bce_targets, check_constant_inputs,
+               check_input_scale, check_target_scale)
 
 
 def run_checks(report):
-    """Every check on ``report``, in order; the findings, errors first.
+    """Every check on ``report``, in order; the findings, errors first (the causes are
+    ranked afterwards by :func:`mlstm.diagnostics.causes.rank_causes`).
 
     Returns
     -------

@@ -1,5 +1,6 @@
 """Findings from the data and the compile settings: NaN/inf, nothing trainable, BCE targets
-outside [0, 1], inputs on very different scales, mean squared error on a sigmoid head.
+outside [0, 1], inputs on very different scales, regression targets on a large scale,
+mean squared error on a sigmoid head.
 
 Each check reads a :class:`~mlstm.diagnostics.report.DiagnosisReport` ``r`` and the findings
 of earlier checks, and returns a list of :class:`~mlstm.diagnostics.findings.Finding`.
@@ -13,9 +14,27 @@ import numpy as np
 from ... import losses as losses_module
 from ...ops.activations import sigmoid
 from ..findings import Finding
+from ..remedies import Remedy
 
 __all__ = ["check_nonfinite", "check_nothing_trainable", "check_bce_targets", "check_input_scale",
-           "check_mse_on_sigmoid"]
+           "check_constant_inputs",
+           "check_target_scale", "check_mse_on_sigmoid", "input_scales", "STANDARDIZE_INPUTS"]
+
+#: The remedy of badly scaled inputs (one key: every finding that advises it shares a run).
+STANDARDIZE_INPUTS = Remedy("standardize-inputs", "every input feature standardized with the "
+                            "training data's mean and std", standardize_inputs=True)
+
+
+def input_scales(r, names=None):
+    """``{input: largest per-feature scale sqrt(mean² + std²)}`` of the data as given."""
+    out = {}
+    for name, st in r.data["inputs"].items():
+        if names is not None and name not in names:
+            continue
+        scale = np.hypot(st["mean"], st["std"])
+        scale = scale[np.isfinite(scale)]
+        out[name] = float(scale.max()) if scale.size else float("nan")
+    return out
 
 
 def check_nonfinite(r, found):
@@ -40,6 +59,11 @@ def check_nonfinite(r, found):
     if r.run and r.run["stopped"]:
         where.append(f"training, at step {r.run['stopped']['iteration']} (stopped there): "
                      + r.run["stopped"]["message"].splitlines()[0])
+    after = r.summary.get("loss_after") or {}
+    bad_after = [k for k, v in after.items() if not np.isfinite(v)]
+    if bad_after and not (r.run and r.run["stopped"]):
+        where.append("the loss on all samples after training ("
+                     + ", ".join(f"{k} {after[k]}" for k in bad_after) + ")")
     bad_steps = r.summary.get("run_nonfinite_steps", 0)
     if bad_steps:
         first = int(np.argmax(r.trace.nonfinite)) + 1
@@ -116,13 +140,85 @@ def check_input_scale(r, found):
         "input and feature (mean and std over samples and time steps).",
         {"ratio": ratio, "largest": largest[0], "largest_scale": largest[3],
          "smallest": smallest[0], "smallest_scale": smallest[3], "max_abs_mean": max(means),
-         "std_range": [min(stds), max(stds)]})]
+         "std_range": [min(stds), max(stds)]},
+        remedy=STANDARDIZE_INPUTS)]
+
+
+def check_constant_inputs(r, found):
+    constant = {}
+    for name, st in r.data["inputs"].items():
+        std = np.asarray(st["std"])
+        flat = [j for j, v in enumerate(std) if np.isfinite(v) and v == 0]
+        if flat:
+            constant[name] = flat
+    if not constant:
+        return []
+    total = sum(len(st["std"]) for st in r.data["inputs"].values())
+    count = sum(len(v) for v in constant.values())
+    everything = count == total
+    listed = "; ".join(f"{name!r}: {len(v)} of {len(r.data['inputs'][name]['std'])} "
+                       f"(features {', '.join(map(str, v[:8]))}{', ...' if len(v) > 8 else ''})"
+                       for name, v in constant.items())
+    text = (f"Input features with the same value on every sample and step (std 0): {listed}. "
+            "They carry no information, and the weights that read them get a gradient only "
+            "through that constant.")
+    if everything:
+        text += (" That is every feature of every input: the model sees the same sequence for "
+                 "every sample and can only learn a constant prediction.")
+    return [Finding(
+        "constant_inputs", "error" if everything else "warning",
+        "Inputs that never change" if everything else "Input features that never change",
+        text,
+        "Check the preprocessing (a scaler fitted on other data, an integer division, a "
+        "mask or a fill that zeroes the values, the wrong column); drop features that are "
+        "constant by design.",
+        {"constant": constant, "all": everything},
+        why_not_tried="the data the inputs should hold is not known")]
+
+
+def check_target_scale(r, found):
+    out = []
+    limit = r.thresholds["target_scale_max"]
+    for name, loss in r.losses.items():
+        t = r.data["targets"].get(name)
+        if (t is None or not isinstance(loss, losses_module.MeanSquaredError)
+                or name not in r.active_outputs):
+            continue
+        scale = max(t["max_abs_mean"], t["max_std"])
+        if not np.isfinite(scale) or scale <= limit:
+            continue
+        k = r.output_names.index(name)
+        value = r.static["output_losses"][k] if r.static is not None else None
+        text = (f"The targets of {name!r} (mean squared error) have |mean| up to "
+                f"{t['max_abs_mean']:.3g} and std up to {t['max_std']:.3g}; a freshly "
+                "initialized output starts near 0")
+        if value is not None:
+            text += f", so its loss on the batch is {value:.3g}"
+        text += ". Its gradient is as large, and it dominates whatever weights it shares"
+        lr, optimizer = r.setup.get("learning_rate"), r.setup.get("optimizer_name", "")
+        if (str(optimizer).lower() in ("adam", "adamw", "rmsprop", "adamax", "nadam")
+                and isinstance(lr, (int, float)) and lr > 0):
+            text += (f"; and {optimizer} moves each weight by about its learning rate ({lr:g}) "
+                     f"per step, so the output's bias needs ~{scale / lr:.0f} steps to reach "
+                     "the targets' scale")
+        text += "."
+        out.append(Finding(
+            "target_scale", "warning", f"Regression targets on a large scale ({name!r})", text,
+            f"Standardize the targets: y' = (y - mean) / std with the training data's mean "
+            f"and std, train on y', and predict y = prediction · std + mean.",
+            {"output": name, "scale": scale, "max_abs_mean": t["max_abs_mean"],
+             "max_std": t["max_std"], "batch_loss": value},
+            remedy=Remedy(f"standardize-targets:{name}",
+                          f"the targets of {name!r} standardized (predictions mapped back)",
+                          outputs=[name], standardize_targets=[name])))
+    return out
 
 
 def check_mse_on_sigmoid(r, found):
     out = []
     for name in r.sigmoid_heads:
-        if not isinstance(r.losses.get(name), losses_module.MeanSquaredError):
+        if (not isinstance(r.losses.get(name), losses_module.MeanSquaredError)
+                or name not in r.active_outputs):
             continue
         p = sigmoid(r.static["head_logits"][name].astype(np.float64))
         attenuation = float(np.mean(p * (1 - p)))
@@ -134,5 +230,7 @@ def check_mse_on_sigmoid(r, found):
             "on wrong answers.",
             "Use binary_crossentropy for this output (mlstm and Keras compute it from the "
             "logits of a sigmoid head), e.g. loss=['mse', 'binary_crossentropy'].",
-            {"output": name, "mean_p_1_minus_p": attenuation}))
+            {"output": name, "mean_p_1_minus_p": attenuation},
+            remedy=Remedy(f"bce:{name}", f"loss {name!r}: binary_crossentropy", outputs=[name],
+                          losses={name: losses_module.BinaryCrossentropy()})))
     return out
