@@ -273,10 +273,10 @@ class Checkpoints:
                     self.curves.setdefault(name, {}).setdefault(key, []).append(
                         float(value) if value is not None else float("nan"))
 
-    def on_batch_end(self, model, step, info):
+    def on_train_batch_end(self, batch, logs=None):
         self.done += 1
         if self.done in self.at:
-            self.record(model, self.done)
+            self.record(self.model, self.done)        # self.model: set by fit
 
 
 #: Batch size of the loss measurements along a run (forward passes only: larger batches

@@ -16,8 +16,8 @@ the two lengths, and Keras computes the same either way.
 The post then compiles it again with ``categorical_crossentropy`` for the one-unit sigmoid
 ``out_desc``: a bug the issue asks ``diagnose`` to find. That variant is checked too.
 
-Both tests are pending (see conftest.py): the first meets Keras' sparse Adam update of the
-shared Embedding (``_harness.SPARSE_ADAM``); the second needs the diagnose finding.
+The cross-check is pending (see conftest.py): it meets Keras' sparse Adam update of the
+shared Embedding (``_harness.SPARSE_ADAM``). The diagnose finding is found.
 """
 import pytest
 
@@ -61,8 +61,6 @@ def test_shared_embedding_two_heads(dtype):
                                    "out_title_accuracy", "out_desc_accuracy"]
 
 
-@pytest.mark.pending(reason="issue 12's diagnose finding 'categorical cross-entropy on a "
-                            "one-unit sigmoid head' is not in main (the loss only warns)")
 def test_categorical_crossentropy_on_a_one_unit_sigmoid_head_is_found():
     """The post's second compile: CCE on the one-unit sigmoid ``out_desc`` (its loss is 0
     whatever the weights, as Keras computes it), weights 0.3 / 0.8."""
