@@ -67,19 +67,8 @@ class Graph:
     outputs : SymbolicTensor or list of them
     name : str, optional
 
-    Examples
-    --------
-    >>> import mlstm
-    >>> x1 = mlstm.Input(shape=(5, 3), name="x1")
-    >>> x2 = mlstm.Input(shape=(5, 2), name="x2")
-    >>> merged = mlstm.concatenate([mlstm.LSTM(4, name="la")(x1), mlstm.LSTM(4, name="lb")(x2)])
-    >>> out1 = mlstm.Dense(1, name="out1")(merged)
-    >>> out2 = mlstm.Dense(1, activation="sigmoid", name="out2")(merged)
-    >>> model = mlstm.Model([x1, x2], [out1, out2])
-    >>> model.output_names
-    ['out1', 'out2']
-    >>> model.get_layer("la").get_weights()[0].shape
-    (3, 16)
+    The training half lives in :class:`mlstm.Model` (Graph + Trainer), whose docstring
+    has an example.
     """
 
     def __init__(self, inputs, outputs, name="model"):

@@ -1,16 +1,5 @@
-"""The loss contract and the one reduction every output's loss goes through.
-
-A loss is applied to **each output separately**, with that output's ``y_true`` and
-``y_pred`` only (as Keras does: a single loss given for several outputs is called once per
-output). For one output::
-
-    values = loss.call(y_true, y_pred)          shape y_pred.shape[:-1] (or a scalar)
-    L      = Σ w ⊙ values                       w = 1/size        (no mask)
-                                                w = m / Σ m       (mask m; 0 if Σ m = 0)
-
-i.e. Keras' "sum over batch size" (the mean of all per-sample values), with a mask
-averaging over valid entries only. The total is ``Σ_k loss_weight_k · L_k``.
-"""
+"""The loss contract (:class:`Loss`) and the one reduction every output's loss goes
+through (:func:`reduce_output_loss`); the reduction's formula is in :mod:`mlstm.losses`."""
 from __future__ import annotations
 
 import warnings
