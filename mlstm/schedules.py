@@ -127,8 +127,31 @@ def _step(owner, step):
     return _f32(int(step))
 
 
+class _StepDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their options, and the progress
+    ``p = step / decay_steps`` (floored with ``staircase``), in float32."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        owner = type(self).__name__
+        self.initial_learning_rate = _number(owner, "initial_learning_rate",
+                                             initial_learning_rate, nonnegative=True)
+        self.decay_steps = _number(owner, "decay_steps", decay_steps, positive=True)
+        self.decay_rate = _number(owner, "decay_rate", decay_rate, nonnegative=True)
+        self.staircase = bool(staircase)
+        self.name = name
+
+    def _progress(self, step):
+        p = _step(type(self).__name__, step) / _f32(self.decay_steps)
+        return np.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
 @register_schedule
-class ExponentialDecay(LearningRateSchedule):
+class ExponentialDecay(_StepDecay):
     """``initial_learning_rate · decay_rate ^ (step / decay_steps)`` (float32, as Keras).
 
     Parameters
@@ -149,24 +172,13 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        owner = type(self).__name__
-        self.initial_learning_rate = _number(owner, "initial_learning_rate",
-                                             initial_learning_rate, nonnegative=True)
-        self.decay_steps = _number(owner, "decay_steps", decay_steps, positive=True)
-        self.decay_rate = _number(owner, "decay_rate", decay_rate, nonnegative=True)
-        self.staircase = bool(staircase)
-        self.name = name
+        _StepDecay.__init__(self, initial_learning_rate, decay_steps, decay_rate, staircase,
+                            name)
 
     def __call__(self, step):
-        p = _step(type(self).__name__, step) / _f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = self._progress(step)
         return _f32(self.initial_learning_rate) * _pow(_f32(self.decay_rate), p)
 
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
 
 @register_schedule
@@ -214,7 +226,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 @register_schedule
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """``initial_learning_rate / (1 + decay_rate · step / decay_steps)`` (float32).
 
     Parameters
@@ -228,24 +240,13 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        owner = type(self).__name__
-        self.initial_learning_rate = _number(owner, "initial_learning_rate",
-                                             initial_learning_rate, nonnegative=True)
-        self.decay_steps = _number(owner, "decay_steps", decay_steps, positive=True)
-        self.decay_rate = _number(owner, "decay_rate", decay_rate, nonnegative=True)
-        self.staircase = bool(staircase)
-        self.name = name
+        _StepDecay.__init__(self, initial_learning_rate, decay_steps, decay_rate, staircase,
+                            name)
 
     def __call__(self, step):
-        p = _step(type(self).__name__, step) / _f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = self._progress(step)
         return _f32(self.initial_learning_rate) / (_f32(1) + _f32(self.decay_rate) * p)
 
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
 
 @register_schedule
