@@ -232,6 +232,9 @@ class FitMixin:
             running = totals.logs()
             hooks.call("on_train_batch_end", step, running)
             progress.update(done, running)
+            # let this step's tape go before the next step builds its own (the LSTM buffer
+            # pool can then reuse its arrays instead of holding two steps' worth)
+            info = logs = None
             if self.stop_training:
                 break
         epoch_logs = totals.logs()
