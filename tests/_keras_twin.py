@@ -6,11 +6,11 @@ these runs are a few steps each), in float64: both ``floatx`` and the dtype poli
 while the twin is built, compiled and trained (``set_floatx`` alone leaves later layers
 float32), and restored afterwards.
 """
-import contextlib
 
 import numpy as np
 
 import mlstm
+from mlstm.interop.keras import keras_dtype
 
 TOL = 1e-9
 
@@ -38,16 +38,9 @@ def data(n=12, T=4, D=3, seed=0):
     return x, y1, y2
 
 
-@contextlib.contextmanager
 def float64(keras):
-    previous = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous[0])
-        keras.config.set_dtype_policy(previous[1])
+    """Keras in float64 for the block (floatx and dtype policy; mlstm's own helper)."""
+    return keras_dtype("float64")
 
 
 def keras_twin(keras, model, optimizer, loss, loss_weights=None, metrics=None):

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlstm
-from mlstm.__main__ import build_demo_model
+from mlstm.demo import build_demo_model
+from mlstm.interop.keras import keras_dtype
 from mlstm.data import make_demo_data
 
 pytestmark = pytest.mark.keras
@@ -47,13 +48,8 @@ def floatx64(keras):
     (the first layer created in the process does that), so the policy is set too.
     """
     previous = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    try:
+    with keras_dtype("float64"):           # mlstm's own helper, restored on exit
         yield
-    finally:
-        keras.config.set_floatx(previous[0])
-        keras.config.set_dtype_policy(previous[1])
     assert keras.config.floatx() == previous[0]
     assert keras.config.dtype_policy().name == previous[1].name
 
