@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import mlstm
 from mlstm import LSTM, Dense, Input, Model, Reshape, concatenate, losses
-from mlstm.__main__ import build_demo_model
+from mlstm.demo import build_demo_model
 from mlstm.data import make_demo_data
 from mlstm.optimizers import Adam
 

@@ -14,7 +14,7 @@ import pytest
 
 import mlstm
 from mlstm import Dense, Input, LSTM, Masking, Model
-from mlstm.__main__ import build_demo_model, compile_demo_model
+from mlstm.demo import build_demo_model, compile_demo_model
 from mlstm.gradcheck import DEFAULT_BUDGET, DEFAULT_DIRECTIONS, progress as progress_module
 from mlstm.gradcheck.progress import Progress
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import mlstm
 from mlstm import io as mio
 from mlstm import losses
-from mlstm.__main__ import build_demo_model
+from mlstm.demo import build_demo_model
 from mlstm.callbacks import ModelCheckpoint
 from mlstm.data import make_demo_data
 from mlstm.optimizers import SGD, Adam
@@ -268,7 +268,7 @@ def test_killed_process_leaves_the_old_file(tmp_path):
     before = path.read_bytes()
     script = (
         "import os, sys\n"
-        "from mlstm.__main__ import build_demo_model\n"
+        "from mlstm.demo import build_demo_model\n"
         "model = build_demo_model(timesteps=4, features=(3, 2), units=3, seed=9)\n"
         "os.replace = lambda src, dst: os._exit(3)\n"
         "model.save(sys.argv[1])\n")

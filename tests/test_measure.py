@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mlstm
-from mlstm.__main__ import build_demo_model
+from mlstm.demo import build_demo_model
 from mlstm.measure import (Trace, gate_saturation, gradient_contributions,
                            gradient_through_time, per_sample_gradient_norms, sample_coverage)
 from mlstm.measure.gradients import forward_with_loss, output_backward

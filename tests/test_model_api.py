@@ -4,7 +4,7 @@ import pytest
 
 import mlstm
 from mlstm import LSTM, Dense, Input, Masking, Model, Reshape, concatenate, losses
-from mlstm.__main__ import build_demo_model, run_demo
+from mlstm.demo import build_demo_model, run_demo
 from mlstm.data import make_demo_data
 from mlstm.optimizers import SGD, Adam
 

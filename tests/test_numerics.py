@@ -17,7 +17,7 @@ import pytest
 
 import mlstm
 from mlstm import losses
-from mlstm.__main__ import build_demo_model
+from mlstm.demo import build_demo_model
 from mlstm.data import make_demo_data
 from mlstm.ops import lstm_backward, lstm_forward
 from mlstm.ops.activations import sigmoid, tanh

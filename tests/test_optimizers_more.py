@@ -466,7 +466,7 @@ def test_compile_takes_a_keras_optimizer_object(keras):
 
 def _demo(dtype, seed=0):
     """The two-input, two-output demo model (random weights) and one batch."""
-    from mlstm.__main__ import build_demo_model
+    from mlstm.demo import build_demo_model
     from mlstm.data import make_demo_data
     model = build_demo_model(timesteps=5, features=(3, 2), units=4, dtype=dtype, seed=seed)
     rng = np.random.default_rng(seed)
