@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-__all__ = ["Array", "ArrayLike", "BoolArray", "DTypeLike", "Float64Array", "FloatArray",
-           "IntArray", "JSONDict", "Shape"]
+__all__ = ["Array", "ArrayLike", "BoolArray", "Cache", "DTypeLike", "Float64Array",
+           "FloatArray", "IntArray", "JSONDict", "Shape"]
 
 #: Any floating-point array (the compute dtype: float32 or float64).
 FloatArray = NDArray[np.floating[Any]]
@@ -29,3 +29,5 @@ Array = NDArray[Any]
 Shape = tuple[int, ...]
 #: A JSON object as Python sees it (configs, headers).
 JSONDict = dict[str, Any]
+#: What an op's forward pass keeps for its backward pass (arrays and options by name).
+Cache = dict[str, Any]
