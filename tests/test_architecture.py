@@ -166,6 +166,7 @@ def test_ops_imports_only_numpy_scipy_and_ops():
 
 
 _STDLIB_USED = {"math", "sys", "weakref", "threading", "functools", "itertools", "collections",
+                "collections.abc",
                 "dataclasses", "typing", "contextlib", "warnings"}
 
 
