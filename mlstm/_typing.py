@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 __all__ = ["Array", "ArrayLike", "BoolArray", "Cache", "DTypeLike", "Float64Array",
-           "FloatArray", "IntArray", "JSONDict", "Shape"]
+           "FloatArray", "IntArray", "JSONDict", "Shape", "TensorShape"]
 
 #: Any floating-point array (the compute dtype: float32 or float64).
 FloatArray = NDArray[np.floating[Any]]
@@ -27,6 +27,8 @@ BoolArray = NDArray[np.bool_]
 Array = NDArray[Any]
 #: A shape: a tuple of dimension sizes.
 Shape = tuple[int, ...]
+#: A symbolic tensor's shape without the batch axis (None: a free dimension, e.g. time).
+TensorShape = tuple[int | None, ...]
 #: A JSON object as Python sees it (configs, headers).
 JSONDict = dict[str, Any]
 #: What an op's forward pass keeps for its backward pass (arrays and options by name).

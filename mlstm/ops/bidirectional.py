@@ -16,6 +16,7 @@ Bidirectional sets ``zero_output_for_mask = return_sequences`` on its layers):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 
@@ -67,6 +68,10 @@ def merge_backward(d_outputs: Sequence[FloatArray | None], cache: Cache
     return d * cache["r"], d * cache["y"]          # mul
 
 
+@overload
+def zero_masked_steps(seq: FloatArray, step_valid: BoolArray | None) -> FloatArray: ...
+@overload
+def zero_masked_steps(seq: None, step_valid: BoolArray | None) -> None: ...
 def zero_masked_steps(seq: FloatArray | None, step_valid: BoolArray | None
                       ) -> FloatArray | None:
     """``seq`` (N, T, H) with the steps where ``step_valid`` (N, T) is False set to 0 (a new
