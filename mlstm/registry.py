@@ -34,7 +34,8 @@ __all__ = ["Registry", "LAYERS", "LOSSES", "OPTIMIZERS", "ACTIVATIONS", "METRICS
            "register_layer", "register_loss", "register_optimizer", "register_activation",
            "register_metric", "MODELS", "register_model"]
 
-T = TypeVar("T")
+#: A component: a class (layers, losses, ...) or a function (metrics).
+T = TypeVar("T", bound=Callable[..., Any])
 
 
 class Registry:
@@ -57,19 +58,18 @@ class Registry:
         self.kind = kind
         self.plural = plural or kind + "s"
         self.hint = hint
-        self._classes: dict[str, type[Any]] = {}      # canonical name -> class
+        self._classes: dict[str, Any] = {}            # canonical name -> class
         self._aliases: dict[str, str] = {}            # alias -> canonical name
 
     @overload
-    def register(self, cls: type[T], *, name: str | None = None,
-                 aliases: Sequence[str] = ()) -> type[T]: ...
+    def register(self, cls: T, *, name: str | None = None, aliases: Sequence[str] = ()) -> T: ...
     @overload
     def register(self, cls: None = None, *, name: str | None = None,
-                 aliases: Sequence[str] = ()) -> Callable[[type[T]], type[T]]: ...
-    def register(self, cls: type[T] | None = None, *, name: str | None = None,
-                 aliases: Sequence[str] = ()) -> type[T] | Callable[[type[T]], type[T]]:
+                 aliases: Sequence[str] = ()) -> Callable[[T], T]: ...
+    def register(self, cls: T | None = None, *, name: str | None = None,
+                 aliases: Sequence[str] = ()) -> T | Callable[[T], T]:
         """Register ``cls``; usable as ``@reg.register`` or ``@reg.register(name=..., aliases=...)``."""
-        def add(cls: type[T]) -> type[T]:
+        def add(cls: T) -> T:
             # the class's own attribute only: a subclass does not inherit its parent's name
             canonical = name or vars(cls).get("registered_name") or cls.__name__
             if not isinstance(canonical, str) or not canonical:
@@ -88,14 +88,14 @@ class Registry:
 
         return add if cls is None else add(cls)
 
-    def _lookup(self, key: Any) -> type[Any] | None:
+    def _lookup(self, key: Any) -> Any:
         if key in self._classes:
             return self._classes[key]
         if key in self._aliases:
             return self._classes[self._aliases[key]]
         return None
 
-    def get(self, key: Any) -> type[Any]:
+    def get(self, key: Any) -> Any:
         """The class registered under ``key`` (a name or an alias); ValueError listing the
         registered names otherwise."""
         cls = self._lookup(key) if isinstance(key, str) else None
@@ -111,17 +111,17 @@ class Registry:
             keys |= set(self._aliases)
         return sorted(keys)
 
-    def classes(self) -> list[type[Any]]:
+    def classes(self) -> list[Any]:
         """The registered classes, in registration order."""
         return list(self._classes.values())
 
     values = classes          # dict-like reading: ``{cls.__name__: cls for cls in reg.values()}``
 
-    def by_attribute(self, attribute: str, value: Any) -> list[type[Any]]:
+    def by_attribute(self, attribute: str, value: Any) -> list[Any]:
         """The registered classes whose ``attribute`` equals ``value`` (e.g. ``keras_name``)."""
         return [cls for cls in self._classes.values() if getattr(cls, attribute, None) == value]
 
-    def __getitem__(self, key: str) -> type[Any]:
+    def __getitem__(self, key: str) -> Any:
         return self.get(key)
 
     def __contains__(self, key: object) -> bool:

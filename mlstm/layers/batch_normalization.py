@@ -77,7 +77,7 @@ class BatchNormalization(Layer):
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise ValueError(f"BatchNormalization {self.name!r}: axis must be an int (the "
                              f"last axis), got {axis!r}")
-        self.axis = int(axis)
+        self.axis: int = int(axis)
         for option, value, low_open in (("momentum", momentum, False), ("epsilon", epsilon, True)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
                     (value > 0 if low_open else value >= 0) and (low_open or value <= 1)):
