@@ -27,8 +27,8 @@ class Activation(Layer):
     keras_name = "Activation"
     keras_options = KerasOptions(copied=("activation",))
 
-    def __init__(self, activation: str | None, name: str | None = None, dtype: DTypeLike | None = None,
-                 trainable: bool = True) -> None:
+    def __init__(self, activation: str | None, name: str | None = None,
+                 dtype: DTypeLike | None = None, trainable: bool = True) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         self.activation = get_activation(activation, last_axis=True)
 

@@ -67,7 +67,8 @@ from typing import Any
 import numpy as np
 
 from .. import initializers, validation
-from .._typing import Array, ArrayLike, BoolArray, DTypeLike, JSONDict, TensorShape
+from .._typing import Array, ArrayLike, BoolArray, DTypeLike, IntArray, JSONDict, TensorShape
+from ..initializers import Initializer
 from .keras_options import KerasOptions
 
 #: ``(shape without the batch axis, whether a mask travels with it)`` of a tensor.
@@ -369,7 +370,7 @@ class Layer:
         """Words for entry ``index`` of weight ``weight`` (e.g. the gate block and unit)."""
         return ""
 
-    def gate_columns(self, weight: str) -> dict[str, Array] | None:
+    def gate_columns(self, weight: str) -> dict[str, IntArray] | None:
         """``{gate: column indices}`` of a gated weight, or None."""
         return None
 
@@ -379,12 +380,12 @@ class Layer:
             return np.random.default_rng(self.seed)
         return initializers.default_rng()
 
-    def _add_param(self, name: str, shape: Sequence[int], initializer: Any,
+    def _add_param(self, name: str, shape: Sequence[int], initializer: str | Initializer,
                    rng: np.random.Generator) -> None:
         value = initializers.get_initializer(initializer)(tuple(shape), rng, dtype=self.dtype)
         self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
 
-    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "glorot_uniform"
+    def add_weight(self, name: str, shape: Sequence[int], initializer: str | Initializer = "glorot_uniform"
                    ) -> Array:
         """Create parameter ``name`` of ``shape`` (public contract; call it from ``build``).
 

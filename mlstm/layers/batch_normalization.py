@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import initializers
 from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
+from ..initializers import Initializer
 from ..ops.batch_normalization import (batch_norm_backward, batch_norm_forward,
                                        batch_statistics, moving_average)
 from ..registry import register_layer
@@ -68,9 +69,9 @@ class BatchNormalization(Layer):
         ignored=("renorm_momentum",))
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
-                 center: bool = True, scale: bool = True, beta_initializer: Any = "zeros",
-                 gamma_initializer: Any = "ones", moving_mean_initializer: Any = "zeros",
-                 moving_variance_initializer: Any = "ones", name: str | None = None,
+                 center: bool = True, scale: bool = True, beta_initializer: str | Initializer = "zeros",
+                 gamma_initializer: str | Initializer = "ones", moving_mean_initializer: str | Initializer = "zeros",
+                 moving_variance_initializer: str | Initializer = "ones", name: str | None = None,
                  dtype: DTypeLike | None = None, trainable: bool = True,
                  seed: int | None = None) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)
@@ -84,17 +85,17 @@ class BatchNormalization(Layer):
                 raise ValueError(f"BatchNormalization {self.name!r}: {option} must be "
                                  f"{'a positive number' if low_open else 'a number in [0, 1]'}"
                                  f", got {value!r}")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
+        self.momentum: float = float(momentum)
+        self.epsilon: float = float(epsilon)
+        self.center: bool = bool(center)
+        self.scale: bool = bool(scale)
         for init in (beta_initializer, gamma_initializer, moving_mean_initializer,
                      moving_variance_initializer):
             initializers.get_initializer(init)
-        self.beta_initializer = beta_initializer
-        self.gamma_initializer = gamma_initializer
-        self.moving_mean_initializer = moving_mean_initializer
-        self.moving_variance_initializer = moving_variance_initializer
+        self.beta_initializer: str | Initializer = beta_initializer
+        self.gamma_initializer: str | Initializer = gamma_initializer
+        self.moving_mean_initializer: str | Initializer = moving_mean_initializer
+        self.moving_variance_initializer: str | Initializer = moving_variance_initializer
 
     @classmethod
     def examples(cls) -> list[JSONDict]:
@@ -155,7 +156,8 @@ class BatchNormalization(Layer):
                  d_logits: Array | None = None, extras: dict[str, Any] | None = None,
                  input_grads: Sequence[bool] | None = None
                  ) -> tuple[list[Array | None], dict[str, Array]]:
-        grads = batch_norm_backward(cast(Array, d_outputs[0]), cache)  # (one output: the graph calls backward only when it has a gradient)
+        # (one output: the graph calls backward only when it has a gradient)
+        grads = batch_norm_backward(cast(Array, d_outputs[0]), cache)
         return [grads["x"]], {k: grads[k] for k in self.param_names if k in grads}
 
     def describe_weight_entry(self, weight: str, index: tuple[int, ...]) -> str:

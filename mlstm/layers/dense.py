@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import initializers
 from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
+from ..initializers import Initializer
 from ..ops import dense_backward, dense_forward, get_activation
 from ..ops.per_sample import per_sample_outer_norms
 from ..registry import register_layer
@@ -46,7 +47,7 @@ class Dense(Layer):
         initializers=("kernel_initializer", "bias_initializer"))
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_initializer: str | Initializer = "glorot_uniform", bias_initializer: str | Initializer = "zeros",
                  name: str | None = None, dtype: DTypeLike | None = None, trainable: bool = True,
                  seed: int | None = None) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)

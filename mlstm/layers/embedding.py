@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import initializers
 from .._typing import Array, BoolArray, DTypeLike, IntArray, JSONDict, TensorShape
+from ..initializers import Initializer
 from ..ops.embedding import embedding_backward, embedding_forward, first_id_outside
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec, check_dtype, format_shape
@@ -60,7 +61,7 @@ class Embedding(Layer):
     #: Takes integer tensors (every other built-in layer refuses them).
     takes_integer_inputs = True
 
-    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: str | Initializer = "uniform",
                  mask_zero: bool = False, name: str | None = None,
                  dtype: DTypeLike | None = None, trainable: bool = True,
                  seed: int | None = None, **unsupported: Any) -> None:

@@ -19,7 +19,8 @@ from typing import Any, cast
 import numpy as np
 
 from .. import initializers
-from .._typing import Array, BoolArray, DTypeLike, FloatArray, JSONDict, TensorShape
+from .._typing import Array, BoolArray, DTypeLike, FloatArray, IntArray, JSONDict, TensorShape
+from ..initializers import Initializer
 from ..activations import get as get_activation_component
 from ..ops import get_activation, lstm_backward, lstm_forward
 from ..ops.dropout import dropout_mask
@@ -107,8 +108,8 @@ class LSTM(Layer):
                  recurrent_activation: str | None = "sigmoid", use_bias: bool = True,
                  unit_forget_bias: bool = True, return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False,
-                 kernel_initializer: Any = "glorot_uniform",
-                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 kernel_initializer: str | Initializer = "glorot_uniform",
+                 recurrent_initializer: str | Initializer = "orthogonal", bias_initializer: str | Initializer = "zeros",
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, name: str | None = None,
                  dtype: DTypeLike | None = None, trainable: bool = True,
                  seed: int | None = None) -> None:
@@ -360,7 +361,7 @@ class LSTM(Layer):
         return (f"gate block {gate} (columns {k * H}:{(k + 1) * H} of {4 * H}), "
                 f"unit {unit}{row}")
 
-    def gate_columns(self, weight: str) -> dict[str, Array] | None:
+    def gate_columns(self, weight: str) -> dict[str, IntArray] | None:
         if weight not in ("kernel", "recurrent_kernel", "bias"):
             return None
         H = self.units

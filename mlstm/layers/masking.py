@@ -25,8 +25,8 @@ class Masking(Layer):
     keras_name = "Masking"
     keras_options = KerasOptions(copied=("mask_value",))
 
-    def __init__(self, mask_value: float = 0.0, name: str | None = None, dtype: DTypeLike | None = None,
-                 trainable: bool = True) -> None:
+    def __init__(self, mask_value: float = 0.0, name: str | None = None,
+                 dtype: DTypeLike | None = None, trainable: bool = True) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         self.mask_value = float(mask_value)      # also the answer to Layer.mask_value
 
@@ -54,7 +54,8 @@ class Masking(Layer):
                  d_logits: Array | None = None, extras: dict[str, Any] | None = None,
                  input_grads: Sequence[bool] | None = None
                  ) -> tuple[list[Array | None], dict[str, Array]]:
-        return [np.where(cache["mask"][..., None], cast(Array, d_outputs[0]), 0)], {}  # (one output: the graph calls backward only when it has a gradient)
+        # (one output: the graph calls backward only when it has a gradient)
+        return [np.where(cache["mask"][..., None], cast(Array, d_outputs[0]), 0)], {}
 
     def get_config(self) -> JSONDict:
         config = super().get_config()

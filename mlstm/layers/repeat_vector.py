@@ -63,7 +63,8 @@ class RepeatVector(Layer):
                  d_logits: Array | None = None, extras: dict[str, Any] | None = None,
                  input_grads: Sequence[bool] | None = None
                  ) -> tuple[list[Array | None], dict[str, Array]]:
-        return [repeat_vector_backward(cast(Array, d_outputs[0]), cache)], {}  # (one output: the graph calls backward only when it has a gradient)
+        # (one output: the graph calls backward only when it has a gradient)
+        return [repeat_vector_backward(cast(Array, d_outputs[0]), cache)], {}
 
     def get_config(self) -> JSONDict:
         config = super().get_config()

@@ -23,8 +23,8 @@ class Reshape(Layer):
     keras_name = "Reshape"
     keras_options = KerasOptions(copied=("target_shape",))
 
-    def __init__(self, target_shape: Sequence[int], name: str | None = None, dtype: DTypeLike | None = None,
-                 trainable: bool = True) -> None:
+    def __init__(self, target_shape: Sequence[int], name: str | None = None,
+                 dtype: DTypeLike | None = None, trainable: bool = True) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         target_shape = tuple(int(d) for d in target_shape)
         if sum(d == -1 for d in target_shape) > 1 or any(d == 0 or d < -1 for d in target_shape):
@@ -74,7 +74,8 @@ class Reshape(Layer):
                  d_logits: Array | None = None, extras: dict[str, Any] | None = None,
                  input_grads: Sequence[bool] | None = None
                  ) -> tuple[list[Array | None], dict[str, Array]]:
-        return [reshape_backward(cast(Array, d_outputs[0]), cache)], {}  # (one output: the graph calls backward only when it has a gradient)
+        # (one output: the graph calls backward only when it has a gradient)
+        return [reshape_backward(cast(Array, d_outputs[0]), cache)], {}
 
     def get_config(self) -> JSONDict:
         config = super().get_config()

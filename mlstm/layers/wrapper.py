@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .._typing import Array, DTypeLike, JSONDict
+from .._typing import Array, DTypeLike, IntArray, JSONDict
+from ..initializers import Initializer
 from ..registry import LAYERS
 from .base import Layer, SymbolicTensor, TensorSpec, format_shape
 
@@ -143,7 +144,7 @@ class Wrapper(Layer):
             layer._add_param = functools.partial(  # type: ignore[method-assign]
                 self._add_wrapped_param, layer.name)
 
-    def _add_wrapped_param(self, prefix: str, name: str, shape: Sequence[int], initializer: Any,
+    def _add_wrapped_param(self, prefix: str, name: str, shape: Sequence[int], initializer: str | Initializer,
                            rng: np.random.Generator) -> None:
         # looked up at call time: the loader replaces the wrapper's _add_param on the instance
         self._add_param(f"{prefix}/{name}", shape, initializer, rng)
@@ -172,8 +173,8 @@ class Wrapper(Layer):
             # Bidirectional must not start from the same weights)
             layer.seed = int(np.random.default_rng([self.seed, seed_index]).integers(2 ** 31))
         # placeholders for the checks only (built wrappers have a dtype; no node: never in a graph)
-        placeholders = [SymbolicTensor(shape, self.dtype, None, 0, has_mask)  # type: ignore[arg-type]
-                        for shape, has_mask in input_specs]
+        placeholders = [SymbolicTensor(shape, self.dtype, None,  # type: ignore[arg-type]
+                                       0, has_mask) for shape, has_mask in input_specs]
         specs = layer._input_specs(placeholders, {})
         if not layer.built:
             layer.build([s for s, _ in specs])
@@ -216,7 +217,7 @@ class Wrapper(Layer):
         layer, key = self.split_weight_name(weight)
         return layer.describe_weight_entry(key, index)
 
-    def gate_columns(self, weight: str) -> dict[str, Array] | None:
+    def gate_columns(self, weight: str) -> dict[str, IntArray] | None:
         layer, key = self.split_weight_name(weight)
         return layer.gate_columns(key)
 

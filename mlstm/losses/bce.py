@@ -101,6 +101,7 @@ class BinaryCrossentropy(Loss):
                 "invalid_targets": self.invalid_targets}
 
 
-def binary_crossentropy(y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False) -> FloatArray:
+def binary_crossentropy(y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False
+                        ) -> FloatArray:
     """Per-sample binary cross-entropy values (probabilities clipped to [ε, 1-ε])."""
     return BinaryCrossentropy(from_logits).call(np.asarray(y_true), np.asarray(y_pred))

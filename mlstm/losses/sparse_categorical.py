@@ -209,7 +209,8 @@ class SparseCategoricalCrossentropy(Loss):
                 "ignore_class": self.ignore_class, "axis": self.axis}
 
 
-def sparse_categorical_crossentropy(y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False) -> FloatArray:
+def sparse_categorical_crossentropy(y_true: ArrayLike, y_pred: ArrayLike,
+                                    from_logits: bool = False) -> FloatArray:
     """Per-sample sparse categorical cross-entropy values: ids (N, ...), (N, ..., C) -> (N, ...)."""
     loss = SparseCategoricalCrossentropy(from_logits)
     y_pred = np.asarray(y_pred)

@@ -62,7 +62,8 @@ class GateActivation:
         self.one_tanh = activation == "tanh" and recurrent_activation == "sigmoid"
         #: ``cell(c, out)``: φ(c) into ``out`` (NumPy's own function when φ is tanh: the
         #: dispatch through :func:`activate` is a third of its cost at small sizes).
-        self.cell: Callable[..., Any] = np.tanh if activation == "tanh" else functools.partial(activate, activation)
+        self.cell: Callable[..., Any] = (np.tanh if activation == "tanh"
+                                         else functools.partial(activate, activation))
         if self.one_tanh:
             dtype = np.dtype(dtype)
             if buffers is None:

@@ -45,8 +45,9 @@ class Adagrad(Optimizer):
 
     name = "adagrad"
 
-    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, initial_accumulator_value: float = 0.1,
-                 epsilon: float = 1e-7, **kwargs: Any) -> None:
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = _positive(
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True)

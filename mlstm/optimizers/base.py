@@ -183,7 +183,8 @@ class Optimizer:
             bad = self._nonfinite(new_params, new_state)
         if bad:
             raise validation.NonFiniteError.from_update(bad, step, repr(self))
-        updates: dict[str, FloatArray] = {name: new - params[name] for name, new in new_params.items()}
+        updates: dict[str, FloatArray] = {name: new - params[name]
+                                          for name, new in new_params.items()}
         slots = self._slots()
         with deferred_sigint():
             for name, new in new_params.items():

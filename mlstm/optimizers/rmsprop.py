@@ -55,8 +55,9 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
 
-    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.9, momentum: float = 0.0,
-                 epsilon: float = 1e-7, centered: bool = False, **kwargs: Any) -> None:
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.9,
+                 momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         for label, value in (("rho", rho), ("momentum", momentum)):
             if not 0.0 <= _positive(label, value, allow_zero=True) <= 1.0:

@@ -35,8 +35,8 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         if not 0.0 <= _positive("momentum", momentum, allow_zero=True) <= 1.0:
             raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
