@@ -20,7 +20,11 @@ array([False,  True])
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
+
+from ._typing import BoolArray, FloatArray
 
 from .ops import activations as ops_activations
 from .registry import ACTIVATIONS, register_activation
@@ -32,27 +36,29 @@ class ActivationFunction:
     """One elementwise activation; subclasses name it and say how it saturates."""
 
     #: The name in configs (``Dense(activation=...)``) and in Keras.
-    registered_name = None
+    #: (set by the registry on every registered subclass; the methods below run on those)
+    registered_name: str | None = None
     #: Whether ``y_i`` depends on ``x_i`` alone (softmax: on the whole last axis).
     elementwise = True
 
-    def forward(self, x, out=None):
+    def forward(self, x: FloatArray, out: FloatArray | None = None) -> FloatArray:
         """``y = f(x)``."""
-        return ops_activations.activate(self.registered_name, x, out=out)
+        return ops_activations.activate(cast(str, self.registered_name), x, out=out)
 
-    def derivative_from_output(self, y, out=None):
+    def derivative_from_output(self, y: FloatArray, out: FloatArray | None = None
+                               ) -> FloatArray:
         """``f'(x)`` written through ``y = f(x)`` (elementwise activations only)."""
-        return ops_activations.derivative_from_output(self.registered_name, y, out=out)
+        return ops_activations.derivative_from_output(cast(str, self.registered_name), y, out=out)
 
-    def backward(self, d_y, y):
+    def backward(self, d_y: FloatArray, y: FloatArray) -> FloatArray:
         """``dL/dx`` from ``dL/dy`` and ``y = f(x)`` (the vector-Jacobian product)."""
-        return ops_activations.activation_backward(self.registered_name, d_y, y)
+        return ops_activations.activation_backward(cast(str, self.registered_name), d_y, y)
 
-    def saturated(self, y, threshold):
+    def saturated(self, y: FloatArray, threshold: float) -> BoolArray | None:
         """Boolean ``|z| > threshold`` from ``y = f(z)``, or None when f never saturates."""
         return None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<activation {self.registered_name!r}>"
 
 
@@ -60,7 +66,7 @@ class ActivationFunction:
 class Sigmoid(ActivationFunction):
     """``σ(z) = 1 / (1 + e^-z)``."""
 
-    def saturated(self, y, threshold):
+    def saturated(self, y: FloatArray, threshold: float) -> BoolArray:
         low = 1.0 / (1.0 + np.exp(threshold))
         return (y < low) | (y > 1.0 - low)
 
@@ -69,7 +75,7 @@ class Sigmoid(ActivationFunction):
 class Tanh(ActivationFunction):
     """``tanh z``."""
 
-    def saturated(self, y, threshold):
+    def saturated(self, y: FloatArray, threshold: float) -> BoolArray:
         return np.abs(y) > np.tanh(threshold)
 
 
@@ -82,7 +88,7 @@ class Relu(ActivationFunction):
 class Linear(ActivationFunction):
     """``z``: "saturated" means beyond the threshold itself."""
 
-    def saturated(self, y, threshold):
+    def saturated(self, y: FloatArray, threshold: float) -> BoolArray:
         return np.abs(y) > threshold
 
 
@@ -97,7 +103,7 @@ class Softmax(ActivationFunction):
 
     elementwise = False
 
-    def saturated(self, y, threshold):
+    def saturated(self, y: FloatArray, threshold: float) -> BoolArray:
         """Per row (shape ``y.shape[:-1]``): the top logit leads the runner-up by more than
         ``threshold``, i.e. ``y_max > e^threshold · y_second``; the gradient reaching the
         logits of such a row through the probabilities is then below ~e^-threshold. A single
@@ -108,6 +114,6 @@ class Softmax(ActivationFunction):
         return top_two[..., 1] > np.exp(threshold) * top_two[..., 0]
 
 
-def get(name):
+def get(name: str | None) -> ActivationFunction:
     """The activation component for ``name`` (None means linear)."""
     return ACTIVATIONS.get(ops_activations.get_activation(name, last_axis=True))()

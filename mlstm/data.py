@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._typing import DTypeLike, FloatArray
+
 __all__ = ["make_demo_data"]
 
 
-def make_demo_data(n_samples=1024, timesteps=20, features=(8, 8), seed=0, dtype="float32"):
+def make_demo_data(n_samples: int = 1024, timesteps: int = 20, features: tuple[int, int] = (8, 8),
+                   seed: int = 0, dtype: DTypeLike = "float32") -> dict[str, FloatArray]:
     """Inputs and targets of the demo task.
 
     Parameters

@@ -19,15 +19,20 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
 from . import parallel, validation
-from .layers.base import SymbolicTensor, format_shape
+from ._typing import Array, ArrayLike, BoolArray, DTypeLike, JSONDict
+from .layers.base import Layer, Node, SymbolicTensor, format_shape
 from .graph_config import graph_config, graph_from_config
 from .schedule import schedule
 
 __all__ = ["Graph", "Tape", "MAX_GRAPH_NODES"]
+
+G = TypeVar("G", bound="Graph")
 
 #: Most layer calls a graph may hold (a limit on what a config file can make mlstm build).
 MAX_GRAPH_NODES = 100_000
@@ -46,14 +51,17 @@ class Tape:
     output_masks : list of (ndarray or None)
     """
 
-    def __init__(self):
-        self.values, self.masks, self.caches = {}, {}, []
-        self.outputs, self.output_masks = [], []
+    def __init__(self) -> None:
+        self.values: dict[int, Array] = {}
+        self.masks: dict[int, BoolArray | None] = {}
+        self.caches: list[Any] = []
+        self.outputs: list[Array] = []
+        self.output_masks: list[BoolArray | None] = []
 
-    def value(self, tensor):
+    def value(self, tensor: SymbolicTensor) -> Array:
         return self.values[id(tensor)]
 
-    def mask(self, tensor):
+    def mask(self, tensor: SymbolicTensor) -> BoolArray | None:
         return self.masks[id(tensor)]
 
 
@@ -71,11 +79,14 @@ class Graph:
     has an example.
     """
 
-    def __init__(self, inputs, outputs, name="model"):
+    def __init__(self, inputs: SymbolicTensor | Sequence[SymbolicTensor],
+                 outputs: SymbolicTensor | Sequence[SymbolicTensor], name: str = "model") -> None:
         self._single_input = not isinstance(inputs, (list, tuple))
         self._single_output = not isinstance(outputs, (list, tuple))
-        self.inputs = [inputs] if self._single_input else list(inputs)
-        self.outputs = [outputs] if self._single_output else list(outputs)
+        # Any: checked just below to be SymbolicTensors
+        self.inputs: list[Any] = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        self.outputs: list[Any] = (list(outputs) if isinstance(outputs, (list, tuple))
+                                   else [outputs])
         self.name = name
         if not self.inputs or not self.outputs:
             raise ValueError("Model needs at least one input and one output")
@@ -91,7 +102,7 @@ class Graph:
         if len({id(t) for t in self.inputs}) != len(self.inputs):
             raise ValueError("Model inputs must be distinct")
         self.nodes = self._order_nodes()
-        self.layers = []
+        self.layers: list[Layer] = []
         for node in self.nodes:
             if node.layer not in self.layers:
                 self.layers.append(node.layer)
@@ -102,13 +113,14 @@ class Graph:
         self.input_names = [t.node.layer.name for t in self.inputs]
         self.output_names = self._name_outputs()
         self._node_index = {id(node): k for k, node in enumerate(self.nodes)}
-        self._schedules = {}
+        self._schedules: dict[tuple[frozenset[int], bool], list[list[int]]] = {}
 
     # ------------------------------------------------------------------ structure
-    def _order_nodes(self):
+    def _order_nodes(self) -> list[Node]:
         """Nodes in topological order: a depth-first walk back from the outputs, written
         with an explicit stack so that a chain of any length builds (no recursion limit)."""
-        order, state = [], {}
+        order: list[Node] = []
+        state: dict[int, str] = {}
         input_ids = {id(t) for t in self.inputs}
         for root in self.inputs + self.outputs:
             stack = [(root, False)]
@@ -136,7 +148,7 @@ class Graph:
                 stack.extend((t, False) for t in reversed(node.inputs))
         return order
 
-    def _schedule(self, heavy, backward=False):
+    def _schedule(self, heavy: frozenset[int], backward: bool = False) -> list[list[int]]:
         """The order to run the nodes in: a list of groups of node positions.
 
         ``heavy`` is the set of positions with enough work per step to be worth a thread
@@ -153,7 +165,7 @@ class Graph:
             producers = {k: {self._node_index[id(t.node)] for t in self.nodes[k].inputs}
                          & remaining for k in order}
             if backward:
-                consumers = {k: set() for k in order}
+                consumers: dict[int, set[int]] = {k: set() for k in order}
                 for k in order:
                     for p in producers[k]:
                         consumers[p].add(k)
@@ -161,13 +173,13 @@ class Graph:
             self._schedules[key] = schedule(order, consumers if backward else producers, heavy)
         return self._schedules[key]
 
-    def _heavy_nodes(self, batch_size):
+    def _heavy_nodes(self, batch_size: int) -> frozenset[int]:
         """Positions of the nodes worth a thread at this batch size."""
         return frozenset(
             k for k, node in enumerate(self.nodes)
             if node.layer.step_elements(batch_size) >= parallel.MIN_STEP_ELEMENTS)
 
-    def _name_outputs(self):
+    def _name_outputs(self) -> list[str]:
         names = []
         for t in self.outputs:
             name = t.node.layer.name if len(t.node.outputs) == 1 else t.name
@@ -176,7 +188,7 @@ class Graph:
             names = [f"{n}_{k}" for k, n in enumerate(names)]
         return names
 
-    def get_layer(self, name=None, index=None):
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer called ``name`` (or at position ``index`` in ``model.layers``)."""
         if index is not None:
             return self.layers[index]
@@ -186,19 +198,19 @@ class Graph:
         raise ValueError(f"No layer named {name!r}; layers are {[l.name for l in self.layers]}")
 
     @property
-    def params(self):
+    def params(self) -> dict[str, Array]:
         """All parameters, ``{"layer/weight": ndarray}`` (the live arrays), in layer order."""
         return {f"{layer.name}/{k}": layer.params[k]
                 for layer in self.layers for k in layer.param_names if k in layer.params}
 
     @property
-    def trainable_params(self):
+    def trainable_params(self) -> dict[str, Array]:
         """Parameters of trainable layers, ``{"layer/weight": ndarray}`` (live arrays)."""
         return {f"{layer.name}/{k}": layer.params[k] for layer in self.layers if layer.trainable
                 for k in layer.param_names if k in layer.params}
 
     @property
-    def dtype(self):
+    def dtype(self) -> str:
         """The float dtype: the first float input's, else (inputs of token ids only) the
         first layer's with a float dtype."""
         for source in [t.dtype for t in self.inputs] + [layer.dtype for layer in self.layers]:
@@ -206,11 +218,11 @@ class Graph:
                 return source
         return self.inputs[0].dtype
 
-    def get_weights(self):
+    def get_weights(self) -> list[Array]:
         """Copies of all parameters: layers in order, each in Keras order."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
-    def set_weights(self, weights, allow_nonfinite=False):
+    def set_weights(self, weights: Sequence[ArrayLike], allow_nonfinite: bool = False) -> None:
         """Set all parameters from a list shaped like :meth:`get_weights`.
 
         Every array is checked (count, shape, real values, and finite unless
@@ -229,11 +241,12 @@ class Graph:
         for layer, checked in plan:
             layer._assign_weights(checked)
 
-    def count_params(self):
+    def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
 
     # ------------------------------------------------------------------ forward / backward
-    def forward(self, xs, training=False, rng=None):
+    def forward(self, xs: Sequence[Array], training: bool = False,
+                rng: np.random.Generator | None = None) -> Tape:
         """Run the graph on a list of input arrays (already checked; see ``predict``).
 
         Parameters
@@ -257,12 +270,12 @@ class Graph:
             tape.values[id(t)] = x
             tape.masks[id(t)] = None
         tape.caches = [None] * len(self.nodes)
-        node_rngs = {}
+        node_rngs: dict[int, np.random.Generator] = {}
         if rng is not None:
             drawing = [pos for pos, node in enumerate(self.nodes) if node.layer.uses_rng]
             node_rngs = dict(zip(drawing, rng.spawn(len(drawing))))
 
-        def run(pos):
+        def run(pos: int) -> tuple[list[Array], list[BoolArray | None], Any]:
             node = self.nodes[pos]
             return node.layer.forward([tape.values[id(t)] for t in node.inputs],
                                       [tape.masks[id(t)] for t in node.inputs],
@@ -282,13 +295,13 @@ class Graph:
         tape.output_masks = [tape.masks[id(t)] for t in self.outputs]
         return tape
 
-    def output_activation(self, k):
+    def output_activation(self, k: int) -> str | None:
         """The activation that produced output ``k`` from logits (``"sigmoid"`` for a sigmoid
         head), or None."""
         t = self.outputs[k]
         return t.node.layer.output_activation(t.index)
 
-    def output_logits(self, tape, k, activation=None):
+    def output_logits(self, tape: Tape, k: int, activation: str | None = None) -> Array | None:
         """Logits of output ``k`` when it is ``activation`` of them (e.g. a sigmoid head),
         else None; ``activation=None`` accepts whatever activation the output has. Losses
         that work from logits (BCE from a sigmoid head) ask for them."""
@@ -298,7 +311,24 @@ class Graph:
             return None
         return t.node.layer.logits(tape.caches[self._node_index[id(t.node)]], t.index)
 
-    def backward(self, tape, d_outputs=None, d_logits=None, input_grads=False, extras=None):
+    @overload
+    def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
+                 d_logits: Mapping[int, Array] | None = None, input_grads: Literal[False] = False,
+                 extras: dict[str, Any] | None = None) -> dict[str, Array]: ...
+    @overload
+    def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
+                 d_logits: Mapping[int, Array] | None = None, *, input_grads: Literal[True],
+                 extras: dict[str, Any] | None = None
+                 ) -> tuple[dict[str, Array], list[Array | None]]: ...
+    @overload
+    def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
+                 d_logits: Mapping[int, Array] | None = None, input_grads: bool = False,
+                 extras: dict[str, Any] | None = None
+                 ) -> dict[str, Array] | tuple[dict[str, Array], list[Array | None]]: ...
+    def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
+                 d_logits: Mapping[int, Array] | None = None, input_grads: bool = False,
+                 extras: dict[str, Any] | None = None
+                 ) -> dict[str, Array] | tuple[dict[str, Array], list[Array | None]]:
         """Backpropagate gradients given for the outputs.
 
         Parameters
@@ -324,15 +354,15 @@ class Graph:
         """
         d_outputs = d_outputs or {}
         d_logits = d_logits or {}
-        grad_of = {}
+        grad_of: dict[int, Array] = {}
         for k, g in d_outputs.items():
             _accumulate(grad_of, id(self.outputs[k]), g)
-        logit_seed = {}
+        logit_seed: dict[int, Array] = {}
         for k, g in d_logits.items():
             t = self.outputs[k]
             key = id(t.node)
             logit_seed[key] = g if key not in logit_seed else logit_seed[key] + g
-        grads = {}
+        grads: dict[str, Array] = {}
         heavy = self._heavy_nodes(len(tape.values[id(self.inputs[0])]))
         with parallel.blas_threads_for(heavy):
             self._backward_groups(tape, heavy, grad_of, logit_seed, grads, input_grads, extras)
@@ -346,8 +376,11 @@ class Graph:
             return grads, d_inputs
         return grads
 
-    def _backward_groups(self, tape, heavy, grad_of, logit_seed, grads, input_grads, extras):
+    def _backward_groups(self, tape: Tape, heavy: frozenset[int], grad_of: dict[int, Array],
+                         logit_seed: Mapping[int, Array], grads: dict[str, Array],
+                         input_grads: bool, extras: dict[str, Any] | None) -> None:
         """The node loop of :meth:`backward`: fills ``grads`` and ``grad_of``."""
+        g: Array | None
         for group in self._schedule(heavy, backward=True):
             calls = {}
             for node_pos in group:
@@ -360,7 +393,7 @@ class Graph:
                 # by a model input may skip computing them.
                 needed = [input_grads or not t.node.layer.is_input for t in node.inputs]
                 accepted = _backward_keywords(node.layer.backward)
-                kwargs = {}
+                kwargs: dict[str, Any] = {}
                 if "extras" in accepted:
                     kwargs["extras"] = {} if extras is not None else None
                 if "input_grads" in accepted:
@@ -381,28 +414,30 @@ class Graph:
             results = parallel.run_concurrently([call for call, _, _ in calls.values()])
             for node_pos, (d_ins, d_params) in zip(list(calls), results):
                 node, (_, needed, node_extras) = self.nodes[node_pos], calls[node_pos]
-                if node_extras is not None:
+                if node_extras is not None and extras is not None:  # (one implies the other)
                     extras.setdefault(node.layer.name, {}).update(node_extras)
                 for name, g in d_params.items():
                     _accumulate(grads, f"{node.layer.name}/{name}", g)
                 for t, g, need in zip(node.inputs, d_ins, needed):
                     if g is not None and need:
                         _accumulate(grad_of, id(t), g)
-            calls = results = d_ins = d_params = g = None   # let gradients go (memory)
+            # let gradients go (memory); (the names are not used again: no type to keep)
+            calls = results = d_ins = d_params = g = None  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ config
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         """A JSON-serializable description of the graph (no weights); see
         :func:`mlstm.graph_config.graph_config`."""
         return graph_config(self)
 
     @classmethod
-    def from_config(cls, config, dtype=None, seed=None):
+    def from_config(cls: type[G], config: Mapping[str, Any], dtype: DTypeLike | None = None,
+                    seed: int | None = None) -> G:
         """Rebuild a model from :meth:`get_config` (fresh weights); see
         :func:`mlstm.graph_config.graph_from_config`."""
         return graph_from_config(cls, config, dtype=dtype, seed=seed)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.name!r}: inputs {self.input_names}, outputs {self.output_names}, "
                 f"{self.count_params()} params>")
 
@@ -411,7 +446,7 @@ _BACKWARD_KEYWORDS = ("d_logits", "extras", "input_grads")
 
 
 @functools.lru_cache(maxsize=256)
-def _backward_keywords_cached(function):
+def _backward_keywords_cached(function: Callable[..., Any]) -> frozenset[str]:
     try:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):
@@ -421,19 +456,19 @@ def _backward_keywords_cached(function):
     return frozenset(k for k in _BACKWARD_KEYWORDS if k in parameters)
 
 
-def _backward_keywords(backward):
+def _backward_keywords(backward: Callable[..., Any]) -> frozenset[str]:
     """Which of ``d_logits``, ``extras``, ``input_grads`` a layer's ``backward`` accepts:
     the built-in protocol takes all three, the public contract ``backward(d_outputs,
     cache)`` none (and older custom layers some)."""
     return _backward_keywords_cached(getattr(backward, "__func__", backward))
 
 
-def takes_extras(layer):
+def takes_extras(layer: Layer) -> bool:
     """Whether ``layer.backward`` can report intermediate gradients (``extras``)."""
     return "extras" in _backward_keywords(layer.backward)
 
 
-def _accumulate(store, key, g):
+def _accumulate(store: dict[Any, Array], key: Any, g: Array) -> None:
     if key in store:
         store[key] = store[key] + g
     else:

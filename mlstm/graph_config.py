@@ -6,21 +6,26 @@ Layer classes are written by their registered names and found again through
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
+from ._typing import JSONDict
 from .registry import LAYERS
+
+G = TypeVar("G")
 
 __all__ = ["graph_config", "graph_from_config"]
 
 
-def graph_config(graph):
+def graph_config(graph: Any) -> JSONDict:
     """A JSON-serializable description of ``graph`` (no weights): its layers' classes and
     configs, every call (node) with the tensors it took, and the model's inputs and outputs."""
-    node_ids = {}
+    node_ids: dict[int, tuple[str, int]] = {}
     for layer in graph.layers:
         for k, node in enumerate(layer._inbound_nodes):
             node_ids[id(node)] = (layer.name, k)
 
-    def ref(t):
+    def ref(t: Any) -> list[Any]:
         name, k = node_ids[id(t.node)]
         return [name, k, t.index]
 
@@ -38,14 +43,15 @@ def graph_config(graph):
         "single_output": graph._single_output,
     }
 
-def graph_from_config(cls, config, dtype=None, seed=None):
+def graph_from_config(cls: Callable[..., G], config: Mapping[str, Any], dtype: Any = None,
+                      seed: int | None = None) -> G:
     """Rebuild a model of class ``cls`` from :func:`graph_config` (fresh weights).
 
     Layer classes are found in :data:`mlstm.registry.LAYERS`. ``dtype`` overrides every
     input's and layer's dtype; ``seed`` seeds the initializers of every layer that takes
     a seed (leaving the shared stream untouched).
     """
-    layers = {}
+    layers: dict[str, Any] = {}
     for entry in config["layers"]:
         layer_cls = LAYERS.get(entry["class_name"])
         layer_config = dict(entry["config"])
@@ -55,12 +61,12 @@ def graph_from_config(cls, config, dtype=None, seed=None):
         if seed is not None and _accepts(layer_cls.__init__, "seed"):
             layer_config["seed"] = seed
         layers[layer_config["name"]] = layer_cls.from_config(layer_config)
-    produced = {}
+    produced: dict[tuple[str, int], list[Any]] = {}
     for name, layer in layers.items():
         if layer.is_input:
             produced[(name, 0)] = layer._inbound_nodes[0].outputs
 
-    def get(ref):
+    def get(ref: list[Any]) -> Any:
         name, call, index = ref
         return produced[(name, call)][index]
 
@@ -76,7 +82,7 @@ def graph_from_config(cls, config, dtype=None, seed=None):
                name=config.get("name", "model"))
 
 
-def _accepts(function, name):
+def _accepts(function: Callable[..., Any], name: str) -> bool:
     try:
         return name in inspect.signature(function).parameters
     except (TypeError, ValueError):

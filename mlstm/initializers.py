@@ -14,27 +14,37 @@ between the two with ``mlstm.interop.keras``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+
+from ._typing import DTypeLike, FloatArray, Shape
 
 __all__ = ["glorot_uniform", "orthogonal", "uniform", "zeros", "ones", "INITIALIZERS",
            "get_initializer", "default_rng", "set_random_seed"]
 
+#: ``initializer(shape, rng, dtype) -> array``: a named initializer or a user's callable.
+Initializer = Callable[..., FloatArray]
 
-def _fans(shape):
+
+def _fans(shape: Shape) -> tuple[int, int]:
     if len(shape) == 1:
         return shape[0], shape[0]
     receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def glorot_uniform(shape, rng, dtype="float32"):
+def glorot_uniform(shape: Shape, rng: np.random.Generator, dtype: DTypeLike = "float32"
+                   ) -> FloatArray:
     """Glorot (Xavier) uniform: U(-L, L) with L = sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = _fans(shape)
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
 
-def orthogonal(shape, rng, dtype="float32", gain=1.0):
+def orthogonal(shape: Shape, rng: np.random.Generator, dtype: DTypeLike = "float32",
+               gain: float = 1.0) -> FloatArray:
     """Orthogonal matrix (Saxe et al.), as ``keras.initializers.Orthogonal``."""
     num_rows = int(np.prod(shape[:-1]))
     num_cols = shape[-1]
@@ -46,26 +56,29 @@ def orthogonal(shape, rng, dtype="float32", gain=1.0):
     return (gain * q).reshape(shape).astype(dtype)
 
 
-def uniform(shape, rng, dtype="float32"):
+def uniform(shape: Shape, rng: np.random.Generator, dtype: DTypeLike = "float32"
+            ) -> FloatArray:
     """U(-0.05, 0.05), as ``keras.initializers.RandomUniform()`` (``"uniform"``)."""
     return rng.uniform(-0.05, 0.05, size=shape).astype(dtype)
 
 
-def zeros(shape, rng=None, dtype="float32"):
+def zeros(shape: Shape, rng: np.random.Generator | None = None, dtype: DTypeLike = "float32"
+          ) -> FloatArray:
     """All zeros."""
     return np.zeros(shape, dtype=dtype)
 
 
-def ones(shape, rng=None, dtype="float32"):
+def ones(shape: Shape, rng: np.random.Generator | None = None, dtype: DTypeLike = "float32"
+         ) -> FloatArray:
     """All ones."""
     return np.ones(shape, dtype=dtype)
 
 
-INITIALIZERS = {"glorot_uniform": glorot_uniform, "orthogonal": orthogonal,
+INITIALIZERS: dict[str, Initializer] = {"glorot_uniform": glorot_uniform, "orthogonal": orthogonal,
                 "uniform": uniform, "zeros": zeros, "ones": ones}
 
 
-def get_initializer(name):
+def get_initializer(name: str | Initializer) -> Initializer:
     """Look up an initializer by name; unknown names raise ValueError listing the valid ones."""
     if callable(name):
         return name
@@ -78,7 +91,7 @@ def get_initializer(name):
 _global_rng = np.random.default_rng(0)
 
 
-def set_random_seed(seed):
+def set_random_seed(seed: Any) -> None:
     """Reseed the generator used by layers created without their own ``seed``.
 
     Like ``keras.utils.set_random_seed``: call it before building a model to get the same
@@ -88,6 +101,6 @@ def set_random_seed(seed):
     _global_rng = np.random.default_rng(seed)
 
 
-def default_rng():
+def default_rng() -> np.random.Generator:
     """The shared generator for layers without a seed of their own."""
     return _global_rng

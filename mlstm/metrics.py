@@ -28,7 +28,12 @@ The History key stays the name given (``"accuracy"``, ``"acc"``), as in Keras.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
+
+from ._typing import Array, ArrayLike, BoolArray, FloatArray
 
 from .registry import METRICS, register_metric
 
@@ -40,7 +45,7 @@ __all__ = ["METRICS", "get", "resolve", "mean_absolute_error", "mean_squared_err
 ACCURACY_NAMES = ("accuracy", "acc")
 
 
-def _same_shape(name, y_true, y_pred):
+def _same_shape(name: str, y_true: Array, y_pred: Array) -> Array:
     """Keras' ``squeeze_or_expand_to_same_rank`` for elementwise metrics: a trailing axis of
     size 1 may be added to or dropped from the targets; any other mismatch is refused (NumPy
     would broadcast (N,) against (N, C) into nonsense)."""
@@ -56,35 +61,35 @@ def _same_shape(name, y_true, y_pred):
 
 
 @register_metric(aliases=("mae", "MeanAbsoluteError"))
-def mean_absolute_error(y_true, y_pred):
+def mean_absolute_error(y_true: Array, y_pred: FloatArray) -> FloatArray:
     """Per-sample ``mean_O |p - t|``: (N, ..., O) -> (N, ...)."""
     y_true = _same_shape("mean_absolute_error", y_true, y_pred)
     return np.mean(np.abs(y_pred - y_true), axis=-1)
 
 
 @register_metric(aliases=("mse", "MeanSquaredError"))
-def mean_squared_error(y_true, y_pred):
+def mean_squared_error(y_true: Array, y_pred: FloatArray) -> FloatArray:
     """Per-sample ``mean_O (p - t)^2``: (N, ..., O) -> (N, ...)."""
     y_true = _same_shape("mean_squared_error", y_true, y_pred)
     return np.mean(np.square(y_pred - y_true), axis=-1)
 
 
 @register_metric(aliases=("BinaryAccuracy",))
-def binary_accuracy(y_true, y_pred, threshold=0.5):
+def binary_accuracy(y_true: Array, y_pred: FloatArray, threshold: float = 0.5) -> FloatArray:
     """Per-sample ``mean_O [(p > threshold) == t]``: (N, ..., O) -> (N, ...)."""
     y_true = _same_shape("binary_accuracy", y_true, y_pred)
     return np.mean((y_pred > threshold).astype(y_pred.dtype) == y_true, axis=-1)
 
 
 @register_metric(aliases=("CategoricalAccuracy",))
-def categorical_accuracy(y_true, y_pred):
+def categorical_accuracy(y_true: Array, y_pred: FloatArray) -> FloatArray:
     """``[argmax_C p == argmax_C t]``: (N, ..., C) one-hot targets -> (N, ...)."""
     y_true = _same_shape("categorical_accuracy", y_true, y_pred)
     return (np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)).astype(np.float64)
 
 
 @register_metric(aliases=("SparseCategoricalAccuracy",))
-def sparse_categorical_accuracy(y_true, y_pred):
+def sparse_categorical_accuracy(y_true: Array, y_pred: FloatArray) -> FloatArray:
     """``[argmax_C p == y]``: class ids (N, ...) or (N, ..., 1), predictions (N, ..., C) ->
     (N, ...)."""
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
@@ -97,7 +102,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
 
 
 @register_metric(aliases=("TopKCategoricalAccuracy",))
-def top_k_categorical_accuracy(y_true, y_pred, k=5):
+def top_k_categorical_accuracy(y_true: Array, y_pred: FloatArray, k: int = 5) -> FloatArray:
     """``[argmax t is among the k largest p]`` (TensorFlow's ``in_top_k``: classes tied with
     the k-th largest count as in; a non-finite row counts as a miss): (N, ..., C) -> (N, ...)."""
     y_true = _same_shape("top_k_categorical_accuracy", y_true, y_pred)
@@ -108,7 +113,7 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
     return ((ahead < k) & finite).astype(np.float64)
 
 
-def resolve(name, output_shape, sparse_targets=False):
+def resolve(name: Any, output_shape: Sequence[int | None], sparse_targets: bool = False) -> Any:
     """The metric ``"accuracy"``/``"acc"`` stands for on one output, as Keras chooses it.
 
     Parameters
@@ -131,7 +136,8 @@ def resolve(name, output_shape, sparse_targets=False):
     return "sparse_categorical_accuracy" if sparse_targets else "categorical_accuracy"
 
 
-def get(name, output_shape=None, sparse_targets=False):
+def get(name: Any, output_shape: Sequence[int | None] | None = None,
+        sparse_targets: bool = False) -> tuple[Callable[..., FloatArray], str]:
     """``(function, key)`` for a metric name; ``key`` is the name as given (Keras uses it in
     History). ``"accuracy"`` needs the output's shape (see :func:`resolve`; binary accuracy
     when none is given). Unknown names raise ValueError listing the registered ones."""
@@ -143,7 +149,8 @@ def get(name, output_shape=None, sparse_targets=False):
     return METRICS.get(name), name
 
 
-def metric_sums(fn, y_true, y_pred, mask=None):
+def metric_sums(fn: Callable[[Array, FloatArray], ArrayLike], y_true: Array, y_pred: FloatArray,
+                mask: BoolArray | None = None) -> tuple[float, float]:
     """``(Σ w·values, Σ w)`` for one batch, ``w`` the mask (or 1): epoch means add these up."""
     values = np.asarray(fn(y_true, y_pred), dtype=np.float64)
     if mask is not None and mask.shape == values.shape:

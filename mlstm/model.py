@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+from ._typing import Array, ArrayLike, DTypeLike
 from .graph import Graph
-from .layers.base import format_shape
+from .layers.base import SymbolicTensor, format_shape
 from .registry import register_model
 from .training import Trainer
 
@@ -15,10 +19,10 @@ __all__ = ["Model"]
 #: Writers of formats the core does not hold, by extension: ``{".keras": write(model, path)}``.
 #: Writers by extension offered from above: :mod:`mlstm.interop.keras` sets ".keras"
 #: (through ``to_keras``) when imported; the model must not import the interop.
-SAVE_FORMATS = {}
+SAVE_FORMATS: dict[str, Callable[[Model, str], object]] = {}
 
 
-def _target_path(path, method):
+def _target_path(path: str | os.PathLike[str], method: str) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{method}: path must be a str or os.PathLike, got "
                         f"{type(path).__name__}")
@@ -54,11 +58,12 @@ class Model(Graph, Trainer):
     (3, 16)
     """
 
-    def __init__(self, inputs, outputs, name="model"):
+    def __init__(self, inputs: SymbolicTensor | Sequence[SymbolicTensor],
+                 outputs: SymbolicTensor | Sequence[SymbolicTensor], name: str = "model") -> None:
         Graph.__init__(self, inputs, outputs, name=name)
         Trainer.__init__(self)
 
-    def summary(self, print_fn=print):
+    def summary(self, print_fn: Callable[[str], object] = print) -> None:
         """Print a table of layers: type, output shapes, parameter counts and inputs."""
         rows = [("Layer (type)", "Output shape", "Param #", "Connected to")]
         for node in self.nodes:
@@ -80,7 +85,7 @@ class Model(Graph, Trainer):
         print_fn(f"Total params: {total}  (trainable: {trainable}, "
                  f"non-trainable: {total - trainable})")
 
-    def clone(self, dtype=None):
+    def clone(self, dtype: DTypeLike | None = None) -> Model:
         """A copy with the same graph, weights (cast to ``dtype``) and compile settings.
 
         The optimizer state is not copied (the clone gets a fresh optimizer of the same
@@ -96,7 +101,7 @@ class Model(Graph, Trainer):
             twin._copy_compile_settings(self)
         return twin
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Save the model; the format is chosen by the file name's extension.
 
         ``.npz``
@@ -135,25 +140,26 @@ class Model(Graph, Trainer):
                          "'.npz' (mlstm's format), '.keras' (Keras') or save_weights with "
                          "'.weights.npz'")
 
-    def save_weights(self, path):
+    def save_weights(self, path: str | os.PathLike[str]) -> None:
         """Write every weight to a ``.weights.npz`` file (atomically; no pickle); see
         :func:`mlstm.io.weights.save_weights`."""
         from .io.weights import save_weights
         save_weights(self, path)
 
-    def load_weights(self, path):
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
         """Set the weights from a :meth:`save_weights` file (names, shapes and dtypes checked
         from the headers before any data is read); see :func:`mlstm.io.weights.load_weights`."""
         from .io.weights import load_weights
         load_weights(self, path)
 
-    def plot(self, path, **options):
+    def plot(self, path: str | os.PathLike[str], **options: Any) -> Path:
         """Draw the model's graph to ``path`` (.png, .svg or .pdf; needs matplotlib): layers
         with their shapes, outputs with their losses and weights. See
         :func:`mlstm.plotting.plot_model`."""
         from .plotting import plot_model
         return plot_model(self, path, **options)
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike | Sequence[ArrayLike] | Mapping[str, ArrayLike]
+                 ) -> Array | list[Array]:
         """The prediction for ``x`` (``model(x)`` as in Keras): :meth:`predict` in one batch."""
         return self.predict_on_batch(x)

@@ -40,9 +40,14 @@ import contextvars
 import ctypes
 import os
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
+
+T = TypeVar("T")
 
 __all__ = ["MIN_STEP_ELEMENTS", "get_num_threads", "set_num_threads", "blas_controllable",
            "single_threaded_blas", "blas_threads_for", "run_concurrently"]
@@ -76,8 +81,11 @@ class _NumpyBLAS:
                 f"{prefix}openblas_set_num_threads{suffix}")
                for prefix in ("scipy_", "") for suffix in ("64_", "_64", "")]
 
-    def __init__(self):
-        self.get = self.set = self.path = None
+    def __init__(self) -> None:
+        # ctypes entry points: openblas_get_num_threads() -> int, ..._set_num_threads(int)
+        self.get: Callable[[], int] | None = None
+        self.set: Callable[[int], None] | None = None
+        self.path: str | None = None
         for lib in self._candidates():
             for get_name, set_name in self.SYMBOLS:
                 getter = getattr(lib.dynlib, get_name, None)
@@ -89,7 +97,7 @@ class _NumpyBLAS:
                     return
 
     @staticmethod
-    def _candidates():
+    def _candidates() -> list[Any]:
         """threadpoolctl's controllers of the OpenBLAS libraries mlstm may use, NumPy's
         first."""
         from threadpoolctl import ThreadpoolController   # (a scan of loaded libraries)
@@ -103,29 +111,29 @@ class _NumpyBLAS:
         return ours + [lib for lib in openblas if lib not in ours]
 
 
-_blas = None
+_blas: _NumpyBLAS | None = None
 _blas_lock = threading.Lock()
 _single_threaded_depth = 0
-_saved_blas_threads = None
-_num_threads = None
-_pool = None
-_pool_pid = None
+_saved_blas_threads: int | None = None
+_num_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
 _pool_workers = 0
 
 
-def _numpy_blas():
+def _numpy_blas() -> _NumpyBLAS:
     global _blas
     if _blas is None:
         _blas = _NumpyBLAS()
     return _blas
 
 
-def blas_controllable():
+def blas_controllable() -> bool:
     """Whether mlstm can set the thread count of NumPy's BLAS (an OpenBLAS it found)."""
     return _numpy_blas().set is not None
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """How many independent layers mlstm runs at once (1: one after the other)."""
     if _num_threads is not None:
         return _num_threads
@@ -134,10 +142,11 @@ def get_num_threads():
         return 1
     with _blas_lock:
         # Inside single_threaded_blas the live value is 1: report the one it will restore.
-        return max(1, _saved_blas_threads if _single_threaded_depth else blas.get())
+        # (_saved_blas_threads is set whenever the depth is above 0)
+        return max(1, cast(int, _saved_blas_threads) if _single_threaded_depth else blas.get())
 
 
-def set_num_threads(n):
+def set_num_threads(n: int | None) -> None:
     """Run up to ``n`` independent layers at once (``None``: NumPy's BLAS thread count).
 
     With ``n > 1`` and a BLAS mlstm cannot make single-threaded, layers still run one
@@ -153,10 +162,10 @@ class single_threaded_blas:
     """Context: NumPy's OpenBLAS runs each call on the calling thread only, then goes back
     to its previous thread count. Nested and concurrent uses share one saved value."""
 
-    def __enter__(self):
+    def __enter__(self) -> single_threaded_blas:
         global _single_threaded_depth, _saved_blas_threads
         blas = _numpy_blas()
-        if blas.set is None:
+        if blas.set is None or blas.get is None:        # (found together, or neither)
             return self
         with _blas_lock:
             if _single_threaded_depth == 0:
@@ -165,7 +174,7 @@ class single_threaded_blas:
             _single_threaded_depth += 1
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         global _single_threaded_depth
         blas = _numpy_blas()
         if blas.set is None:
@@ -173,11 +182,11 @@ class single_threaded_blas:
         with _blas_lock:
             _single_threaded_depth -= 1
             if _single_threaded_depth == 0:
-                blas.set(_saved_blas_threads)
+                blas.set(cast(int, _saved_blas_threads))   # (saved on entering depth 1)
         return False
 
 
-def blas_threads_for(heavy_layers):
+def blas_threads_for(heavy_layers: Any) -> AbstractContextManager[Any]:
     """The BLAS threading to run a model's pass in: :func:`single_threaded_blas` when none
     of its layers is worth a thread (``heavy_layers`` empty), else unchanged.
 
@@ -189,7 +198,7 @@ def blas_threads_for(heavy_layers):
     return contextlib.nullcontext() if heavy_layers else single_threaded_blas()
 
 
-def _executor(workers):
+def _executor(workers: int) -> ThreadPoolExecutor:
     """A pool of ``workers`` threads, made anew after a fork (its threads do not survive)."""
     global _pool, _pool_pid, _pool_workers
     if _pool is None or _pool_pid != os.getpid() or _pool_workers < workers:
@@ -200,14 +209,14 @@ def _executor(workers):
     return _pool
 
 
-def _concurrent_threads(count):
+def _concurrent_threads(count: int) -> int:
     """How many threads ``count`` independent heavy layers would use now (1: sequential)."""
     if count < 2 or not blas_controllable():
         return 1
     return min(count, get_num_threads())
 
 
-def _call_in_slot(slot):
+def _call_in_slot(slot: list[Any]) -> None:
     """Run the call in ``slot`` (a one-item list) and leave its result there instead.
 
     A pool thread keeps its work item — the function, its arguments and the future with
@@ -220,7 +229,7 @@ def _call_in_slot(slot):
     slot.append(call())
 
 
-def run_concurrently(calls):
+def run_concurrently(calls: Iterable[Callable[[], T]]) -> list[T]:
     """Call each of ``calls`` (functions of no argument) and return their results in order.
 
     With more than one thread available (:func:`_concurrent_threads`) they run at the same
@@ -236,10 +245,11 @@ def run_concurrently(calls):
         # The calling thread works too: calls[0], then whatever the pool has not started.
         # Each call runs in a copy of the caller's context, so that np.errstate (a context
         # variable) and the like hold in the pool's threads as well.
-        slots = [[call] for call in calls[1:]]
+        slots: list[list[Any]] = [[call] for call in calls[1:]]
         futures = [pool.submit(contextvars.copy_context().run, _call_in_slot, slot)
                    for slot in slots]
-        results, errors = [None] * len(calls), [None] * len(calls)
+        results: list[Any] = [None] * len(calls)
+        errors: list[BaseException | None] = [None] * len(calls)
         try:
             results[0] = calls[0]()
         except BaseException as error:      # noqa: BLE001 - re-raised below, after the rest
@@ -254,7 +264,7 @@ def run_concurrently(calls):
                     results[k] = slot.pop()
             except BaseException as error:  # noqa: BLE001
                 errors[k] = error
-    for error in errors:
-        if error is not None:
-            raise error
+    for failure in errors:
+        if failure is not None:
+            raise failure
     return results

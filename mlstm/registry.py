@@ -27,9 +27,15 @@ ValueError: Unknown widget 'gadget'; registered widgets: Widget, w
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, overload
+
 __all__ = ["Registry", "LAYERS", "LOSSES", "OPTIMIZERS", "ACTIVATIONS", "METRICS",
            "register_layer", "register_loss", "register_optimizer", "register_activation",
            "register_metric", "MODELS", "register_model"]
+
+#: A component: a class (layers, losses, ...) or a function (metrics).
+T = TypeVar("T", bound=Callable[..., Any])
 
 
 class Registry:
@@ -48,16 +54,22 @@ class Registry:
     the same class again is allowed, so that reloading a module is harmless.
     """
 
-    def __init__(self, kind, plural=None, hint=""):
+    def __init__(self, kind: str, plural: str | None = None, hint: str = "") -> None:
         self.kind = kind
         self.plural = plural or kind + "s"
         self.hint = hint
-        self._classes = {}      # canonical name -> class
-        self._aliases = {}      # alias -> canonical name
+        self._classes: dict[str, Any] = {}            # canonical name -> class
+        self._aliases: dict[str, str] = {}            # alias -> canonical name
 
-    def register(self, cls=None, *, name=None, aliases=()):
+    @overload
+    def register(self, cls: T, *, name: str | None = None, aliases: Sequence[str] = ()) -> T: ...
+    @overload
+    def register(self, cls: None = None, *, name: str | None = None,
+                 aliases: Sequence[str] = ()) -> Callable[[T], T]: ...
+    def register(self, cls: T | None = None, *, name: str | None = None,
+                 aliases: Sequence[str] = ()) -> T | Callable[[T], T]:
         """Register ``cls``; usable as ``@reg.register`` or ``@reg.register(name=..., aliases=...)``."""
-        def add(cls):
+        def add(cls: T) -> T:
             # the class's own attribute only: a subclass does not inherit its parent's name
             canonical = name or vars(cls).get("registered_name") or cls.__name__
             if not isinstance(canonical, str) or not canonical:
@@ -71,19 +83,19 @@ class Registry:
             self._classes[canonical] = cls
             for alias in aliases:
                 self._aliases[alias] = canonical
-            cls.registered_name = canonical
+            cls.registered_name = canonical  # type: ignore[attr-defined]  # (any class)
             return cls
 
         return add if cls is None else add(cls)
 
-    def _lookup(self, key):
+    def _lookup(self, key: Any) -> Any:
         if key in self._classes:
             return self._classes[key]
         if key in self._aliases:
             return self._classes[self._aliases[key]]
         return None
 
-    def get(self, key):
+    def get(self, key: Any) -> Any:
         """The class registered under ``key`` (a name or an alias); ValueError listing the
         registered names otherwise."""
         cls = self._lookup(key) if isinstance(key, str) else None
@@ -92,37 +104,37 @@ class Registry:
                              f"{', '.join(self.names(aliases=True))}{self.hint}")
         return cls
 
-    def names(self, aliases=False):
+    def names(self, aliases: bool = False) -> list[str]:
         """Sorted registered names (with the aliases too when ``aliases``)."""
         keys = set(self._classes)
         if aliases:
             keys |= set(self._aliases)
         return sorted(keys)
 
-    def classes(self):
+    def classes(self) -> list[Any]:
         """The registered classes, in registration order."""
         return list(self._classes.values())
 
     values = classes          # dict-like reading: ``{cls.__name__: cls for cls in reg.values()}``
 
-    def by_attribute(self, attribute, value):
+    def by_attribute(self, attribute: str, value: Any) -> list[Any]:
         """The registered classes whose ``attribute`` equals ``value`` (e.g. ``keras_name``)."""
         return [cls for cls in self._classes.values() if getattr(cls, attribute, None) == value]
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         return self.get(key)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return self._lookup(key) is not None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Registry of {len(self._classes)} {self.plural}: {', '.join(self.names())}>"
 
 
-def _qualname(cls):
+def _qualname(cls: object) -> str:
     return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', cls)}"
 
 

@@ -7,11 +7,13 @@ unfinished needs), so a chain of 10,000 layers schedules in linear time.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence, Set
 
 __all__ = ["schedule"]
 
 
-def schedule(order, needs, heavy):
+def schedule(order: Sequence[int], needs: Mapping[int, Set[int]],
+             heavy: Set[int]) -> list[list[int]]:
     """Groups of node positions to run one after another.
 
     Parameters
@@ -42,18 +44,18 @@ def schedule(order, needs, heavy):
     """
     position = {k: i for i, k in enumerate(order)}
     unfinished = {k: len(needs[k]) for k in order}
-    dependents = defaultdict(list)
+    dependents: defaultdict[int, list[int]] = defaultdict(list)
     for k in order:
         for need in needs[k]:
             dependents[need].append(k)
     ready = [k for k in order if unfinished[k] == 0]
-    groups = []
+    groups: list[list[int]] = []
     while ready:
         light = [k for k in ready if k not in heavy]
         chosen = light or ready
         groups += [[k] for k in light] if light else [list(ready)]
         chosen_set = set(chosen)
-        newly_ready = []
+        newly_ready: list[int] = []
         for k in chosen:
             for dependent in dependents[k]:
                 unfinished[dependent] -= 1

@@ -34,8 +34,12 @@ CosineDecayRestarts         SGDR: cosine periods growing by ``t_mul``, restarts 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeGuard
 
 import numpy as np
+
+from ._typing import JSONDict
 
 from .registry import Registry
 
@@ -52,16 +56,16 @@ register_schedule = SCHEDULES.register
 _f32 = np.float32
 
 
-def _pow(base, exponent):
+def _pow(base: float | np.floating[Any], exponent: float | np.floating[Any]) -> np.float32:
     """float32 ``base ** exponent`` computed in float64 and rounded (see the module notes)."""
     return _f32(np.power(np.float64(base), np.float64(exponent)))
 
 
-def _cos(x):
+def _cos(x: float | np.floating[Any]) -> np.float32:
     return _f32(np.cos(np.float64(x)))
 
 
-def _log(x):
+def _log(x: float | np.floating[Any]) -> np.float32:
     return _f32(np.log(np.float64(x)))
 
 
@@ -73,34 +77,37 @@ class LearningRateSchedule:
     with :func:`register_schedule` so that a saved optimizer can rebuild them.
     """
 
-    def __call__(self, step):
+    #: (set by :func:`register_schedule` on a registered class; declared for the type checker)
+    registered_name: str
+
+    def __call__(self, step: int) -> float | np.floating[Any]:
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(step)")
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         raise NotImplementedError(f"{type(self).__name__} must implement get_config()")
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> LearningRateSchedule:
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
 
-def is_schedule(value):
+def is_schedule(value: object) -> TypeGuard[LearningRateSchedule]:
     """Whether ``value`` is a learning-rate schedule (a :class:`LearningRateSchedule`)."""
     return isinstance(value, LearningRateSchedule)
 
 
-def serialize(schedule):
+def serialize(schedule: LearningRateSchedule) -> JSONDict:
     """``{"class_name": ..., "config": {...}}`` (JSON-ready)."""
     return {"class_name": type(schedule).registered_name
             if "registered_name" in vars(type(schedule)) else type(schedule).__name__,
             "config": schedule.get_config()}
 
 
-def deserialize(spec):
+def deserialize(spec: Any) -> LearningRateSchedule:
     """The schedule :func:`serialize` described."""
     if not isinstance(spec, dict) or "class_name" not in spec or "config" not in spec:
         raise ValueError(f"a learning-rate schedule config must be {{'class_name': ..., "
@@ -108,7 +115,8 @@ def deserialize(spec):
     return SCHEDULES.get(spec["class_name"]).from_config(dict(spec["config"]))
 
 
-def _number(owner, label, value, positive=False, nonnegative=False):
+def _number(owner: str, label: str, value: Any, positive: bool = False,
+            nonnegative: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{owner}: {label} must be a number, got {value!r}")
     value = float(value)
@@ -121,7 +129,7 @@ def _number(owner, label, value, positive=False, nonnegative=False):
     return value
 
 
-def _step(owner, step):
+def _step(owner: str, step: Any) -> np.float32:
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
         raise ValueError(f"{owner}: the step must be a non-negative int, got {step!r}")
     return _f32(int(step))
@@ -131,7 +139,8 @@ class _StepDecay(LearningRateSchedule):
     """What ExponentialDecay and InverseTimeDecay share: their options, and the progress
     ``p = step / decay_steps`` (floored with ``staircase``), in float32."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool, name: str) -> None:
         owner = type(self).__name__
         self.initial_learning_rate = _number(owner, "initial_learning_rate",
                                              initial_learning_rate, nonnegative=True)
@@ -140,11 +149,11 @@ class _StepDecay(LearningRateSchedule):
         self.staircase = bool(staircase)
         self.name = name
 
-    def _progress(self, step):
+    def _progress(self, step: int) -> np.float32:
         p = _step(type(self).__name__, step) / _f32(self.decay_steps)
         return np.floor(p) if self.staircase else p
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase, "name": self.name}
@@ -170,12 +179,12 @@ class ExponentialDecay(_StepDecay):
      0.02500000037252903]
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay") -> None:
         _StepDecay.__init__(self, initial_learning_rate, decay_steps, decay_rate, staircase,
                             name)
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> np.float32:
         p = self._progress(step)
         return _f32(self.initial_learning_rate) * _pow(_f32(self.decay_rate), p)
 
@@ -194,7 +203,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         One more than ``boundaries``.
     """
 
-    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+    def __init__(self, boundaries: Sequence[int], values: Sequence[float],
+                 name: str = "PiecewiseConstant") -> None:
         owner = type(self).__name__
         if not isinstance(boundaries, (list, tuple)) or not isinstance(values, (list, tuple)):
             raise TypeError(f"{owner}: boundaries and values must be lists")
@@ -213,14 +223,14 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         self.values = [_number(owner, "values", v, nonnegative=True) for v in values]
         self.name = name
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> np.float32:
         _step(type(self).__name__, step)
         for boundary, value in zip(self.boundaries, self.values):
             if step <= boundary:
                 return _f32(value)
         return _f32(self.values[-1])
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"boundaries": list(self.boundaries), "values": list(self.values),
                 "name": self.name}
 
@@ -238,12 +248,12 @@ class InverseTimeDecay(_StepDecay):
         Use ``floor(step / decay_steps)``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="InverseTimeDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False, name: str = "InverseTimeDecay") -> None:
         _StepDecay.__init__(self, initial_learning_rate, decay_steps, decay_rate, staircase,
                             name)
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> np.float32:
         p = self._progress(step)
         return _f32(self.initial_learning_rate) / (_f32(1) + _f32(self.decay_rate) * p)
 
@@ -258,8 +268,9 @@ class PolynomialDecay(LearningRateSchedule):
     With ``cycle``, ``decay_steps`` is multiplied by ``ceil(step / decay_steps)`` (1 at step 0).
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
-                 cycle=False, name="PolynomialDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: float,
+                 end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False,
+                 name: str = "PolynomialDecay") -> None:
         owner = type(self).__name__
         self.initial_learning_rate = _number(owner, "initial_learning_rate",
                                              initial_learning_rate, nonnegative=True)
@@ -270,7 +281,7 @@ class PolynomialDecay(LearningRateSchedule):
         self.cycle = bool(cycle)
         self.name = name
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> np.float32:
         t = _step(type(self).__name__, step)
         decay_steps = _f32(self.decay_steps)
         if self.cycle:
@@ -283,7 +294,7 @@ class PolynomialDecay(LearningRateSchedule):
         return ((_f32(self.initial_learning_rate) - _f32(self.end_learning_rate))
                 * _pow(_f32(1) - p, _f32(self.power)) + _f32(self.end_learning_rate))
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
                 "power": self.power, "cycle": self.cycle, "name": self.name}
@@ -302,8 +313,9 @@ class CosineDecay(LearningRateSchedule):
     ``min(step, warmup_steps + decay_steps) - warmup_steps``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
-                 warmup_target=None, warmup_steps=0):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0,
+                 name: str = "CosineDecay", warmup_target: float | None = None,
+                 warmup_steps: float = 0) -> None:
         owner = type(self).__name__
         self.initial_learning_rate = _number(owner, "initial_learning_rate",
                                              initial_learning_rate, nonnegative=True)
@@ -314,14 +326,15 @@ class CosineDecay(LearningRateSchedule):
                               _number(owner, "warmup_target", warmup_target, nonnegative=True))
         self.warmup_steps = _number(owner, "warmup_steps", warmup_steps, nonnegative=True)
 
-    def _decay(self, step, decay_steps, decay_from):
+    def _decay(self, step: np.float32, decay_steps: np.float32, decay_from: np.float32
+               ) -> np.float32:
         completed = step / decay_steps
         cosine = _f32(0.5) * (_f32(1.0) + _cos(_f32(math.pi) * completed))
         # (1 - alpha) is a Python float in Keras, rounded to float32 when it meets a tensor
         decayed = _f32(1 - self.alpha) * cosine + _f32(self.alpha)
         return decay_from * decayed
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> np.float32:
         t = _step(type(self).__name__, step)
         lr0 = _f32(self.initial_learning_rate)
         decay_steps = _f32(self.decay_steps)
@@ -333,7 +346,7 @@ class CosineDecay(LearningRateSchedule):
             return (target - lr0) * (t / warmup) + lr0
         return self._decay(t - warmup, decay_steps, target)
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "alpha": self.alpha, "name": self.name,
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
@@ -348,8 +361,9 @@ class CosineDecayRestarts(LearningRateSchedule):
     to ``alpha`` along half a cosine.
     """
 
-    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
-                 alpha=0.0, name="SGDRDecay"):
+    def __init__(self, initial_learning_rate: float, first_decay_steps: float,
+                 t_mul: float = 2.0, m_mul: float = 1.0, alpha: float = 0.0,
+                 name: str = "SGDRDecay") -> None:
         owner = type(self).__name__
         self.initial_learning_rate = _number(owner, "initial_learning_rate",
                                              initial_learning_rate, nonnegative=True)
@@ -360,7 +374,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         self.alpha = _number(owner, "alpha", alpha)
         self.name = name
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> np.float32:
         t = _step(type(self).__name__, step)
         alpha, t_mul, m_mul = _f32(self.alpha), _f32(self.t_mul), _f32(self.m_mul)
         completed = t / _f32(self.first_decay_steps)
@@ -377,7 +391,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         decayed = (_f32(1) - alpha) * cosine + alpha
         return _f32(self.initial_learning_rate) * decayed
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
                 "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}

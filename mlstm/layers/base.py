@@ -61,78 +61,41 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import initializers, validation
+from .._typing import Array, ArrayLike, BoolArray, DTypeLike, IntArray, JSONDict, TensorShape
+from ..initializers import Initializer
+from .keras_options import KerasOptions
+
+#: ``(shape without the batch axis, whether a mask travels with it)`` of a tensor.
+TensorSpec = tuple[TensorShape, bool]
 
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "format_shape", "check_dtype"]
 
-_name_counters = defaultdict(itertools.count)
+_name_counters: defaultdict[str, Iterator[int]] = defaultdict(itertools.count)
 
 
-def _unique_name(base):
+def _unique_name(base: str) -> str:
     n = next(_name_counters[base])
     return base if n == 0 else f"{base}_{n}"
 
 
-def format_shape(shape):
+def format_shape(shape: Sequence[int | None]) -> str:
     """``(None, 20, 8)`` -> ``"(N, 20, 8)"``: the batch axis written as N."""
     return "(" + ", ".join("N" if d is None and k == 0 else str(d)
                            for k, d in enumerate(shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def check_dtype(dtype):
+def check_dtype(dtype: DTypeLike) -> str:
     """The dtype's name if it is float32 or float64; TypeError otherwise."""
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     return dtype.name
-
-
-class KerasOptions:
-    """How a Keras layer config maps onto an mlstm layer (used by :mod:`mlstm.interop`).
-
-    Parameters
-    ----------
-    copied : tuple of str
-        Config options passed to the mlstm constructor unchanged.
-    fixed : dict
-        Options accepted only at the value shown (anything else is refused, naming it).
-    initializers : tuple of str
-        Initializer options (mapped to mlstm's initializer names).
-    ignored : tuple of str
-        Options that change no number mlstm computes (LSTM: ``unroll``, the dropout
-        ``seed``), accepted at any value. ``name``, ``trainable`` and ``dtype`` are always
-        carried over; any other option is refused, so that an option added by a later Keras
-        cannot slip through unnoticed.
-    wrapped : dict
-        Wrappers: constructor option -> the attribute (same name on the Keras and the mlstm
-        class) holding the wrapped layer, which is converted like any other.
-    wrapped_ignored : tuple of str
-        Options of the wrapped layers that the wrapper sets itself, accepted at any value.
-    dropout_rates : tuple of str
-        Dropout rates among ``copied``: the cross-check sets them to 0 on the Keras side.
-    reasons : dict
-        Why a ``fixed`` option takes no other value (option -> sentence), for the refusal.
-    """
-
-    def __init__(self, copied=(), fixed=None, initializers=(), ignored=(), wrapped=None,
-                 wrapped_ignored=(), dropout_rates=(), reasons=None):
-        self.copied = tuple(copied)
-        self.fixed = dict(fixed or {})
-        self.initializers = tuple(initializers)
-        self.ignored = tuple(ignored)
-        self.wrapped = dict(wrapped or {})
-        self.wrapped_ignored = tuple(wrapped_ignored)
-        self.dropout_rates = tuple(dropout_rates)
-        self.reasons = dict(reasons or {})
-
-    def __repr__(self):
-        return (f"KerasOptions(copied={self.copied}, fixed={self.fixed}, "
-                f"initializers={self.initializers}, ignored={self.ignored}, "
-                f"wrapped={self.wrapped}, wrapped_ignored={self.wrapped_ignored}, "
-                f"dropout_rates={self.dropout_rates})")
 
 
 class SymbolicTensor:
@@ -151,7 +114,8 @@ class SymbolicTensor:
         Whether a time mask travels with it.
     """
 
-    def __init__(self, shape, dtype, node, index, has_mask=False):
+    def __init__(self, shape: Sequence[int | None], dtype: str, node: Node, index: int,
+                 has_mask: bool = False) -> None:
         self.shape = tuple(shape)
         self.dtype = dtype
         self.node = node
@@ -159,13 +123,13 @@ class SymbolicTensor:
         self.has_mask = has_mask
 
     @property
-    def name(self):
+    def name(self) -> str:
         layer = self.node.layer
         if len(self.node.outputs) == 1:
             return layer.name
         return f"{layer.name}_{self.index}"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<SymbolicTensor shape={format_shape((None,) + self.shape)} "
                 f"dtype={self.dtype} from={self.node.layer.name!r}>")
 
@@ -173,11 +137,12 @@ class SymbolicTensor:
 class Node:
     """One call of a layer: its input tensors, output tensors and call options."""
 
-    def __init__(self, layer, inputs, call_kwargs=None):
+    def __init__(self, layer: Layer, inputs: Sequence[SymbolicTensor],
+                 call_kwargs: Mapping[str, Any] | None = None) -> None:
         self.layer = layer
         self.inputs = list(inputs)
         self.call_kwargs = dict(call_kwargs or {})
-        self.outputs = []
+        self.outputs: list[SymbolicTensor] = []
 
 
 class Layer:
@@ -197,16 +162,16 @@ class Layer:
     """
 
     #: Parameter names in ``get_weights`` order (built-ins; ``add_weight`` extends it).
-    param_names: tuple = ()
+    param_names: tuple[str, ...] = ()
     #: Non-trainable arrays in ``self.state`` (moving statistics): after the parameters in
     #: ``get_weights`` (Keras' order), saved and loaded, no gradient, no optimizer update.
-    state_names: tuple = ()
+    state_names: tuple[str, ...] = ()
     #: Default base name for generated names (None: the class name in lower case).
-    base_name = None
+    base_name: str | None = None
     #: How many inputs a call takes (None: any number, at least one).
-    input_count = 1
+    input_count: int | None = 1
     #: The Keras class this layer imports from and exports to (None: no Keras counterpart).
-    keras_name = None
+    keras_name: str | None = None
     #: :class:`KerasOptions` for that Keras class.
     keras_options = KerasOptions()
     #: The source of a graph.
@@ -214,29 +179,33 @@ class Layer:
     #: Whether the layer steps through time (its dL/dh per step is inspected).
     recurrent = False
     #: The padding value of a masking layer (None: not a masking layer).
-    mask_value = None
+    mask_value: float | None = None
     #: Whether ``forward`` draws random numbers (then it gets its own seeded ``rng``).
     uses_rng = False
     #: Whether the layer takes integer tensors (token ids: Embedding); others refuse them.
     takes_integer_inputs = False
 
-    def __init__(self, name=None, dtype=None, trainable=True, seed=None):
+    def __init__(self, name: str | None = None, dtype: DTypeLike | None = None,
+                 trainable: bool = True, seed: int | None = None) -> None:
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"Layer name must be a non-empty string without '/', got {name!r}")
         self.name = name or _unique_name(self.base_name or type(self).__name__.lower())
-        self.dtype = None if dtype is None else check_dtype(dtype)
+        self.dtype: str | None = None if dtype is None else check_dtype(dtype)
         self.trainable = bool(trainable)
         self.seed = seed
-        self.params = {}
-        self.state = {}
+        # (a wrapped layer's are views into its wrapper's: mlstm.layers.wrapper.PrefixedView)
+        self.params: MutableMapping[str, Array] = {}
+        self.state: MutableMapping[str, Array] = {}
         self.built = False
-        self._inbound_nodes = []
+        self._inbound_nodes: list[Node] = []
         if "param_names" not in vars(self):
             self.param_names = tuple(type(self).param_names)
 
     # ----------------------------------------------------------------- graph building
-    def __call__(self, inputs, **call_kwargs):
-        inputs_list = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    def __call__(self, inputs: SymbolicTensor | Sequence[SymbolicTensor], **call_kwargs: Any
+                 ) -> SymbolicTensor | list[SymbolicTensor]:
+        # Any: checked just below to be SymbolicTensors (a user may pass anything)
+        inputs_list: list[Any] = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         for k, t in enumerate(inputs_list):
             if not isinstance(t, SymbolicTensor):
                 raise TypeError(
@@ -263,7 +232,7 @@ class Layer:
         self._inbound_nodes.append(node)
         return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
 
-    def node_call_arguments(self, inputs):
+    def node_call_arguments(self, inputs: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
         """``(args, kwargs)`` that call this layer on the tensors a graph node recorded.
 
         A node records all its input tensors in one flat list; a layer whose call splits
@@ -274,48 +243,57 @@ class Layer:
         """
         return [inputs if len(inputs) > 1 else inputs[0]], {}
 
-    def call_on_node_inputs(self, inputs, **call_kwargs):
+    def call_on_node_inputs(self, inputs: Sequence[SymbolicTensor], **call_kwargs: Any
+                            ) -> SymbolicTensor | list[SymbolicTensor]:
         """Call the layer on the inputs a graph node recorded (rebuilding a saved graph)."""
         args, kwargs = self.node_call_arguments(list(inputs))
-        return self(*args, **kwargs, **call_kwargs)
+        # (no node_call_arguments puts "inputs" among the keyword arguments)
+        return self(*args, **kwargs, **call_kwargs)  # type: ignore[misc]
 
-    def _input_specs(self, inputs, call_kwargs):
+    def _input_specs(self, inputs: Sequence[SymbolicTensor], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         """``[(shape, has_mask)]`` per input, checked; a layer taking one input by default."""
         if self.input_count is not None and len(inputs) != self.input_count:
             raise ValueError(f"{type(self).__name__} {self.name!r} takes {self.input_count} "
                              f"input{'s' if self.input_count > 1 else ''}, got {len(inputs)}")
         return [(t.shape, t.has_mask) for t in inputs]
 
-    def _node_inputs(self, inputs, call_kwargs):
+    def _node_inputs(self, inputs: list[SymbolicTensor], call_kwargs: dict[str, Any]
+                     ) -> list[SymbolicTensor]:
         return inputs
 
-    def _check_input_shapes(self, shapes):
+    def _check_input_shapes(self, shapes: list[TensorShape]) -> None:
         if shapes != self._built_shapes:
             raise ValueError(
                 f"{type(self).__name__} {self.name!r} was built for inputs of shape "
                 f"{[format_shape((None,) + s) for s in self._built_shapes]}, called on "
                 f"{[format_shape((None,) + s) for s in shapes]}")
 
-    def build(self, input_shapes):
+    def build(self, input_shapes: Sequence[TensorShape]) -> None:
         """Create parameters for inputs of these shapes (batch axis excluded)."""
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[TensorShape]
+                             ) -> Sequence[Sequence[int | None]]:
         """Output shapes (batch axis excluded) for these input shapes: one output shaped
         like the first input unless a layer says otherwise."""
         return [input_shapes[0]]
 
-    def output_specs(self, input_specs, call_kwargs):
+    def output_specs(self, input_specs: Sequence[TensorSpec], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         """``[(shape, has_mask), ...]`` for each output, given ``[(shape, has_mask), ...]``."""
         shapes = self.compute_output_shape([s for s, _ in input_specs])
         return [(tuple(s), input_specs[0][1]) for s in shapes]
 
     # ----------------------------------------------------------------- run time
-    def call(self, inputs, training=False):
+    def call(self, inputs: list[Array], training: bool = False
+             ) -> tuple[Sequence[Array], Any]:
         """Public contract: arrays in, ``(outputs, cache)`` out."""
         raise NotImplementedError(f"{type(self).__name__} must define call(inputs, training) "
                                   "or forward(inputs, masks, ...)")
 
-    def forward(self, inputs, masks, training=False, rng=None, **call_kwargs):
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None,
+                **call_kwargs: Any) -> tuple[list[Array], list[BoolArray | None], Any]:
         """Arrays in, ``(outputs, output_masks, cache)`` out (lists, lists, anything).
 
         The default runs :meth:`call` and lets the first input's mask travel with every
@@ -326,7 +304,10 @@ class Layer:
         outputs = list(outputs)
         return outputs, [masks[0] if masks else None] * len(outputs), cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
         """Gradients: ``(d_inputs, d_params)``.
 
         ``d_outputs`` has one entry per output, ``None`` where nothing flows back (layers of
@@ -339,13 +320,13 @@ class Layer:
         """
         raise NotImplementedError
 
-    def step_elements(self, batch_size):
+    def step_elements(self, batch_size: int) -> int:
         """Elements one sequential step of this layer computes for a batch, for the scheduler
         of independent layers (:mod:`mlstm.parallel`); 0 for layers not worth a thread."""
         return 0
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         """Small configurations the parametrized component tests build (tests/test_components.py).
 
         Each is ``{"config": constructor kwargs, "inputs": [input shape without N, ...]}``;
@@ -354,55 +335,58 @@ class Layer:
         return [{"config": {}, "inputs": [(3, 4)]}]
 
     # ----------------------------------------------------------------- questions asked
-    def output_activation(self, index=0):
+    def output_activation(self, index: int = 0) -> str | None:
         """The activation that produced output ``index`` from logits (None: none known)."""
         return None
 
-    def logits(self, cache, index=0):
+    def logits(self, cache: Any, index: int = 0) -> Array | None:
         """The logits of output ``index`` (see :meth:`output_activation`), or None."""
         return None
 
-    def per_sample_grad_norms(self, cache, extras):
+    def per_sample_grad_norms(self, cache: Any, extras: Mapping[str, Any]
+                              ) -> dict[str, Array] | None:
         """``{weight: (N,) norms}`` of each sample's gradient term, from one backward pass's
         ``extras``; None when the layer has no vectorized rule (a loop over samples is used)."""
         return None
 
-    def time_step_grads(self, extras):
+    def time_step_grads(self, extras: Mapping[str, Any]) -> Array | None:
         """dL/d(hidden state) at every step, (T, N, H) in processing order, or None."""
         return None
 
-    def step_mask(self, cache):
+    def step_mask(self, cache: Any) -> BoolArray | None:
         """Valid steps, bool (T, N) in processing order; None when every step is valid."""
         return None
 
-    def gate_saturation(self, cache, threshold):
+    def gate_saturation(self, cache: Any, threshold: float) -> dict[str, float] | None:
         """``{gate: fraction of |pre-activation| > threshold}`` over valid steps, or None."""
         return None
 
-    def activation_inputs(self, cache):
+    def activation_inputs(self, cache: Any) -> list[tuple[str, Array]]:
         """``[(activation name, array it was applied to), ...]`` of the last forward pass,
         at valid positions only (for finite-difference checks near kinks)."""
         return []
 
-    def describe_weight_entry(self, weight, index):
+    def describe_weight_entry(self, weight: str, index: tuple[int, ...]) -> str:
         """Words for entry ``index`` of weight ``weight`` (e.g. the gate block and unit)."""
         return ""
 
-    def gate_columns(self, weight):
+    def gate_columns(self, weight: str) -> dict[str, IntArray] | None:
         """``{gate: column indices}`` of a gated weight, or None."""
         return None
 
     # ----------------------------------------------------------------- parameters
-    def _rng(self):
+    def _rng(self) -> np.random.Generator:
         if self.seed is not None:
             return np.random.default_rng(self.seed)
         return initializers.default_rng()
 
-    def _add_param(self, name, shape, initializer, rng):
+    def _add_param(self, name: str, shape: Sequence[int], initializer: str | Initializer,
+                   rng: np.random.Generator) -> None:
         value = initializers.get_initializer(initializer)(tuple(shape), rng, dtype=self.dtype)
         self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
 
-    def add_weight(self, name, shape, initializer="glorot_uniform"):
+    def add_weight(self, name: str, shape: Sequence[int], initializer: str | Initializer = "glorot_uniform"
+                   ) -> Array:
         """Create parameter ``name`` of ``shape`` (public contract; call it from ``build``).
 
         Returns the array (also in ``self.params[name]``).
@@ -418,26 +402,27 @@ class Layer:
             self.param_names = tuple(self.param_names) + (name,)
         return self.params[name]
 
-    def _weight_keys(self):
+    def _weight_keys(self) -> list[str]:
         """Local names of the parameters, then of the state arrays, in ``get_weights`` order
         (Keras order)."""
         return ([k for k in self.param_names if k in self.params]
                 + [k for k in self.state_names if k in self.state])
 
-    def _weight_array(self, key):
+    def _weight_array(self, key: str) -> Array:
         """The live array of a parameter or a state array."""
         return self.params[key] if key in self.params else self.state[key]
 
-    def get_weights(self):
+    def get_weights(self) -> list[Array]:
         """Copies of the parameters, then of the state arrays (Keras order)."""
         return [self._weight_array(k).copy() for k in self._weight_keys()]
 
     @property
-    def weight_names(self):
+    def weight_names(self) -> list[str]:
         """Fully qualified names ``"layer/weight"`` in ``get_weights`` order (state included)."""
         return [f"{self.name}/{k}" for k in self._weight_keys()]
 
-    def checked_weights(self, weights, allow_nonfinite=False):
+    def checked_weights(self, weights: Sequence[ArrayLike], allow_nonfinite: bool = False
+                        ) -> list[Array]:
         """The arrays :meth:`set_weights` would assign, checked; nothing is changed.
 
         Raises TypeError/ValueError naming the layer and the weight for a wrong count,
@@ -461,27 +446,27 @@ class Layer:
             checked.append(w)
         return checked
 
-    def _assign_weights(self, checked):
+    def _assign_weights(self, checked: Sequence[Array]) -> None:
         for k, w in zip(self._weight_keys(), checked):
             self._weight_array(k)[...] = w
 
-    def set_weights(self, weights, allow_nonfinite=False):
+    def set_weights(self, weights: Sequence[ArrayLike], allow_nonfinite: bool = False) -> None:
         """Set the parameters from a list in ``get_weights`` order; shapes must match, and
         NaN/inf entries are refused unless ``allow_nonfinite``."""
         self._assign_weights(self.checked_weights(weights, allow_nonfinite))
 
-    def count_params(self):
+    def count_params(self) -> int:
         """Entries of every weight, state arrays included (as Keras counts)."""
         return int(sum(p.size for p in self.params.values())
                    + sum(a.size for a in self.state.values()))
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         """JSON-serializable constructor arguments."""
         return {"name": self.name, "dtype": self.dtype, "trainable": self.trainable}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

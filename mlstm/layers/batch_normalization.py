@@ -16,12 +16,18 @@ The math is in :mod:`mlstm.ops.batch_normalization`. What the layer adds:
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import numpy as np
 
 from .. import initializers
+from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
+from ..initializers import Initializer
 from ..ops.batch_normalization import (batch_norm_backward, batch_norm_forward,
                                        batch_statistics, moving_average)
 from ..registry import register_layer
-from .base import KerasOptions, Layer
+from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec
 
 __all__ = ["BatchNormalization"]
 
@@ -62,40 +68,43 @@ class BatchNormalization(Layer):
         # used only with renorm=True, which is refused
         ignored=("renorm_momentum",))
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 name=None, dtype=None, trainable=True, seed=None):
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, beta_initializer: str | Initializer = "zeros",
+                 gamma_initializer: str | Initializer = "ones", moving_mean_initializer: str | Initializer = "zeros",
+                 moving_variance_initializer: str | Initializer = "ones", name: str | None = None,
+                 dtype: DTypeLike | None = None, trainable: bool = True,
+                 seed: int | None = None) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise ValueError(f"BatchNormalization {self.name!r}: axis must be an int (the "
                              f"last axis), got {axis!r}")
-        self.axis = int(axis)
+        self.axis: int = int(axis)
         for option, value, low_open in (("momentum", momentum, False), ("epsilon", epsilon, True)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
                     (value > 0 if low_open else value >= 0) and (low_open or value <= 1)):
                 raise ValueError(f"BatchNormalization {self.name!r}: {option} must be "
                                  f"{'a positive number' if low_open else 'a number in [0, 1]'}"
                                  f", got {value!r}")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
+        self.momentum: float = float(momentum)
+        self.epsilon: float = float(epsilon)
+        self.center: bool = bool(center)
+        self.scale: bool = bool(scale)
         for init in (beta_initializer, gamma_initializer, moving_mean_initializer,
                      moving_variance_initializer):
             initializers.get_initializer(init)
-        self.beta_initializer = beta_initializer
-        self.gamma_initializer = gamma_initializer
-        self.moving_mean_initializer = moving_mean_initializer
-        self.moving_variance_initializer = moving_variance_initializer
+        self.beta_initializer: str | Initializer = beta_initializer
+        self.gamma_initializer: str | Initializer = gamma_initializer
+        self.moving_mean_initializer: str | Initializer = moving_mean_initializer
+        self.moving_variance_initializer: str | Initializer = moving_variance_initializer
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         return [{"config": {}, "inputs": [(3, 4)]},
                 {"config": {"momentum": 0.9, "center": False}, "inputs": [(5,)]},
                 {"config": {"scale": False, "epsilon": 0.01, "axis": 2}, "inputs": [(2, 3)]}]
 
-    def _input_specs(self, inputs, call_kwargs):
+    def _input_specs(self, inputs: Sequence[SymbolicTensor], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         specs = super()._input_specs(inputs, call_kwargs)
         shape = specs[0][0]
         rank = len(shape) + 1
@@ -107,13 +116,13 @@ class BatchNormalization(Layer):
             raise ValueError(f"BatchNormalization {self.name!r} needs a known feature size")
         return specs
 
-    def _check_input_shapes(self, shapes):
+    def _check_input_shapes(self, shapes: list[TensorShape]) -> None:
         if shapes[0][-1] != self._built_shapes[0][-1] or len(shapes[0]) != len(
                 self._built_shapes[0]):
             super()._check_input_shapes(shapes)
 
-    def build(self, input_shapes):
-        D = input_shapes[0][-1]
+    def build(self, input_shapes: Sequence[TensorShape]) -> None:
+        D = cast(int, input_shapes[0][-1])                   # (known: checked by _input_specs)
         rng = self._rng()
         if self.scale:
             self._add_param("gamma", (D,), self.gamma_initializer, rng)
@@ -124,7 +133,9 @@ class BatchNormalization(Layer):
             value = initializers.get_initializer(init)((D,), rng, dtype=self.dtype)
             self.state[key] = value.astype(self.dtype)
 
-    def forward(self, inputs, masks, training=False, rng=None, **kw):
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None, **kw: Any
+                ) -> tuple[list[Array], list[BoolArray | None], Any]:
         x, mask = inputs[0], masks[0]
         batch_stats = bool(training) and self.trainable
         if batch_stats:
@@ -141,14 +152,18 @@ class BatchNormalization(Layer):
                                       batch_stats=batch_stats)
         return [y], [mask], cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
-        grads = batch_norm_backward(d_outputs[0], cache)
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
+        # (one output: the graph calls backward only when it has a gradient)
+        grads = batch_norm_backward(cast(Array, d_outputs[0]), cache)
         return [grads["x"]], {k: grads[k] for k in self.param_names if k in grads}
 
-    def describe_weight_entry(self, weight, index):
+    def describe_weight_entry(self, weight: str, index: tuple[int, ...]) -> str:
         return f"feature {index[-1]}"
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(axis=self.axis, momentum=self.momentum, epsilon=self.epsilon,
                       center=self.center, scale=self.scale,

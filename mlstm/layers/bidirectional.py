@@ -17,21 +17,26 @@ LSTMs (:mod:`mlstm.parallel`). The results do not depend on it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .. import parallel
+from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
 from ..ops.bidirectional import MERGE_MODES, merge_backward, merge_forward, zero_masked_steps
 from ..registry import register_layer
-from .base import KerasOptions
+from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec
 from .wrapper import Wrapper, call_backward, wrapped_layer
 
 __all__ = ["Bidirectional"]
 
+T = TypeVar("T")
+
 _SEQUENCE_ATTRIBUTES = ("go_backwards", "return_sequences", "return_state")
 
 
-def _removeprefix(text, prefix):
+def _removeprefix(text: str, prefix: str) -> str:
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
@@ -67,23 +72,26 @@ class Bidirectional(Wrapper):
         # Keras' Bidirectional sets zero_output_for_mask = return_sequences on both layers
         wrapped_ignored=("zero_output_for_mask",))
 
-    def __init__(self, layer, merge_mode="concat", backward_layer=None, name=None, dtype=None,
-                 trainable=True, seed=None):
+    def __init__(self, layer: Layer | Mapping[str, Any], merge_mode: str | None = "concat",
+                 backward_layer: Layer | Mapping[str, Any] | None = None,
+                 name: str | None = None, dtype: DTypeLike | None = None, trainable: bool = True,
+                 seed: int | None = None) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"{self._label}: merge_mode must be one of {MERGE_MODES}, "
                              f"got {merge_mode!r}")
         self.merge_mode = merge_mode
+        # Any: sequence layers, checked to have go_backwards, return_sequences, return_state
         layer = wrapped_layer(self._label, "layer", layer)
         self._check_sequence_layer("layer", layer)
         config = self.layer_config(layer)
         config["config"]["name"] = "forward_" + _removeprefix(layer.name, "forward_")
-        forward = wrapped_layer(self._label, "layer", config)
+        forward: Any = wrapped_layer(self._label, "layer", config)
         if backward_layer is None:
             config = self.layer_config(layer)
             config["config"].update(go_backwards=True,
                                     name="backward_" + _removeprefix(layer.name, "backward_"))
-            backward = wrapped_layer(self._label, "backward_layer", config)
+            backward: Any = wrapped_layer(self._label, "backward_layer", config)
         else:
             backward = wrapped_layer(self._label, "backward_layer", backward_layer)
             self._check_sequence_layer("backward_layer", backward)
@@ -100,7 +108,7 @@ class Bidirectional(Wrapper):
         self.return_state = bool(forward.return_state)
         self._adopt([forward, backward])
 
-    def _check_sequence_layer(self, option, layer):
+    def _check_sequence_layer(self, option: str, layer: Layer) -> None:
         missing = [a for a in _SEQUENCE_ATTRIBUTES if not hasattr(layer, a)]
         if missing or layer.input_count != 1:
             raise ValueError(f"{self._label}: {option} must be a sequence layer with "
@@ -108,7 +116,7 @@ class Bidirectional(Wrapper):
                              f"{type(layer).__name__} is not")
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         lstm = {"class_name": "LSTM", "config": {"units": 2, "name": "lstm"}}
         seq = {"class_name": "LSTM", "config": {"units": 2, "return_sequences": True,
                                                 "name": "lstm"}}
@@ -125,17 +133,18 @@ class Bidirectional(Wrapper):
                 {"config": {"layer": state}, "inputs": [(3, 2)]},
                 {"config": {"layer": seq, "backward_layer": backward}, "inputs": [(3, 2)]}]
 
-    def _input_specs(self, inputs, call_kwargs):
+    def _input_specs(self, inputs: Sequence[SymbolicTensor], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         if call_kwargs.get("initial_state") is not None:
             raise ValueError(f"{self._label}: initial_state is not supported by mlstm's "
                              "Bidirectional")
         return super()._input_specs(inputs, call_kwargs)
 
-    def _check_input_shapes(self, shapes):
+    def _check_input_shapes(self, shapes: list[TensorShape]) -> None:
         for layer in self.wrapped:
             layer._check_input_shapes(shapes)
 
-    def build(self, input_shapes):
+    def build(self, input_shapes: Sequence[TensorShape]) -> None:
         spec = [(input_shapes[0], False)]
         out_f = self.build_wrapped(self.forward_layer, spec, seed_index=0)
         out_b = self.build_wrapped(self.backward_layer, spec, seed_index=1)
@@ -148,7 +157,8 @@ class Bidirectional(Wrapper):
                              f"{[self._shape_text(s) for s, _ in out_b]}")
         self.weight_order()
 
-    def output_specs(self, input_specs, call_kwargs):
+    def output_specs(self, input_specs: Sequence[TensorSpec], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         spec = [(input_specs[0][0], input_specs[0][1])]
         out_f = self.forward_layer.output_specs(spec, {})
         out_b = self.backward_layer.output_specs(spec, {})
@@ -162,18 +172,20 @@ class Bidirectional(Wrapper):
         return outputs + out_f[1:] + out_b[1:]
 
     # ----------------------------------------------------------------- run time
-    def _concurrently(self, calls, batch_size):
+    def _concurrently(self, calls: Sequence[Callable[[], T]], batch_size: int) -> list[T]:
         """Run the two directions' calls, at the same time when both are worth a thread."""
         if min(layer.step_elements(batch_size) for layer in self.wrapped) \
                 >= parallel.MIN_STEP_ELEMENTS:
             return parallel.run_concurrently(calls)
         return [call() for call in calls]
 
-    def _processing_mask(self, layer, mask):
+    def _processing_mask(self, layer: Any, mask: BoolArray | None) -> BoolArray | None:
         """The (N, T) mask in the order ``layer`` processed the steps."""
         return None if mask is None else (mask[:, ::-1] if layer.go_backwards else mask)
 
-    def forward(self, inputs, masks, training=False, rng=None, **kw):
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None, **kw: Any
+                ) -> tuple[list[Array], list[BoolArray | None], Any]:
         x, mask = inputs[0], masks[0]
         rngs = self.wrapped_rngs(rng)
         results = self._concurrently(
@@ -193,7 +205,10 @@ class Bidirectional(Wrapper):
                  "outputs_f": out_f, "outputs_b": out_b}
         return outputs, out_masks, cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
         n_merged = 2 if self.merge_mode is None else 1
         d_y, d_r = merge_backward(d_outputs[:n_merged], cache["merge"])
         n_states = len(cache["outputs_f"]) - 1
@@ -211,7 +226,7 @@ class Bidirectional(Wrapper):
             d_layer = [d_seq] + d_states
             if all(d is None for d in d_layer):
                 continue                                 # nothing reaches this direction
-            layer_extras = {} if extras is not None else None
+            layer_extras: dict[str, Any] | None = {} if extras is not None else None
             calls.append(functools.partial(call_backward, layer, d_layer, cache[key],
                                            cache["outputs_" + key[0]], extras=layer_extras,
                                            input_grads=input_grads))
@@ -226,27 +241,27 @@ class Bidirectional(Wrapper):
                 extras[key] = layer_extras
         return [d_x], d_params
 
-    def step_elements(self, batch_size):
+    def step_elements(self, batch_size: int) -> int:
         return sum(layer.step_elements(batch_size) for layer in self.wrapped)
 
     # ----------------------------------------------------------------- questions asked
-    def time_step_grads(self, extras):
+    def time_step_grads(self, extras: Mapping[str, Any]) -> Array | None:
         """dL/dh per step of both directions, each in its own processing order, side by
         side: (T, N, H_f + H_b) (step 0: the first step each direction ran)."""
         parts = [layer.time_step_grads(extras[key]) if key in extras else None
                  for layer, key in ((self.forward_layer, "forward"),
                                     (self.backward_layer, "backward"))]
-        parts = [p for p in parts if p is not None]
-        if not parts:
+        found = [p for p in parts if p is not None]
+        if not found:
             return None
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate(parts, axis=-1)
+        if len(found) == 1:
+            return found[0]
+        return np.concatenate(found, axis=-1)
 
-    def step_mask(self, cache):
+    def step_mask(self, cache: Any) -> BoolArray | None:
         return self.forward_layer.step_mask(cache["forward"])
 
-    def gate_saturation(self, cache, threshold):
+    def gate_saturation(self, cache: Any, threshold: float) -> dict[str, float] | None:
         fractions = [(layer.gate_saturation(cache[key], threshold), layer.units)
                      for layer, key in ((self.forward_layer, "forward"),
                                         (self.backward_layer, "backward"))]
@@ -256,11 +271,12 @@ class Bidirectional(Wrapper):
         return {gate: sum(f[gate] * units for f, units in fractions) / total
                 for gate in fractions[0][0]}
 
-    def activation_inputs(self, cache):
+    def activation_inputs(self, cache: Any) -> list[tuple[str, Array]]:
         return (self.forward_layer.activation_inputs(cache["forward"])
                 + self.backward_layer.activation_inputs(cache["backward"]))
 
-    def per_sample_grad_norms(self, cache, extras):
+    def per_sample_grad_norms(self, cache: Any, extras: Mapping[str, Any]
+                              ) -> dict[str, Array] | None:
         norms = {}
         for layer, key in ((self.forward_layer, "forward"), (self.backward_layer, "backward")):
             if key not in extras:
@@ -271,7 +287,7 @@ class Bidirectional(Wrapper):
             norms.update(self.prefixed(layer, part))
         return norms
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(layer=self.layer_config(self.forward_layer), merge_mode=self.merge_mode,
                       backward_layer=self.layer_config(self.backward_layer))

@@ -11,21 +11,25 @@ The math is in :mod:`mlstm.ops.dropout`.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 
+from .._typing import Array, BoolArray, DTypeLike, JSONDict, Shape, TensorShape
 from ..ops.dropout import dropout_backward, dropout_forward, dropout_mask
 from ..registry import register_layer
-from .base import KerasOptions, Layer, format_shape
+from .base import KerasOptions, Layer, TensorSpec, format_shape
 
 __all__ = ["Dropout", "SpatialDropout1D", "check_rate"]
 
 
-def check_rate(layer, option, rate, allow_one=True):
+def check_rate(layer: Layer, option: str, rate: Any, allow_one: bool = True) -> float:
     """``rate`` as a float in [0, 1] (or [0, 1) when not ``allow_one``); ValueError naming
     the layer and the option otherwise."""
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not (
-            0 <= rate <= 1 if allow_one else 0 <= rate < 1):
+            0 <= rate <= 1 if allow_one else 0 <= rate < 1):  # type: ignore[operator]
+        # (numbers.Real declares no comparisons; every Real number has them)
         raise ValueError(f"{type(layer).__name__} {layer.name!r}: {option} must be a number in "
                          f"[0, 1{']' if allow_one else ')'}, got {rate!r}")
     return float(rate)
@@ -55,7 +59,9 @@ class Dropout(Layer):
     keras_options = KerasOptions(copied=("rate", "noise_shape"), ignored=("seed",),
                                  dropout_rates=("rate",))
 
-    def __init__(self, rate, noise_shape=None, name=None, dtype=None, trainable=True):
+    def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
+                 name: str | None = None, dtype: DTypeLike | None = None,
+                 trainable: bool = True) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         self.rate = check_rate(self, "rate", rate)
         if noise_shape is not None:
@@ -71,24 +77,25 @@ class Dropout(Layer):
         self.noise_shape = noise_shape
 
     @property
-    def uses_rng(self):
+    def uses_rng(self) -> bool:  # type: ignore[override]  # (read-only here: from the options)
         return self.rate > 0
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         return [{"config": {"rate": 0.5}, "inputs": [(3, 4)]},
                 {"config": {"rate": 0.25, "noise_shape": [None, 1, 4]}, "inputs": [(3, 4)]},
                 {"config": {"rate": 0.4}, "inputs": [(5,)]}]
 
-    def output_specs(self, input_specs, call_kwargs):
+    def output_specs(self, input_specs: Sequence[TensorSpec], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         shape, has_mask = input_specs[0]
         self._check_noise_shape(shape)
         return [(shape, has_mask)]
 
-    def _check_input_shapes(self, shapes):
+    def _check_input_shapes(self, shapes: list[TensorShape]) -> None:
         pass                  # no weights: any input shape (output_specs checks noise_shape)
 
-    def _check_noise_shape(self, shape):
+    def _check_noise_shape(self, shape: TensorShape) -> None:
         if self.noise_shape is None:
             return
         if len(self.noise_shape) != len(shape) + 1:
@@ -101,7 +108,7 @@ class Dropout(Layer):
                                  f"{self.noise_shape} does not broadcast to input of shape "
                                  f"{format_shape((None,) + shape)} (axis {k}: {n} vs {d})")
 
-    def mask_shape(self, x_shape):
+    def mask_shape(self, x_shape: Shape) -> Shape:
         """The concrete noise shape for an input of shape ``x_shape`` (batch included)."""
         if self.noise_shape is None:
             return tuple(x_shape)
@@ -112,7 +119,9 @@ class Dropout(Layer):
                              f"{tuple(x_shape)}")
         return shape
 
-    def forward(self, inputs, masks, training=False, rng=None, **kw):
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None, **kw: Any
+                ) -> tuple[list[Array], list[BoolArray | None], Any]:
         x = inputs[0]
         mask = None
         if training and rng is not None and self.rate > 0:
@@ -120,10 +129,14 @@ class Dropout(Layer):
         y, cache = dropout_forward(x, mask)
         return [y.copy() if y is x else y], [masks[0]], cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
-        return [dropout_backward(d_outputs[0], cache)], {}
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
+        # (one output: the graph calls backward only when it has a gradient)
+        return [dropout_backward(cast(Array, d_outputs[0]), cache)], {}
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(rate=self.rate, noise_shape=self.noise_shape)
         return config
@@ -143,24 +156,26 @@ class SpatialDropout1D(Dropout):
     keras_name = "SpatialDropout1D"
     keras_options = KerasOptions(copied=("rate",), ignored=("seed",), dropout_rates=("rate",))
 
-    def __init__(self, rate, name=None, dtype=None, trainable=True):
+    def __init__(self, rate: float, name: str | None = None, dtype: DTypeLike | None = None,
+                 trainable: bool = True) -> None:
         super().__init__(rate, name=name, dtype=dtype, trainable=trainable)
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         return [{"config": {"rate": 0.5}, "inputs": [(3, 4)]}]
 
-    def output_specs(self, input_specs, call_kwargs):
+    def output_specs(self, input_specs: Sequence[TensorSpec], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         shape, has_mask = input_specs[0]
         if len(shape) != 2:
             raise ValueError(f"SpatialDropout1D {self.name!r} expects input of shape (N, T, D), "
                              f"got {format_shape((None,) + shape)}")
         return [(shape, has_mask)]
 
-    def mask_shape(self, x_shape):
+    def mask_shape(self, x_shape: Shape) -> Shape:
         return (x_shape[0], 1, x_shape[2])
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.pop("noise_shape")
         return config

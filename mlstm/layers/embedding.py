@@ -1,17 +1,22 @@
 """The Embedding layer: integer token ids to rows of a learned (V, D) table."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 
 from .. import initializers
+from .._typing import Array, BoolArray, DTypeLike, IntArray, JSONDict, TensorShape
+from ..initializers import Initializer
 from ..ops.embedding import embedding_backward, embedding_forward, first_id_outside
 from ..registry import register_layer
-from .base import KerasOptions, Layer, check_dtype, format_shape
+from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec, check_dtype, format_shape
 
 __all__ = ["Embedding"]
 
 
-def _positive_int(value, what):
+def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"Embedding: {what} must be a positive int, got {value!r}")
     return int(value)
@@ -56,9 +61,10 @@ class Embedding(Layer):
     #: Takes integer tensors (every other built-in layer refuses them).
     takes_integer_inputs = True
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 mask_zero=False, name=None, dtype=None, trainable=True, seed=None,
-                 **unsupported):
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: str | Initializer = "uniform",
+                 mask_zero: bool = False, name: str | None = None,
+                 dtype: DTypeLike | None = None, trainable: bool = True,
+                 seed: int | None = None, **unsupported: Any) -> None:
         if unsupported:
             # Keras' other options (embeddings_regularizer, weights, lora_rank, ...)
             raise TypeError(
@@ -79,7 +85,7 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         """Configurations the component tests build; ``input_dtypes`` and ``input_ranges``
         say how to draw the integer ids (tests/test_components.py)."""
         return [{"config": {"input_dim": 7, "output_dim": 3}, "inputs": [(5,)],
@@ -87,7 +93,8 @@ class Embedding(Layer):
                 {"config": {"input_dim": 6, "output_dim": 2, "mask_zero": True},
                  "inputs": [(4,)], "input_dtypes": ["int64"], "input_ranges": [(0, 6)]}]
 
-    def _input_specs(self, inputs, call_kwargs):
+    def _input_specs(self, inputs: Sequence[SymbolicTensor], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         specs = super()._input_specs(inputs, call_kwargs)
         tensor = inputs[0]
         if np.dtype(tensor.dtype).kind != "i":
@@ -102,15 +109,16 @@ class Embedding(Layer):
             raise ValueError(f"Embedding {self.name!r}: its input already carries a mask")
         return specs
 
-    def build(self, input_shapes):
+    def build(self, input_shapes: Sequence[TensorShape]) -> None:
         self._add_param("embeddings", (self.input_dim, self.output_dim),
                         self.embeddings_initializer, self._rng())
 
-    def output_specs(self, input_specs, call_kwargs):
+    def output_specs(self, input_specs: Sequence[TensorSpec], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         shape, _ = input_specs[0]
         return [(tuple(shape) + (self.output_dim,), self.mask_zero)]
 
-    def check_ids(self, ids, label):
+    def check_ids(self, ids: IntArray, label: str) -> None:
         """Refuse ids outside [0, input_dim), naming the first by sample and position.
 
         Asked by the training data checks for the whole array (so the position is the one in
@@ -128,7 +136,9 @@ class Embedding(Layer):
                          f"{self.input_dim}); {count} id{'s' if count > 1 else ''} outside "
                          "in all")
 
-    def forward(self, inputs, masks, **kw):
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None, **kw: Any
+                ) -> tuple[list[Array], list[BoolArray | None], Any]:
         ids = inputs[0]
         if np.asarray(ids).dtype.kind not in "iu":
             raise TypeError(f"Embedding {self.name!r} takes integer token ids, got an array of "
@@ -138,16 +148,19 @@ class Embedding(Layer):
         mask = np.not_equal(ids, 0) if self.mask_zero else None
         return [y], [mask], cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
         d_y = d_outputs[0]
         if d_y is None:
             return [None], {"embeddings": np.zeros_like(self.params["embeddings"])}
         return [None], {"embeddings": embedding_backward(d_y, cache)}
 
-    def describe_weight_entry(self, weight, index):
+    def describe_weight_entry(self, weight: str, index: tuple[int, ...]) -> str:
         return f"token id {index[0]}, component {index[-1]}"
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(input_dim=self.input_dim, output_dim=self.output_dim,
                       embeddings_initializer=self.embeddings_initializer,

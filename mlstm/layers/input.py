@@ -1,8 +1,12 @@
 """The source of a graph: :class:`InputLayer` and the :func:`Input` placeholder."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
+from .._typing import Array, BoolArray, DTypeLike, JSONDict
 from ..registry import register_layer
 from .base import KerasOptions, Layer, Node, SymbolicTensor, check_dtype
 
@@ -12,7 +16,7 @@ __all__ = ["InputLayer", "Input", "input_dtype", "ID_DTYPES"]
 ID_DTYPES = ("int32", "int64")
 
 
-def input_dtype(dtype):
+def input_dtype(dtype: DTypeLike) -> str:
     """The dtype's name if it is float32, float64 (values) or int32, int64 (token ids);
     TypeError otherwise."""
     try:
@@ -38,7 +42,8 @@ class InputLayer(Layer):
     is_input = True
     input_count = 0
 
-    def __init__(self, shape, name=None, dtype="float32"):
+    def __init__(self, shape: Sequence[int | None], name: str | None = None,
+                 dtype: DTypeLike = "float32") -> None:
         super().__init__(name=name)
         self.dtype = input_dtype(dtype)
         shape = tuple(shape)
@@ -53,23 +58,30 @@ class InputLayer(Layer):
         self._inbound_nodes.append(node)
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         return []                       # every model has inputs: tested through the others
 
-    def __call__(self, inputs, **call_kwargs):
+    def __call__(self, inputs: SymbolicTensor | Sequence[SymbolicTensor], **call_kwargs: Any
+                 ) -> SymbolicTensor | list[SymbolicTensor]:
         raise TypeError(f"InputLayer {self.name!r} is not called on tensors; use mlstm.Input")
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
 
-    def forward(self, inputs, masks, **kw):
-        return inputs, [None], {}
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None, **kw: Any
+                ) -> tuple[list[Array], list[BoolArray | None], Any]:
+        return list(inputs), [None], {}
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
         return [], {}
 
 
-def Input(shape, name=None, dtype="float32"):
+def Input(shape: Sequence[int | None], name: str | None = None, dtype: DTypeLike = "float32"
+          ) -> SymbolicTensor:
     """A symbolic input of shape ``(N, *shape)``.
 
     Parameters

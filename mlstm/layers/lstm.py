@@ -13,16 +13,21 @@ dropped.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
 import numpy as np
 
 from .. import initializers
+from .._typing import Array, BoolArray, DTypeLike, FloatArray, IntArray, JSONDict, TensorShape
+from ..initializers import Initializer
 from ..activations import get as get_activation_component
 from ..ops import get_activation, lstm_backward, lstm_forward
 from ..ops.dropout import dropout_mask
 from ..ops.per_sample import per_sample_outer_norms
 from ..ops.recurrent_dropout import lstm_gate_dropout_backward, lstm_gate_dropout_forward
 from ..registry import register_layer
-from .base import KerasOptions, Layer, SymbolicTensor, format_shape
+from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec, format_shape
 from .dropout import check_rate
 
 __all__ = ["LSTM", "GATES", "gate_block"]
@@ -31,7 +36,7 @@ __all__ = ["LSTM", "GATES", "gate_block"]
 GATES = ("i", "f", "c", "o")
 
 
-def gate_block(column, units):
+def gate_block(column: int, units: int) -> tuple[str, int]:
     """Gate block of a column of an LSTM kernel, recurrent kernel or bias.
 
     >>> gate_block(5, units=2)
@@ -99,12 +104,15 @@ class LSTM(Layer):
                              "alone; pass the state explicitly (return_state=True, "
                              "initial_state=[h, c])"})
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, unit_forget_bias=True, return_sequences=False,
-                 return_state=False, go_backwards=False,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, name=None,
-                 dtype=None, trainable=True, seed=None):
+    def __init__(self, units: int, activation: str | None = "tanh",
+                 recurrent_activation: str | None = "sigmoid", use_bias: bool = True,
+                 unit_forget_bias: bool = True, return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False,
+                 kernel_initializer: str | Initializer = "glorot_uniform",
+                 recurrent_initializer: str | Initializer = "orthogonal", bias_initializer: str | Initializer = "zeros",
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0, name: str | None = None,
+                 dtype: DTypeLike | None = None, trainable: bool = True,
+                 seed: int | None = None) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"LSTM {self.name!r}: units must be a positive int, got {units!r}")
@@ -127,7 +135,8 @@ class LSTM(Layer):
         self.recurrent_initializer = recurrent_initializer
         self.bias_initializer = bias_initializer
 
-    def _input_specs(self, inputs, call_kwargs):
+    def _input_specs(self, inputs: Sequence[SymbolicTensor], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         initial_state = call_kwargs.get("initial_state")
         if len(inputs) != 1:
             raise ValueError(f"LSTM {self.name!r} takes one input sequence, got {len(inputs)}; "
@@ -138,7 +147,7 @@ class LSTM(Layer):
                              f"{format_shape((None,) + x.shape)}")
         if x.shape[1] is None:
             raise ValueError(f"LSTM {self.name!r}: the feature size D must be known")
-        specs = [(x.shape, x.has_mask)]
+        specs: list[TensorSpec] = [(x.shape, x.has_mask)]
         if initial_state is not None:
             if not isinstance(initial_state, (list, tuple)) or len(initial_state) != 2:
                 raise ValueError(f"LSTM {self.name!r}: initial_state must be [h0, c0]")
@@ -153,7 +162,7 @@ class LSTM(Layer):
         return specs
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         return [{"config": {"units": 3}, "inputs": [(4, 3)]},
                 {"config": {"units": 2, "return_sequences": True, "go_backwards": True},
                  "inputs": [(4, 3)]},
@@ -163,26 +172,27 @@ class LSTM(Layer):
                  "inputs": [(3, 2)]}]
 
     @property
-    def uses_rng(self):
+    def uses_rng(self) -> bool:  # type: ignore[override]  # (read-only here: from the options)
         return self.dropout > 0 or self.recurrent_dropout > 0
 
-    def node_call_arguments(self, inputs):
+    def node_call_arguments(self, inputs: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
         if len(inputs) == 3:                       # x, h0, c0
             return [inputs[0]], {"initial_state": list(inputs[1:])}
         return [inputs[0]], {}
 
-    def _node_inputs(self, inputs, call_kwargs):
+    def _node_inputs(self, inputs: list[SymbolicTensor], call_kwargs: dict[str, Any]
+                     ) -> list[SymbolicTensor]:
         initial_state = call_kwargs.pop("initial_state", None)
         return list(inputs) + (list(initial_state) if initial_state is not None else [])
 
-    def _check_input_shapes(self, shapes):
+    def _check_input_shapes(self, shapes: list[TensorShape]) -> None:
         if shapes[0][1] != self._built_shapes[0][1]:
             raise ValueError(f"LSTM {self.name!r} expects input of shape "
                              f"(N, T, {self._built_shapes[0][1]}), got "
                              f"{format_shape((None,) + shapes[0])}")
 
-    def build(self, input_shapes):
-        D, H = input_shapes[0][1], self.units
+    def build(self, input_shapes: Sequence[TensorShape]) -> None:
+        D, H = cast(int, input_shapes[0][1]), self.units     # (D known: _input_specs)
         rng = self._rng()
         self._add_param("kernel", (D, 4 * H), self.kernel_initializer, rng)
         self._add_param("recurrent_kernel", (H, 4 * H), self.recurrent_initializer, rng)
@@ -191,20 +201,23 @@ class LSTM(Layer):
             if self.unit_forget_bias:
                 self.params["bias"][H:2 * H] = 1
 
-    def output_specs(self, input_specs, call_kwargs):
+    def output_specs(self, input_specs: Sequence[TensorSpec], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         (T, _), has_mask = input_specs[0]
         H = self.units
-        out = [((T, H), has_mask) if self.return_sequences else ((H,), False)]
+        out: list[TensorSpec] = [((T, H), has_mask) if self.return_sequences else ((H,), False)]
         if self.return_state:
             out += [((H,), False), ((H,), False)]
         return out
 
-    def forward(self, inputs, masks, training=False, rng=None, **kw):
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None, **kw: Any
+                ) -> tuple[list[Array], list[BoolArray | None], Any]:
         x = inputs[0]
         h0, c0 = (inputs[1], inputs[2]) if len(inputs) == 3 else (None, None)
         weights = (self.params["kernel"], self.params["recurrent_kernel"],
                    self.params.get("bias"))
-        options = dict(h0=h0, c0=c0, mask=masks[0], go_backwards=self.go_backwards,
+        options: dict[str, Any] = dict(h0=h0, c0=c0, mask=masks[0], go_backwards=self.go_backwards,
                        activation=self.activation,
                        recurrent_activation=self.recurrent_activation)
         input_mask = None
@@ -236,11 +249,14 @@ class LSTM(Layer):
             out_masks += [None, None]
         return outputs, out_masks, cache
 
-    def step_elements(self, batch_size):
+    def step_elements(self, batch_size: int) -> int:
         # a step is the (N, 4H) gate row: one GEMM into it and the gate math over it
         return batch_size * 4 * self.units
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
         # Without return_sequences, d_out (N, H) is the gradient of the last output only.
         d_out = d_outputs[0]
         d_h_last = d_outputs[1] if self.return_state else None
@@ -260,7 +276,8 @@ class LSTM(Layer):
         return d_inputs, {k: grads[k] for k in self.param_names if k in grads}
 
     # ----------------------------------------------------------------- questions asked
-    def per_sample_grad_norms(self, cache, extras):
+    def per_sample_grad_norms(self, cache: Any, extras: Mapping[str, Any]
+                              ) -> dict[str, Array] | None:
         """From dL/dz of every step (T, N, 4H): ``kernel`` sums x_t ⊗ dz_t over the steps,
         ``recurrent_kernel`` h_{t-1} ⊗ dz_t, ``bias`` dz_t. Masked steps carry the state
         without using the weights: their dz is already zero."""
@@ -274,11 +291,11 @@ class LSTM(Layer):
             norms["bias"] = np.linalg.norm(d_gates.sum(axis=0), axis=1)
         return norms
 
-    def _gate_dropout_norms(self, cache, d_gates):
+    def _gate_dropout_norms(self, cache: Any, d_gates: FloatArray) -> dict[str, Array]:
         """Per-sample norms with a mask per gate: each gate's block of columns sums its own
         masked x_t ⊗ dz_t[g] (and h_{t-1}), and the blocks' squared norms add up."""
         H, T = self.units, d_gates.shape[0]
-        squares = {"kernel": 0.0, "recurrent_kernel": 0.0}
+        squares: dict[str, float | Array] = {"kernel": 0.0, "recurrent_kernel": 0.0}
         for g in range(4):
             d_g = d_gates[..., g * H:(g + 1) * H]
             for key, rows, masks in (("kernel", cache["x_tm"], cache["input_masks"]),
@@ -291,14 +308,14 @@ class LSTM(Layer):
             norms["bias"] = np.linalg.norm(d_gates.sum(axis=0), axis=1)
         return norms
 
-    def time_step_grads(self, extras):
+    def time_step_grads(self, extras: Mapping[str, Any]) -> Array | None:
         return extras.get("d_h_steps")
 
-    def step_mask(self, cache):
+    def step_mask(self, cache: Any) -> BoolArray | None:
         mask = cache["step_mask"]                        # (T, N, 1) or None
         return None if mask is None else mask[:, :, 0]
 
-    def gate_saturation(self, cache, threshold):
+    def gate_saturation(self, cache: Any, threshold: float) -> dict[str, float] | None:
         gates, H, mask = cache["gates"], self.units, cache["step_mask"]
         fractions = {}
         for j, gate in enumerate(GATES):
@@ -315,7 +332,7 @@ class LSTM(Layer):
                 fractions[gate] = float(np.count_nonzero(hit & valid) / count) if count else 0.0
         return fractions
 
-    def activation_inputs(self, cache):
+    def activation_inputs(self, cache: Any) -> list[tuple[str, Array]]:
         H = self.units
         T = cache["x_tm"].shape[0]
         z = cache.get("pre_activations")               # kept by the per-gate dropout op
@@ -336,7 +353,7 @@ class LSTM(Layer):
                 (self.activation, c_new[np.broadcast_to(valid, c_new.shape)]),
                 (self.recurrent_activation, gate_z[np.broadcast_to(valid, gate_z.shape)])]
 
-    def describe_weight_entry(self, weight, index):
+    def describe_weight_entry(self, weight: str, index: tuple[int, ...]) -> str:
         gate, unit = gate_block(index[-1], self.units)
         H, k = self.units, GATES.index(gate)
         row = {"kernel": f", input feature {index[0]}",
@@ -344,13 +361,13 @@ class LSTM(Layer):
         return (f"gate block {gate} (columns {k * H}:{(k + 1) * H} of {4 * H}), "
                 f"unit {unit}{row}")
 
-    def gate_columns(self, weight):
+    def gate_columns(self, weight: str) -> dict[str, IntArray] | None:
         if weight not in ("kernel", "recurrent_kernel", "bias"):
             return None
         H = self.units
         return {gate: np.arange(k * H, (k + 1) * H) for k, gate in enumerate(GATES)}
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(units=self.units, activation=self.activation,
                       recurrent_activation=self.recurrent_activation, use_bias=self.use_bias,

@@ -1,12 +1,16 @@
 """Concatenate several inputs along an axis; masks combine as Keras combines them."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
 import numpy as np
 
 from .. import validation
+from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
 from ..ops import concatenate_backward, concatenate_forward
 from ..registry import register_layer
-from .base import KerasOptions, Layer, format_shape
+from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec, format_shape
 
 __all__ = ["Concatenate", "concatenate"]
 
@@ -25,7 +29,8 @@ class Concatenate(Layer):
     keras_options = KerasOptions(copied=("axis",))
     input_count = None
 
-    def __init__(self, axis=-1, name=None, dtype=None, trainable=True):
+    def __init__(self, axis: int = -1, name: str | None = None, dtype: DTypeLike | None = None,
+                 trainable: bool = True) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         if not isinstance(axis, (int, np.integer)) or axis == 0:
             raise ValueError(f"Concatenate {self.name!r}: axis must be a non-zero int "
@@ -33,11 +38,12 @@ class Concatenate(Layer):
         self.axis = int(axis)
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         return [{"config": {}, "inputs": [(3, 4), (3, 2)]},
                 {"config": {"axis": 1}, "inputs": [(2, 4), (3, 4)]}]
 
-    def _input_specs(self, inputs, call_kwargs):
+    def _input_specs(self, inputs: Sequence[SymbolicTensor], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         if len(inputs) < 2:
             raise ValueError(f"Concatenate {self.name!r} needs a list of at least 2 inputs, "
                              f"got {len(inputs)}")
@@ -56,21 +62,24 @@ class Concatenate(Layer):
         self._axis_pos = axis
         return [(t.shape, t.has_mask) for t in inputs]
 
-    def node_call_arguments(self, inputs):
+    def node_call_arguments(self, inputs: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
         return [list(inputs)], {}                  # always called on a list
 
-    def _check_input_shapes(self, shapes):
+    def _check_input_shapes(self, shapes: list[TensorShape]) -> None:
         pass
 
-    def output_specs(self, input_specs, call_kwargs):
+    def output_specs(self, input_specs: Sequence[TensorSpec], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         shapes = [s for s, _ in input_specs]
         k = self._axis_pos - 1
         sizes = [s[k] for s in shapes]
         out = list(shapes[0])
-        out[k] = None if any(d is None for d in sizes) else sum(sizes)
+        out[k] = None if any(d is None for d in sizes) else sum(cast(list[int], sizes))
         return [(tuple(out), any(m for _, m in input_specs))]
 
-    def forward(self, inputs, masks, **kw):
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None, **kw: Any
+                ) -> tuple[list[Array], list[BoolArray | None], Any]:
         validation.check_concatenate_inputs(self, inputs, self.axis)   # free dims (None)
         y, cache = concatenate_forward(inputs, axis=self.axis)
         out_mask = None
@@ -82,19 +91,24 @@ class Concatenate(Layer):
                 else:
                     full.append(np.broadcast_to(m.reshape(m.shape + (1,) * (x.ndim - m.ndim)),
                                                 x.shape))
-            out_mask = np.concatenate(full, axis=self.axis).any(axis=-1)
+            out_mask = cast(BoolArray, np.concatenate(full, axis=self.axis).any(axis=-1))
         return [y], [out_mask], cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
-        return concatenate_backward(d_outputs[0], cache), {}
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
+        d_inputs: list[Array | None] = list(concatenate_backward(cast(Array, d_outputs[0]), cache))
+        return d_inputs, {}  # (one output: the graph calls backward only when it has a gradient)
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.pop("trainable")
         config["axis"] = self.axis
         return config
 
 
-def concatenate(inputs, axis=-1, name=None):
+def concatenate(inputs: Sequence[SymbolicTensor], axis: int = -1, name: str | None = None
+                ) -> SymbolicTensor | list[SymbolicTensor]:
     """Functional form: ``Concatenate(axis=axis, name=name)(inputs)``."""
     return Concatenate(axis=axis, name=name)(inputs)

@@ -14,8 +14,14 @@ independent draw per step, as Keras' per-step calls make.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
 from ..registry import register_layer
-from .base import KerasOptions
+from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec
 from .wrapper import Wrapper, call_backward, wrapped_layer
 
 __all__ = ["TimeDistributed"]
@@ -40,7 +46,9 @@ class TimeDistributed(Wrapper):
     keras_name = "TimeDistributed"
     keras_options = KerasOptions(wrapped={"layer": "layer"})
 
-    def __init__(self, layer, name=None, dtype=None, trainable=True, seed=None):
+    def __init__(self, layer: Layer | Mapping[str, Any], name: str | None = None,
+                 dtype: DTypeLike | None = None, trainable: bool = True,
+                 seed: int | None = None) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable, seed=seed)
         self.layer = wrapped_layer(self._label, "layer", layer)
         if self.layer.input_count != 1:
@@ -50,7 +58,7 @@ class TimeDistributed(Wrapper):
         self._adopt([self.layer])
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         return [{"config": {"layer": {"class_name": "Dense",
                                       "config": {"units": 2, "activation": "tanh"}}},
                  "inputs": [(3, 4)]},
@@ -59,7 +67,8 @@ class TimeDistributed(Wrapper):
                                                  "name": "head"}}},
                  "inputs": [(2, 5)]}]
 
-    def _input_specs(self, inputs, call_kwargs):
+    def _input_specs(self, inputs: Sequence[SymbolicTensor], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         specs = super()._input_specs(inputs, call_kwargs)
         shape = specs[0][0]
         if len(shape) < 2:
@@ -67,22 +76,25 @@ class TimeDistributed(Wrapper):
                              f"3 axes, got {self._shape_text(shape)}")
         return specs
 
-    def _check_input_shapes(self, shapes):
+    def _check_input_shapes(self, shapes: list[TensorShape]) -> None:
         self.layer._check_input_shapes([shapes[0][1:]])
 
-    def build(self, input_shapes):
+    def build(self, input_shapes: Sequence[TensorShape]) -> None:
         self._step_specs = self.build_wrapped(self.layer, [(input_shapes[0][1:], False)])
         if len(self._step_specs) != 1:
             raise ValueError(f"{self._label}: the wrapped layer must have one output, "
                              f"{type(self.layer).__name__} has {len(self._step_specs)}")
         self.weight_order()
 
-    def output_specs(self, input_specs, call_kwargs):
+    def output_specs(self, input_specs: Sequence[TensorSpec], call_kwargs: Mapping[str, Any]
+                     ) -> list[TensorSpec]:
         (shape, has_mask), = input_specs
         step_shape = self.layer.output_specs([(shape[1:], False)], {})[0][0]
         return [((shape[0],) + tuple(step_shape), has_mask)]
 
-    def forward(self, inputs, masks, training=False, rng=None, **kw):
+    def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
+                training: bool = False, rng: np.random.Generator | None = None, **kw: Any
+                ) -> tuple[list[Array], list[BoolArray | None], Any]:
         x = inputs[0]
         N, T = x.shape[:2]
         rows = x.reshape((N * T,) + x.shape[2:])
@@ -92,11 +104,14 @@ class TimeDistributed(Wrapper):
         return ([y.reshape((N, T) + y.shape[1:])], [masks[0]],
                 {"layer": cache, "x_shape": x.shape, "rows_out": y})
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+    def backward(self, d_outputs: Sequence[Array | None], cache: Any,
+                 d_logits: Array | None = None, extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
         d_y = d_outputs[0]
         N, T = cache["x_shape"][:2]
         d_rows = None if d_y is None else d_y.reshape((N * T,) + d_y.shape[2:])
-        layer_extras = {} if extras is not None else None
+        layer_extras: dict[str, Any] | None = {} if extras is not None else None
         d_inputs, d_params = call_backward(self.layer, [d_rows], cache["layer"],
                                            [cache["rows_out"]], extras=layer_extras,
                                            input_grads=input_grads)
@@ -112,10 +127,10 @@ class TimeDistributed(Wrapper):
     # TimeDistributed(Dense(1, "sigmoid")) clips probabilities, 16.118 where the logits
     # would give 30), so losses take probabilities here, as in Keras.
 
-    def activation_inputs(self, cache):
+    def activation_inputs(self, cache: Any) -> list[tuple[str, Array]]:
         return self.layer.activation_inputs(cache["layer"])
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config["layer"] = self.layer_config(self.layer)
         return config

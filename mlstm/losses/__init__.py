@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from typing import Any
 
 from ..registry import LOSSES, register_loss
 from .base import EPSILON, Loss, reduce_output_loss
@@ -70,16 +71,16 @@ _KERAS_IGNORED_OPTIONS = ("name", "dtype")
 _KERAS_REDUCTION = "sum_over_batch_size"
 
 
-def _is_keras(module):
+def _is_keras(module: object) -> bool:
     return isinstance(module, str) and (module == "keras" or module.startswith("keras."))
 
 
-def _keras_names(attribute):
+def _keras_names(attribute: str) -> list[str]:
     return sorted(getattr(cls, attribute) for cls in LOSSES.classes()
                   if getattr(cls, attribute, None))
 
 
-def from_keras_object(identifier):
+def from_keras_object(identifier: Any) -> Loss | None:
     """The mlstm loss for a Keras loss object, class or function; None for anything else.
 
     Recognized without importing Keras: a Keras loss is an object whose class (or a base
@@ -123,7 +124,9 @@ def from_keras_object(identifier):
         raise ValueError(f"Keras loss {cls.__name__}: reduction={reduction!r} is not "
                          f"supported (only {_KERAS_REDUCTION!r}, Keras' default)")
     accepted = inspect.signature(mine.__init__).parameters
-    keras_defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+    # (cls is a class here: its __init__, not an instance's)
+    keras_defaults = {k: p.default for k, p in inspect.signature(
+                          cls.__init__).parameters.items()  # type: ignore[misc]
                       if p.default is not inspect.Parameter.empty}
     options = {}
     for key, value in config.items():
@@ -138,7 +141,7 @@ def from_keras_object(identifier):
     return mine(**options)
 
 
-def get(identifier):
+def get(identifier: Any) -> Loss:
     """Resolve a loss: a name in :data:`LOSSES`, a :class:`Loss`, a Keras loss object or
     function (:func:`from_keras_object`), or a plain NumPy function.
 

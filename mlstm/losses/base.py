@@ -3,10 +3,12 @@ through (:func:`reduce_output_loss`); the reduction's formula is in :mod:`mlstm.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
 from .. import validation
+from .._typing import Array, ArrayLike, BoolArray, FloatArray, JSONDict
 
 __all__ = ["Loss", "reduce_output_loss", "EPSILON"]
 
@@ -34,32 +36,39 @@ class Loss:
 
     name = "loss"
     #: The output activation this loss takes logits from (None: it works on y_pred).
-    logits_activation = None
+    logits_activation: str | None = None
     #: The Keras class and function names this loss maps to (interop).
-    keras_name = None
-    keras_function = None
+    keras_name: str | None = None
+    keras_function: str | None = None
+    #: ``call_logits(y_true, logits)`` and ``gradient_logits(y_true, logits)``: defined by
+    #: the losses that set ``logits_activation`` (declared here for the type checker only)
+    call_logits: Callable[[Array, FloatArray], FloatArray]
+    gradient_logits: Callable[[Array, FloatArray], FloatArray]
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         """Per-sample values, shape ``y_pred.shape[:-1]`` (N, ...) (or a scalar)."""
         raise NotImplementedError
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         """``∂ values[...] / ∂ y_pred[..., j]``, shaped like ``y_pred`` (N, ..., O)."""
         raise NotImplementedError
 
-    def __call__(self, y_true, y_pred, mask=None):
+    def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, mask: BoolArray | None = None
+                 ) -> float:
         """The reduced loss value (Keras' ``loss_fn(y_true, y_pred)``)."""
         y_true, y_pred = validation.loss_arrays(self, y_true, y_pred)
         return reduce_output_loss(self, y_true, y_pred, mask)[0]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"name": self.name}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def reduce_output_loss(loss, y_true, y_pred, mask=None, logits=None, sample_weight=None):
+def reduce_output_loss(loss: Loss, y_true: Array, y_pred: FloatArray, mask: BoolArray | None = None,
+                       logits: FloatArray | None = None, sample_weight: Array | None = None
+                       ) -> tuple[float, FloatArray | None, FloatArray | None]:
     """One output's reduced loss and its gradient.
 
     Parameters
@@ -84,7 +93,7 @@ def reduce_output_loss(loss, y_true, y_pred, mask=None, logits=None, sample_weig
         dL/dlogits when the loss was computed from the logits.
     """
     from_logits = logits is not None
-    if from_logits:
+    if logits is not None:                      # (from_logits)
         if getattr(loss, "from_logits", False):
             warnings.warn(f"loss {loss.name!r} has from_logits=True but the output is produced "
                           f"by a {loss.logits_activation}; its logits are used (as Keras does)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import validation
+from .._typing import Array, ArrayLike, FloatArray, JSONDict
 from ..ops.activations import sigmoid
 from ..registry import register_loss
 from .base import EPSILON, Loss
@@ -46,7 +47,8 @@ class BinaryCrossentropy(Loss):
     keras_function = "binary_crossentropy"
     target_range = (0.0, 1.0)
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, invalid_targets="raise"):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 invalid_targets: str = "raise") -> None:
         self.from_logits = bool(from_logits)
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -54,12 +56,12 @@ class BinaryCrossentropy(Loss):
         self.invalid_targets = validation.check_choice(
             invalid_targets, validation.POLICIES, "BinaryCrossentropy: invalid_targets")
 
-    def _smooth(self, y_true):
+    def _smooth(self, y_true: Array) -> Array:
         if self.label_smoothing:
             return y_true * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
         return y_true
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         if self.from_logits:
             return self.call_logits(y_true, y_pred)
         t = self._smooth(y_true)
@@ -67,7 +69,7 @@ class BinaryCrossentropy(Loss):
         p = np.clip(y_pred, eps, 1 - eps)
         return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p), axis=-1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         if self.from_logits:
             return self.gradient_logits(y_true, y_pred)
         t = self._smooth(y_true)
@@ -77,14 +79,14 @@ class BinaryCrossentropy(Loss):
         grad = -(t / p - (1 - t) / (1 - p)) / y_pred.shape[-1]
         return np.where(inside, grad, 0).astype(y_pred.dtype, copy=False)
 
-    def call_logits(self, y_true, logits):
+    def call_logits(self, y_true: Array, logits: FloatArray) -> FloatArray:
         """Per-sample values from the logits a: ``mean_O(max(a, 0) - a t + log(1 + e^-|a|))``."""
         t = self._smooth(y_true)
         # max(x, 0) - x t + log(1 + e^-|x|): finite for any finite x (tf's formula).
         return np.mean(np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits))),
                        axis=-1)
 
-    def gradient_logits(self, y_true, logits):
+    def gradient_logits(self, y_true: Array, logits: FloatArray) -> FloatArray:
         """``∂ values / ∂ a = (σ(a) - t) / O``, shaped like ``logits`` (N, ..., O)."""
         # σ(x) - t, written as the derivative of the formula above (TensorFlow's gradient):
         # for x >= 0 it is (1 - t) - σ(-x), so σ(x) ≈ 1 does not cancel against t = 1
@@ -93,12 +95,13 @@ class BinaryCrossentropy(Loss):
         tail = sigmoid(-np.abs(logits))                     # σ(-|x|), never rounds to 1
         return np.where(logits >= 0, (1 - t) - tail, tail - t) / logits.shape[-1]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"name": self.name, "from_logits": self.from_logits,
                 "label_smoothing": self.label_smoothing,
                 "invalid_targets": self.invalid_targets}
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def binary_crossentropy(y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False
+                        ) -> FloatArray:
     """Per-sample binary cross-entropy values (probabilities clipped to [ε, 1-ε])."""
     return BinaryCrossentropy(from_logits).call(np.asarray(y_true), np.asarray(y_pred))

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import warnings
 
+from typing import Any
+
 import numpy as np
 
 from .. import validation
+from .._typing import Array, ArrayLike, FloatArray, JSONDict
 from ..ops.softmax import logsumexp, softmax
 from ..registry import register_loss
 from .base import EPSILON, Loss
@@ -34,7 +37,7 @@ from .options import refuse_unknown_options
 __all__ = ["CategoricalCrossentropy", "categorical_crossentropy", "check_axis"]
 
 
-def check_axis(axis, loss_name):
+def check_axis(axis: Any, loss_name: str) -> int:
     """``axis`` must be -1: mlstm's losses reduce the last axis (the classes of a Dense)."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or axis != -1:
         raise ValueError(f"{loss_name}: axis={axis!r} is not supported; mlstm computes the "
@@ -68,8 +71,8 @@ class CategoricalCrossentropy(Loss):
     keras_function = "categorical_crossentropy"
     target_range = (0.0, 1.0)
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 invalid_targets="raise", **unsupported):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 invalid_targets: str = "raise", **unsupported: Any) -> None:
         refuse_unknown_options(type(self), unsupported)
         self.from_logits = bool(from_logits)
         if not 0.0 <= float(label_smoothing) <= 1.0:
@@ -80,11 +83,11 @@ class CategoricalCrossentropy(Loss):
             invalid_targets, validation.POLICIES, "CategoricalCrossentropy: invalid_targets")
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         """Configurations the component tests check (tests/test_components.py)."""
         return [{}, {"label_smoothing": 0.1}, {"from_logits": True}]
 
-    def _smooth(self, y_true, n_classes):
+    def _smooth(self, y_true: Array, n_classes: int) -> Array:
         if n_classes == 1:
             warnings.warn(f"loss {self.name!r}: y_pred has a single class (shape (..., 1)); a "
                           "softmax over one unit is the constant 1 and this loss cannot "
@@ -94,7 +97,7 @@ class CategoricalCrossentropy(Loss):
             return y_true * (1.0 - self.label_smoothing) + self.label_smoothing / n_classes
         return y_true
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         """Per-sample values ``-Σ_j t'_j log clip(p_j / Σp, ε, 1-ε)``: (N, ..., C) -> (N, ...)."""
         if self.from_logits:
             return self.call_logits(y_true, y_pred)
@@ -103,7 +106,7 @@ class CategoricalCrossentropy(Loss):
         q = y_pred / np.sum(y_pred, axis=-1, keepdims=True)
         return -np.sum(t * np.log(np.clip(q, eps, 1 - eps)), axis=-1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         """``∂ℓ/∂p_k = (g_k - Σ_j g_j q_j) / Σp``, ``g_j = -t'_j / q̂_j`` inside the clip."""
         if self.from_logits:
             return self.gradient_logits(y_true, y_pred)
@@ -117,23 +120,24 @@ class CategoricalCrossentropy(Loss):
         grad = (g - np.sum(g * q, axis=-1, keepdims=True)) / total
         return grad.astype(y_pred.dtype, copy=False)
 
-    def call_logits(self, y_true, logits):
+    def call_logits(self, y_true: Array, logits: FloatArray) -> FloatArray:
         """Per-sample values from the logits a: ``Σ_j t'_j (lse(a) - a_j)``."""
         t = self._smooth(y_true, logits.shape[-1])
         return np.sum(t * (logsumexp(logits) - logits), axis=-1)
 
-    def gradient_logits(self, y_true, logits):
+    def gradient_logits(self, y_true: Array, logits: FloatArray) -> FloatArray:
         """``∂ℓ/∂a = softmax(a) Σ_j t'_j - t'`` (``p - t'`` for targets that sum to 1)."""
         t = self._smooth(y_true, logits.shape[-1])
         return softmax(logits) * np.sum(t, axis=-1, keepdims=True) - t
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"name": self.name, "from_logits": self.from_logits,
                 "label_smoothing": self.label_smoothing, "axis": self.axis,
                 "invalid_targets": self.invalid_targets}
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+def categorical_crossentropy(y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False,
+                             label_smoothing: float = 0.0) -> FloatArray:
     """Per-sample categorical cross-entropy values, (N, ..., C) -> (N, ...)."""
     loss = CategoricalCrossentropy(from_logits, label_smoothing)
     y_true, y_pred = validation.loss_arrays(loss, y_true, y_pred)

@@ -22,8 +22,12 @@ that computes in float32 is refused: its differences would be noise at the perce
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from .._typing import Array, Float64Array, FloatArray, JSONDict
 from .base import Loss
 
 __all__ = ["FunctionLoss", "relative_step", "derivative"]
@@ -34,20 +38,20 @@ STEP_SCALE = float(np.finfo(np.float64).eps) ** 0.2
 MAX_REFINEMENTS = 5
 
 
-def relative_step(value):
+def relative_step(value: float) -> float:
     """The first step for an entry: ``ε^(1/5) · max(|value|, ε^(1/5))``, made exactly
     representable against ``value``."""
     h = STEP_SCALE * max(abs(float(value)), STEP_SCALE)
     return (value + h) - value
 
 
-def derivative(total, flat, k):
+def derivative(total: Callable[[], float], flat: Float64Array, k: int) -> float | None:
     """d total() / d flat[k] by the five-point stencil, the step refined by 4 while the
     estimates converge (``flat`` is changed in place and restored)."""
     original = flat[k]
 
-    def stencil(h):
-        values = []
+    def stencil(h: float) -> float:
+        values: list[float] = []
         for delta in (h, -h, 2 * h, -2 * h):
             flat[k] = original + delta
             values.append(total())
@@ -57,7 +61,8 @@ def derivative(total, flat, k):
         return (8 * (plus - minus) - (plus2 - minus2)) / (12 * h)
 
     h = relative_step(original)
-    previous = best = None
+    previous: float | None = None
+    best: float | None = None
     best_change = np.inf
     for _ in range(MAX_REFINEMENTS + 1):
         estimate = stencil(h)
@@ -85,13 +90,13 @@ class FunctionLoss(Loss):
     ``y_true[0]`` is the first *sample*, not the first output.
     """
 
-    def __init__(self, fn, name=None):
+    def __init__(self, fn: Callable[[Any, Any], Any], name: str | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"loss must be callable, got {type(fn).__name__}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "custom_loss")
+        self.name = name or str(getattr(fn, "__name__", "custom_loss"))
 
-    def _values(self, y_true, y_pred):
+    def _values(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         values = np.asarray(self.fn(y_true, y_pred))
         if not np.issubdtype(values.dtype, np.floating):
             return values.astype(y_pred.dtype)
@@ -103,16 +108,16 @@ class FunctionLoss(Loss):
                             "subclass mlstm.losses.Loss with an exact gradient()")
         return values
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         return self._values(y_true, y_pred)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         y_true64 = np.asarray(y_true, dtype=np.float64)
         y_pred64 = np.array(y_pred, dtype=np.float64)
         grad = np.empty_like(y_pred64)
         flat_pred, flat_grad = y_pred64.reshape(-1), grad.reshape(-1)
 
-        def total():
+        def total() -> float:
             with np.errstate(all="ignore"):       # a step may leave the loss's domain
                 return float(np.sum(self._values(y_true64, y_pred64), dtype=np.float64))
 
@@ -125,5 +130,5 @@ class FunctionLoss(Loss):
             flat_grad[k] = value
         return grad.astype(y_pred.dtype)
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"name": self.name, "function": getattr(self.fn, "__qualname__", repr(self.fn))}

@@ -11,8 +11,11 @@ h and h' are continuous at |e| = δ (both branches give δ²/2 and ±δ there).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from .._typing import Array, ArrayLike, FloatArray, JSONDict
 from ..registry import register_loss
 from .base import Loss
 from .options import refuse_unknown_options
@@ -34,7 +37,7 @@ class Huber(Loss):
     keras_name = "Huber"
     keras_function = "huber"
 
-    def __init__(self, delta=1.0, **unsupported):
+    def __init__(self, delta: float = 1.0, **unsupported: Any) -> None:
         refuse_unknown_options(type(self), unsupported)
         if (isinstance(delta, bool) or not isinstance(delta, (int, float, np.number))
                 or not np.isfinite(delta) or delta <= 0):
@@ -42,12 +45,12 @@ class Huber(Loss):
         self.delta = float(delta)
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         """Configurations the component tests check (tests/test_components.py): errors
         drawn from N(0, 2) fall on both sides of delta = 0.5."""
         return [{}, {"delta": 0.5}]
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         """Per-sample values ``mean_D h(p - t)``: (N, ..., D) -> (N, ...)."""
         error = y_pred - y_true
         size = np.abs(error)
@@ -55,16 +58,16 @@ class Huber(Loss):
         return np.mean(np.where(size <= delta, 0.5 * np.square(error),
                                 delta * size - 0.5 * delta * delta), axis=-1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         """``h'(p - t) / D``: ``e`` inside ``|e| <= delta``, ``delta sign(e)`` outside."""
         error = y_pred - y_true
         delta = y_pred.dtype.type(self.delta)
         return np.where(np.abs(error) <= delta, error, delta * np.sign(error)) / y_pred.shape[-1]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"name": self.name, "delta": self.delta}
 
 
-def huber(y_true, y_pred, delta=1.0):
+def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0) -> FloatArray:
     """Per-sample Huber values, ``mean(h(y_pred - y_true), axis=-1)``."""
     return Huber(delta).call(np.asarray(y_true), np.asarray(y_pred))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._typing import Array, ArrayLike, FloatArray
 from ..registry import register_loss
 from .base import Loss
 
@@ -17,13 +18,13 @@ class MeanSquaredError(Loss):
     keras_name = "MeanSquaredError"
     keras_function = "mean_squared_error"
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         return np.mean(np.square(y_pred - y_true), axis=-1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         return (2.0 / y_pred.shape[-1]) * (y_pred - y_true)
 
 
-def mean_squared_error(y_true, y_pred):
+def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike) -> FloatArray:
     """Per-sample MSE values, ``mean((y_pred - y_true)^2, axis=-1)``."""
     return MeanSquaredError().call(np.asarray(y_true), np.asarray(y_pred))

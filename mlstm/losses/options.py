@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["refuse_unknown_options"]
 
 
-def refuse_unknown_options(cls, options):
+def refuse_unknown_options(cls: type[Any], options: Mapping[str, Any]) -> None:
     """TypeError naming ``options`` (a dict of keyword arguments ``cls`` does not take) and
     listing the ones it does; nothing when ``options`` is empty."""
     if not options:

@@ -19,9 +19,13 @@ masked steps included), and so is a fractional one (Keras would truncate it sile
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from .. import validation
+from .._typing import Array, ArrayLike, BoolArray, FloatArray, IntArray, JSONDict
 from ..ops.softmax import logsumexp, softmax
 from ..registry import register_loss
 from .base import EPSILON, Loss, reduce_output_loss
@@ -31,7 +35,7 @@ from .options import refuse_unknown_options
 __all__ = ["SparseCategoricalCrossentropy", "sparse_categorical_crossentropy", "class_ids"]
 
 
-def class_ids(y_true, pred_shape, label):
+def class_ids(y_true: ArrayLike, pred_shape: Sequence[int], label: str) -> IntArray:
     """Integer class ids (N, ...) from targets (N, ...) or (N, ..., 1) for predictions
     ``pred_shape`` (N, ..., C), checked.
 
@@ -68,23 +72,23 @@ def class_ids(y_true, pred_shape, label):
     return y_true.astype(np.intp)
 
 
-def _one_hot_hint(given, pred_shape):
+def _one_hot_hint(given: Sequence[int | None], pred_shape: Sequence[int | None]) -> str:
     if tuple(given[1:]) != tuple(pred_shape[1:]):
         return ""
     return (" (one-hot targets? use categorical_crossentropy, or pass the class ids "
             "y.argmax(axis=-1))")
 
 
-def _first(flags):
+def _first(flags: BoolArray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(flags)), flags.shape))
 
 
-def _where(index):
+def _where(index: tuple[int, ...]) -> str:
     words = f"sample {index[0]}" + (f", step {index[1]}" if len(index) == 2 else "")
     return f"index {list(index)} ({words})" if len(index) <= 2 else f"index {list(index)}"
 
 
-def _picked(values, ids):
+def _picked(values: FloatArray, ids: IntArray) -> FloatArray:
     """``values[..., ids]`` row by row: (N, ..., C), (N, ...) -> (N, ...)."""
     return np.take_along_axis(values, ids[..., None], axis=-1)[..., 0]
 
@@ -115,7 +119,8 @@ class SparseCategoricalCrossentropy(Loss):
     #: (the training data checks and the component tests read this).
     sparse_targets = True
 
-    def __init__(self, from_logits=False, ignore_class=None, axis=-1, **unsupported):
+    def __init__(self, from_logits: bool = False, ignore_class: int | None = None, axis: int = -1,
+                 **unsupported: Any) -> None:
         refuse_unknown_options(type(self), unsupported)
         self.from_logits = bool(from_logits)
         if ignore_class is not None:
@@ -127,28 +132,29 @@ class SparseCategoricalCrossentropy(Loss):
         self.axis = check_axis(axis, "SparseCategoricalCrossentropy")
 
     @classmethod
-    def examples(cls):
+    def examples(cls) -> list[JSONDict]:
         """Configurations the component tests check (tests/test_components.py)."""
         return [{}, {"from_logits": True}]
 
     @staticmethod
-    def target_shapes(output_shape):
+    def target_shapes(output_shape: Sequence[int | None]) -> list[tuple[int | None, ...]]:
         """The target shapes accepted for an output of ``output_shape`` (batch axis
         excluded): ``(..., )`` and ``(..., 1)`` without the class axis."""
         return [tuple(output_shape[:-1]), tuple(output_shape[:-1]) + (1,)]
 
     @staticmethod
-    def target_hint(given_shape, output_shape):
+    def target_hint(given_shape: Sequence[int | None], output_shape: Sequence[int | None]
+                    ) -> str:
         """Words for targets of ``given_shape`` (batch axis included) that do not fit an
         output of ``output_shape``: one-hot targets get the fix."""
         return _one_hot_hint(given_shape, (None,) + tuple(output_shape))
 
-    def validate_targets(self, y_true, output_shape, label):
+    def validate_targets(self, y_true: Array, output_shape: Sequence[int], label: str) -> None:
         """Check a whole target array (N, ...) for an output of ``output_shape`` (batch axis
         excluded): ValueError naming the first bad class id."""
         class_ids(y_true, (y_true.shape[0],) + tuple(output_shape), label)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         """Per-sample values ``log Σ p̂ - log p̂_y``: (N, ..., C) -> (N, ...)."""
         if self.from_logits:
             return self.call_logits(y_true, y_pred)
@@ -157,7 +163,7 @@ class SparseCategoricalCrossentropy(Loss):
         clipped = np.clip(y_pred, eps, 1 - eps)
         return np.log(np.sum(clipped, axis=-1)) - np.log(_picked(clipped, ids))
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         """``∂ℓ/∂p_k = 1/Σp̂ - [k = y]/p̂_k`` inside the clip, 0 outside."""
         if self.from_logits:
             return self.gradient_logits(y_true, y_pred)
@@ -172,19 +178,20 @@ class SparseCategoricalCrossentropy(Loss):
         inside = (y_pred >= eps) & (y_pred <= 1 - eps)    # tf.clip_by_value passes these
         return np.where(inside, grad, 0).astype(y_pred.dtype, copy=False)
 
-    def call_logits(self, y_true, logits):
+    def call_logits(self, y_true: Array, logits: FloatArray) -> FloatArray:
         """Per-sample values from the logits a: ``lse(a) - a_y``."""
         ids = class_ids(y_true, logits.shape, f"loss {self.name!r}: y_true")
         return logsumexp(logits)[..., 0] - _picked(logits, ids)
 
-    def gradient_logits(self, y_true, logits):
+    def gradient_logits(self, y_true: Array, logits: FloatArray) -> FloatArray:
         """``∂ℓ/∂a = softmax(a) - onehot(y)``."""
         ids = class_ids(y_true, logits.shape, f"loss {self.name!r}: y_true")
         grad = softmax(logits)
         np.put_along_axis(grad, ids[..., None], _picked(grad, ids)[..., None] - 1, axis=-1)
         return grad
 
-    def __call__(self, y_true, y_pred, mask=None):
+    def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, mask: BoolArray | None = None
+                 ) -> float:
         """The reduced loss value (Keras' ``loss_fn(y_true, y_pred)``); y_true holds ids."""
         label = f"loss {self.name!r}"
         y_pred = validation.as_real_array(y_pred, f"{label}: y_pred")
@@ -197,12 +204,13 @@ class SparseCategoricalCrossentropy(Loss):
         validation.check_finite(y_true, f"{label}: y_true")
         return reduce_output_loss(self, y_true, y_pred, mask)[0]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         return {"name": self.name, "from_logits": self.from_logits,
                 "ignore_class": self.ignore_class, "axis": self.axis}
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+def sparse_categorical_crossentropy(y_true: ArrayLike, y_pred: ArrayLike,
+                                    from_logits: bool = False) -> FloatArray:
     """Per-sample sparse categorical cross-entropy values: ids (N, ...), (N, ..., C) -> (N, ...)."""
     loss = SparseCategoricalCrossentropy(from_logits)
     y_pred = np.asarray(y_pred)

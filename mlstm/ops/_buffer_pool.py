@@ -33,13 +33,17 @@ import math
 import sys
 import threading
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+from .._typing import Array, DTypeLike, Shape
 
 __all__ = ["BufferPool", "LayerBuffers", "CallCache", "BUFFERS"]
 
 
-class CallCache(dict):
+class CallCache(dict[str, Any]):
     """The cache of an LSTM call: a plain ``dict`` that the pool can see being freed."""
 
     __slots__ = ("__weakref__",)
@@ -48,7 +52,7 @@ class CallCache(dict):
 class _Entry:
     __slots__ = ("array", "call")
 
-    def __init__(self, array, call):
+    def __init__(self, array: Array, call: int) -> None:
         self.array, self.call = array, call
 
 
@@ -58,15 +62,16 @@ class LayerBuffers:
     #: sets of gate constants (one per batch size) kept per LSTM
     MAX_CONSTANTS = 4
 
-    def __init__(self, pool, owner_ref=None):
+    def __init__(self, pool: BufferPool, owner_ref: weakref.ref[Array] | None = None) -> None:
         self.pool, self.owner_ref = pool, owner_ref
-        self.entries = []               # _Entry, oldest first
+        self.entries: list[_Entry] = []               # _Entry, oldest first
         self.call = 0                   # calls started so far
-        self.live_caches = {}           # id -> weak reference, of the current call's caches
+        # id -> weak reference, of the current call's caches
+        self.live_caches: dict[int, weakref.ref[CallCache]] = {}
         self.recent_call_bytes = (0, 0)  # bytes each of the last two calls used
-        self.constants = {}
+        self.constants: dict[Any, Any] = {}
 
-    def empty(self, shape, dtype):
+    def empty(self, shape: Shape, dtype: DTypeLike) -> Array:
         """An uninitialized array; one of the pool's when one of this shape and dtype is
         free (referenced by nothing else)."""
         pool = self.pool
@@ -87,7 +92,7 @@ class LayerBuffers:
                 self.entries.append(_Entry(array, self.call))
             return array
 
-    def _release_unused(self, nbytes):
+    def _release_unused(self, nbytes: int) -> None:
         """Before adding ``nbytes``: release free arrays of earlier calls, least recently
         used first, until this call's arrays and those together fit in the largest of this
         call and the two before it."""
@@ -106,7 +111,7 @@ class LayerBuffers:
         if released:
             self.entries = [e for e in self.entries if id(e) not in released]
 
-    def start_call(self, cache):
+    def start_call(self, cache: CallCache) -> None:
         """A forward pass begins whose cache is ``cache``: a new call when no cache of the
         previous one is alive. Then the arrays that neither of the last two calls used are
         released (two, so that alternating kinds of calls, a training step and a forward
@@ -121,11 +126,11 @@ class LayerBuffers:
             ref = weakref.ref(cache, self._cache_freed)
             self.live_caches[id(ref)] = ref
 
-    def _cache_freed(self, ref):
+    def _cache_freed(self, ref: weakref.ref[CallCache]) -> None:
         with self.pool.lock:
             self.live_caches.pop(id(ref), None)
 
-    def constant(self, key, make):
+    def constant(self, key: Any, make: Callable[[], Any]) -> Any:
         """``make()``, computed once per ``key`` and kept with this LSTM's arrays."""
         value = self.constants.get(key)
         if value is None:
@@ -136,7 +141,7 @@ class LayerBuffers:
         return value
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         return sum(e.array.nbytes for e in self.entries)
 
 
@@ -151,24 +156,25 @@ class BufferPool:
         Arrays smaller than this are plain ``np.empty`` (their page faults cost little).
     """
 
-    def __init__(self, max_bytes=1 << 30, min_bytes=1 << 16):
+    def __init__(self, max_bytes: int = 1 << 30, min_bytes: int = 1 << 16) -> None:
         self.max_bytes, self.min_bytes, self.enabled = max_bytes, min_bytes, True
         # Re-entrant: a cache or a weight array may be freed (and call back) while the
         # same thread is inside the pool.
         self.lock = threading.RLock()
-        self._layers = {}               # id(owner) -> LayerBuffers
+        self._layers: dict[int, LayerBuffers] = {}  # id(owner) -> LayerBuffers
         self._unowned = LayerBuffers(self)
         probe = _Entry(np.empty(1), 0)
         self._unreferenced = sys.getrefcount(probe.array)   # the entry's + the call's
 
-    def idle(self, entry):
+    def idle(self, entry: _Entry) -> bool:
         """Whether nothing but the pool references ``entry``'s array."""
         return sys.getrefcount(entry.array) == self._unreferenced
 
-    def for_layer(self, recurrent_kernel):
+    def for_layer(self, recurrent_kernel: Array) -> LayerBuffers:
         """The :class:`LayerBuffers` of the LSTM whose recurrent kernel is this array."""
         buffers = self._layers.get(id(recurrent_kernel))
-        if buffers is not None and buffers.owner_ref() is recurrent_kernel:
+        if (buffers is not None and buffers.owner_ref is not None
+                and buffers.owner_ref() is recurrent_kernel):
             return buffers
         key = id(recurrent_kernel)
         with self.lock:
@@ -180,29 +186,29 @@ class BufferPool:
             buffers = self._layers[key] = LayerBuffers(self, owner_ref)
             return buffers
 
-    def _owner_freed(self, key, owner_ref):
+    def _owner_freed(self, key: int, owner_ref: weakref.ref[Array]) -> None:
         with self.lock:
             buffers = self._layers.get(key)
             if buffers is not None and buffers.owner_ref is owner_ref:
                 del self._layers[key]
 
-    def start_call(self, recurrent_kernel, cache):
+    def start_call(self, recurrent_kernel: Array, cache: CallCache) -> LayerBuffers:
         """The :class:`LayerBuffers` of this LSTM, for a forward pass whose cache (a
         :class:`CallCache`) is ``cache``."""
         buffers = self.for_layer(recurrent_kernel)
         buffers.start_call(cache)
         return buffers
 
-    def _all(self):
+    def _all(self) -> list[LayerBuffers]:
         return list(self._layers.values()) + [self._unowned]
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes of every array the pool holds (free or in use)."""
         with self.lock:
             return sum(buffers.nbytes for buffers in self._all())
 
-    def make_room(self, nbytes):
+    def make_room(self, nbytes: int) -> None:
         """Release free arrays, earlier calls' first, until ``nbytes`` more fit under
         ``max_bytes``."""
         excess = self.nbytes + nbytes - self.max_bytes
@@ -215,7 +221,7 @@ class BufferPool:
                     buffers.entries.remove(entry)
                     excess -= entry.array.nbytes
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget every recycled array (memory is freed once nothing else holds it)."""
         with self.lock:
             self._layers = {}

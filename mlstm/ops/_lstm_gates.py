@@ -6,17 +6,22 @@ plainly instead.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from .._typing import DTypeLike, FloatArray
+from ._buffer_pool import LayerBuffers
 from .activations import activate, derivative_from_output
 
 __all__ = ["GateActivation"]
 
 
-def _one_tanh_constants(N, H, dtype):
+def _one_tanh_constants(N: int, H: int, dtype: DTypeLike
+                        ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """s (4H,), and s, shift, α repeated over the batch (N, 4H); read-only."""
-    def per_block(i, f, c, o):
+    def per_block(i: float, f: float, c: float, o: float) -> FloatArray:
         return np.repeat(np.array([i, f, c, o], dtype=dtype), H)
 
     column_scale = per_block(.5, .5, 1, .5)
@@ -51,12 +56,14 @@ class GateActivation:
     kept with the LSTM's pooled arrays (``buffers``, a LayerBuffers), freed with them.
     """
 
-    def __init__(self, activation, recurrent_activation, N, H, dtype, buffers=None):
+    def __init__(self, activation: str, recurrent_activation: str, N: int, H: int,
+                 dtype: DTypeLike, buffers: LayerBuffers | None = None) -> None:
         self.activation, self.recurrent_activation, self.H = activation, recurrent_activation, H
         self.one_tanh = activation == "tanh" and recurrent_activation == "sigmoid"
         #: ``cell(c, out)``: φ(c) into ``out`` (NumPy's own function when φ is tanh: the
         #: dispatch through :func:`activate` is a third of its cost at small sizes).
-        self.cell = np.tanh if activation == "tanh" else functools.partial(activate, activation)
+        self.cell: Callable[..., Any] = (np.tanh if activation == "tanh"
+                                         else functools.partial(activate, activation))
         if self.one_tanh:
             dtype = np.dtype(dtype)
             if buffers is None:
@@ -66,14 +73,16 @@ class GateActivation:
                                              lambda: _one_tanh_constants(N, H, dtype))
             self.column_scale, self.scale, self.shift, self.alpha = constants
 
-    def fold_into_weights(self, kernel, recurrent_kernel, bias):
+    def fold_into_weights(self, kernel: FloatArray, recurrent_kernel: FloatArray,
+                          bias: FloatArray | None
+                          ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
         """``(W, U, b)`` scaled column-wise by s (one-tanh form) or unchanged."""
         if not self.one_tanh:
             return kernel, recurrent_kernel, bias
         s = self.column_scale
         return kernel * s, recurrent_kernel * s, None if bias is None else bias * s
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         """Activate z (pre-activations, weights folded as above) in place into i, f, g, o."""
         if self.one_tanh:
             np.tanh(z, out=z)
@@ -86,7 +95,7 @@ class GateActivation:
         activate(self.recurrent_activation, z[:, 3 * H:], out=z[:, 3 * H:])
         return z
 
-    def derivative(self, gates, out, scratch):
+    def derivative(self, gates: FloatArray, out: FloatArray, scratch: FloatArray) -> FloatArray:
         """dgate/dz of each block from the gate values ``gates`` (..., 4H) into ``out``."""
         if self.one_tanh:
             np.subtract(1, gates, out=out)

@@ -6,8 +6,13 @@ equations these pieces implement.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from .._typing import BoolArray, DTypeLike, FloatArray
+from ._buffer_pool import LayerBuffers
+from ._lstm_gates import GateActivation
 from .activations import derivative_from_output
 
 __all__ = ["LocalFactors", "MaskedCarry", "WeightGradients", "steps_within"]
@@ -19,16 +24,18 @@ class WeightGradients:
     chunk, one GEMM each over the whole sequence). Later chunks' shares go through one
     scratch array per weight, so that no chunk allocates."""
 
-    def __init__(self, x_tm, h_states, kernel, use_bias, go_backwards, input_grad, chunk):
+    def __init__(self, x_tm: FloatArray, h_states: FloatArray, kernel: FloatArray,
+                 use_bias: bool, go_backwards: bool, input_grad: bool, chunk: int) -> None:
         self.x_tm, self.h_states, self.kernel = x_tm, h_states, kernel
         self.go_backwards = go_backwards
         T, N, D = x_tm.shape
         self.ones = np.ones(chunk * N, dtype=x_tm.dtype) if use_bias else None
-        self.sums, self.scratch = {}, {}
+        self.sums: dict[str, FloatArray] = {}
+        self.scratch: dict[str, FloatArray] = {}
         # (not recycled: a model drops input gradients at once, the pool would keep them alive)
         self.d_x_tm = np.empty((T, N, D), dtype=x_tm.dtype) if input_grad else None
 
-    def add(self, start, stop, d_gates):
+    def add(self, start: int, stop: int, d_gates: FloatArray) -> None:
         """Add steps ``start:stop`` whose dz_t are ``d_gates`` (stop - start, N, 4H)."""
         k, N, H4 = d_gates.shape
         D, H = self.x_tm.shape[2], self.h_states.shape[2]
@@ -48,7 +55,7 @@ class WeightGradients:
         if self.d_x_tm is not None:
             np.matmul(dz, self.kernel.T, out=self.d_x_tm[start:stop].reshape(k * N, D))
 
-    def result(self):
+    def result(self) -> dict[str, Any]:
         grads = dict(self.sums, x=None)
         if self.d_x_tm is not None:
             d_x_tm = self.d_x_tm[::-1] if self.go_backwards else self.d_x_tm
@@ -56,7 +63,7 @@ class WeightGradients:
         return grads
 
 
-def steps_within(nbytes, T, N, H, dtype):
+def steps_within(nbytes: int, T: int, N: int, H: int, dtype: DTypeLike) -> int:
     """How many time steps of (N, 4H) gate rows fit in ``nbytes`` (at least 1, at most T)."""
     step_bytes = N * 4 * H * np.dtype(dtype).itemsize
     return min(T, max(1, nbytes // step_bytes))
@@ -77,7 +84,8 @@ class LocalFactors:
 
     CACHE_BYTES = 512 * 1024
 
-    def __init__(self, gate_activation, T, N, H, dtype, buffers=None):
+    def __init__(self, gate_activation: GateActivation, T: int, N: int, H: int, dtype: DTypeLike,
+                 buffers: LayerBuffers | None = None) -> None:
         self.gate_activation, self.H = gate_activation, H
         self.activation = gate_activation.activation
         self.block = steps_within(self.CACHE_BYTES, T, N, H, dtype)
@@ -89,7 +97,8 @@ class LocalFactors:
         self.cell_factor, self.tanh_c, self.forget = (
             empty((self.block, N, H), dtype) for _ in range(3))
 
-    def compute(self, gates, c_states, out):
+    def compute(self, gates: FloatArray, c_states: FloatArray, out: FloatArray
+                ) -> tuple[FloatArray, FloatArray]:
         """Fill ``out`` (k, N, 4H) from ``gates`` (k, N, 4H) and ``c_states`` (k+1, N, H)
         (c_{t-1} for each step, then c'_t of the last); returns cell_factor (k, N, H) and
         a contiguous copy of the forget gates f (k, N, H) (a strided f in each step's
@@ -122,14 +131,15 @@ class MaskedCarry:
         to step t-1:  dh_{t-1} = (1 - m) dh_t + dz_t U^T,   dc_{t-1} = (1 - m) dc_t + dc'_t ⊙ f_t
     """
 
-    def __init__(self, step_mask, N, H, dtype):
+    def __init__(self, step_mask: BoolArray, N: int, H: int, dtype: DTypeLike) -> None:
         self.valid = step_mask.astype(dtype)             # (T, N, 1)
         self.invalid = (~step_mask).astype(dtype)
         self.d_y = np.zeros((N, H), dtype=dtype)
         self.d_c_valid = np.empty((N, H), dtype=dtype)
         self.scratch = np.empty((N, H), dtype=dtype)
 
-    def split(self, t, d_h, d_c, d_out_t, out):
+    def split(self, t: int, d_h: FloatArray, d_c: FloatArray, d_out_t: FloatArray | None,
+              out: FloatArray) -> FloatArray:
         """dh'_t into ``out``; returns m dc_t; leaves (1 - m) dh_t, (1 - m) dc_t in d_h, d_c."""
         valid, invalid = self.valid[t], self.invalid[t]
         if d_out_t is not None:

@@ -24,8 +24,13 @@ overflow warning at x = -1e4) and keeps float32 as float32.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy.special import expit
+
+from .._typing import FloatArray
 
 from .softmax import softmax, softmax_backward_from_output
 
@@ -34,22 +39,22 @@ __all__ = ["ACTIVATIONS", "LAST_AXIS_ACTIVATIONS", "get_activation", "activate",
            "linear", "softmax"]
 
 
-def sigmoid(x, out=None):
+def sigmoid(x: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, overflow-free (scipy.special.expit)."""
     return expit(x, out=out)
 
 
-def tanh(x, out=None):
+def tanh(x: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """Hyperbolic tangent."""
     return np.tanh(x, out=out)
 
 
-def relu(x, out=None):
+def relu(x: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """Rectified linear unit ``max(x, 0)``."""
     return np.maximum(x, 0, out=out)
 
 
-def linear(x, out=None):
+def linear(x: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """Identity; copies into ``out`` when given."""
     if out is None:
         return x
@@ -58,24 +63,24 @@ def linear(x, out=None):
     return out
 
 
-def _d_sigmoid(y, out=None):
+def _d_sigmoid(y: FloatArray, out: FloatArray | None = None) -> FloatArray:
     # y (1 - y), written so that no temporary the size of y is allocated when out is given
     out = np.subtract(1, y, out=out)
     return np.multiply(out, y, out=out)
 
 
-def _d_tanh(y, out=None):
+def _d_tanh(y: FloatArray, out: FloatArray | None = None) -> FloatArray:
     out = np.multiply(y, y, out=out)
     return np.subtract(1, out, out=out)
 
 
-def _d_relu(y, out=None):
+def _d_relu(y: FloatArray, out: FloatArray | None = None) -> FloatArray:
     if out is None:
         return (y > 0).astype(y.dtype)
     return np.greater(y, 0, out=out)
 
 
-def _d_linear(y, out=None):
+def _d_linear(y: FloatArray, out: FloatArray | None = None) -> FloatArray:
     if out is None:
         return np.ones_like(y)
     out[...] = 1
@@ -83,7 +88,7 @@ def _d_linear(y, out=None):
 
 
 #: name -> (forward(x, out=None), derivative_from_output(y, out=None))
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, tuple[Callable[..., FloatArray], Callable[..., FloatArray]]] = {
     "linear": (linear, _d_linear),
     "sigmoid": (sigmoid, _d_sigmoid),
     "tanh": (tanh, _d_tanh),
@@ -93,12 +98,13 @@ ACTIVATIONS = {
 
 #: name -> (forward(x, out=None), backward_from_output(d_y, y, out=None)): activations of
 #: the whole last axis, whose backward pass is not ``d_y * f'(x)``.
-LAST_AXIS_ACTIVATIONS = {
+LAST_AXIS_ACTIVATIONS: dict[str, tuple[Callable[..., FloatArray],
+                                       Callable[..., FloatArray]]] = {
     "softmax": (softmax, softmax_backward_from_output),
 }
 
 
-def get_activation(name, last_axis=False):
+def get_activation(name: Any, last_axis: bool = False) -> str:
     """Return the canonical activation name, accepting ``None`` for ``"linear"``.
 
     Parameters
@@ -127,13 +133,14 @@ def get_activation(name, last_axis=False):
     return name
 
 
-def activate(name, x, out=None):
+def activate(name: str, x: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """Apply activation ``name`` to ``x`` (into ``out`` when given)."""
     table = LAST_AXIS_ACTIVATIONS if name in LAST_AXIS_ACTIVATIONS else ACTIVATIONS
     return table[name][0](x, out=out)
 
 
-def derivative_from_output(name, y, out=None):
+def derivative_from_output(name: str, y: FloatArray, out: FloatArray | None = None
+                           ) -> FloatArray:
     """Derivative ``f'(x)`` of elementwise activation ``name`` expressed through its output
     ``y = f(x)``. Softmax has no elementwise derivative: use :func:`activation_backward`."""
     if name in LAST_AXIS_ACTIVATIONS:
@@ -142,7 +149,7 @@ def derivative_from_output(name, y, out=None):
     return ACTIVATIONS[name][1](y, out=out)
 
 
-def activation_backward(name, d_y, y):
+def activation_backward(name: str, d_y: FloatArray, y: FloatArray) -> FloatArray:
     """``dL/dx`` from ``dL/dy`` and the output ``y = f(x)``: ``d_y ⊙ f'(x)`` for an
     elementwise activation, ``y ⊙ (d_y - Σ_j d_y_j y_j)`` for softmax. Shapes (..., O)."""
     if name in LAST_AXIS_ACTIVATIONS:

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._typing import BoolArray, Cache, FloatArray
+
 __all__ = ["MASK_COUNT_EPSILON", "batch_statistics", "batch_norm_forward",
            "batch_norm_backward", "moving_average"]
 
@@ -42,7 +44,8 @@ __all__ = ["MASK_COUNT_EPSILON", "batch_statistics", "batch_norm_forward",
 MASK_COUNT_EPSILON = 1e-7
 
 
-def batch_statistics(x, mask=None):
+def batch_statistics(x: FloatArray, mask: BoolArray | None = None
+                     ) -> tuple[FloatArray, FloatArray]:
     """``(mean, variance)`` (D,) over every axis of ``x`` (N, ..., D) but the last.
 
     ``mask`` (N, T) bool for x (N, T, D): only valid steps count (see the module docstring).
@@ -60,8 +63,10 @@ def batch_statistics(x, mask=None):
     return mean, variance
 
 
-def batch_norm_forward(x, mean, variance, gamma=None, beta=None, epsilon=1e-3, mask=None,
-                       batch_stats=False):
+def batch_norm_forward(x: FloatArray, mean: FloatArray, variance: FloatArray,
+                       gamma: FloatArray | None = None, beta: FloatArray | None = None,
+                       epsilon: float = 1e-3, mask: BoolArray | None = None,
+                       batch_stats: bool = False) -> tuple[FloatArray, Cache]:
     """Normalize ``x`` (N, ..., D) with ``mean`` and ``variance`` (D,), then scale and shift.
 
     Parameters
@@ -93,14 +98,14 @@ def batch_norm_forward(x, mean, variance, gamma=None, beta=None, epsilon=1e-3, m
     return y, cache
 
 
-def batch_norm_backward(d_y, cache):
+def batch_norm_backward(d_y: FloatArray, cache: Cache) -> dict[str, FloatArray]:
     """Gradients of :func:`batch_norm_forward` (through the batch statistics when it used
     them): dict with ``x`` and, when used, ``gamma`` and ``beta``."""
     x, mean, inv, scale = cache["x"], cache["mean"], cache["inv"], cache["scale"]
     D = x.shape[-1]
     rows, d_rows = x.reshape(-1, D), d_y.reshape(-1, D)
     centered = rows - mean
-    grads = {}
+    grads: dict[str, FloatArray] = {}
     if cache["use_beta"]:
         grads["beta"] = d_rows.sum(axis=0)
     if cache["gamma"] is not None:
@@ -127,7 +132,7 @@ def batch_norm_backward(d_y, cache):
     return grads
 
 
-def moving_average(moving, value, momentum):
+def moving_average(moving: FloatArray, value: FloatArray, momentum: float) -> FloatArray:
     """``moving · momentum + value · (1 - momentum)`` in ``moving``'s dtype (Keras: the
     Python floats become constants of the variable's dtype). Returns a new array."""
     dtype = moving.dtype.type

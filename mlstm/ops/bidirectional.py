@@ -15,14 +15,20 @@ Bidirectional sets ``zero_output_for_mask = return_sequences`` on its layers):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import overload
+
 import numpy as np
+
+from .._typing import BoolArray, Cache, FloatArray
 
 __all__ = ["MERGE_MODES", "merge_forward", "merge_backward", "zero_masked_steps"]
 
 MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 
 
-def merge_forward(y, r, mode):
+def merge_forward(y: FloatArray, r: FloatArray, mode: str | None
+                  ) -> tuple[list[FloatArray], Cache]:
     """Combine ``y`` and ``r`` (same leading axes) by ``mode``; returns ``(outputs, cache)``
     where ``outputs`` is a list: one array, or ``[y, r]`` for ``mode=None``."""
     if mode == "concat":
@@ -43,7 +49,8 @@ def merge_forward(y, r, mode):
     return [out], cache
 
 
-def merge_backward(d_outputs, cache):
+def merge_backward(d_outputs: Sequence[FloatArray | None], cache: Cache
+                   ) -> tuple[FloatArray | None, FloatArray | None]:
     """``(dy, dr)`` from the gradients of :func:`merge_forward`'s outputs (None: none)."""
     mode = cache["mode"]
     if mode is None:
@@ -61,7 +68,12 @@ def merge_backward(d_outputs, cache):
     return d * cache["r"], d * cache["y"]          # mul
 
 
-def zero_masked_steps(seq, step_valid):
+@overload
+def zero_masked_steps(seq: FloatArray, step_valid: BoolArray | None) -> FloatArray: ...
+@overload
+def zero_masked_steps(seq: None, step_valid: BoolArray | None) -> None: ...
+def zero_masked_steps(seq: FloatArray | None, step_valid: BoolArray | None
+                      ) -> FloatArray | None:
     """``seq`` (N, T, H) with the steps where ``step_valid`` (N, T) is False set to 0 (a new
     array); ``seq`` itself when there is no mask. Its own backward: the same with ``dseq``."""
     if step_valid is None or seq is None:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._typing import Cache, FloatArray
 from .activations import activate, activation_backward
 
 __all__ = ["dense_forward", "dense_backward"]
 
 
-def dense_forward(x, kernel, bias=None, activation="linear"):
+def dense_forward(x: FloatArray, kernel: FloatArray, bias: FloatArray | None = None,
+                  activation: str = "linear") -> tuple[FloatArray, Cache]:
     """Affine map on the last axis followed by an activation.
 
     Parameters
@@ -47,7 +49,8 @@ def dense_forward(x, kernel, bias=None, activation="linear"):
     return y, cache
 
 
-def dense_backward(d_y, cache, d_logits=None):
+def dense_backward(d_y: FloatArray | None, cache: Cache, d_logits: FloatArray | None = None
+                   ) -> dict[str, FloatArray]:
     """Gradients of :func:`dense_forward`.
 
     Parameters

@@ -15,21 +15,26 @@ seeded stream during ``fit``), so the same seed gives the same masks, bit for bi
 """
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
+
+from .._typing import Cache, DTypeLike, FloatArray, Shape
 
 __all__ = ["dropout_scale", "dropout_mask", "dropout_forward", "dropout_backward"]
 
 
-def dropout_scale(rate, dtype):
+def dropout_scale(rate: float, dtype: DTypeLike) -> np.floating[Any]:
     """``1 / (1 - rate)`` computed in ``dtype`` (TensorFlow converts the rate to x's dtype
     before dividing); 0 for ``rate == 1`` (everything is dropped)."""
-    dtype = np.dtype(dtype).type
+    scalar = cast("type[np.floating[Any]]", np.dtype(dtype).type)   # float32 or float64
     if rate >= 1:
-        return dtype(0)
-    return dtype(1) / (dtype(1) - dtype(rate))
+        return scalar(0)
+    return scalar(1) / (scalar(1) - scalar(rate))
 
 
-def dropout_mask(rng, rate, shape, dtype):
+def dropout_mask(rng: np.random.Generator, rate: float, shape: Shape, dtype: DTypeLike
+                 ) -> FloatArray:
     """A dropout mask ``keep · 1/(1 - rate)`` of ``shape``, drawn from ``rng``.
 
     Parameters
@@ -50,7 +55,7 @@ def dropout_mask(rng, rate, shape, dtype):
     return keep.astype(dtype) * dropout_scale(rate, dtype)
 
 
-def dropout_forward(x, mask):
+def dropout_forward(x: FloatArray, mask: FloatArray | None) -> tuple[FloatArray, Cache]:
     """``y = x ⊙ mask`` (``mask`` broadcastable to ``x``; None: the identity, a copy-free
     pass-through). Returns ``(y, cache)``."""
     if mask is None:
@@ -58,7 +63,7 @@ def dropout_forward(x, mask):
     return x * mask, {"mask": mask}
 
 
-def dropout_backward(d_y, cache):
+def dropout_backward(d_y: FloatArray, cache: Cache) -> FloatArray:
     """``dx = dy ⊙ mask`` (the same mask as the forward pass)."""
     mask = cache["mask"]
     return d_y if mask is None else d_y * mask

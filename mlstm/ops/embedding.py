@@ -27,11 +27,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from .._typing import ArrayLike, Cache, FloatArray, IntArray
+
 __all__ = ["embedding_forward", "embedding_backward", "scatter_add", "scatter_add_reference",
            "first_id_outside"]
 
 
-def embedding_forward(ids, embeddings):
+def embedding_forward(ids: IntArray, embeddings: FloatArray) -> tuple[FloatArray, Cache]:
     """Look up rows of ``embeddings`` (V, D) for integer ``ids`` (N, ...): ``(y, cache)``.
 
     The ids must lie in [0, V) (the layer checks them first: NumPy would wrap negative ids
@@ -46,12 +48,12 @@ def embedding_forward(ids, embeddings):
     return y, {"ids": ids, "vocabulary": embeddings.shape[0]}
 
 
-def embedding_backward(d_y, cache):
+def embedding_backward(d_y: FloatArray, cache: Cache) -> FloatArray:
     """Gradient of the table, (V, D), from ``d_y`` (N, ..., D): :func:`scatter_add`."""
     return scatter_add(cache["ids"], d_y, cache["vocabulary"])
 
 
-def scatter_add(ids, values, vocabulary):
+def scatter_add(ids: ArrayLike, values: FloatArray, vocabulary: int) -> FloatArray:
     """``out[v] = Σ_{m: ids[m] = v} values[m]``, (V, D), as one sparse product.
 
     Parameters
@@ -70,7 +72,7 @@ def scatter_add(ids, values, vocabulary):
     return np.asarray(picks @ rows)
 
 
-def scatter_add_reference(ids, values, vocabulary):
+def scatter_add_reference(ids: ArrayLike, values: FloatArray, vocabulary: int) -> FloatArray:
     """The plain definition of :func:`scatter_add`: ``np.add.at`` on a zero table."""
     rows = values.reshape(np.asarray(ids).size, -1)
     out = np.zeros((vocabulary, rows.shape[1]), dtype=values.dtype)
@@ -78,7 +80,7 @@ def scatter_add_reference(ids, values, vocabulary):
     return out
 
 
-def first_id_outside(ids, vocabulary):
+def first_id_outside(ids: IntArray, vocabulary: int) -> tuple[int, ...] | None:
     """Index tuple of the first id outside [0, vocabulary), or None when all are inside."""
     if ids.size == 0 or (ids.min() >= 0 and ids.max() < vocabulary):
         return None

@@ -40,9 +40,12 @@ How it is made fast (docs/performance.md has the measurements):
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ._buffer_pool import BUFFERS, BufferPool, CallCache
+from .._typing import BoolArray, Cache, FloatArray
+from ._buffer_pool import BUFFERS, BufferPool, CallCache, LayerBuffers
 from ._lstm_gates import GateActivation
 from ._lstm_gradients import LocalFactors, MaskedCarry, WeightGradients, steps_within
 from .lstm_reference import lstm_step
@@ -56,8 +59,12 @@ __all__ = ["lstm_forward", "lstm_backward", "lstm_step", "input_projection",
 GRADIENT_CHUNK_BYTES = 4 << 20
 
 
-def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None,
-                 go_backwards=False, activation="tanh", recurrent_activation="sigmoid"):
+def lstm_forward(x: FloatArray, kernel: FloatArray, recurrent_kernel: FloatArray,
+                 bias: FloatArray | None = None, h0: FloatArray | None = None,
+                 c0: FloatArray | None = None, mask: BoolArray | None = None,
+                 go_backwards: bool = False, activation: str = "tanh",
+                 recurrent_activation: str = "sigmoid"
+                 ) -> tuple[tuple[FloatArray, FloatArray, FloatArray], Cache]:
     """Run an LSTM over a whole batch of sequences.
 
     Parameters
@@ -157,7 +164,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     return (outputs, h_states[T], c_states[T]), cache
 
 
-def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_gates=True):
+def lstm_backward(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
+                  d_c_last: FloatArray | None, cache: Cache, input_grad: bool = True,
+                  keep_d_gates: bool = True) -> dict[str, Any]:
     """Backpropagate through time.
 
     Parameters
@@ -277,7 +286,8 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     return grads
 
 
-def input_projection(x_tm, kernel, bias=None, buffers=None):
+def input_projection(x_tm: FloatArray, kernel: FloatArray, bias: FloatArray | None = None,
+                     buffers: LayerBuffers | None = None) -> FloatArray:
     """``x_t W + b`` for every step as one GEMM.
 
     The bias rides along as the weight of a constant input 1, so that no second pass over

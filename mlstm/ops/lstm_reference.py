@@ -22,16 +22,22 @@ the previous output (zeros before the first valid step).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from .._typing import BoolArray, Cache, FloatArray
 from .activations import activate, derivative_from_output
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "lstm_step_gate_gradients",
            "lstm_step", "lstm_forward_reference", "lstm_backward_reference"]
 
 
-def lstm_step_forward(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias=None,
-                      activation="tanh", recurrent_activation="sigmoid"):
+def lstm_step_forward(x_t: FloatArray, h_prev: FloatArray, c_prev: FloatArray,
+                      kernel: FloatArray, recurrent_kernel: FloatArray,
+                      bias: FloatArray | None = None, activation: str = "tanh",
+                      recurrent_activation: str = "sigmoid"
+                      ) -> tuple[tuple[FloatArray, FloatArray], Cache]:
     """One LSTM step.
 
     Equations (the gates read ``z`` in blocks of H columns: i, f, c, o)::
@@ -79,7 +85,8 @@ def lstm_step_forward(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias=None,
     return (h_t, c_t), cache
 
 
-def lstm_step_gate_gradients(d_h, d_c, cache):
+def lstm_step_gate_gradients(d_h: FloatArray, d_c: FloatArray, cache: Cache
+                             ) -> tuple[FloatArray, FloatArray]:
     """Backward through the cell: from dL/dh_t and dL/dc_t to dL/dz and dL/dc_prev.
 
     Each line is the chain rule through one line of :func:`lstm_step_forward`, read from
@@ -128,7 +135,9 @@ def lstm_step_gate_gradients(d_h, d_c, cache):
     return d_z, d_c_prev
 
 
-def lstm_step_backward(d_h, d_c, cache):
+def lstm_step_backward(d_h: FloatArray, d_c: FloatArray, cache: Cache
+                       ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+                                  FloatArray | None]:
     """One LSTM step backward.
 
     First through the cell (:func:`lstm_step_gate_gradients`), then through
@@ -162,8 +171,10 @@ def lstm_step_backward(d_h, d_c, cache):
     return d_x, d_h_prev, d_c_prev, d_kernel, d_recurrent_kernel, d_bias
 
 
-def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias=None,
-              activation="tanh", recurrent_activation="sigmoid"):
+def lstm_step(x_t: FloatArray, h_prev: FloatArray, c_prev: FloatArray, kernel: FloatArray,
+              recurrent_kernel: FloatArray, bias: FloatArray | None = None,
+              activation: str = "tanh", recurrent_activation: str = "sigmoid"
+              ) -> tuple[FloatArray, FloatArray]:
     """One unmasked LSTM step without its cache: ``(h_t, c_t)`` of :func:`lstm_step_forward`.
 
     Returns
@@ -175,9 +186,12 @@ def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias=None,
     return h_t, c_t
 
 
-def lstm_forward_reference(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None,
-                           mask=None, go_backwards=False, activation="tanh",
-                           recurrent_activation="sigmoid"):
+def lstm_forward_reference(x: FloatArray, kernel: FloatArray, recurrent_kernel: FloatArray,
+                           bias: FloatArray | None = None, h0: FloatArray | None = None,
+                           c0: FloatArray | None = None, mask: BoolArray | None = None,
+                           go_backwards: bool = False, activation: str = "tanh",
+                           recurrent_activation: str = "sigmoid"
+                           ) -> tuple[tuple[FloatArray, FloatArray, FloatArray], Cache]:
     """Run the LSTM over whole sequences, one :func:`lstm_step_forward` per time step.
 
     Steps are taken in *processing order*: t = 0..T-1, or T-1..0 with ``go_backwards``
@@ -238,8 +252,10 @@ def lstm_forward_reference(x, kernel, recurrent_kernel, bias=None, h0=None, c0=N
     return (outputs, h, c), cache
 
 
-def lstm_backward_reference(d_outputs, d_h_last, d_c_last, cache, input_grad=True,
-                            keep_d_gates=True):
+def lstm_backward_reference(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
+                            d_c_last: FloatArray | None, cache: Cache,
+                            input_grad: bool = True, keep_d_gates: bool = True
+                            ) -> dict[str, Any]:
     """Backpropagation through time, one :func:`lstm_step_backward` per step, last first.
 
     Walking back from the last processed step, three gradients are carried: d_h = dL/dh_t

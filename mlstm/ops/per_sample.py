@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._typing import FloatArray
+
 __all__ = ["per_sample_outer_norms"]
 
 
-def per_sample_outer_norms(a, b, max_floats=2 ** 22):
+def per_sample_outer_norms(a: FloatArray, b: FloatArray, max_floats: int = 2 ** 22
+                           ) -> FloatArray:
     """``||Σ_s a[s, n] ⊗ b[s, n]||_F`` for every sample n.
 
     Parameters

@@ -25,8 +25,11 @@ the pass, so the gradient is checked against finite differences with them held f
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from .._typing import BoolArray, Cache, FloatArray
 from .activations import activate, derivative_from_output
 
 __all__ = ["lstm_gate_dropout_forward", "lstm_gate_dropout_backward"]
@@ -34,14 +37,18 @@ __all__ = ["lstm_gate_dropout_forward", "lstm_gate_dropout_backward"]
 GATES = 4
 
 
-def _gate(array, g, H):
+def _gate(array: FloatArray, g: int, H: int) -> FloatArray:
     return array[..., g * H:(g + 1) * H]
 
 
-def lstm_gate_dropout_forward(x, kernel, recurrent_kernel, bias=None, input_masks=None,
-                              recurrent_masks=None, h0=None, c0=None, mask=None,
-                              go_backwards=False, activation="tanh",
-                              recurrent_activation="sigmoid"):
+def lstm_gate_dropout_forward(x: FloatArray, kernel: FloatArray, recurrent_kernel: FloatArray,
+                              bias: FloatArray | None = None,
+                              input_masks: FloatArray | None = None,
+                              recurrent_masks: FloatArray | None = None,
+                              h0: FloatArray | None = None, c0: FloatArray | None = None,
+                              mask: BoolArray | None = None, go_backwards: bool = False,
+                              activation: str = "tanh", recurrent_activation: str = "sigmoid"
+                              ) -> tuple[tuple[FloatArray, FloatArray, FloatArray], Cache]:
     """Run the LSTM over whole sequences with per-gate dropout masks (see the module).
 
     Parameters
@@ -121,8 +128,10 @@ def lstm_gate_dropout_forward(x, kernel, recurrent_kernel, bias=None, input_mask
     return (outputs_tm.transpose(1, 0, 2), h_states[T], c_states[T]), cache
 
 
-def lstm_gate_dropout_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True,
-                               keep_d_gates=True):
+def lstm_gate_dropout_backward(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
+                               d_c_last: FloatArray | None, cache: Cache,
+                               input_grad: bool = True, keep_d_gates: bool = True
+                               ) -> dict[str, Any]:
     """Backpropagation through time of :func:`lstm_gate_dropout_forward`.
 
     Parameters and returns as :func:`mlstm.ops.lstm.lstm_backward`: ``d_outputs`` (N, T, H)
@@ -191,12 +200,12 @@ def lstm_gate_dropout_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=
         h_g = h_prev_all if recurrent_masks is None else h_prev_all * recurrent_masks[g]
         _gate(grads["kernel"], g, H)[...] = x_g.reshape(T * N, D).T @ d_z_g
         _gate(grads["recurrent_kernel"], g, H)[...] = h_g.reshape(T * N, H).T @ d_z_g
-        if input_grad:
+        if d_x_tm is not None:                  # (input_grad)
             d_x_g = (d_z_g @ _gate(W, g, H).T).reshape(T, N, D)
             d_x_tm += d_x_g if input_masks is None else d_x_g * input_masks[g]
     if cache["use_bias"]:
         grads["bias"] = d_z_all.sum(axis=(0, 1))
-    if input_grad:
+    if d_x_tm is not None:                      # (input_grad)
         d_x_tm = d_x_tm[::-1] if cache["go_backwards"] else d_x_tm
         grads["x"] = d_x_tm.transpose(1, 0, 2)
     else:

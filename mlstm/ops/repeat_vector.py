@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._typing import Cache, FloatArray
+
 __all__ = ["repeat_vector_forward", "repeat_vector_backward"]
 
 
-def repeat_vector_forward(x, n):
+def repeat_vector_forward(x: FloatArray, n: int) -> tuple[FloatArray, Cache]:
     """``x`` (N, D) repeated ``n`` times: (N, n, D) (a new array, not a broadcast view).
 
     Returns ``(y, cache)``; the cache is empty (the backward pass needs no value).
@@ -24,6 +26,6 @@ def repeat_vector_forward(x, n):
     return y, {}
 
 
-def repeat_vector_backward(d_y, cache):
+def repeat_vector_backward(d_y: FloatArray, cache: Cache) -> FloatArray:
     """dL/dx (N, D) from dL/dy (N, n, D): the sum over the repeated axis."""
     return d_y.sum(axis=1)

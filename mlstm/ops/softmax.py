@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._typing import Cache, FloatArray
+
 __all__ = ["softmax", "softmax_forward", "softmax_backward", "softmax_backward_from_output",
            "logsumexp", "log_softmax"]
 
 
-def softmax(x, out=None):
+def softmax(x: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """``exp(x) / Σ exp(x)`` over the last axis, with the row maximum subtracted first.
 
     Parameters
@@ -40,7 +42,8 @@ def softmax(x, out=None):
     return shifted
 
 
-def softmax_backward_from_output(d_y, y, out=None):
+def softmax_backward_from_output(d_y: FloatArray, y: FloatArray,
+                                 out: FloatArray | None = None) -> FloatArray:
     """``dx = y ⊙ (dy - Σ_j dy_j y_j)`` from the output ``y`` (the vector-Jacobian product).
 
     Parameters
@@ -57,23 +60,23 @@ def softmax_backward_from_output(d_y, y, out=None):
     return np.multiply(out, y, out=out)
 
 
-def softmax_forward(x):
+def softmax_forward(x: FloatArray) -> tuple[FloatArray, Cache]:
     """Softmax of ``x`` (..., C) over the last axis: ``(y, cache)``."""
     y = softmax(x)
     return y, {"y": y}
 
 
-def softmax_backward(d_y, cache):
+def softmax_backward(d_y: FloatArray, cache: Cache) -> FloatArray:
     """Gradient of :func:`softmax_forward`: ``dx`` (..., C) from ``dy`` (..., C)."""
     return softmax_backward_from_output(d_y, cache["y"])
 
 
-def logsumexp(x):
+def logsumexp(x: FloatArray) -> FloatArray:
     """``log Σ_j exp(x_j)`` over the last axis, (..., C) -> (..., 1), without overflow."""
     top = np.max(x, axis=-1, keepdims=True)
     return top + np.log(np.sum(np.exp(x - top), axis=-1, keepdims=True))
 
 
-def log_softmax(x):
+def log_softmax(x: FloatArray) -> FloatArray:
     """``x - logsumexp(x)`` over the last axis: the log-probabilities, (..., C)."""
     return x - logsumexp(x)

@@ -22,6 +22,8 @@ a schedule (:mod:`mlstm.schedules`, also reachable as ``mlstm.optimizers.schedul
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .. import schedules
 from ..registry import OPTIMIZERS as _REGISTRY
 from .adagrad import Adagrad
@@ -40,7 +42,7 @@ __all__ = ["Optimizer", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad"
            "clip_by_global_norm", "clip_by_value", "decoupled_weight_decay", "schedules"]
 
 
-def get(identifier):
+def get(identifier: Any) -> Optimizer:
     """An optimizer from a name (``"adam"``, ``"RMSprop"``, ``"sgd"``, ...; Keras'
     defaults), an instance (returned as it is), or a Keras optimizer object or class (the
     mlstm optimizer with its options: :func:`from_keras_object`)."""

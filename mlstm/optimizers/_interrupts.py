@@ -15,9 +15,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
 
 try:        # the C functions under signal.signal/getsignal: a tenth of their time per call
-    import _signal as _handlers
+    import _signal as _handlers  # type: ignore[import-not-found]  # (CPython's, no stub)
 except ImportError:     # pragma: no cover - not CPython
     _handlers = signal
 
@@ -25,7 +28,7 @@ __all__ = ["deferred_sigint"]
 
 
 @contextlib.contextmanager
-def deferred_sigint():
+def deferred_sigint() -> Iterator[None]:
     """``with deferred_sigint():`` the block is not interrupted by SIGINT; see the module."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -34,9 +37,9 @@ def deferred_sigint():
     if previous is None:        # installed outside Python: it could not be put back
         yield
         return
-    received = []
+    received: list[tuple[int, FrameType | None]] = []
 
-    def record(signum, frame):
+    def record(signum: int, frame: FrameType | None) -> None:
         received.append((signum, frame))
 
     _handlers.signal(signal.SIGINT, record)
@@ -48,7 +51,7 @@ def deferred_sigint():
             _deliver(previous, *received[0])
 
 
-def _deliver(handler, signum, frame):
+def _deliver(handler: Any, signum: int, frame: FrameType | None) -> None:
     """Do what ``handler`` would have done with the signal received inside the block."""
     if callable(handler):
         handler(signum, frame)          # default_int_handler raises KeyboardInterrupt

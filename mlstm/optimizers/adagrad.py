@@ -11,9 +11,14 @@ starting value is cast to the weights' dtype the way Keras' ``Constant`` initial
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
+from ..schedules import LearningRateSchedule
 from .base import Optimizer, _positive
 
 __all__ = ["Adagrad"]
@@ -40,15 +45,17 @@ class Adagrad(Optimizer):
 
     name = "adagrad"
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = _positive(
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
         self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
-        self.accumulators = {}
+        self.accumulators: dict[str, FloatArray] = {}
 
-    def rule(self, theta, g, state, step):
+    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+             step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         if state["accumulator"] is None:
             # Keras' Constant initializer: ops.cast(value, dtype), through float32
@@ -62,15 +69,15 @@ class Adagrad(Optimizer):
         theta -= step_size
         return theta, {"accumulator": a_new}
 
-    def _slots(self):
+    def _slots(self) -> dict[str, dict[str, FloatArray]]:
         return {"accumulator": self.accumulators}
 
-    def _float_settings(self):
+    def _float_settings(self) -> list[tuple[str, float]]:
         return super()._float_settings() + [
             ("epsilon", self.epsilon),
             ("initial_accumulator_value", self.initial_accumulator_value)]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(initial_accumulator_value=self.initial_accumulator_value,
                       epsilon=self.epsilon)

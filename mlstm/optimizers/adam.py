@@ -13,9 +13,14 @@ equals this with ε = ε' · sqrt(1 - β2^t) (docs/optimizers.md).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
+from ..schedules import LearningRateSchedule
 from .base import Optimizer, _positive
 
 __all__ = ["Adam"]
@@ -38,8 +43,9 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         for label, b in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not 0.0 <= _positive(label, b, allow_zero=True) < 1.0:
@@ -47,9 +53,12 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
         self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
         self.amsgrad = bool(amsgrad)
-        self.m, self.v, self.v_hat = {}, {}, {}
+        self.m: dict[str, FloatArray] = {}
+        self.v: dict[str, FloatArray] = {}
+        self.v_hat: dict[str, FloatArray] = {}
 
-    def rule(self, theta, g, state, step):
+    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+             step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         v = state["v"] if state["v"] is not None else np.zeros_like(theta)
@@ -74,7 +83,7 @@ class Adam(Optimizer):
         theta -= step_size
         return theta, new_state
 
-    def _factors(self, dtype, step):
+    def _factors(self, dtype: type[np.floating[Any]], step: int) -> tuple[Any, ...]:
         """``(α_t, 1 - β1, 1 - β2, ε)`` as ``dtype`` scalars, computed once per step and dtype
         (NumPy scalar arithmetic costs about a microsecond an operation)."""
         rate = self.learning_rate_at(step - 1)
@@ -91,16 +100,16 @@ class Adam(Optimizer):
                                                  dtype(1 - self.beta_2), dtype(self.epsilon)))
         return cache[1]
 
-    def _slots(self):
+    def _slots(self) -> dict[str, dict[str, FloatArray]]:
         slots = {"m": self.m, "v": self.v}
         if self.amsgrad:
             slots["v_hat"] = self.v_hat
         return slots
 
-    def _float_settings(self):
+    def _float_settings(self) -> list[tuple[str, float]]:
         return super()._float_settings() + [("epsilon", self.epsilon)]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                       amsgrad=self.amsgrad)

@@ -14,9 +14,14 @@ dtype through float32 (``ops.cast``); in the moment update it uses the Python fl
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
+from ..schedules import LearningRateSchedule
 from .base import Optimizer, _positive
 
 __all__ = ["Adamax"]
@@ -45,8 +50,8 @@ class Adamax(Optimizer):
 
     name = "adamax"
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         if not 0.0 <= _positive("beta_1", beta_1, allow_zero=True) < 1.0:
             raise ValueError(f"Adamax: beta_1 must be in [0, 1), got {beta_1}")
@@ -54,9 +59,11 @@ class Adamax(Optimizer):
             raise ValueError(f"Adamax: beta_2 must be in [0, 1], got {beta_2}")
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
         self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
-        self.m, self.u = {}, {}
+        self.m: dict[str, FloatArray] = {}
+        self.u: dict[str, FloatArray] = {}
 
-    def rule(self, theta, g, state, step):
+    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+             step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         u = state["u"] if state["u"] is not None else np.zeros_like(theta)
@@ -72,13 +79,13 @@ class Adamax(Optimizer):
         theta -= step_size
         return theta, {"m": m_new, "u": u_new}
 
-    def _slots(self):
+    def _slots(self) -> dict[str, dict[str, FloatArray]]:
         return {"m": self.m, "u": self.u}
 
-    def _float_settings(self):
+    def _float_settings(self) -> list[tuple[str, float]]:
         return super()._float_settings() + [("epsilon", self.epsilon)]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
         return config

@@ -15,7 +15,10 @@ Adam step, as in :meth:`mlstm.optimizers.Optimizer.apply`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..registry import register_optimizer
+from ..schedules import LearningRateSchedule
 from .adam import Adam
 
 __all__ = ["AdamW"]
@@ -43,8 +46,9 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
+                 weight_decay: float = 0.004, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, **kwargs: Any) -> None:
         if weight_decay is None:
             raise ValueError("AdamW: weight_decay must be a number (0.004 by default; 0 "
                              "switches the decay off), got None, as Keras refuses it")

@@ -34,11 +34,14 @@ float32, or ``weight_decay · learning_rate`` beyond its range) are refused by
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from .. import schedules, validation
-from ..schedules import is_schedule
+from .._typing import DTypeLike, FloatArray, JSONDict
+from ..schedules import LearningRateSchedule, is_schedule
 from ._interrupts import deferred_sigint
 
 __all__ = ["Optimizer", "clip_by_norm", "clip_by_global_norm", "clip_by_value",
@@ -50,16 +53,17 @@ MAX_ITERATIONS = 2 ** 53
 
 
 # --------------------------------------------------------------------------- transforms
-def clip_by_norm(grads, clipnorm):
+def clip_by_norm(grads: Mapping[str, FloatArray], clipnorm: float) -> dict[str, FloatArray]:
     """Each gradient scaled to an L2 norm of at most ``clipnorm`` (new arrays)."""
-    out = {}
+    out: dict[str, FloatArray] = {}
     for name, g in grads.items():
         norm = np.sqrt(np.sum(np.square(g)))
         out[name] = g * g.dtype.type(clipnorm) / max(norm, g.dtype.type(clipnorm))
     return out
 
 
-def clip_by_global_norm(grads, global_clipnorm):
+def clip_by_global_norm(grads: Mapping[str, FloatArray], global_clipnorm: float
+                        ) -> Mapping[str, FloatArray]:
     """All gradients scaled together so that their joint L2 norm is at most ``global_clipnorm``."""
     norm = np.sqrt(sum(float(np.sum(np.square(g.astype(np.float64)))) for g in grads.values()))
     if norm > global_clipnorm:
@@ -68,12 +72,12 @@ def clip_by_global_norm(grads, global_clipnorm):
     return grads
 
 
-def clip_by_value(grads, clipvalue):
+def clip_by_value(grads: Mapping[str, FloatArray], clipvalue: float) -> dict[str, FloatArray]:
     """Every gradient entry clipped to [-clipvalue, clipvalue] (new arrays)."""
     return {name: np.clip(g, -clipvalue, clipvalue) for name, g in grads.items()}
 
 
-def decoupled_weight_decay(theta, rate):
+def decoupled_weight_decay(theta: FloatArray, rate: float) -> FloatArray:
     """``θ - θ · rate`` as a new array (``rate = weight_decay · learning_rate``)."""
     return theta - theta * theta.dtype.type(rate)
 
@@ -102,8 +106,9 @@ class Optimizer:
 
     name = "optimizer"
 
-    def __init__(self, learning_rate=0.001, clipnorm=None, global_clipnorm=None,
-                 clipvalue=None, weight_decay=None):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
+                 clipnorm: float | None = None, global_clipnorm: float | None = None,
+                 clipvalue: float | None = None, weight_decay: float | None = None) -> None:
         self.learning_rate = learning_rate
         if sum(c is not None for c in (clipnorm, global_clipnorm, clipvalue)) > 1:
             raise ValueError("Only one of clipnorm, global_clipnorm and clipvalue can be set "
@@ -116,26 +121,27 @@ class Optimizer:
                              else _positive("weight_decay", weight_decay, allow_zero=True))
         self.iterations = 0
         #: The rate the last step taken used (None before any).
-        self.current_learning_rate = None
+        self.current_learning_rate: float | None = None
 
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> float | LearningRateSchedule:
         """The step size: a positive finite float or a schedule (checked whenever set)."""
         return self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value):
-        self._learning_rate = (value if is_schedule(value)
+    def learning_rate(self, value: float | LearningRateSchedule) -> None:
+        self._learning_rate: float | LearningRateSchedule = (value if is_schedule(value)
                                else _positive("learning_rate", value, allow_zero=True))
 
-    def learning_rate_at(self, iterations):
+    def learning_rate_at(self, iterations: int) -> float:
         """The rate of the step taken after ``iterations`` steps: the constant, or the
         schedule at ``iterations`` (the count before the update, as Keras does)."""
         lr = self._learning_rate
-        return float(lr(int(iterations))) if is_schedule(lr) else lr
+        return float(lr(int(iterations))) if isinstance(lr, LearningRateSchedule) else lr
 
     # ------------------------------------------------------------------ the step
-    def apply(self, params, grads):
+    def apply(self, params: Mapping[str, FloatArray], grads: Mapping[str, FloatArray]
+              ) -> dict[str, FloatArray]:
         """One step on every parameter named in ``grads``, all or nothing (module docstring).
 
         Parameters
@@ -177,7 +183,8 @@ class Optimizer:
             bad = self._nonfinite(new_params, new_state)
         if bad:
             raise validation.NonFiniteError.from_update(bad, step, repr(self))
-        updates = {name: new - params[name] for name, new in new_params.items()}
+        updates: dict[str, FloatArray] = {name: new - params[name]
+                                          for name, new in new_params.items()}
         slots = self._slots()
         with deferred_sigint():
             for name, new in new_params.items():
@@ -188,10 +195,12 @@ class Optimizer:
             self.current_learning_rate = self.learning_rate_at(step - 1)
         return updates
 
-    def _compute(self, params, grads, step):
+    def _compute(self, params: Mapping[str, FloatArray], grads: Mapping[str, FloatArray],
+                 step: int) -> tuple[dict[str, FloatArray], dict[tuple[str, str], FloatArray]]:
         """``(new parameters, new state)``: new arrays only; nothing held is modified."""
         slots = self._slots()
-        new_params, new_state = {}, {}
+        new_params: dict[str, FloatArray] = {}
+        new_state: dict[tuple[str, str], FloatArray] = {}
         for name, g in self.clip_gradients(grads).items():
             theta = params[name]
             g = g.astype(theta.dtype, copy=False)
@@ -204,7 +213,8 @@ class Optimizer:
                 new_state[(slot, name)] = value
         return new_params, new_state
 
-    def rule(self, theta, g, state, step):
+    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+             step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         """The optimizer's update of one parameter.
 
         Parameters
@@ -227,7 +237,8 @@ class Optimizer:
         raise NotImplementedError
 
     @staticmethod
-    def _nonfinite(new_params, new_state):
+    def _nonfinite(new_params: Mapping[str, FloatArray],
+                   new_state: Mapping[tuple[str, str], FloatArray]) -> dict[str, str]:
         """``{"name" or "slot/name": description}`` of the new arrays holding NaN or inf."""
         arrays = list(new_params.items()) + [(f"{slot}/{name}", v)
                                              for (slot, name), v in new_state.items()]
@@ -243,7 +254,7 @@ class Optimizer:
         return {name: validation.describe_nonfinite_entries(v) for name, v in arrays
                 if not validation.all_finite(v)}
 
-    def clip_gradients(self, grads):
+    def clip_gradients(self, grads: Mapping[str, FloatArray]) -> Mapping[str, FloatArray]:
         """Gradients after clipnorm / global_clipnorm / clipvalue (new arrays when changed)."""
         if self.clipnorm is not None:
             return clip_by_norm(grads, self.clipnorm)
@@ -253,7 +264,7 @@ class Optimizer:
             return clip_by_value(grads, self.clipvalue)
         return grads
 
-    def check_dtype(self, dtype):
+    def check_dtype(self, dtype: DTypeLike) -> None:
         """Refuse hyperparameters that cannot be finite in ``dtype`` (ValueError naming them).
 
         ``compile`` calls this with the model's dtype, and :meth:`apply` with each
@@ -268,7 +279,7 @@ class Optimizer:
                     f"{dtype.name} (largest {largest:g}): in {dtype.name} it is inf, and the "
                     "first step would make the weights inf or NaN")
 
-    def _float_settings(self):
+    def _float_settings(self) -> list[tuple[str, float]]:
         """``[(label, value)]`` of the settings that enter the step cast to the weights' dtype."""
         rate = self.learning_rate_at(self.iterations)     # a schedule: at the next step
         settings = [("learning_rate", rate)]
@@ -280,22 +291,22 @@ class Optimizer:
         return settings
 
     # ------------------------------------------------------------------ state
-    def get_state(self):
+    def get_state(self) -> dict[str, Any]:
         """``{"iterations": int, "<slot>/<param name>": ndarray, ...}`` (copies)."""
-        state = {"iterations": self.iterations}
+        state: dict[str, Any] = {"iterations": self.iterations}
         for slot, arrays in self._slots().items():
             for name, arr in arrays.items():
                 state[f"{slot}/{name}"] = arr.copy()
         return state
 
-    def set_state(self, state):
+    def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`get_state` returned (all of it is checked before any is set)."""
         if not isinstance(state, dict) or "iterations" not in state:
             raise ValueError(f"{self.name}: set_state takes the dict get_state returns, with "
                              "'iterations'")
         iterations = _check_iterations(state["iterations"], f"{self.name}: iterations")
         slots = self._slots()
-        entries = {}
+        entries: dict[tuple[str, str], FloatArray] = {}
         for key, value in state.items():
             if key == "iterations":
                 continue
@@ -310,10 +321,10 @@ class Optimizer:
             slots[slot][name] = value
         self.iterations = iterations
 
-    def _slots(self):
+    def _slots(self) -> dict[str, dict[str, FloatArray]]:
         return {}
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         lr = self.learning_rate
         return {"name": self.name,
                 "learning_rate": schedules.serialize(lr) if is_schedule(lr) else lr,
@@ -321,20 +332,20 @@ class Optimizer:
                 "clipvalue": self.clipvalue, "weight_decay": self.weight_decay}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Optimizer:
         config = dict(config)
         config.pop("name", None)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"])
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
                          if k != "name" and v is not None)
         return f"{type(self).__name__}({args})"
 
 
-def _check_iterations(value, label):
+def _check_iterations(value: Any, label: str) -> int:
     if (not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_))
             or not 0 <= value <= MAX_ITERATIONS):
         raise ValueError(f"{label} must be an int in [0, 2**53], got "
@@ -342,13 +353,13 @@ def _check_iterations(value, label):
     return int(value)
 
 
-def _short(value):
+def _short(value: object) -> str:
     """``repr(value)``, shortened (a file may hold a 400-digit number)."""
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
 
 
-def _positive(label, value, allow_zero=False):
+def _positive(label: str, value: Any, allow_zero: bool = False) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{label} must be a number, got {value!r}")
     try:

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import inspect
 import numbers
+from typing import Any
 
 from ..registry import OPTIMIZERS
 from ..schedules import SCHEDULES, deserialize
+from .base import Optimizer
 
 __all__ = ["from_keras_object"]
 
@@ -37,15 +39,15 @@ KERAS_ONLY_OPTIONS = {"use_ema": False, "loss_scale_factor": None,
 _EMA_ONLY_OPTIONS = ("ema_momentum", "ema_overwrite_frequency")
 
 
-def _is_keras(module):
+def _is_keras(module: object) -> bool:
     return isinstance(module, str) and (module == "keras" or module.startswith("keras."))
 
 
-def _supported():
+def _supported() -> str:
     return ", ".join(sorted(cls.__name__ for cls in OPTIMIZERS.classes()))
 
 
-def from_keras_object(identifier):
+def from_keras_object(identifier: Any) -> Optimizer | None:
     """The mlstm optimizer for a Keras optimizer object or class; None for anything else.
 
     Parameters
@@ -69,15 +71,15 @@ def from_keras_object(identifier):
     if not any(_is_keras(getattr(base, "__module__", None)) for base in cls.__mro__):
         return None
     name = cls.__name__
-    mine = OPTIMIZERS.by_attribute("registered_name", name)
-    mine = [c for c in mine if c.__name__ == name]
-    if not mine or not _is_keras(cls.__module__):
+    matches = OPTIMIZERS.by_attribute("registered_name", name)
+    matches = [c for c in matches if c.__name__ == name]
+    if not matches or not _is_keras(cls.__module__):
         kind = "custom Keras optimizer class" if not _is_keras(cls.__module__) else \
             "Keras optimizer"
         raise ValueError(f"{kind} {name!r} has no mlstm counterpart (mlstm has the Keras "
                          f"optimizers {_supported()}; EMA and "
                          "loss scaling are not supported)")
-    mine = mine[0]
+    mine = matches[0]
     if identifier is cls:
         return mine()
     config = dict(identifier.get_config())
@@ -99,9 +101,11 @@ def from_keras_object(identifier):
         for key in _EMA_ONLY_OPTIONS:
             config.pop(key, None)
     accepted = set(mine().get_config())
-    keras_defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+    # (cls is a class here: its __init__, not an instance's)
+    keras_defaults = {k: p.default for k, p in inspect.signature(
+                          cls.__init__).parameters.items()  # type: ignore[misc]
                       if p.default is not inspect.Parameter.empty}
-    options = {}
+    options: dict[str, Any] = {}
     for key, value in config.items():
         if key in accepted:
             options[key] = value

@@ -26,9 +26,14 @@ recomputing it after ``set_state`` takes at most about 40 / (1 - β1) multiplica
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, cast
+
 import numpy as np
 
+from .._typing import DTypeLike, FloatArray, JSONDict
 from ..registry import register_optimizer
+from ..schedules import LearningRateSchedule
 from .base import Optimizer, _positive
 
 __all__ = ["Nadam"]
@@ -62,22 +67,24 @@ class Nadam(Optimizer):
 
     name = "nadam"
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         for label, b in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not 0.0 <= _positive(label, b, allow_zero=True) < 1.0:
                 raise ValueError(f"Nadam: {label} must be in [0, 1), got {b}")
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
         self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
-        self.m, self.v = {}, {}
-        self._u_products = {}       # (dtype, beta_1) -> (t, Π_t); replaced, never mutated
+        self.m: dict[str, FloatArray] = {}
+        self.v: dict[str, FloatArray] = {}
+        # (dtype, beta_1) -> (t, Π_t); replaced, never mutated
+        self._u_products: dict[tuple[Any, float], tuple[int, Any]] = {}
 
-    def u_product(self, dtype, step):
+    def u_product(self, dtype: DTypeLike, step: int) -> np.floating[Any]:
         """Keras' ``u_product`` after ``step`` steps: Π_t = Π_{t-1} · β1 · (1 - 0.5 · 0.96^t),
         Π_0 = 1, in ``dtype`` and Keras' order of operations; 0 once it is below
         ``eps(dtype) / 4`` (module docstring). Continues from the last value computed."""
-        dtype = np.dtype(dtype).type
+        dtype = cast("type[np.floating[Any]]", np.dtype(dtype).type)   # float32 or float64
         key = (dtype, self.beta_1)
         cache = self._u_products                 # read once: another thread may replace it
         t, product = cache.get(key, (0, dtype(1.0)))
@@ -97,7 +104,8 @@ class Nadam(Optimizer):
         self._u_products = {**cache, key: (t, product)}
         return product
 
-    def rule(self, theta, g, state, step):
+    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+             step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         v = state["v"] if state["v"] is not None else np.zeros_like(theta)
@@ -125,7 +133,7 @@ class Nadam(Optimizer):
         theta -= m_hat
         return theta, {"m": m_new, "v": v_new}
 
-    def _factors(self, dtype, step):
+    def _factors(self, dtype: type[np.floating[Any]], step: int) -> tuple[Any, ...]:
         """The step's scalars in ``dtype``, computed once per step and dtype: ``(lr, 1 - β1,
         1 - β2, (μ_{t+1}, 1 - Π_t μ_{t+1}), (1 - μ_t, 1 - Π_t), 1 - β2^t, ε)``."""
         rate = self.learning_rate_at(step - 1)
@@ -145,13 +153,13 @@ class Nadam(Optimizer):
             cache = self._factors_cache = (key, factors)
         return cache[1]
 
-    def _slots(self):
+    def _slots(self) -> dict[str, dict[str, FloatArray]]:
         return {"m": self.m, "v": self.v}
 
-    def _float_settings(self):
+    def _float_settings(self) -> list[tuple[str, float]]:
         return super()._float_settings() + [("epsilon", self.epsilon)]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
         return config

@@ -16,9 +16,14 @@ correction: at the first step v = (1 - ρ) g², so Δ ≈ lr · sign(g) / sqrt(1
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
+from ..schedules import LearningRateSchedule
 from .base import Optimizer, _positive
 
 __all__ = ["RMSprop"]
@@ -50,8 +55,9 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.9,
+                 momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         for label, value in (("rho", rho), ("momentum", momentum)):
             if not 0.0 <= _positive(label, value, allow_zero=True) <= 1.0:
@@ -59,9 +65,12 @@ class RMSprop(Optimizer):
         self.rho, self.momentum = float(rho), float(momentum)
         self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
         self.centered = bool(centered)
-        self.velocities, self.momentums, self.average_gradients = {}, {}, {}
+        self.velocities: dict[str, FloatArray] = {}
+        self.momentums: dict[str, FloatArray] = {}
+        self.average_gradients: dict[str, FloatArray] = {}
 
-    def rule(self, theta, g, state, step):
+    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+             step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         # Keras multiplies by the Python floats ρ and 1 - ρ (exact in float64) and adds the
         # Python float ε: each is the nearest value of the weights' dtype.
@@ -92,7 +101,7 @@ class RMSprop(Optimizer):
             theta -= increment
         return theta, new_state
 
-    def _slots(self):
+    def _slots(self) -> dict[str, dict[str, FloatArray]]:
         slots = {"velocity": self.velocities}
         if self.momentum > 0:
             slots["momentum"] = self.momentums
@@ -100,10 +109,10 @@ class RMSprop(Optimizer):
             slots["average_gradient"] = self.average_gradients
         return slots
 
-    def _float_settings(self):
+    def _float_settings(self) -> list[tuple[str, float]]:
         return super()._float_settings() + [("epsilon", self.epsilon)]
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(rho=self.rho, momentum=self.momentum, epsilon=self.epsilon,
                       centered=self.centered)

@@ -7,9 +7,14 @@ After clipping and weight decay (:mod:`mlstm.optimizers.base`)::
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
+from ..schedules import LearningRateSchedule
 from .base import Optimizer, _positive
 
 __all__ = ["SGD"]
@@ -30,15 +35,17 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         if not 0.0 <= _positive("momentum", momentum, allow_zero=True) <= 1.0:
             raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
-        self.velocity = {}
+        self.velocity: dict[str, FloatArray] = {}
 
-    def rule(self, theta, g, state, step):
+    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+             step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         lr = dtype(self.learning_rate_at(step - 1))
         if not self.momentum:
@@ -54,10 +61,10 @@ class SGD(Optimizer):
             theta += u
         return theta, {"velocity": u}
 
-    def _slots(self):
+    def _slots(self) -> dict[str, dict[str, FloatArray]]:
         return {"velocity": self.velocity} if self.momentum else {}
 
-    def get_config(self):
+    def get_config(self) -> JSONDict:
         config = super().get_config()
         config.update(momentum=self.momentum, nesterov=self.nesterov)
         return config

@@ -31,8 +31,13 @@ from __future__ import annotations
 import contextvars
 import math
 import warnings
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Literal
 
 import numpy as np
+
+from .._typing import Array, ArrayLike, BoolArray, DTypeLike
 
 from .finite import _describe_entries, _describe_nonfinite, _first_nonfinite, all_finite
 from .nonfinite import NonFiniteError, check_finite_weights, describe_nonfinite_entries
@@ -49,7 +54,7 @@ POLICIES = ("raise", "warn", "ignore")
 
 
 # --------------------------------------------------------------------------- arrays
-def as_real_array(a, label):
+def as_real_array(a: ArrayLike, label: str) -> Array:
     """``np.asarray(a)``, refusing what is not an array of real numbers.
 
     Bools and integers pass (callers cast them to the model's dtype, as Keras does);
@@ -68,14 +73,14 @@ def as_real_array(a, label):
     return arr
 
 
-def check_finite(a, label):
+def check_finite(a: Array, label: str) -> None:
     """Raise ValueError naming ``label`` and the first position of a NaN/inf in ``a``."""
     if not all_finite(a):
         raise ValueError(f"{label} holds {_describe_nonfinite(a)}; mlstm refuses NaN and inf "
                          "in data: clean them, or replace padding by a Masking value")
 
 
-def cast_finite(a, dtype, label):
+def cast_finite(a: Array, dtype: DTypeLike, label: str) -> Array:
     """``a`` cast to ``dtype`` (no copy when it already is), refused if not all finite.
 
     A value finite in ``a`` but beyond the range of ``dtype`` (1e300 into float32) becomes
@@ -94,7 +99,7 @@ def cast_finite(a, dtype, label):
     return cast
 
 
-def rank_hint(given, expected):
+def rank_hint(given: Sequence[int], expected: Sequence[int | None]) -> str:
     """A hint when ``given`` and ``expected`` differ only by a trailing axis of size 1.
 
     Keras silently adds or drops such an axis; mlstm asks for the exact shape, and says
@@ -114,21 +119,21 @@ def rank_hint(given, expected):
     return ""
 
 
-def feeds(model, tensor):
+def feeds(model: Any, tensor: Any) -> str:
     """``"LSTM 'lstm_a'"``: the layers that read ``tensor`` in ``model`` (for messages)."""
     names = [f"{type(node.layer).__name__} {node.layer.name!r}" for node in model.nodes
              if any(t is tensor for t in node.inputs)]
     return ", ".join(dict.fromkeys(names))
 
 
-def check_choice(value, choices, label):
+def check_choice(value: Any, choices: Sequence[str], label: str) -> str:
     """``value`` if it is one of ``choices``, else ValueError listing them."""
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{label} must be one of {list(choices)}, got {value!r}")
     return value
 
 
-def as_weight_list(weights, label):
+def as_weight_list(weights: Any, label: str) -> list[Any]:
     """``list(weights)``, or TypeError naming ``label`` when it is not a sequence."""
     if isinstance(weights, (str, bytes, dict)) or not hasattr(weights, "__iter__"):
         raise TypeError(f"{label} takes a list of arrays (as get_weights returns), got "
@@ -137,7 +142,8 @@ def as_weight_list(weights, label):
 
 
 # --------------------------------------------------------------------------- targets
-def check_target_range(loss, y_true, label, mask=None):
+def check_target_range(loss: Any, y_true: Array, label: str, mask: BoolArray | None = None
+                       ) -> None:
     """Targets of a loss with a ``target_range`` (BCE: [0, 1]) must lie in it.
 
     What happens otherwise follows the loss's ``invalid_targets`` policy ("raise",
@@ -171,7 +177,7 @@ def check_target_range(loss, y_true, label, mask=None):
                      "or 'ignore' to allow them")
 
 
-def check_targets(model, ys):
+def check_targets(model: Any, ys: Sequence[Array]) -> None:
     """Range checks for every output whose loss has one (see :func:`check_target_range`).
 
     Outputs that may carry a mask are checked per batch, once the mask is known
@@ -182,7 +188,7 @@ def check_targets(model, ys):
             check_target_range(loss, y, f"targets {name!r}")
 
 
-def check_masked_targets(model, k, y_true, mask):
+def check_masked_targets(model: Any, k: int, y_true: Array, mask: BoolArray | None) -> None:
     """Range check of output ``k``'s targets at the valid steps of ``mask`` (None: no-op)."""
     loss = model._losses[k]
     if mask is not None and loss is not None:
@@ -190,7 +196,8 @@ def check_masked_targets(model, k, y_true, mask):
 
 
 # --------------------------------------------------------------------------- batches
-_BATCH_ROWS = contextvars.ContextVar("mlstm_batch_rows", default=None)
+_BATCH_ROWS: contextvars.ContextVar[Sequence[int] | None] = contextvars.ContextVar(
+    "mlstm_batch_rows", default=None)
 
 
 class batch_rows:
@@ -203,19 +210,19 @@ class batch_rows:
     thread and per context (a :class:`contextvars.ContextVar`).
     """
 
-    def __init__(self, rows):
+    def __init__(self, rows: Sequence[int]) -> None:
         self.rows = rows
 
-    def __enter__(self):
+    def __enter__(self) -> batch_rows:
         self.token = _BATCH_ROWS.set(self.rows)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _BATCH_ROWS.reset(self.token)
         return False
 
 
-def user_index(index):
+def user_index(index: Sequence[int]) -> tuple[int, ...]:
     """``index`` (a tuple into a batch) with its first entry mapped through the enclosing
     :class:`batch_rows`, if any: the same entry's index in the user's array."""
     rows = _BATCH_ROWS.get()
@@ -225,7 +232,7 @@ def user_index(index):
 
 
 # --------------------------------------------------------------------------- run-time shapes
-def check_concatenate_inputs(layer, arrays, axis):
+def check_concatenate_inputs(layer: Any, arrays: Sequence[Array], axis: int) -> None:
     """Arrays to concatenate agree on every axis but ``axis`` (free dims are checked here)."""
     shapes = [a.shape for a in arrays]
     axis = axis % len(shapes[0])
@@ -236,7 +243,7 @@ def check_concatenate_inputs(layer, arrays, axis):
                          f"axis {axis}, got shapes {[tuple(s) for s in shapes]}")
 
 
-def check_reshape_input(layer, x, target_shape):
+def check_reshape_input(layer: Any, x: Array, target_shape: Sequence[int]) -> None:
     """``x`` (N, ...) has as many values per sample as ``target_shape`` asks for."""
     size = int(np.prod(x.shape[1:]))
     known = int(np.prod([d for d in target_shape if d != -1]))
@@ -246,11 +253,11 @@ def check_reshape_input(layer, x, target_shape):
 
 
 # --------------------------------------------------------------------------- fit options
-def _is_int(value):
+def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_fit_options(initial_epoch, seed, shuffle):
+def check_fit_options(initial_epoch: Any, seed: Any, shuffle: Any) -> None:
     """``initial_epoch`` a non-negative int, ``seed`` None or an int, ``shuffle`` a bool."""
     if not _is_int(initial_epoch) or initial_epoch < 0:
         raise ValueError(f"fit: initial_epoch must be a non-negative int, got {initial_epoch!r}")
@@ -260,7 +267,7 @@ def check_fit_options(initial_epoch, seed, shuffle):
         raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}")
 
 
-def loss_arrays(loss, y_true, y_pred):
+def loss_arrays(loss: Any, y_true: ArrayLike, y_pred: ArrayLike) -> tuple[Array, Array]:
     """``(y_true, y_pred)`` for a standalone loss call: real, same shape, one float dtype.
 
     ``y_pred`` keeps its float dtype (float32 when given integers, Keras' floatx) and
@@ -290,13 +297,14 @@ class prefixed:
     prefix, so that the same check can say which argument of a call it is looking at.
     """
 
-    def __init__(self, label):
+    def __init__(self, label: str) -> None:
         self.label = label
 
-    def __enter__(self):
+    def __enter__(self) -> prefixed:
         return self
 
-    def __exit__(self, kind, exc, tb):
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if kind in (ValueError, TypeError):
             raise kind(f"{self.label}: {exc}").with_traceback(tb) from None
         return False

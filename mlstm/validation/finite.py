@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import math
 
+from typing import Any
+
 import numpy as np
+
+from .._typing import Array
 
 __all__ = ["all_finite"]
 
 
-def all_finite(a):
+def all_finite(a: Array) -> bool:
     """True when no entry of ``a`` is NaN or ±inf.
 
     Small arrays (parameters, gradients) take ``isfinite(a).all()``, the fastest there. For
@@ -28,7 +32,7 @@ def all_finite(a):
 _SMALL = 1 << 16
 
 
-def _first_nonfinite(a):
+def _first_nonfinite(a: Array) -> tuple[tuple[int, ...], str, int]:
     """``(index tuple, kind, count)`` of the first NaN/inf entry of ``a``."""
     bad = ~np.isfinite(a)
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
@@ -37,13 +41,13 @@ def _first_nonfinite(a):
     return index, kind, int(np.count_nonzero(bad))
 
 
-def _describe_nonfinite(a):
+def _describe_nonfinite(a: Array) -> str:
     index, kind, count = _first_nonfinite(a)
     return (f"{kind} at index {list(index)}" +
             (f" ({count} non-finite values in all)" if count > 1 else ""))
 
 
-def _describe_entries(a):
+def _describe_entries(a: Array) -> str:
     """``"NaN at index [0, 3], 12 of 96 entries"``: for parameters and gradients."""
     index, kind, count = _first_nonfinite(a)
     return f"{kind} at index {list(index)}, {count} of {a.size} entries"

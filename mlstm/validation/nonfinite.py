@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import math
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
+
+from .._typing import Array, ArrayLike
 
 from .finite import _describe_entries, all_finite
 
@@ -20,12 +25,12 @@ __all__ = ["NonFiniteError", "check_step_finite", "check_finite_weights",
            "attribute_update_error", "describe_nonfinite_entries"]
 
 
-def describe_nonfinite_entries(a):
+def describe_nonfinite_entries(a: Array) -> str:
     """``"inf at index [0, 3], 12 of 96 entries"``: the first NaN/inf of ``a`` and the count."""
     return _describe_entries(a)
 
 
-def check_finite_weights(array, label, hint=""):
+def check_finite_weights(array: ArrayLike, label: str, hint: str = "") -> None:
     """Refuse a weight array holding NaN or inf: ValueError naming ``label`` and the index.
 
     For weights that come from outside training (``load_model``, ``set_weights``): a NaN
@@ -83,18 +88,23 @@ class NonFiniteError(FloatingPointError):
         The optimizer step that was refused (1-based, as ``optimizer.iterations`` counts).
     """
 
-    def __init__(self, losses, total, parameters, sources, first_layer, bad_weights, samples,
-                 iteration, updates=None, optimizer=None):
+    def __init__(self, losses: Mapping[str, float], total: float | None,
+                 parameters: Mapping[str, str], sources: Mapping[str, Sequence[str]],
+                 first_layer: str | None, bad_weights: Mapping[str, str], samples: Sequence[int],
+                 iteration: int, updates: Mapping[str, str] | None = None,
+                 optimizer: str | None = None) -> None:
         self.losses, self.total = losses, total
         self.parameters, self.sources = parameters, sources
         self.first_layer, self.bad_weights = first_layer, bad_weights
         self.samples, self.iteration = samples, iteration
         self.updates, self.optimizer = updates or {}, optimizer
-        self.epoch = self.step = None
+        self.epoch: int | None = None
+        self.step: int | None = None
         super().__init__()
 
     @classmethod
-    def from_update(cls, updates, iteration, optimizer):
+    def from_update(cls, updates: Mapping[str, str], iteration: int, optimizer: str
+                    ) -> NonFiniteError:
         """The error an optimizer raises when the new values of a step are not all finite.
 
         Parameters
@@ -109,13 +119,13 @@ class NonFiniteError(FloatingPointError):
         return cls({}, None, {}, {}, None, {}, [], iteration, updates=updates,
                    optimizer=optimizer)
 
-    def locate(self, epoch, step, batch_indices):
+    def locate(self, epoch: int, step: int, batch_indices: Sequence[int]) -> None:
         """Record where ``fit`` was; map batch positions to indices in the training data."""
         self.epoch, self.step = int(epoch), int(step)
         self.samples = [int(batch_indices[k]) for k in self.samples]
         self.args = (str(self),)
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = (f"epoch {self.epoch}, step {self.step} (optimizer iteration {self.iteration})"
                  if self.epoch is not None else f"optimizer iteration {self.iteration}")
         parts = [f"non-finite values in training at {where}:"]
@@ -153,8 +163,8 @@ class NonFiniteError(FloatingPointError):
                          "; ".join(f"{n!r} ({w})" for n, w in self.bad_weights.items()))
         if self.samples:
             label = "training samples" if self.epoch is not None else "batch positions"
-            shown = self.samples[:10]
-            parts.append(f"{label} with a non-finite loss: {shown}"
+            first = list(self.samples[:10])
+            parts.append(f"{label} with a non-finite loss: {first}"
                          + (f" and {len(self.samples) - 10} more" if len(self.samples) > 10
                             else ""))
         parts.append("the update of this step was not applied: the weights and optimizer "
