@@ -24,7 +24,8 @@ builds a small model with one such layer and data that exercise the bug.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -135,12 +136,13 @@ def use_wrong_backward(layer: LSTM, bug: Bug | None) -> LSTM:
     if bug is not None and bug not in WRONG_BACKWARDS:
         raise ValueError(f"bug must be None or one of {sorted(WRONG_BACKWARDS)}, got {bug!r}")
 
-    def backward(d_outputs: list[Array | None], cache: dict[str, Any], d_logits: Any = None,
-                 extras: Any = None, input_grads: Any = None,
-                 ) -> tuple[list[Array], dict[str, Array]]:
+    def backward(d_outputs: Sequence[Array | None], cache: Any, d_logits: Array | None = None,
+                 extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None,
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
         d_h_last, d_c_last = d_outputs[1:3] if layer.return_state else (None, None)
         grads = lstm_backward_plain(d_outputs[0], d_h_last, d_c_last, cache, bug=bug)
-        d_inputs = [grads["x"]]
+        d_inputs: list[Array | None] = [grads["x"]]
         if cache["has_initial_state"]:
             d_inputs += [grads["h0"], grads["c0"]]
         return d_inputs, {k: grads[k] for k in layer.param_names if k in grads}
@@ -177,7 +179,7 @@ def wrong_backward_case(bug: Bug | None, seed: int, batch: int = 2, timesteps: i
     model = Model(x_in, heads, name="wrong_backward_case")
     model.compile(optimizer="sgd", loss=["mse", "binary_crossentropy"], loss_weights=[0.7, 0.3])
     randomize_weights(model, seed)
-    use_wrong_backward(model.get_layer(WRONG_LAYER), bug)
+    use_wrong_backward(cast(LSTM, model.get_layer(WRONG_LAYER)), bug)
     rng = np.random.default_rng([seed, 1])
     x = rng.standard_normal((batch, timesteps, features))
     x[np.arange(batch), rng.integers(1, timesteps - 1, size=batch)] = 0.0     # padded

@@ -21,6 +21,9 @@ from .weights import missing_labels
 
 if TYPE_CHECKING:
     from .._typing import Array, BoolArray, Shape
+
+    #: A tensor's shape without the batch axis, None for a free dimension (time).
+    TensorShape = tuple[int | None, ...]
     from ..layers.base import SymbolicTensor
 
 if TYPE_CHECKING:
@@ -31,7 +34,8 @@ else:           # the declarations are for mypy; at run time a mixin is a plain 
 __all__ = ["DataMixin"]
 
 
-def _hint_for(hint: Callable[[Shape, Shape], str], shape: Shape) -> Callable[[Shape], str]:
+def _hint_for(hint: Callable[[Shape, TensorShape], str],
+              shape: TensorShape) -> Callable[[Shape], str]:
     """``hint(given shape)``: the loss's ``target_hint`` with the output's shape bound."""
     return lambda given: hint(given, shape)
 
@@ -41,7 +45,7 @@ class DataMixin(_Host):
 
     # ------------------------------------------------------------------ data
     def _standardize(self, data: Any, role: str, tensors: Sequence[SymbolicTensor],
-                     names: Sequence[str], shapes: Sequence[Sequence[Shape]] | None = None,
+                     names: Sequence[str], shapes: Sequence[Sequence[TensorShape]] | None = None,
                      hints: Sequence[Callable[[Shape], str] | None] | None = None,
                      labelled: list[BoolArray | None] | None = None) -> list[Array]:
         """Arrays for ``tensors`` from an array, a list or a dict by name; shapes checked
@@ -135,11 +139,12 @@ class DataMixin(_Host):
                 check(ids, label)
         return ids
 
-    def _target_shapes(self) -> tuple[list[list[Shape]], list[Callable[[Shape], str] | None]]:
+    def _target_shapes(self,
+                       ) -> tuple[list[list[TensorShape]], list[Callable[[Shape], str] | None]]:
         """Accepted target shapes per output: the output's own, or what its loss says (class
         ids: ``loss.target_shapes``); and the loss's words on a wrong shape
         (``loss.target_hint``), if any."""
-        shapes: list[list[Shape]] = []
+        shapes: list[list[TensorShape]] = []
         hints: list[Callable[[Shape], str] | None] = []
         for t, loss in zip(self.outputs, self._losses):
             rule = getattr(loss, "target_shapes", None)

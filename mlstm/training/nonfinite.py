@@ -102,7 +102,8 @@ def attribute_update_error(model: TrainableModel, tape: Tape, result: LossResult
     if len(model.outputs) == 1:
         error.sources = {name: list(model.output_names) for name in names}
         return error
-    error.sources = {name: [] for name in names}
+    sources: dict[str, list[str]] = {name: [] for name in names}
+    error.sources = sources
     for k, out_name in enumerate(model.output_names):
         d_out, d_log = result.for_output(k)
         if not d_out and not d_log:
@@ -110,5 +111,5 @@ def attribute_update_error(model: TrainableModel, tape: Tape, result: LossResult
         part = model.backward(tape, d_out, d_log)
         for name, param in names.items():
             if param in part and np.any(part[param]):
-                error.sources[name].append(out_name)
+                sources[name].append(out_name)
     return error
