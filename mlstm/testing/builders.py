@@ -3,7 +3,7 @@ and weights drawn so that no two gate blocks share values."""
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -39,6 +39,12 @@ SEED_MODEL_CONFIG = {
 _LSTM_OPTIONS = ("units", "activation", "recurrent_activation", "use_bias", "return_sequences",
                  "return_state", "go_backwards")
 
+
+
+def _one(out: SymbolicTensor | list[SymbolicTensor]) -> SymbolicTensor:
+    """A layer call's output, for a call that has one (``Layer.__call__`` returns a list
+    for several, e.g. an LSTM with ``return_state``)."""
+    return cast("SymbolicTensor", out)
 
 
 def _head_loss(name: str) -> Loss:
@@ -82,7 +88,7 @@ def build_model(config: dict[str, Any], seed: int = 0,
         name = branch["name"]
         x = Input(shape=(T, branch["features"]), name=name, dtype=dtype)
         model_inputs.append(x)
-        h = Masking(0.0, name=f"{name}_masking")(x) if branch.get("masking") else x
+        h = _one(Masking(0.0, name=f"{name}_masking")(x)) if branch.get("masking") else x
         states = None
         for k, options in enumerate(branch["lstms"]):
             layer = LSTM(**{key: options[key] for key in _LSTM_OPTIONS},
@@ -105,15 +111,16 @@ def build_model(config: dict[str, Any], seed: int = 0,
                 raise ValueError(f"config: {name}_lstm{k}: initial_state must be None, 'input' "
                                  f"or 'previous', got {initial!r}")
             if options["return_state"]:
+                out = cast("list[SymbolicTensor]", out)     # [output, h, c]
                 h, states = out[0], out[1:]
             else:
-                h, states = out, None
+                h, states = _one(out), None
         branch_outputs.append([h] + (list(states) if states is not None else []))
     sources: list[SymbolicTensor] = []
     for kind, members in _sources(config):
         tensors = [branch_outputs[b][i] for b, i in members]
         sources.append(tensors[0] if len(tensors) == 1
-                       else concatenate(tensors, name=f"merged_{kind}"))
+                       else _one(concatenate(tensors, name=f"merged_{kind}")))
     outputs: list[SymbolicTensor] = []
     head_losses: list[Loss] = []
     loss_weights: list[float] = []
@@ -126,13 +133,14 @@ def build_model(config: dict[str, Any], seed: int = 0,
         if head["loss"] == "bce_probabilities":
             # A Reshape after the sigmoid hides the logits: BCE then uses the clipped
             # probabilities (as Keras does when the sigmoid output is not the loss' input).
-            p = Dense(head["units"], activation="sigmoid", name=f"{head['name']}_sigmoid",
-                      seed=next(seeds))(source)
-            out = Reshape(p.shape, name=head["name"])(p)
+            p = _one(Dense(head["units"], activation="sigmoid", name=f"{head['name']}_sigmoid",
+                           seed=next(seeds))(source))
+            # a head's shape has no free axis (T is fixed): ints
+            head_out = Reshape(cast("tuple[int, ...]", p.shape), name=head["name"])(p)
         else:
-            out = Dense(head["units"], activation=head["activation"], name=head["name"],
-                        seed=next(seeds))(source)
-        outputs.append(out)
+            head_out = Dense(head["units"], activation=head["activation"], name=head["name"],
+                             seed=next(seeds))(source)
+        outputs.append(_one(head_out))
         head_losses.append(_head_loss(head["loss"]))
         loss_weights.append(float(head.get("loss_weight", 1.0)))
     model = Model(model_inputs, outputs, name="drawn")
