@@ -3,8 +3,9 @@
 ``mlstm.Model`` is ``Graph + Trainer`` (level 6). The modules under it that take the model
 (``measure``, ``io``, ``plotting`` at level 4, ``training``'s mixins at level 5) may not
 import it (imports go down only, even those for typing: tests/test_architecture.py), so
-they name :class:`TrainableModel` instead: the members of :class:`mlstm.graph.Graph` and
-of the trainer that they use. ``mlstm.Model`` satisfies it structurally; it has no
+they name :class:`TrainableModel` instead: the members of :class:`mlstm.graph.Graph`, of
+the trainer and of the model that they use, and the public methods of a model (what
+:func:`mlstm.load_model`, which sits in ``io``, returns is typed as this). ``mlstm.Model`` satisfies it structurally; it has no
 behaviour and nothing at run time subclasses it. The training mixins extend it
 (:class:`mlstm.training.host.TrainerHost`) with the members they call on each other.
 """
@@ -14,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    import os
+
     import numpy as np
 
     from ._typing import Array, ArrayLike, BoolArray, DTypeLike, JSONDict
@@ -95,6 +98,8 @@ class TrainableModel(Protocol):
 
     def get_config(self) -> JSONDict: ...
 
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer: ...
+
     # ------------------------------------------------------------ the trainer (mlstm.training)
     compiled: bool
     optimizer: Optimizer | None
@@ -104,6 +109,9 @@ class TrainableModel(Protocol):
     _losses: list[Loss | None]
     _loss_weights: list[float]
     _metrics: list[list[tuple[MetricFunction, str]]]
+
+    @property
+    def metrics_names(self) -> list[str]: ...
 
     def compile(self, optimizer: Any = "adam", loss: Any = None,
                 loss_weights: Sequence[float] | Mapping[str, float] | None = None,
@@ -120,6 +128,32 @@ class TrainableModel(Protocol):
             missing_targets: Literal["mask"] | None = None,
             **unknown: Any) -> RunRecord: ...
 
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0,
+                callbacks: Sequence[Any] | None = None, **unknown: Any) -> Array | list[Array]: ...
+
+    def predict_on_batch(self, x: Any) -> Array | list[Array]: ...
+
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = None, verbose: int | str = 0,
+                 sample_weight: Any = None, callbacks: Sequence[Any] | None = None,
+                 return_dict: bool = False, missing_targets: Literal["mask"] | None = None,
+                 **unknown: Any) -> dict[str, float] | float | list[float]: ...
+
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                       class_weight: Mapping[Any, Any] | None = None, return_dict: bool = False,
+                       **unknown: Any) -> dict[str, float] | float | list[float]: ...
+
+    def gradients(self, x: Any, y: Any) -> dict[str, Array]: ...
+
+    # ------------------------------------------------------------ the model (mlstm.model)
+    def summary(self, print_fn: Callable[[str], object] = print) -> None: ...
+
+    def save(self, path: str | os.PathLike[str]) -> None: ...
+
+    def save_weights(self, path: str | os.PathLike[str]) -> None: ...
+
+    def load_weights(self, path: str | os.PathLike[str]) -> None: ...
+
+    # ------------------------------------------------------------ used across the levels
     def _require_compiled(self, what: str) -> None: ...
 
     def _inputs(self, x: Any) -> list[Array]: ...

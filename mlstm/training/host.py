@@ -36,9 +36,6 @@ class TrainerHost(TrainableModel, Protocol):
 
     history: History
 
-    @property
-    def metrics_names(self) -> list[str]: ...
-
     def _per_output(self, spec: Any, label: str, allow_missing: bool = False) -> list[Any]: ...
 
     def _arrays(self, x: Any, y: Any, sample_weight: Any = None,
