@@ -5,9 +5,11 @@
 import it (imports go down only, even those for typing: tests/test_architecture.py), so
 they name :class:`TrainableModel` instead: the members of :class:`mlstm.graph.Graph`, of
 the trainer and of the model that they use, and the public methods of a model (what
-:func:`mlstm.load_model`, which sits in ``io``, returns is typed as this). ``mlstm.Model`` satisfies it structurally; it has no
-behaviour and nothing at run time subclasses it. The training mixins extend it
-(:class:`mlstm.training.host.TrainerHost`) with the members they call on each other.
+:func:`mlstm.load_model`, which sits in ``io``, returns is typed as this). ``mlstm.Model``
+satisfies it structurally (mypy checks that where a Model is passed as one, and checks each
+declaration against the mixin that defines it); it has no behaviour. The training mixins
+derive from it for mypy only (:class:`mlstm.training.host.TrainerHost` adds the members
+they call on each other); at run time nothing subclasses it.
 """
 from __future__ import annotations
 
