@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 __all__ = ["main", "build_demo_model", "compile_demo_model", "run_demo", "DEMO_LOSSES",
            "DEMO_LOSS_WEIGHTS"]
@@ -16,7 +17,7 @@ from .demo import (DEMO_LOSS_WEIGHTS, DEMO_LOSSES, build_demo_model,  # noqa: F4
                    compile_demo_model, run_demo)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """The ``mlstm`` command (also ``python -m mlstm``): ``demo``, ``diagnose``, ``crosscheck``.
 
     Returns the exit code: 0 success, 1 a failed demo or an error-level finding, 2 a

@@ -7,12 +7,18 @@ the diagnosis' seed scenario build the same model through :func:`build_demo_mode
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from .data import make_demo_data
 from .initializers import set_random_seed
 from .layers import LSTM, Dense, Input, concatenate
 from .model import Model
 from .optimizers import Adam
+from .training import History
+
+if TYPE_CHECKING:
+    from .layers.base import SymbolicTensor
 
 __all__ = ["build_demo_model", "compile_demo_model", "run_demo", "DEMO_LOSSES",
            "DEMO_LOSS_WEIGHTS"]
@@ -23,8 +29,15 @@ DEMO_LOSSES = ("mse", "binary_crossentropy")
 DEMO_LOSS_WEIGHTS = (0.7, 0.3)
 
 
-def build_demo_model(timesteps=20, features=(8, 8), units=16, outputs=(1, 1), dtype="float32",
-                     seed=0):
+def _one(out: SymbolicTensor | list[SymbolicTensor]) -> SymbolicTensor:
+    """A layer call's output, for a call that has one (``Layer.__call__`` returns a list
+    for several, e.g. an LSTM with ``return_state``)."""
+    return cast("SymbolicTensor", out)
+
+
+def build_demo_model(timesteps: int = 20, features: Sequence[int] = (8, 8), units: int = 16,
+                     outputs: Sequence[int] = (1, 1), dtype: str = "float32",
+                     seed: int = 0) -> Model:
     """The seed article's model: an LSTM per input, concatenate, linear + sigmoid heads.
 
     Returns an uncompiled :class:`mlstm.Model` with inputs ``x1``, ``x2`` and outputs
@@ -33,21 +46,24 @@ def build_demo_model(timesteps=20, features=(8, 8), units=16, outputs=(1, 1), dt
     set_random_seed(seed)
     x1 = Input(shape=(timesteps, features[0]), name="x1", dtype=dtype)
     x2 = Input(shape=(timesteps, features[1]), name="x2", dtype=dtype)
-    merged = concatenate([LSTM(units, name="lstm_a")(x1), LSTM(units, name="lstm_b")(x2)],
-                         name="merged")
-    out1 = Dense(outputs[0], name="out1")(merged)
-    out2 = Dense(outputs[1], activation="sigmoid", name="out2")(merged)
+    merged = concatenate([_one(LSTM(units, name="lstm_a")(x1)),
+                          _one(LSTM(units, name="lstm_b")(x2))], name="merged")
+    out1 = _one(Dense(outputs[0], name="out1")(merged))
+    out2 = _one(Dense(outputs[1], activation="sigmoid", name="out2")(merged))
     return Model(inputs=[x1, x2], outputs=[out1, out2], name="demo")
 
 
-def compile_demo_model(model, learning_rate=1e-3, metrics=None):
+def compile_demo_model(model: Model, learning_rate: float = 1e-3,
+                       metrics: Sequence[Any] | None = None) -> Model:
     """Compile ``model`` as the demo is trained: Adam, MSE + BCE weighted 0.7 / 0.3."""
     model.compile(optimizer=Adam(learning_rate), loss=list(DEMO_LOSSES),
                   loss_weights=list(DEMO_LOSS_WEIGHTS), metrics=metrics)
     return model
 
 
-def run_demo(epochs=15, samples=1024, batch_size=32, learning_rate=3e-3, seed=0, verbose=1):
+def run_demo(epochs: int = 15, samples: int = 1024, batch_size: int = 32,
+             learning_rate: float = 3e-3, seed: int = 0,
+             verbose: int = 1) -> tuple[Model, History, dict[str, float]]:
     """Train the demo model; returns ``(model, history, summary dict)``."""
     data = make_demo_data(n_samples=samples, timesteps=20, features=(8, 8), seed=seed)
     val = make_demo_data(n_samples=256, timesteps=20, features=(8, 8), seed=seed + 1)

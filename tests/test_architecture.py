@@ -29,7 +29,7 @@ LEVELS = [
          "mlstm.schedule", "mlstm.parallel", "mlstm.data", "mlstm._version")),
     (2, ("mlstm.layers", "mlstm.losses", "mlstm.optimizers", "mlstm.metrics",
          "mlstm.schedules")),
-    (3, ("mlstm.graph", "mlstm.graph_config")),
+    (3, ("mlstm.graph", "mlstm.graph_config", "mlstm.model_protocol")),
     (4, ("mlstm.measure", "mlstm.io", "mlstm.callbacks", "mlstm.plotting")),
     (5, ("mlstm.training",)),
     (6, ("mlstm.model",)),

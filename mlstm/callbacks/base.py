@@ -34,9 +34,17 @@ error before the first weight changes.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+if TYPE_CHECKING:
+    from ..model_protocol import TrainableModel
+    from ..validation import NonFiniteError
 
 __all__ = ["Callback", "CallbackList", "check_callbacks", "HOOKS", "KERAS_HOOKS",
            "MLSTM_HOOKS"]
+
+_C = TypeVar("_C")
 
 #: Keras' hooks and their positional arguments.
 KERAS_HOOKS = {
@@ -80,79 +88,81 @@ class Callback:
     --------
     >>> import mlstm
     >>> class PrintLoss(mlstm.callbacks.Callback):
-    ...     def on_epoch_end(self, epoch, logs=None):
+    ...     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
     ...         print(f"epoch {epoch}: loss {logs['loss']:.3f}")
     """
 
-    def __init__(self):
-        self.model = None
-        self.params = None
+    def __init__(self) -> None:
+        # the mlstm.Model being trained (mlstm.model is above the callbacks' level, so it
+        # cannot be named here; user callbacks may use any of its methods)
+        self.model: Any = None
+        self.params: dict[str, Any] | None = None
 
-    def set_model(self, model):
+    def set_model(self, model: Any) -> None:
         self.model = model
 
-    def set_params(self, params):
+    def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None:
         self.on_batch_begin(batch, logs=logs)     # as Keras: the older names still work
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         self.on_batch_end(batch, logs=logs)
 
-    def on_batch_begin(self, batch, logs=None):
+    def on_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_batch_end(self, batch, logs=None):
+    def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_test_begin(self, logs=None):
+    def on_test_begin(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_test_end(self, logs=None):
+    def on_test_end(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_test_batch_begin(self, batch, logs=None):
+    def on_test_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_test_batch_end(self, batch, logs=None):
+    def on_test_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_predict_begin(self, logs=None):
+    def on_predict_begin(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_predict_end(self, logs=None):
+    def on_predict_end(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_predict_batch_begin(self, batch, logs=None):
+    def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_predict_batch_end(self, batch, logs=None):
+    def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_before_update_step(self, step, info):
+    def on_before_update_step(self, step: int, info: dict[str, Any]) -> None:
         pass
 
-    def on_after_update_step(self, step, info):
+    def on_after_update_step(self, step: int, info: dict[str, Any]) -> None:
         pass
 
-    def on_nonfinite_step(self, step, error):
+    def on_nonfinite_step(self, step: int, error: NonFiniteError) -> None:
         pass
 
 
-def _from_keras(cb):
+def _from_keras(cb: object) -> bool:
     """Whether ``cb`` is an object of Keras (or tf.keras): judged by its class's module, so
     that mlstm's core never imports Keras."""
     for cls in type(cb).__mro__:
@@ -162,7 +172,7 @@ def _from_keras(cb):
     return False
 
 
-def _refuse_keras(cb, where):
+def _refuse_keras(cb: object, where: str) -> NoReturn:
     name = type(cb).__name__
     mine = _MLSTM_NAMES.get(name)
     hint = (f"use {mine} (same arguments)" if mine else
@@ -171,7 +181,7 @@ def _refuse_keras(cb, where):
                      f"cannot drive Keras objects: {hint}")
 
 
-def _accepts(method, count):
+def _accepts(method: Callable[..., Any], count: int) -> bool:
     """Whether ``method`` can be called with ``count`` positional arguments."""
     try:
         signature = inspect.signature(method)
@@ -184,13 +194,13 @@ def _accepts(method, count):
     return True
 
 
-def _is_default(cb, name):
+def _is_default(cb: object, name: str) -> bool:
     """Whether ``cb.name`` is :class:`Callback`'s own no-op (not worth checking)."""
     own = getattr(type(cb), name, None)
     return own is not None and own is getattr(Callback, name, None) and name not in vars(cb)
 
 
-def check_callbacks(callbacks):
+def check_callbacks(callbacks: Sequence[_C] | None) -> list[_C]:
     """The list of callbacks, each checked (see the module docstring); raises before training.
 
     Parameters
@@ -251,7 +261,8 @@ class CallbackList:
         Given to each callback (``set_params``, or the ``params`` attribute).
     """
 
-    def __init__(self, callbacks, model, params):
+    def __init__(self, callbacks: Sequence[Any] | None, model: TrainableModel,
+                 params: dict[str, Any]) -> None:
         self.callbacks = check_callbacks(callbacks)
         for cb in self.callbacks:
             for method, attribute, value in (("set_model", "model", model),
@@ -262,7 +273,7 @@ class CallbackList:
                 else:
                     setattr(cb, attribute, value)
 
-    def call(self, hook, *args):
+    def call(self, hook: str, *args: Any) -> None:
         """``hook(*args)`` on every callback that has it."""
         for cb in self.callbacks:
             fn = getattr(cb, hook, None)
@@ -272,5 +283,5 @@ class CallbackList:
             if fn is not None:
                 fn(*args)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.callbacks)

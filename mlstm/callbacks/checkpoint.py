@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING, Any
 
 from .. import io as io_module
+from .base import Callback
 from .monitor import MonitorCallback
+
+if TYPE_CHECKING:
+    from ..model_protocol import TrainableModel
 
 __all__ = ["ModelCheckpoint", "training_state", "checkpoint_callbacks"]
 
@@ -14,7 +19,7 @@ MODEL_SUFFIX = ".npz"
 WEIGHTS_SUFFIX = ".weights.npz"
 
 
-def training_state(model, epoch):
+def training_state(model: TrainableModel, epoch: int) -> dict[str, Any]:
     """``fit`` keyword arguments that resume after ``epoch`` (0-based) has finished.
 
     Epoch ``e``'s batches depend only on ``(seed, e)`` (and ``steps_per_epoch``), so
@@ -62,9 +67,10 @@ class ModelCheckpoint(MonitorCallback):
         The value ``monitor`` must beat for the first save (``save_best_only``).
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+    def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss",
+                 verbose: int = 0, save_best_only: bool = False,
+                 save_weights_only: bool = False, mode: str = "auto", save_freq: str = "epoch",
+                 initial_value_threshold: float | None = None) -> None:
         if not isinstance(filepath, (str, os.PathLike)):
             raise TypeError(f"ModelCheckpoint: filepath must be a path, got "
                             f"{type(filepath).__name__}")
@@ -80,10 +86,10 @@ class ModelCheckpoint(MonitorCallback):
                                         else float(initial_value_threshold))
         self.verbose = verbose
         self.best = self.initial_value_threshold
-        self.last_saved = None
+        self.last_saved: str | None = None
         self._check_filepath()
 
-    def _check_filepath(self):
+    def _check_filepath(self) -> None:
         path = self.filepath
         if path.endswith(".keras"):
             raise ValueError(f"ModelCheckpoint: {path!r} is a Keras file name; mlstm's "
@@ -102,10 +108,10 @@ class ModelCheckpoint(MonitorCallback):
         if "{" not in directory and not os.path.isdir(directory):   # refuse before training
             raise ValueError(f"ModelCheckpoint: directory {directory!r} does not exist")
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.best = self.initial_value_threshold
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
         path = self._path(epoch, logs)
         if self.save_best_only:
@@ -126,7 +132,7 @@ class ModelCheckpoint(MonitorCallback):
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved the model to {path}")
 
-    def _path(self, epoch, logs):
+    def _path(self, epoch: int, logs: dict[str, float]) -> str:
         try:
             return self.filepath.format(epoch=epoch + 1, **logs)
         except (KeyError, IndexError, ValueError) as exc:
@@ -134,7 +140,8 @@ class ModelCheckpoint(MonitorCallback):
                              f"the logs {sorted(logs)}: {exc}") from None
 
 
-def checkpoint_callbacks(checkpoint):
+def checkpoint_callbacks(checkpoint: str | os.PathLike[str] | ModelCheckpoint | None,
+                         ) -> list[Callback]:
     """``fit(checkpoint=...)``: ``[]`` for None, else ``[ModelCheckpoint]`` for a path (or it)."""
     if checkpoint is None:
         return []

@@ -4,6 +4,7 @@ from __future__ import annotations
 import collections
 import csv
 import os
+from typing import IO, Any
 
 import numpy as np
 
@@ -24,7 +25,8 @@ class CSVLogger(Callback):
         Append to an existing file (no second header).
     """
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(self, filename: str | os.PathLike[str], separator: str = ",",
+                 append: bool = False) -> None:
         super().__init__()
         if not isinstance(filename, (str, os.PathLike)):
             raise TypeError(f"CSVLogger: filename must be a path, got {type(filename).__name__}")
@@ -36,12 +38,12 @@ class CSVLogger(Callback):
             raise ValueError(f"CSVLogger: directory {directory!r} does not exist")
         self.sep = separator
         self.append = bool(append)
-        self.keys = None
-        self.writer = None
-        self.csv_file = None
+        self.keys: list[str] | None = None
+        self.writer: csv.DictWriter[str] | None = None
+        self.csv_file: IO[str] | None = None
         self.append_header = True
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.append_header = True
         if self.append and os.path.exists(self.filename):
             with open(self.filename, encoding="utf-8") as f:
@@ -53,8 +55,9 @@ class CSVLogger(Callback):
         self.writer = None
         self.keys = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
+        assert self.csv_file is not None        # opened by on_train_begin
         if self.keys is None:
             self.keys = sorted(logs)
             if self.keys and not any(k.startswith("val_") for k in self.keys):
@@ -70,13 +73,13 @@ class CSVLogger(Callback):
         self.writer.writerow(row)
         self.csv_file.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
         self.writer = None
 
 
-def _cell(value):
+def _cell(value: Any) -> Any:
     if isinstance(value, str):
         return value
     if isinstance(value, collections.abc.Iterable) and not (

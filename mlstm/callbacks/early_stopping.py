@@ -1,7 +1,12 @@
 """``EarlyStopping``: stop when a monitored value has stopped improving (Keras 3.15's rules)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .monitor import MonitorCallback
+
+if TYPE_CHECKING:
+    from .._typing import Array
 
 __all__ = ["EarlyStopping"]
 
@@ -37,8 +42,9 @@ class EarlyStopping(MonitorCallback):
     best : float or None
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__(monitor, mode, min_delta)
         for label, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -52,9 +58,9 @@ class EarlyStopping(MonitorCallback):
         self.wait = 0
         self.stopped_epoch = 0
         self.best_epoch = 0
-        self.best_weights = None
+        self.best_weights: list[Array] | None = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         # a callback may be used for several fits, as in Keras
         self.wait = 0
         self.stopped_epoch = 0
@@ -62,7 +68,7 @@ class EarlyStopping(MonitorCallback):
         self.best_weights = None
         self.best_epoch = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         current = self.monitor_value(logs, "early stopping")
         if current is None or epoch < self.start_from_epoch:
             return
@@ -83,7 +89,7 @@ class EarlyStopping(MonitorCallback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:

@@ -1,7 +1,13 @@
 """``LambdaCallback`` (hooks from functions) and ``TerminateOnNaN``."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from .base import HOOKS, Callback
+
+if TYPE_CHECKING:
+    from ..validation import NonFiniteError
 
 __all__ = ["LambdaCallback", "TerminateOnNaN"]
 
@@ -25,9 +31,13 @@ class LambdaCallback(Callback):
     >>> cb = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
     """
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
-                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
-                 **hooks):
+    def __init__(self, on_epoch_begin: Callable[[int, dict[str, float]], Any] | None = None,
+                 on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None,
+                 on_train_begin: Callable[[dict[str, float]], Any] | None = None,
+                 on_train_end: Callable[[dict[str, float]], Any] | None = None,
+                 on_train_batch_begin: Callable[[int, dict[str, float]], Any] | None = None,
+                 on_train_batch_end: Callable[[int, dict[str, float]], Any] | None = None,
+                 **hooks: Callable[..., Any] | None) -> None:
         super().__init__()
         unknown = sorted(set(hooks) - set(HOOKS))
         if unknown:
@@ -66,15 +76,15 @@ class TerminateOnNaN(Callback):
         What stopped training: where, which outputs and parameters.
     """
 
-    def __init__(self, raise_error=False):
+    def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
         self.raise_error = bool(raise_error)
+        self.error: NonFiniteError | None = None
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.error = None
 
-    def on_train_begin(self, logs=None):
-        self.error = None
-
-    def on_nonfinite_step(self, step, error):
+    def on_nonfinite_step(self, step: int, error: NonFiniteError) -> None:
         self.error = error
         if not self.raise_error:
             print(f"Batch {step}: Invalid loss, terminating training")

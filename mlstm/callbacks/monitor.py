@@ -10,6 +10,8 @@ the same epoch and cuts the learning rate at the same epochs as Keras on the sam
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -22,7 +24,7 @@ __all__ = ["MonitorCallback", "monitor_direction"]
 _HIGHER_IS_BETTER = ("acc", "accuracy", "binary_accuracy", "auc", "precision", "recall")
 
 
-def monitor_direction(monitor):
+def monitor_direction(monitor: str) -> Literal["min", "max"] | None:
     """``"min"`` or ``"max"`` for a log key in ``mode="auto"``; None when it is not known.
 
     Losses (``loss``, ``<output>_loss``) and error metrics go down, accuracies up.
@@ -54,7 +56,8 @@ class MonitorCallback(Callback):
         Changes smaller than this do not count as an improvement.
     """
 
-    def __init__(self, monitor="val_loss", mode="auto", min_delta=0.0):
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto",
+                 min_delta: float = 0.0) -> None:
         super().__init__()
         owner = type(self).__name__
         if not isinstance(monitor, str):
@@ -73,9 +76,9 @@ class MonitorCallback(Callback):
         if not np.isfinite(min_delta):
             raise ValueError(f"{owner}: min_delta must be finite, got {min_delta}")
         self.min_delta = abs(min_delta)
-        self.best = None
+        self.best: float | None = None
 
-    def is_improvement(self, current, reference):
+    def is_improvement(self, current: float, reference: float | None) -> bool:
         """Keras' test, in float32: ``current ∓ min_delta`` beats ``reference`` (None: yes)."""
         if reference is None:
             return True
@@ -83,7 +86,7 @@ class MonitorCallback(Callback):
             return bool(np.less(np.float32(current + self.min_delta), np.float32(reference)))
         return bool(np.greater(np.float32(current - self.min_delta), np.float32(reference)))
 
-    def monitor_value(self, logs, action):
+    def monitor_value(self, logs: Mapping[str, float] | None, action: str) -> float | None:
         """``logs[monitor]``, or None with a warning naming the keys there are."""
         value = (logs or {}).get(self.monitor)
         if value is None:

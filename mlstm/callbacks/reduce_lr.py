@@ -1,6 +1,8 @@
 """``ReduceLROnPlateau``: cut the learning rate when a monitored value stops improving."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..schedules import is_schedule
@@ -32,8 +34,9 @@ class ReduceLROnPlateau(MonitorCallback):
     min_lr : float
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0) -> None:
         super().__init__(monitor, mode, min_delta)
         factor = float(factor)
         if not 0.0 <= factor < 1.0:
@@ -50,19 +53,19 @@ class ReduceLROnPlateau(MonitorCallback):
         self.cooldown_counter = 0
         self.wait = 0
 
-    def set_model(self, model):
+    def set_model(self, model: Any) -> None:
         if is_schedule(getattr(model.optimizer, "learning_rate", None)):
             raise TypeError("ReduceLROnPlateau: the optimizer's learning rate is a schedule "
                             f"({model.optimizer.learning_rate!r}), which a callback cannot "
                             "change (as in Keras); give the optimizer a float learning_rate")
         super().set_model(model)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.best = None
         self.cooldown_counter = 0
         self.wait = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs if logs is not None else {}
         optimizer = self.model.optimizer
         logs["learning_rate"] = float(optimizer.learning_rate)

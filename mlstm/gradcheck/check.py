@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import numpy as np
 
@@ -13,14 +14,34 @@ from .progress import Progress
 from .projection import check_along_directions
 from .report import GradcheckReport
 
-__all__ = ["gradcheck", "DEFAULT_DIRECTIONS"]
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray
+    from ..model import Model
+    from .problem import Masks
+    from .projection import Probe
+
+__all__ = ["gradcheck", "DEFAULT_DIRECTIONS", "GradcheckOptions"]
 
 #: Random directions per array of the default check.
 DEFAULT_DIRECTIONS = 3
 METHODS = ("projection", "entries")
 
 
-def _duration(seconds):
+class GradcheckOptions(TypedDict, total=False):
+    """:func:`gradcheck`'s options after ``rtol``, for functions that pass them on
+    (``mlstm.testing.assert_gradients_close``)."""
+
+    h: float
+    inputs: bool
+    method: Literal["projection", "entries"]
+    max_entries: int | None
+    seed: int
+    directions: int
+    drill_down: int
+    progress: bool | None
+
+
+def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -28,7 +49,8 @@ def _duration(seconds):
     return f"{seconds / 3600:.1f} h"
 
 
-def _check_arguments(h, method, max_entries, directions, rtol, drill):
+def _check_arguments(h: float, method: str, max_entries: int | None, directions: int,
+                     rtol: float, drill: int) -> None:
     if method not in METHODS:
         raise ValueError(f"method must be 'projection' (random directions, the default) or "
                          f"'entries' (every entry), got {method!r}")
@@ -49,9 +71,11 @@ def _check_arguments(h, method, max_entries, directions, rtol, drill):
                          "`directions` random directions: pass method='entries' with it")
 
 
-def gradcheck(model, x, y, h=1e-4, inputs=True, method="projection", max_entries=None,
-              seed=0, *, directions=DEFAULT_DIRECTIONS, rtol=1e-6, drill_down=DEFAULT_BUDGET,
-              progress=None):
+def gradcheck(model: Model, x: Any, y: Any, h: float = 1e-4, inputs: bool = True,
+              method: Literal["projection", "entries"] = "projection",
+              max_entries: int | None = None, seed: int = 0, *,
+              directions: int = DEFAULT_DIRECTIONS, rtol: float = 1e-6,
+              drill_down: int = DEFAULT_BUDGET, progress: bool | None = None) -> GradcheckReport:
     """Compare ``model``'s backward pass with finite differences, in float64.
 
     By default (``method="projection"``) each parameter array and each input is checked
@@ -119,7 +143,7 @@ def gradcheck(model, x, y, h=1e-4, inputs=True, method="projection", max_entries
         counts = [min(a.size, max_entries or a.size) for _, a, _, _ in arrays]
         planned = 4 * sum(counts)
 
-        def announce(seconds):
+        def announce(seconds: float) -> str:
             projection = seconds / planned * per_projection
             return (f"gradcheck: method='entries' checks {sum(counts):,} entries one by one "
                     f"({planned:,} loss evaluations), about {_duration(seconds)}; the default "
@@ -127,12 +151,13 @@ def gradcheck(model, x, y, h=1e-4, inputs=True, method="projection", max_entries
     else:
         planned = per_projection
 
-        def announce(seconds):
+        def announce(seconds: float) -> str:
             return (f"gradcheck: {len(arrays)} arrays x up to {directions} random directions "
                     f"({planned:,} loss evaluations), about {_duration(seconds)}")
 
     meter = Progress(planned, announce, enabled=progress)
-    rows, moved_along = {}, {}
+    rows: dict[str, dict[str, Any]] = {}
+    moved_along: dict[str, list[Array] | None] = {}
     for k, (name, array, grad, is_input) in enumerate(arrays):
         rng = np.random.default_rng([seed, k])
         if by_entries[k]:
@@ -155,8 +180,9 @@ def gradcheck(model, x, y, h=1e-4, inputs=True, method="projection", max_entries
     return report
 
 
-def _drill(problem, name, array, grad, probes, free, budget, h, rng, base_masks, watch,
-           rtol, meter):
+def _drill(problem: Float64Problem, name: str, array: Array, grad: Array, probes: list[Probe],
+           free: BoolArray, budget: int, h: float, rng: np.random.Generator, base_masks: Masks,
+           watch: bool, rtol: float, meter: Progress) -> dict[str, Any]:
     """The drill-down of a failing array along its worst direction, described."""
     from .describe import describe_entry
 

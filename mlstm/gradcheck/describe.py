@@ -6,12 +6,18 @@ weights: ``Layer.describe_weight_entry``).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from ..layers.lstm import GATES, gate_block  # Keras' gate block order: i, f, c, o
+
+if TYPE_CHECKING:
+    from ..model import Model
 
 __all__ = ["GATES", "gate_block", "describe_entry"]
 
 
-def describe_entry(model, name, index):
+def describe_entry(model: Model, name: str, index: Sequence[int] | None) -> str:
     """Human words for one entry of a parameter (``"layer/weight"``) or ``"input:<name>"``
     array: the gate block, unit and row for LSTM weights, the output unit for Dense
     weights, the sample, time step and feature for a sequence input."""

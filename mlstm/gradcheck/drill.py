@@ -20,9 +20,16 @@ per-entry check measures it).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .probes import directional, entry_derivatives
+
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray, Float64Array, IntArray
+    from .problem import Float64Problem, Masks
+    from .progress import Progress
 
 __all__ = ["drill_down", "DEFAULT_BUDGET", "WORST_SHOWN"]
 
@@ -32,8 +39,9 @@ DEFAULT_BUDGET = 32
 WORST_SHOWN = 3
 
 
-def _bisect(problem, array, grad, v, error, candidates, leaf, h, base_masks, watch,
-            progress):
+def _bisect(problem: Float64Problem, array: Array, grad: Array, v: Array, error: float,
+            candidates: IntArray, leaf: int, h: float, base_masks: Masks, watch: bool,
+            progress: Progress | None) -> tuple[IntArray, int]:
     """Narrow ``candidates`` (flat indices, where v is not zero) down to at most ``leaf``
     entries holding a large share of the error ``error = <e, v>``; returns
     ``(entries, steps)``."""
@@ -41,13 +49,14 @@ def _bisect(problem, array, grad, v, error, candidates, leaf, h, base_masks, wat
     flat_v = v.reshape(-1)
     while region.size > leaf:
         half = region[:region.size // 2]
-        v_half = np.zeros(array.size)
+        v_half: Array = np.zeros(array.size)
         v_half[half] = flat_v[half]
         v_half = v_half.reshape(array.shape)
         numeric, changed = directional(problem, array, v_half, h, base_masks, watch, progress)
         steps += 1
         if changed:
             break           # the entry-by-entry check below skips what changes a mask
+        assert numeric is not None     # None only when a mask changed
         half_error = float(np.sum(grad * v_half)) - numeric
         other_error = region_error - half_error
         if abs(half_error) >= abs(other_error):
@@ -57,8 +66,10 @@ def _bisect(problem, array, grad, v, error, candidates, leaf, h, base_masks, wat
     return region, steps
 
 
-def drill_down(problem, array, grad, v, error, free, budget, h, rng, base_masks, watch,
-               rtol, progress=None):
+def drill_down(problem: Float64Problem, array: Array, grad: Array, v: Array, error: float,
+               free: BoolArray, budget: int, h: float, rng: np.random.Generator,
+               base_masks: Masks, watch: bool, rtol: float,
+               progress: Progress | None = None) -> dict[str, Any]:
     """Check up to ``budget`` entries of a failing array one by one (see the module doc).
 
     Parameters

@@ -8,15 +8,23 @@ model with 256 samples has 95,000 entries: hours).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .probes import entry_derivatives, error_row
 
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray, Float64Array, IntArray
+    from .problem import Float64Problem, Masks
+    from .progress import Progress
+
 __all__ = ["check_entries"]
 
 
-def check_entries(problem, array, grad, h, max_entries, rng, base_masks, watch,
-                  progress=None):
+def check_entries(problem: Float64Problem, array: Array, grad: Array, h: float,
+                  max_entries: int | None, rng: np.random.Generator, base_masks: Masks,
+                  watch: bool, progress: Progress | None = None) -> dict[str, Any]:
     """Compare every entry's gradient (or a sample of ``max_entries``) with finite
     differences. Entries whose perturbation changes a mask are skipped and counted.
 

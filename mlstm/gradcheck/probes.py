@@ -8,9 +8,17 @@ the loss jump, so such a probe is discarded and its entries are held fixed inste
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .problem import masks_changed, stencil
+
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray, Float64Array, IntArray
+    from .problem import Float64Problem, Masks
+    from .progress import Progress
 
 __all__ = ["directional", "entry_derivatives", "held_steps", "error_row"]
 
@@ -19,7 +27,9 @@ class _MaskChanged(Exception):
     """A perturbation changed a mask: the probe stops at once (its derivative is void)."""
 
 
-def directional(problem, array, v, h, base_masks, watch, progress=None):
+def directional(problem: Float64Problem, array: Array, v: Array, h: float, base_masks: Masks,
+                watch: bool, progress: Progress | None = None,
+                ) -> tuple[float | None, list[tuple[BoolArray | None, BoolArray | None]]]:
     """Five-point derivative of the loss along ``v`` (same shape as ``array``).
 
     Returns
@@ -31,10 +41,10 @@ def directional(problem, array, v, h, base_masks, watch, progress=None):
         probe stops at the first evaluation that changes one.
     """
     original = array.copy()
-    changed = []
+    changed: list[tuple[BoolArray | None, BoolArray | None]] = []
     evaluations = 0
 
-    def evaluate(delta):
+    def evaluate(delta: float) -> float:
         nonlocal evaluations
         np.copyto(array, original + delta * v)
         value, masks = problem.evaluate()
@@ -56,7 +66,9 @@ def directional(problem, array, v, h, base_masks, watch, progress=None):
     return derivative, changed
 
 
-def entry_derivatives(problem, array, entries, h, base_masks, watch, progress=None):
+def entry_derivatives(problem: Float64Problem, array: Array, entries: Sequence[int] | IntArray,
+                      h: float, base_masks: Masks, watch: bool,
+                      progress: Progress | None = None) -> tuple[Float64Array, BoolArray]:
     """Five-point derivatives of the loss with respect to single entries.
 
     Parameters
@@ -78,7 +90,8 @@ def entry_derivatives(problem, array, entries, h, base_masks, watch, progress=No
         original = array[index]
         evaluations = 0
 
-        def evaluate(delta, index=index, original=original):
+        def evaluate(delta: float, index: tuple[Any, ...] = index,
+                     original: Any = original) -> float:
             nonlocal evaluations
             array[index] = original + delta
             value, masks = problem.evaluate()
@@ -98,7 +111,8 @@ def entry_derivatives(problem, array, entries, h, base_masks, watch, progress=No
     return numeric, kept
 
 
-def held_steps(changed, shape):
+def held_steps(changed: Sequence[tuple[BoolArray | None, BoolArray | None]],
+               shape: tuple[int, ...]) -> BoolArray | None:
     """The entries of an array of ``shape`` to hold fixed after a perturbation changed the
     masks in ``changed``: every entry of each (sample, time step) whose mask flipped (masks
     are (N, T); the array (N, T, ...)). None when the changes cannot be placed in the array
@@ -114,7 +128,8 @@ def held_steps(changed, shape):
     return hold
 
 
-def error_row(analytic, numeric, checked, skipped=0, scale=None):
+def error_row(analytic: Any, numeric: Any, checked: int, skipped: int = 0,
+              scale: float | None = None) -> dict[str, Any]:
     """The error measure of a checked array, from the compared values (entries, or
     derivatives along directions)::
 

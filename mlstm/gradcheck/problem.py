@@ -8,7 +8,21 @@ seen without another forward pass.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray, Float64Array
+    from ..graph import Tape
+    from ..model import Model
+    from ..training.results import LossResult
+
+#: The masks of a forward pass, one per tensor (None where a tensor has no mask).
+Masks = tuple["BoolArray | None", ...]
+#: What a check compares: ``(name, array, analytic gradient, is_input)``.
+CheckedArray = tuple[str, "Array", "Array", bool]
 
 __all__ = ["Float64Problem", "numerical_gradient", "stencil", "masks_changed"]
 
@@ -33,7 +47,7 @@ class Float64Problem:
         Forward passes run by :meth:`evaluate` so far.
     """
 
-    def __init__(self, model, x, y):
+    def __init__(self, model: Model, x: Any, y: Any) -> None:
         model._require_compiled("gradcheck")
         self.model = model if model.dtype == "float64" else model.clone(dtype="float64")
         # token ids (integer inputs) stay integers: they are not perturbed
@@ -42,7 +56,7 @@ class Float64Problem:
         self.ys = self.model._targets(y, self.xs[0].shape[0])
         self.evaluations = 0
 
-    def evaluate(self):
+    def evaluate(self) -> tuple[float, Masks]:
         """``(loss, masks)``: the total loss and the forward pass's masks (a tuple, None
         where a tensor has no mask), at the current values."""
         tape = self.model.forward(self.xs, training=True)
@@ -50,18 +64,19 @@ class Float64Problem:
         total = self.model.loss_and_output_grads(tape, self.ys).total
         return total, tuple(tape.masks.values())
 
-    def loss(self):
+    def loss(self) -> float:
         """The total loss at the current values."""
         return self.evaluate()[0]
 
-    def analytic(self):
+    def analytic(self) -> tuple[Tape, LossResult, dict[str, Array], list[Array | None]]:
         tape = self.model.forward(self.xs, training=True)
         result = self.model.loss_and_output_grads(tape, self.ys)
         grads, d_inputs = self.model.backward(tape, result.d_outputs, result.d_logits,
                                               input_grads=True)
         return tape, result, grads, d_inputs
 
-    def arrays(self, grads, d_inputs, inputs=True):
+    def arrays(self, grads: dict[str, Array], d_inputs: Sequence[Array | None],
+               inputs: bool = True) -> list[CheckedArray]:
         """What a check compares: ``[(name, array, analytic gradient, is_input), ...]``,
         parameters (``"layer/weight"``) first, then inputs (``"input:<name>"``)."""
         found = [(name, p, grads[name], False) for name, p in self.model.params.items()]
@@ -72,9 +87,10 @@ class Float64Problem:
         return found
 
 
-def masks_changed(base, masks):
+def masks_changed(base: Masks, masks: Masks,
+                  ) -> list[tuple[BoolArray | None, BoolArray | None]]:
     """The masks of ``masks`` that differ from ``base``: ``[(old, new), ...]``."""
-    changed = []
+    changed: list[tuple[BoolArray | None, BoolArray | None]] = []
     for old, new in zip(base, masks):
         if old is None and new is None:
             continue
@@ -83,7 +99,7 @@ def masks_changed(base, masks):
     return changed
 
 
-def stencil(evaluate, h):
+def stencil(evaluate: Callable[[float], float], h: float) -> float:
     """Five-point derivative of ``evaluate(delta)`` at 0::
 
         (-f(2h) + 8 f(h) - 8 f(-h) + f(-2h)) / (12 h)        (truncation error O(h^4))
@@ -92,7 +108,8 @@ def stencil(evaluate, h):
     return (8 * (evaluate(h) - evaluate(-h)) - (evaluate(2 * h) - evaluate(-2 * h))) / (12 * h)
 
 
-def numerical_gradient(f, array, h=1e-4, entries=None):
+def numerical_gradient(f: Callable[[], float], array: Array, h: float = 1e-4,
+                       entries: Iterable[int] | None = None) -> Float64Array:
     """Five-point numerical gradient of scalar ``f()`` with respect to ``array`` (in place).
 
     ``array`` is perturbed in place and restored. ``entries`` limits the flat indices.
@@ -102,7 +119,7 @@ def numerical_gradient(f, array, h=1e-4, entries=None):
     for j in (range(flat.size) if entries is None else entries):
         original = flat[j]
 
-        def evaluate(delta, j=j, original=original):
+        def evaluate(delta: float, j: int = j, original: Any = original) -> float:
             flat[j] = original + delta
             return f()
 

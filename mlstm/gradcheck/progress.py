@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from typing import TextIO
 
 __all__ = ["Progress", "THRESHOLD_SECONDS"]
 
@@ -34,7 +36,8 @@ class Progress:
         :data:`THRESHOLD_SECONDS`.
     """
 
-    def __init__(self, planned, describe, enabled=None, stream=None):
+    def __init__(self, planned: int, describe: Callable[[float], str], enabled: bool | None = None,
+                 stream: TextIO | None = None) -> None:
         self.planned, self.done, self.describe, self.enabled = planned, 0, describe, enabled
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -42,11 +45,11 @@ class Progress:
         self.active = False               # decided once the first evaluations are timed
         self.calibrated = False
 
-    def plan(self, evaluations):
+    def plan(self, evaluations: int) -> None:
         """Add ``evaluations`` to the planned total."""
         self.planned += evaluations
 
-    def advance(self, evaluations):
+    def advance(self, evaluations: int) -> None:
         """``evaluations`` more are done."""
         self.done += evaluations
         now = time.perf_counter()
@@ -65,19 +68,19 @@ class Progress:
             self._status(now)
             self.last_report = now
 
-    def _status(self, now):
+    def _status(self, now: float) -> None:
         rate = self.done / max(now - self.start, 1e-9)
         left = max(self.planned - self.done, 0) / rate
         self._write(f"gradcheck: {self.done:,} of {self.planned:,} loss evaluations, "
                     f"about {left:.0f} s left", newline=not self.tty)
 
-    def finish(self, summary):
+    def finish(self, summary: str) -> None:
         """The closing line (only when the check reported progress)."""
         if self.active:
             seconds = time.perf_counter() - self.start
             self._write(f"gradcheck: {summary} in {seconds:.1f} s", newline=True, clear=self.tty)
 
-    def _write(self, text, newline, clear=False):
+    def _write(self, text: str, newline: bool, clear: bool = False) -> None:
         if self.tty and not newline:
             self.stream.write("\r" + text + "\x1b[K")
         else:

@@ -15,14 +15,25 @@ measurements.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .probes import directional, error_row, held_steps
 
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray, Float64Array, IntArray
+    from .problem import Float64Problem, Masks
+    from .progress import Progress
+
+#: A direction checked: ``(v, <grad, v>, the numeric derivative along v)``.
+Probe = tuple["Array", float, float]
+
 __all__ = ["check_along_directions", "entry_scale"]
 
 
-def entry_scale(grad, probes):
+def entry_scale(grad: Array, probes: Sequence[Probe]) -> float:
     """The scale errors along directions are measured against: the array's largest gradient
     entry, as the per-entry check measures errors::
 
@@ -43,8 +54,10 @@ def entry_scale(grad, probes):
     return max(largest, implied)
 
 
-def check_along_directions(problem, array, grad, h, directions, rng, base_masks, watch,
-                           progress=None):
+def check_along_directions(problem: Float64Problem, array: Array, grad: Array, h: float,
+                           directions: int, rng: np.random.Generator, base_masks: Masks,
+                           watch: bool, progress: Progress | None = None,
+                           ) -> tuple[dict[str, Any], list[Probe], BoolArray]:
     """Compare ``<grad, v>`` with the five-point derivative along ``directions`` draws of v.
 
     Entries whose perturbation changes a mask (padded steps of an input that feeds a
@@ -66,7 +79,8 @@ def check_along_directions(problem, array, grad, h, directions, rng, base_masks,
     draws = [rng.standard_normal(array.shape) for _ in range(directions)]
     free = np.ones(array.shape, dtype=bool)
     while True:
-        probes, restart = [], False
+        probes: list[Probe] = []
+        restart = False
         for draw in draws:
             if not free.any():
                 break
@@ -80,6 +94,7 @@ def check_along_directions(problem, array, grad, h, directions, rng, base_masks,
                     free &= ~hold
                 restart = True             # measure every direction without them
                 break
+            assert numeric is not None     # None only when a mask changed
             probes.append((v, float(np.sum(grad * v)), float(numeric)))
         if not restart or not free.any():
             break

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._typing import Array
 
 __all__ = ["GradcheckReport"]
 
@@ -33,8 +38,10 @@ class GradcheckReport:
         Its wall time.
     """
 
-    def __init__(self, rows, h, method, rtol=1e-6, settings=None, evaluations=0,
-                 seconds=0.0, directions=None):
+    def __init__(self, rows: dict[str, dict[str, Any]], h: float, method: str,
+                 rtol: float = 1e-6, settings: Mapping[str, Any] | None = None,
+                 evaluations: int = 0, seconds: float = 0.0,
+                 directions: dict[str, list[Array] | None] | None = None) -> None:
         self.rows, self.h, self.method, self.rtol = rows, h, method, rtol
         self.settings = dict(settings or {}, h=h, method=method, rtol=rtol)
         self.evaluations, self.seconds = evaluations, seconds
@@ -44,33 +51,33 @@ class GradcheckReport:
         self.directions = directions or {}
 
     @property
-    def max_relative_error(self):
+    def max_relative_error(self) -> float:
         """The worst relative error over every parameter and input (NaN if any is NaN)."""
         errors = [r["max_rel_error"] for r in self.rows.values()]
         if any(math.isnan(e) for e in errors):
             return float("nan")
         return max(errors, default=0.0)
 
-    def ok(self, tol=None):
+    def ok(self, tol: float | None = None) -> bool:
         """True when every relative error is below ``tol`` (default: the check's rtol)."""
         return bool(self.max_relative_error < (self.rtol if tol is None else tol))
 
-    def failing(self, tol=None):
+    def failing(self, tol: float | None = None) -> list[str]:
         """Names of the arrays whose relative error reaches ``tol`` (or is NaN)."""
         tol = self.rtol if tol is None else tol
         return [name for name, r in self.rows.items() if not r["max_rel_error"] < tol]
 
-    def worst(self):
+    def worst(self) -> tuple[str, dict[str, Any]]:
         """``(name, row)`` with the largest relative error."""
         return max(self.rows.items(), key=lambda kv: (math.isnan(kv[1]["max_rel_error"]),
                                                       kv[1]["max_rel_error"]))
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"h": self.h, "method": self.method, "rtol": self.rtol, "ok": self.ok(),
                 "rows": self.rows, "max_relative_error": self.max_relative_error,
                 "evaluations": self.evaluations, "seconds": self.seconds}
 
-    def verdict(self):
+    def verdict(self) -> str:
         """One line: passed or failed, the largest error, what was compared."""
         how = _METHOD_WORDS.get(self.method, self.method).format(
             directions=self.settings.get("directions"))
@@ -88,7 +95,7 @@ class GradcheckReport:
                 f"{self.rtol:g} ({', '.join(failing)}); largest relative error "
                 f"{row['max_rel_error']:.2g} in {name} {detail}")
 
-    def __str__(self):
+    def __str__(self) -> str:
         width = max([len(n) for n in self.rows] + [9])
         lines = [self.verdict(),
                  f"  {'parameter':<{width}}  {'max rel err':>11}  {'max abs err':>11}  checked"]
@@ -107,7 +114,7 @@ class GradcheckReport:
     __repr__ = __str__
 
 
-def _drill_lines(name, drill, rtol):
+def _drill_lines(name: str, drill: Mapping[str, Any], rtol: float) -> list[str]:
     how = (f"after {drill['bisection_steps']} bisection steps, "
            if drill["bisection_steps"] else "")
     lines = [f"  drill-down {name}: {how}{drill['entries_checked']} of {drill['entries']} "

@@ -16,12 +16,18 @@ method) becomes a ``ValueError`` naming the file and the member.
 """
 from __future__ import annotations
 
+import io
 import os
 import zipfile
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
 from . import limits
+
+if TYPE_CHECKING:
+    from .._typing import Array, Shape
 
 __all__ = ["Archive", "NpyHeader", "NPY_MAGIC"]
 
@@ -34,7 +40,8 @@ class NpyHeader:
     """What a ``.npy`` header announces: ``shape``, ``dtype``, ``fortran_order``, ``offset``
     (the header's length in bytes) and ``nbytes`` (the data's)."""
 
-    def __init__(self, shape, dtype, fortran_order, offset):
+    def __init__(self, shape: Shape, dtype: np.dtype[Any], fortran_order: bool,
+                 offset: int) -> None:
         self.shape, self.dtype = tuple(shape), dtype
         self.fortran_order, self.offset = fortran_order, offset
         count = 1
@@ -42,7 +49,7 @@ class NpyHeader:
             count *= int(d)
         self.nbytes = count * dtype.itemsize      # a Python int: no overflow
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"NpyHeader(shape={self.shape}, dtype={self.dtype.str})"
 
 
@@ -58,7 +65,7 @@ class Archive:
         What the file should be, for the message about a file that is not a zip.
     """
 
-    def __init__(self, path, label, kind):
+    def __init__(self, path: str | os.PathLike[str], label: str, kind: str) -> None:
         self.path, self.label = os.fspath(path), label
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"{label}: there is no file at this path")
@@ -78,28 +85,28 @@ class Archive:
             raise ValueError(f"{label} is not {kind} (not a .npz/zip archive; truncated or "
                              f"foreign: {type(exc).__name__}: {exc})") from None
 
-    def __enter__(self):
+    def __enter__(self) -> Archive:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.close()
         return False
 
-    def close(self):
+    def close(self) -> None:
         self.zip.close()
 
     # ------------------------------------------------------------------ members
-    def names(self):
+    def names(self) -> list[str]:
         return self.zip.namelist()
 
-    def info(self, member, what):
+    def info(self, member: str, what: str) -> zipfile.ZipInfo:
         """The zip directory entry of ``member``; ValueError naming ``what`` when missing."""
         try:
             return self.zip.getinfo(member)
         except KeyError:
             raise ValueError(f"{self.label}: {what} ({member}) is missing") from None
 
-    def check_inflation(self, info, what):
+    def check_inflation(self, info: zipfile.ZipInfo, what: str) -> None:
         """Refuse a member that inflates more than MAX_INFLATION times (a zip bomb)."""
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > limits.INFLATION_FLOOR and ratio > limits.MAX_INFLATION:
@@ -110,7 +117,7 @@ class Archive:
                 f"mlstm.io.limits.MAX_INFLATION = {limits.MAX_INFLATION}:1; refused unread as "
                 "a likely zip bomb (raise the limit if the file is yours)")
 
-    def read_text(self, member, max_bytes, what, limit_name):
+    def read_text(self, member: str, max_bytes: int, what: str, limit_name: str) -> bytes:
         """The bytes of ``member``, refused beyond ``max_bytes`` before and while reading."""
         info = self.info(member, what)
         too_big = (f"{self.label}: {what} ({member}) is larger than "
@@ -126,7 +133,7 @@ class Archive:
             raise ValueError(too_big)
         return raw
 
-    def header(self, member, what):
+    def header(self, member: str, what: str) -> NpyHeader:
         """The :class:`NpyHeader` of an array member (its data not read, nor yet checked:
         the caller checks shape and dtype, then :meth:`check_size`)."""
         info = self.info(member, what)
@@ -134,7 +141,7 @@ class Archive:
             with self.zip.open(info) as f:
                 return _read_header(f, self.label, what)
 
-    def check_size(self, member, header, what):
+    def check_size(self, member: str, header: NpyHeader, what: str) -> None:
         """The member holds exactly the data its header announces, and is no zip bomb."""
         info = self.info(member, what)
         expected = header.offset + header.nbytes
@@ -145,7 +152,7 @@ class Archive:
                              f"{limits.format_bytes(max(info.file_size - header.offset, 0))}")
         self.check_inflation(info, what)
 
-    def read_into(self, member, header, out, what):
+    def read_into(self, member: str, header: NpyHeader, out: Array, what: str) -> Array:
         """Read the data of ``member`` (its ``header`` already checked) into ``out``.
 
         ``out`` is a C-contiguous array of ``header.shape`` and ``header.dtype``; data in
@@ -153,9 +160,12 @@ class Archive:
         """
         target = (np.empty(header.shape[::-1], header.dtype) if header.fortran_order
                   else out)
-        view = memoryview(target.reshape(-1).view(np.uint8)) if target.size else None
+        # ndarray has the buffer protocol; numpy's stubs declare it for Python >= 3.12 only
+        view = (memoryview(target.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+                if target.size else None)
         with self._reading(member, what):
-            with self.zip.open(self.zip.getinfo(member)) as f:
+            # ZipFile.open in read mode returns a ZipExtFile, a BufferedIOBase (readinto)
+            with cast(io.BufferedIOBase, self.zip.open(self.zip.getinfo(member))) as f:
                 _skip(f, header.offset)
                 position = 0
                 while view is not None and position < len(view):
@@ -170,24 +180,25 @@ class Archive:
             out[...] = target.T
         return out
 
-    def read_array(self, member, header, what):
+    def read_array(self, member: str, header: NpyHeader, what: str) -> Array:
         """A new array with the data of ``member`` (its ``header`` already checked)."""
         return self.read_into(member, header, np.empty(header.shape, header.dtype), what)
 
-    def _reading(self, member, what):
+    def _reading(self, member: str, what: str) -> _Reading:
         return _Reading(self.label, member, what)
 
 
 class _Reading:
     """Turn the zip/zlib/EOF errors of damaged data into a ValueError naming the member."""
 
-    def __init__(self, label, member, what):
+    def __init__(self, label: str, member: str, what: str) -> None:
         self.label, self.member, self.what = label, member, what
 
-    def __enter__(self):
+    def __enter__(self) -> _Reading:
         return self
 
-    def __exit__(self, kind, exc, tb):
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if kind is None or issubclass(kind, (ValueError, KeyboardInterrupt, MemoryError)):
             return False
         if issubclass(kind, Exception):
@@ -196,7 +207,7 @@ class _Reading:
         return False
 
 
-def _read_header(f, label, what):
+def _read_header(f: IO[bytes], label: str, what: str) -> NpyHeader:
     try:
         version = np.lib.format.read_magic(f)
     except ValueError:
@@ -218,7 +229,7 @@ def _read_header(f, label, what):
     return NpyHeader(shape, dtype, fortran_order, f.tell())
 
 
-def _skip(f, n):
+def _skip(f: IO[bytes] | io.BufferedIOBase, n: int) -> None:
     while n > 0:
         got = f.read(min(n, _CHUNK))
         if not got:

@@ -17,10 +17,17 @@ orthogonal initializer's QR factorization.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import limits
+
+if TYPE_CHECKING:
+    from .._typing import Array, JSONDict, Shape
+    from ..layers.base import Layer, SymbolicTensor
+    from ..model_protocol import TrainableModel
 
 __all__ = ["Skeleton"]
 
@@ -45,16 +52,18 @@ class Skeleton:
         Their total size.
     """
 
-    def __init__(self, config, max_bytes, label):
+    def __init__(self, config: JSONDict, max_bytes: int, label: str) -> None:
         from ..registry import LAYERS
         self.label, self.max_bytes = label, max_bytes
-        self.weights, self.nbytes, self._placeholders = {}, 0, []
-        self.layers = {}
+        self.weights: dict[str, tuple[Shape, np.dtype[Any]]] = {}
+        self.nbytes = 0
+        self._placeholders: list[tuple[Layer, str, Shape, np.dtype[Any]]] = []
+        self.layers: dict[str, Layer] = {}
         for entry in config["layers"]:
             layer = LAYERS.get(entry["class_name"]).from_config(dict(entry["config"]))
             layer._add_param = _Recorder(self, layer)     # this instance only
             self.layers[entry["config"]["name"]] = layer
-        produced = {}
+        produced: dict[tuple[str, int], list[SymbolicTensor]] = {}
         for name, layer in self.layers.items():
             if layer._inbound_nodes:          # an InputLayer: its tensor exists already
                 produced[(name, 0)] = layer._inbound_nodes[0].outputs
@@ -69,7 +78,7 @@ class Skeleton:
         self.single_output = bool(config.get("single_output"))
         self.name = config.get("name", "model")
 
-    def add(self, layer, name, shape):
+    def add(self, layer: Layer, name: str, shape: Sequence[int]) -> Array:
         """Record one weight; refuse when the total passes ``max_bytes``."""
         shape = tuple(int(d) for d in shape)
         dtype = np.dtype(layer.dtype)
@@ -88,7 +97,7 @@ class Skeleton:
         self._placeholders.append((layer, name, shape, dtype))
         return placeholder
 
-    def finish(self):
+    def finish(self) -> TrainableModel:
         """Allocate every weight (uninitialized) and return the ``Model``."""
         from ..registry import MODELS     # not ..model: the loader sits below the model
         for layer, name, shape, dtype in self._placeholders:
@@ -107,8 +116,9 @@ class ModelTooLarge(ValueError):
 class _Recorder:
     """Stands in for ``layer._add_param(name, shape, initializer, rng)`` during the build."""
 
-    def __init__(self, skeleton, layer):
+    def __init__(self, skeleton: Skeleton, layer: Layer) -> None:
         self.skeleton, self.layer = skeleton, layer
 
-    def __call__(self, name, shape, initializer, rng):
+    def __call__(self, name: str, shape: Sequence[int], initializer: Callable[..., Any],
+                 rng: np.random.Generator | None) -> None:
         self.layer.params[name] = self.skeleton.add(self.layer, name, shape)

@@ -10,16 +10,23 @@ a header that claims a shape of (10**12, 20, 8), or a zip bomb, costs nothing; a
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import limits
-from .archive import Archive
+from .archive import Archive, NpyHeader
+
+if TYPE_CHECKING:
+    from .._typing import Array
 
 __all__ = ["read_data_npz"]
 
 _REAL_KINDS = "biuf"     # bool, int, uint, float: cast to the model's dtype later
 
 
-def read_data_npz(path, names=None, shapes=None, max_bytes=None):
+def read_data_npz(path: str | os.PathLike[str], names: Sequence[str] | None = None,
+                  shapes: Mapping[str, Sequence[int | None]] | None = None,
+                  max_bytes: int | None = None) -> dict[str, Array]:
     """The arrays of a data ``.npz``, every header checked before any data is read.
 
     Parameters
@@ -67,7 +74,8 @@ def read_data_npz(path, names=None, shapes=None, max_bytes=None):
             if missing:
                 raise ValueError(f"{label} has no array {missing[0]!r}; it holds "
                                  f"{sorted(m[:-4] for m in members if m.endswith('.npy'))}")
-        headers, total = {}, 0
+        headers: dict[str, NpyHeader] = {}
+        total = 0
         for name in names:
             what = f"array {name!r}"
             header = archive.header(f"{name}.npy", what)
@@ -94,6 +102,6 @@ def read_data_npz(path, names=None, shapes=None, max_bytes=None):
                 for name, header in headers.items()}
 
 
-def _format(shape):
+def _format(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("N" if k == 0 and d is None else ("any" if d is None else str(d))
                            for k, d in enumerate(shape)) + (",)" if len(shape) == 1 else ")")

@@ -45,7 +45,7 @@ MAX_INFLATION = 100
 INFLATION_FLOOR = 2 ** 20
 
 
-def format_bytes(n):
+def format_bytes(n: int) -> str:
     """``"1.5 GiB"``: a byte count for messages (any int, however large)."""
     n = int(n)
     if n >= 2 ** 1000:                      # beyond float: say its order of magnitude

@@ -17,12 +17,22 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import limits
 from .archive import Archive
 from .build import ModelTooLarge, Skeleton
 from .save import layer_state
 from .schema import check_meta, parse_meta
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .._typing import Array, JSONDict, Shape
+    from ..model_protocol import TrainableModel
+    from ..optimizers.base import Optimizer
+    from .archive import NpyHeader
 
 __all__ = ["load_model", "read_config", "CONFIG_MEMBER"]
 
@@ -33,14 +43,15 @@ _NONFINITE_HINT = ("load_model(..., allow_nonfinite=True) loads it anyway, e.g. 
                    "diverged checkpoint")
 
 
-def read_config(path):
+def read_config(path: str | os.PathLike[str]) -> JSONDict:
     """The ``mlstm.json`` of a saved model, checked against the schema (no arrays are read)."""
     with _open(path) as archive:
         return _meta(archive)
 
 
-def load_model(path, compile=True, custom_objects=None, max_bytes=None,
-               allow_nonfinite=False):
+def load_model(path: str | os.PathLike[str], compile: bool = True,
+               custom_objects: Mapping[str, Any] | None = None, max_bytes: int | None = None,
+               allow_nonfinite: bool = False) -> TrainableModel:
     """Rebuild a model saved with :func:`save_model` (``model.save(path)``).
 
     Parameters
@@ -119,7 +130,7 @@ def load_model(path, compile=True, custom_objects=None, max_bytes=None,
                 _check_finite(params[name], f"{label}: weight {name!r}")
         _read_layer_state(archive, meta, model, allow_nonfinite)
         if compiled is not None:
-            state = {"iterations": compiled["optimizer"]["iterations"]}
+            state: dict[str, Any] = {"iterations": compiled["optimizer"]["iterations"]}
             for entry, header in state_headers:
                 value = archive.read_array(entry["key"] + ".npy", header,
                                            f"array {entry['name']!r}")
@@ -132,7 +143,8 @@ def load_model(path, compile=True, custom_objects=None, max_bytes=None,
     return model
 
 
-def _read_layer_state(archive, meta, model, allow_nonfinite):
+def _read_layer_state(archive: Archive, meta: JSONDict, model: TrainableModel,
+                      allow_nonfinite: bool) -> None:
     """Read the layers' non-trainable state (moving statistics) into the built model.
 
     These arrays are a few per layer and as long as a layer's feature axis, so they are
@@ -156,14 +168,14 @@ def _read_layer_state(archive, meta, model, allow_nonfinite):
             _check_finite(target, f"{label}: state {name!r}")
 
 
-def _open(path):
+def _open(path: str | os.PathLike[str]) -> Archive:
     if os.fspath(path).endswith(".keras"):
         raise ValueError(f"load_model: {os.fspath(path)!r} is a Keras file; load it with "
                          "mlstm.load_keras(path)")
     return Archive(path, f"load_model: {os.fspath(path)!r}", "an mlstm model file")
 
 
-def _meta(archive):
+def _meta(archive: Archive) -> JSONDict:
     label = archive.label
     if CONFIG_MEMBER not in archive.names():
         raise ValueError(f"{label} is not an mlstm model: it has no {CONFIG_MEMBER} "
@@ -174,7 +186,7 @@ def _meta(archive):
     return check_meta(parse_meta(raw, label), label)
 
 
-def _skeleton(config, max_bytes, label):
+def _skeleton(config: JSONDict, max_bytes: int, label: str) -> Skeleton:
     try:
         return Skeleton(config, max_bytes, label)
     except ModelTooLarge:
@@ -187,7 +199,8 @@ def _skeleton(config, max_bytes, label):
                          f"{type(exc).__name__}: {exc}") from None
 
 
-def _header(archive, entry, shape, dtype):
+def _header(archive: Archive, entry: JSONDict, shape: Shape,
+            dtype: np.dtype[Any]) -> NpyHeader:
     """The checked ``.npy`` header of a weights/state entry (no data read)."""
     name, label = entry["name"], archive.label
     header = archive.header(entry["key"] + ".npy", f"array {name!r}")
@@ -204,12 +217,13 @@ def _header(archive, entry, shape, dtype):
     return header
 
 
-def _check_finite(array, label):
+def _check_finite(array: Array, label: str) -> None:
     from ..validation import check_finite_weights
     check_finite_weights(array, label, hint=_NONFINITE_HINT)
 
 
-def _compile_settings(compiled, label, custom_objects):
+def _compile_settings(compiled: JSONDict, label: str, custom_objects: Mapping[str, Any],
+                      ) -> tuple[dict[str, Any], Optimizer]:
     """``(compile kwargs, optimizer)`` from the file's compile settings."""
     from ..registry import OPTIMIZERS
     from .. import losses as losses_module
@@ -230,7 +244,8 @@ def _compile_settings(compiled, label, custom_objects):
     return settings, optimizer
 
 
-def _compile(model, settings, optimizer, state, label):
+def _compile(model: TrainableModel, settings: dict[str, Any], optimizer: Optimizer,
+             state: dict[str, Any], label: str) -> None:
     """Compile ``model`` and set the optimizer state, refusing (model untouched) on error."""
     # Set the state on a throwaway twin first: a refusal there (a slot the optimizer does
     # not have) must not leave the loaded model half set.
@@ -244,10 +259,12 @@ def _compile(model, settings, optimizer, state, label):
         model.compile(optimizer=optimizer, **settings)
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"{label}: its compile settings are refused: {exc}") from None
+    assert model.optimizer is not None      # compiled just above
     model.optimizer.set_state(state)
 
 
-def _rebuild(spec, known, custom_objects, kind, label):
+def _rebuild(spec: JSONDict, known: Mapping[str, Any], custom_objects: Mapping[str, Any],
+             kind: str, label: str) -> Any:
     """A loss or optimizer from ``{"class_name", "config"}``; custom ones by name."""
     class_name, config = spec["class_name"], dict(spec["config"])
     name = config.get("name")

@@ -13,10 +13,16 @@ import os
 import secrets
 import time
 import zipfile
+from collections.abc import Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from .schema import FORMAT, FORMAT_VERSION, check_training_state
+
+if TYPE_CHECKING:
+    from .._typing import Array, JSONDict
+    from ..model_protocol import TrainableModel
 
 __all__ = ["save_model", "layer_state"]
 
@@ -24,7 +30,8 @@ CONFIG_MEMBER = "mlstm.json"
 
 
 # --------------------------------------------------------------------------- save
-def save_model(model, path, training_state=None):
+def save_model(model: TrainableModel, path: str | os.PathLike[str],
+               training_state: Mapping[str, Any] | None = None) -> None:
     """Write ``model`` to ``path`` atomically (see the module docstring).
 
     Parameters
@@ -48,16 +55,18 @@ def save_model(model, path, training_state=None):
     _atomic_write(path, lambda f: _write_archive(f, meta, arrays))
 
 
-def _serialize(model, training_state):
+def _serialize(model: TrainableModel, training_state: Mapping[str, Any] | None,
+               ) -> tuple[JSONDict, dict[str, Array]]:
     """``(meta dict, {member key: array})`` for ``model``."""
-    arrays, weights = {}, []
+    arrays: dict[str, Array] = {}
+    weights: list[JSONDict] = []
     # model.params: the live arrays, named and ordered as get_weights (written, not copied).
     for k, (name, value) in enumerate(model.params.items()):
         key = f"w{k}"
         arrays[key] = value
         weights.append({"name": name, "key": key, "shape": list(value.shape),
                         "dtype": value.dtype.name})
-    state = []
+    state: list[JSONDict] = []
     for k, (name, value) in enumerate(layer_state(model).items()):
         key = f"n{k}"
         arrays[key] = value
@@ -68,9 +77,10 @@ def _serialize(model, training_state):
             "state": state, "compile": None, "training_state": training_state}
     if model.compiled:
         optimizer = model.optimizer
-        state = optimizer.get_state()
+        assert optimizer is not None            # compiled
+        slots = optimizer.get_state()
         entries = []
-        for k, (name, value) in enumerate((n, v) for n, v in state.items() if n != "iterations"):
+        for k, (name, value) in enumerate((n, v) for n, v in slots.items() if n != "iterations"):
             key = f"s{k}"
             arrays[key] = np.asarray(value)
             entries.append({"name": name, "key": key, "shape": list(np.shape(value)),
@@ -88,19 +98,19 @@ def _serialize(model, training_state):
     return meta, arrays
 
 
-def layer_state(model):
+def layer_state(model: TrainableModel) -> dict[str, Array]:
     """``{"layer/name": live array}`` of every layer's non-trainable state (``Layer.state``:
     BatchNormalization's moving statistics), in layer order, as ``get_weights`` has it."""
     return {f"{layer.name}/{k}": layer.state[k]
             for layer in model.layers for k in layer.state_names if k in layer.state}
 
 
-def _version():
+def _version() -> str:
     from .._version import __version__
     return __version__
 
 
-def _write_archive(f, meta, arrays):
+def _write_archive(f: IO[bytes], meta: JSONDict, arrays: Mapping[str, Array]) -> None:
     now = time.localtime()[:6]
     with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(zipfile.ZipInfo(CONFIG_MEMBER, date_time=now),
@@ -112,7 +122,7 @@ def _write_archive(f, meta, arrays):
                                           allow_pickle=False)
 
 
-def _atomic_write(path, write):
+def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     """Run ``write(file)`` on a temporary file next to ``path``, then rename it over ``path``."""
     directory, base = os.path.split(os.path.abspath(path))
     tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -133,7 +143,7 @@ def _atomic_write(path, write):
     _fsync_directory(directory)
 
 
-def _fsync_directory(directory):
+def _fsync_directory(directory: str) -> None:
     """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, NoReturn, TypeGuard, cast
 
 from . import limits
+
+if TYPE_CHECKING:
+    from .._typing import JSONDict
 
 __all__ = ["parse_meta", "check_meta", "check_training_state", "TRAINING_STATE_KEYS",
            "OPTIONAL_TRAINING_STATE_KEYS",
@@ -45,7 +50,7 @@ OPTIONAL_TRAINING_STATE_KEYS = {"steps_per_epoch": (int, 1)}
 
 
 # --------------------------------------------------------------------------- parse
-def parse_meta(raw, label):
+def parse_meta(raw: bytes, label: str) -> Any:
     """``mlstm.json``'s bytes -> dict, bounded and strict (see the module docstring)."""
     items = raw.count(b",") + raw.count(b"[") + raw.count(b"{")
     if items > limits.MAX_CONFIG_ITEMS:
@@ -65,11 +70,11 @@ def parse_meta(raw, label):
     return meta
 
 
-def _refuse_constant(name):
+def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number mlstm accepts in a file")
 
 
-def _finite_float(text):
+def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"{text[:30]} is beyond the range of a float")
@@ -77,7 +82,7 @@ def _finite_float(text):
 
 
 # --------------------------------------------------------------------------- check
-def check_meta(meta, label):
+def check_meta(meta: Any, label: str) -> JSONDict:
     """Check a parsed ``mlstm.json`` against the schema; return it."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         kind = meta.get("format") if isinstance(meta, dict) else None
@@ -108,7 +113,7 @@ def check_meta(meta, label):
     return meta
 
 
-def check_training_state(state, label):
+def check_training_state(state: object, label: str) -> dict[str, Any] | None:
     """``state`` is None or exactly :data:`TRAINING_STATE_KEYS` (and any of
     :data:`OPTIONAL_TRAINING_STATE_KEYS`), each in its bounds.
 
@@ -134,7 +139,7 @@ def check_training_state(state, label):
         if kind is bool:
             if not isinstance(value, bool):
                 raise ValueError(f"{label}: {key} must be true or false, got {_short(value)}")
-        elif not _is_int(value) or not low <= value <= _MAX_INT:
+        elif not _is_int(value) or not cast(int, low) <= value <= _MAX_INT:   # int keys: int low
             raise ValueError(f"{label}: {key} must be an int in [{low}, 2**63 - 1], got "
                              f"{_short(value)}")
     if state["initial_epoch"] > state["epochs"]:
@@ -143,7 +148,7 @@ def check_training_state(state, label):
     return dict(state)
 
 
-def _check_model(model, label):
+def _check_model(model: object, label: str) -> None:
     """Shape of the architecture and the graph limits (the layers check their own configs)."""
     if not isinstance(model, dict):
         raise ValueError(f"{label}: its architecture cannot be rebuilt: 'model' must be a "
@@ -151,7 +156,7 @@ def _check_model(model, label):
     _keys(model, _MODEL_KEYS, "model", label)
     layers = _list(model.get("layers"), "model.layers", label, limits.MAX_LAYERS, "MAX_LAYERS")
     nodes = _list(model.get("nodes"), "model.nodes", label, limits.MAX_NODES, "MAX_NODES")
-    names = set()
+    names: set[str] = set()
     for k, entry in enumerate(layers):
         entry = _dict(entry, f"model.layers[{k}]", label)
         config = _dict(entry.get("config"), f"model.layers[{k}].config", label)
@@ -159,7 +164,7 @@ def _check_model(model, label):
                                                                         str):
             raise ValueError(f"{label}: model.layers[{k}] needs a class_name and a name")
         names.add(config["name"])
-    called = set()
+    called: set[Any] = set()
     for k, node in enumerate(nodes):
         called.add(_dict(node, f"model.nodes[{k}]", label).get("layer"))
     # A layer never called in "nodes" is a source (an Input): its one tensor has depth 0.
@@ -187,7 +192,8 @@ def _check_model(model, label):
             _ref(r, depth, f"model.{role}", label)
 
 
-def _ref(ref, depth, where, label):
+def _ref(ref: object, depth: dict[tuple[Any, Any], int], where: str,
+         label: str) -> tuple[str, int]:
     """``(layer, call)`` of a tensor reference ``[layer, call, index]`` made earlier."""
     if (not isinstance(ref, list) or len(ref) != 3 or not isinstance(ref[0], str)
             or not all(_is_int(v) and v >= 0 for v in ref[1:])):
@@ -200,7 +206,7 @@ def _ref(ref, depth, where, label):
     return key
 
 
-def _entries(entries, where, label):
+def _entries(entries: object, where: str, label: str) -> list[JSONDict]:
     if not isinstance(entries, list) or not all(
             isinstance(e, dict) and isinstance(e.get("name"), str)
             and isinstance(e.get("key"), str) for e in entries):
@@ -219,20 +225,21 @@ def _entries(entries, where, label):
     return entries
 
 
-def _keys(mapping, allowed, where, label):
+def _keys(mapping: JSONDict, allowed: Collection[str], where: str, label: str) -> None:
     unknown = [k for k in mapping if k not in allowed]
     if unknown:
         raise ValueError(f"{label}: {where} holds the key {_short(unknown[0])}, which the "
                          f"format does not define (it defines {list(allowed)})")
 
 
-def _dict(value, where, label):
+def _dict(value: object, where: str, label: str) -> JSONDict:
     if not isinstance(value, dict):
         raise ValueError(f"{label}: {where} must be a JSON object, got {type(value).__name__}")
     return value
 
 
-def _list(value, where, label, most, limit_name):
+def _list(value: object, where: str, label: str, most: int,
+          limit_name: str) -> list[Any]:
     if not isinstance(value, list):
         raise ValueError(f"{label}: {where} must be a list, got {type(value).__name__}")
     if len(value) > most:
@@ -241,11 +248,11 @@ def _list(value, where, label, most, limit_name):
     return value
 
 
-def _is_int(value):
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _short(value):
+def _short(value: object) -> str:
     """``repr(value)`` cut to a readable length (a file may hold a 400-digit number)."""
     text = repr(value) if not isinstance(value, BaseException) else str(value)
     return text if len(text) <= 60 else f"{text[:40]}...{text[-10:]} ({len(text)} characters)"

@@ -11,12 +11,18 @@ from __future__ import annotations
 import json
 import os
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import limits
 from .archive import Archive
 from .load import CONFIG_MEMBER, _header
 from .save import _atomic_write, _write_archive
+
+if TYPE_CHECKING:
+    from .._typing import Array, JSONDict
+    from ..model_protocol import TrainableModel
 
 __all__ = ["save_weights", "load_weights", "WEIGHTS_SUFFIX", "WEIGHTS_FORMAT"]
 
@@ -25,7 +31,7 @@ WEIGHTS_FORMAT = "mlstm.weights"
 _WEIGHTS_KEYS = {"format", "format_version", "model", "weights"}
 
 
-def _target(path, method, suffix=True):
+def _target(path: str | os.PathLike[str], method: str, suffix: bool = True) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{method}: path must be a str or os.PathLike, got "
                         f"{type(path).__name__}")
@@ -36,20 +42,21 @@ def _target(path, method, suffix=True):
     return target
 
 
-def _named_weights(model):
+def _named_weights(model: TrainableModel) -> dict[str, Array]:
     """``{"layer/weight": live array}`` in ``model.get_weights()`` order: the parameters and
     the layers' non-trainable state (moving statistics), as Keras' weights files hold both."""
     return {name: layer._weight_array(key) for layer in model.layers
             for name, key in zip(layer.weight_names, layer._weight_keys())}
 
 
-def save_weights(model, path):
+def save_weights(model: TrainableModel, path: str | os.PathLike[str]) -> None:
     """Write every weight of ``model`` to ``path`` (``*.weights.npz``), atomically."""
     target = _target(path, "save_weights")
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise ValueError(f"save_weights: directory {directory!r} does not exist")
-    arrays, entries = {}, []
+    arrays: dict[str, Array] = {}
+    entries: list[JSONDict] = []
     for k, (name, value) in enumerate(_named_weights(model).items()):
         arrays[f"w{k}"] = value
         entries.append({"name": name, "key": f"w{k}", "shape": list(value.shape),
@@ -59,7 +66,7 @@ def save_weights(model, path):
     _atomic_write(target, lambda f: _write_archive(f, meta, arrays))
 
 
-def load_weights(model, path):
+def load_weights(model: TrainableModel, path: str | os.PathLike[str]) -> None:
     """Set ``model``'s weights from a :func:`save_weights` file; nothing changes unless every
     array is there with the model's name, shape and dtype, and finite."""
     target = _target(path, "load_weights", suffix=False)    # the content decides

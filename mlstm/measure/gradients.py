@@ -23,10 +23,22 @@ gradient at all: that is how a loss that reads only part of the batch shows itse
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..graph import takes_extras
 from ..layers.lstm import GATES
+
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray, Float64Array
+    from ..graph import Tape
+    from ..layers.base import SymbolicTensor
+    from ..model_protocol import LossSeeds, TrainableModel
+
+#: ``{output index k: (grads of w_k L_k, the layers' extras)}`` from :func:`output_passes`.
+Passes = dict[int, tuple[dict[str, "Array"], dict[str, Any]]]
 
 __all__ = ["forward_with_loss", "output_backward", "contributions_from_tape", "output_passes",
            "gradient_contributions", "per_sample_gradient_norms", "per_sample_from_tape",
@@ -39,7 +51,7 @@ SATURATION_THRESHOLD = 5.0
 
 
 # --------------------------------------------------------------------------- plumbing
-def forward_with_loss(model, x, y):
+def forward_with_loss(model: TrainableModel, x: Any, y: Any) -> tuple[Tape, LossSeeds]:
     """Check and standardize ``x``, ``y``; one forward pass and the loss seeds.
 
     Returns
@@ -54,12 +66,13 @@ def forward_with_loss(model, x, y):
     return tape, model.loss_and_output_grads(tape, ys)
 
 
-def _loss_outputs(model):
+def _loss_outputs(model: TrainableModel) -> list[int]:
     """Indices of outputs that have a loss."""
     return [k for k, loss in enumerate(model._losses) if loss is not None]
 
 
-def output_backward(model, tape, result, k, extras=None):
+def output_backward(model: TrainableModel, tape: Tape, result: LossSeeds, k: int,
+                    extras: dict[str, Any] | None = None) -> dict[str, Array]:
     """The gradient of ``w_k L_k`` alone: one backward pass seeded by output ``k``.
 
     Returns
@@ -70,13 +83,14 @@ def output_backward(model, tape, result, k, extras=None):
     return model.backward(tape, d_outputs, d_logits, extras=extras)
 
 
-def contributions_from_tape(model, tape, result):
+def contributions_from_tape(model: TrainableModel, tape: Tape,
+                            result: LossSeeds) -> dict[str, dict[str, Array]]:
     """``{output name: {"layer/weight": ndarray}}`` from a forward pass already made."""
     return {model.output_names[k]: output_backward(model, tape, result, k)
             for k in _loss_outputs(model)}
 
 
-def output_passes(model, tape, result):
+def output_passes(model: TrainableModel, tape: Tape, result: LossSeeds) -> Passes:
     """One backward pass per output with a loss, keeping the layers' intermediate gradients.
 
     What :func:`per_sample_from_tape` and :func:`through_time_from_tape` read; compute it
@@ -88,14 +102,15 @@ def output_passes(model, tape, result):
         ``grads``: ``{"layer/weight": ndarray}`` of ``w_k L_k``; ``extras``: the
         ``{layer name: {...}}`` that :meth:`Model.backward` filled.
     """
-    passes = {}
+    passes: Passes = {}
     for k in _loss_outputs(model):
-        extras = {}
+        extras: dict[str, Any] = {}
         passes[k] = (output_backward(model, tape, result, k, extras=extras), extras)
     return passes
 
 
-def gradient_contributions(model, x, y, per_sample=False):
+def gradient_contributions(model: TrainableModel, x: Any, y: Any,
+                           per_sample: bool = False) -> dict[str, dict[str, Array]]:
     """Each output's share of the gradient, ``∇θ (loss_weight_k · loss_k)``.
 
     Parameters
@@ -120,18 +135,19 @@ def gradient_contributions(model, x, y, per_sample=False):
 
 
 # --------------------------------------------------------------------------- per sample
-def _single_node_layers(model):
+def _single_node_layers(model: TrainableModel) -> dict[str, int]:
     """``{layer name: node position}`` for layers called exactly once in the model."""
-    count, position = {}, {}
+    count: dict[str, int] = {}
+    position: dict[str, int] = {}
     for pos, node in enumerate(model.nodes):
         count[node.layer.name] = count.get(node.layer.name, 0) + 1
         position[node.layer.name] = pos
     return {name: position[name] for name, c in count.items() if c == 1}
 
 
-def _seed_row(seeds, n):
+def _seed_row(seeds: Mapping[int, Array], n: int) -> dict[int, Array]:
     """Seeds with every sample's row zeroed except sample ``n``."""
-    out = {}
+    out: dict[int, Array] = {}
     for k, g in seeds.items():
         only = np.zeros_like(g)
         only[n] = g[n]
@@ -139,7 +155,8 @@ def _seed_row(seeds, n):
     return out
 
 
-def _per_sample_by_loop(model, tape, result, k, names):
+def _per_sample_by_loop(model: TrainableModel, tape: Tape, result: LossSeeds, k: int,
+                        names: Sequence[str]) -> dict[str, Array]:
     """Per-sample norms for ``names`` by N backward passes, each seeded by one sample.
 
     Used only for layers without a vectorized rule (``Layer.per_sample_grad_norms`` returns
@@ -155,7 +172,8 @@ def _per_sample_by_loop(model, tape, result, k, names):
     return out
 
 
-def per_sample_from_tape(model, tape, result, passes=None):
+def per_sample_from_tape(model: TrainableModel, tape: Tape, result: LossSeeds,
+                         passes: Passes | None = None) -> dict[str, dict[str, Array]]:
     """``{output: {"layer/weight": (N,) norms}}`` of each sample's gradient term.
 
     Vectorized for LSTM and Dense layers (one backward pass per output, or none when
@@ -166,9 +184,10 @@ def per_sample_from_tape(model, tape, result, passes=None):
     single = _single_node_layers(model)
     if passes is None:
         passes = output_passes(model, tape, result)
-    out = {}
+    out: dict[str, dict[str, Array]] = {}
     for k, (_, extras) in passes.items():
-        norms, leftover = {}, []
+        norms: dict[str, Array] = {}
+        leftover: list[str] = []
         for layer in model.layers:
             if not layer.params:
                 continue
@@ -195,7 +214,8 @@ def per_sample_from_tape(model, tape, result, passes=None):
     return out
 
 
-def per_sample_gradient_norms(model, x, y):
+def per_sample_gradient_norms(model: TrainableModel, x: Any,
+                              y: Any) -> dict[str, dict[str, Array]]:
     """Per-sample gradient norms per output and parameter, ``{output: {param: (N,)}}``.
 
     ``out[k][p][n] = ||g_{k,n}(p)||``: the norm of sample n's term in output k's
@@ -204,16 +224,16 @@ def per_sample_gradient_norms(model, x, y):
     return gradient_contributions(model, x, y, per_sample=True)
 
 
-def sample_coverage(model, result):
+def sample_coverage(model: TrainableModel, result: LossSeeds) -> dict[str, BoolArray | None]:
     """Which samples each output's loss gradient reaches: ``{output: bool (N,)}``.
 
     A sample is reached when its row of the loss gradient (with respect to the output or
     its logits) has a non-zero entry; the network keeps samples apart, so a sample whose
     row is zero contributes nothing to any weight.
     """
-    out = {}
+    out: dict[str, BoolArray | None] = {}
     for k in _loss_outputs(model):
-        reached = None
+        reached: BoolArray | None = None
         for seeds in (result.d_outputs, result.d_logits):
             if k in seeds:
                 g = seeds[k]
@@ -224,7 +244,9 @@ def sample_coverage(model, result):
 
 
 # --------------------------------------------------------------------------- through time
-def through_time_from_tape(model, tape, result, passes=None):
+def through_time_from_tape(model: TrainableModel, tape: Tape, result: LossSeeds,
+                           passes: Passes | None = None,
+                           ) -> dict[str, dict[str, Array | None]]:
     """``{output: {lstm name: (T,) norms}}`` of dL/dh'_t, ``||·||`` over the batch and units.
 
     Steps are in processing order (reversed for ``go_backwards``): index 0 is the first
@@ -234,7 +256,7 @@ def through_time_from_tape(model, tape, result, passes=None):
     """
     if passes is None:
         passes = output_passes(model, tape, result)
-    out = {}
+    out: dict[str, dict[str, Array | None]] = {}
     for k, (_, extras) in passes.items():
         out[model.output_names[k]] = {
             layer.name: _step_norms(layer.time_step_grads(extras[layer.name]))
@@ -243,11 +265,12 @@ def through_time_from_tape(model, tape, result, passes=None):
     return out
 
 
-def _step_norms(d_h_steps):
+def _step_norms(d_h_steps: Array | None) -> Array | None:
     return None if d_h_steps is None else np.linalg.norm(d_h_steps, axis=(1, 2))
 
 
-def gradient_through_time(model, x, y):
+def gradient_through_time(model: TrainableModel, x: Any,
+                          y: Any) -> dict[str, dict[str, Array | None]]:
     """Gradient through time: ``{output: {lstm name: (T,) ||dL/dh_t||}}``, per output.
 
     See :func:`through_time_from_tape`. An LSTM that an output does not reach maps to None.
@@ -257,8 +280,9 @@ def gradient_through_time(model, x, y):
 
 
 # --------------------------------------------------------------------------- structure
-def _ancestor_layers(tensor):
-    seen, stack = set(), [tensor]
+def _ancestor_layers(tensor: SymbolicTensor) -> set[str]:
+    seen: set[str] = set()
+    stack = [tensor]
     while stack:
         t = stack.pop()
         layer = t.node.layer
@@ -269,13 +293,13 @@ def _ancestor_layers(tensor):
     return seen
 
 
-def shared_parameters(model):
+def shared_parameters(model: TrainableModel) -> list[str]:
     """Names of parameters that two or more outputs with a loss depend on.
 
     These are the weights the outputs compete for (the LSTMs and anything before the
     heads split); each head's own weights are not shared.
     """
-    used_by = {}
+    used_by: dict[str, int] = {}
     for k in _loss_outputs(model):
         for name in _ancestor_layers(model.outputs[k]):
             used_by[name] = used_by.get(name, 0) + 1
@@ -283,7 +307,8 @@ def shared_parameters(model):
             for p in layer.param_names if p in layer.params]
 
 
-def shared_cosines(per_output, output_names, shared_names):
+def shared_cosines(per_output: Mapping[str, Mapping[str, Array]], output_names: Sequence[str],
+                   shared_names: Sequence[str]) -> Float64Array:
     """(O, O) cosines between outputs' gradients, flattened over ``shared_names``.
 
     ``per_output``: ``{output name: {"layer/weight": ndarray}}``; an output missing from it,
@@ -299,14 +324,16 @@ def shared_cosines(per_output, output_names, shared_names):
     norms = [None if v is None else np.linalg.norm(v) for v in vectors]
     for a in range(O):
         for b in range(O):
-            if vectors[a] is not None and vectors[b] is not None and norms[a] > 0 and norms[b] > 0:
-                out[a, b] = float(vectors[a] @ vectors[b] / (norms[a] * norms[b]))
+            va, vb, na, nb = vectors[a], vectors[b], norms[a], norms[b]
+            if (va is not None and vb is not None and na is not None and nb is not None
+                    and na > 0 and nb > 0):
+                out[a, b] = float(va @ vb / (na * nb))
     return out
 
 
-def layer_norms(grads):
+def layer_norms(grads: Mapping[str, Array]) -> dict[str, float]:
     """``{layer name: sqrt(Σ_weights ||g||²)}`` from ``{"layer/weight": ndarray}``."""
-    squares = {}
+    squares: dict[str, float] = {}
     for name, g in grads.items():
         layer = name.split("/", 1)[0]
         squares[layer] = squares.get(layer, 0.0) + float(np.sum(np.square(g, dtype=np.float64)))
@@ -314,7 +341,8 @@ def layer_norms(grads):
 
 
 # --------------------------------------------------------------------------- saturation
-def gate_saturation(model, tape, threshold=SATURATION_THRESHOLD):
+def gate_saturation(model: TrainableModel, tape: Tape,
+                    threshold: float = SATURATION_THRESHOLD) -> dict[str, dict[str, float]]:
     """Fraction of each LSTM gate's pre-activations beyond ``±threshold``.
 
     Counted over every valid (unmasked) step, sample and unit, from the activated gates
@@ -326,7 +354,7 @@ def gate_saturation(model, tape, threshold=SATURATION_THRESHOLD):
     dict layer name -> dict gate ("i", "f", "c", "o") -> float (nan for relu gates)
         For every layer with gates (``Layer.gate_saturation``).
     """
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     for pos, node in enumerate(model.nodes):
         fractions = node.layer.gate_saturation(tape.caches[pos], threshold)
         if fractions is not None:
@@ -334,9 +362,10 @@ def gate_saturation(model, tape, threshold=SATURATION_THRESHOLD):
     return out
 
 
-def head_saturation(model, tape, threshold=SATURATION_THRESHOLD):
+def head_saturation(model: TrainableModel, tape: Tape,
+                    threshold: float = SATURATION_THRESHOLD) -> dict[str, float]:
     """``{output name: fraction of |logit| > threshold}`` for every sigmoid head."""
-    out = {}
+    out: dict[str, float] = {}
     for k, name in enumerate(model.output_names):
         logits = model.output_logits(tape, k, "sigmoid")
         if logits is not None:

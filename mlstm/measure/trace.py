@@ -17,11 +17,18 @@ are still those the step started from.
 """
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any, cast
+
 import numpy as np
 
 from ..callbacks.base import Callback
 from ..validation import all_finite
 from . import gradients as G
+
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray
+    from ..model_protocol import TrainableModel
 
 __all__ = ["Trace"]
 
@@ -80,15 +87,19 @@ class Trace(Callback):
     4
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self._rows = {field: [] for field in _STEP_FIELDS}
-        self.param_names, self.output_names, self.shared_names = [], [], []
-        self.lstm_names, self.head_names = [], []
-        self._before_update = None      # (per-output gradients, weight norms) of this step
+        self._rows: dict[str, list[Any]] = {field: [] for field in _STEP_FIELDS}
+        self.param_names: list[str] = []
+        self.output_names: list[str] = []
+        self.shared_names: list[str] = []
+        self.lstm_names: list[str] = []
+        self.head_names: list[str] = []
+        # (per-output gradients, weight norms) of this step
+        self._before_update: tuple[dict[str, dict[str, Array]], Array] | None = None
 
     # ------------------------------------------------------------------ callback hooks
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         model = self._model()
         names = dict(param_names=list(model.trainable_params), output_names=model.output_names,
                      shared_names=[n for n in G.shared_parameters(model)
@@ -100,13 +111,13 @@ class Trace(Callback):
         for key, value in names.items():       # head_names: from the first step's tape
             setattr(self, key, list(value))
 
-    def _model(self):
+    def _model(self) -> TrainableModel:
         if self.model is None:
             raise RuntimeError("Trace records steps made by fit: pass it in fit(callbacks=[...]) "
                                "or use fit(trace=True)")
         return self.model
 
-    def on_before_update_step(self, step, info):
+    def on_before_update_step(self, step: int, info: dict[str, Any]) -> None:
         model = self._model()
         if not self.param_names:            # hooks called by hand: name the axes now
             self.on_train_begin()
@@ -115,7 +126,7 @@ class Trace(Callback):
             G.contributions_from_tape(model, info["tape"], info["result"]),
             np.array([np.linalg.norm(params[p]) for p in self.param_names]))
 
-    def on_after_update_step(self, step, info):
+    def on_after_update_step(self, step: int, info: dict[str, Any]) -> None:
         model = self._model()
         if self._before_update is None:
             raise RuntimeError("Trace records steps made by fit (it needs "
@@ -139,6 +150,7 @@ class Trace(Callback):
         if not self.head_names:
             self.head_names = list(heads)
         row = self._rows
+        assert model.optimizer is not None      # fit: compiled
         row["iteration"].append(model.optimizer.iterations)
         row["epoch"].append(info.get("epoch", 0))
         row["batch"].append(step)
@@ -153,7 +165,9 @@ class Trace(Callback):
         row["update_ratio"].append(ratio)
         row["shared_cosine"].append(G.shared_cosines(per_output, self.output_names,
                                                      self.shared_names))
-        row["coverage"].append([float(np.mean(coverage[n])) if n in coverage else np.nan
+        # an output with a loss always seeds a gradient, so its coverage is an array
+        row["coverage"].append([float(np.mean(cast("BoolArray", coverage[n])))
+                                if n in coverage else np.nan
                                 for n in self.output_names])
         row["gate_saturation"].append([[gates[l][g] for g in G.GATES] for l in self.lstm_names])
         row["head_saturation"].append([heads[h] for h in self.head_names])
@@ -162,10 +176,10 @@ class Trace(Callback):
                                      and all(map(all_finite, updates.values()))))
 
     # ------------------------------------------------------------------ arrays
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._rows["iteration"])
 
-    def array(self, field):
+    def array(self, field: str) -> Array:
         """One recorded field as an array (see the class docstring for shapes)."""
         if field not in self._rows:
             raise KeyError(f"Trace has no field {field!r}; fields are {list(_STEP_FIELDS)}")
@@ -184,25 +198,26 @@ class Trace(Callback):
                           if field not in ("loss", "learning_rate") else ())
         return np.asarray(rows, dtype=np.float64).reshape((len(rows),) + tail)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Array:
         # Fields read as arrays: trace.update_ratio, trace.grad_norm, ...
         if name in _STEP_FIELDS:
             return self.array(name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def to_arrays(self):
+    def to_arrays(self) -> dict[str, Array]:
         """``{field: ndarray}``, names included as string arrays (what :meth:`save` writes)."""
         out = {field: self.array(field) for field in _STEP_FIELDS}
         for field in _NAME_FIELDS:
             out[field] = np.array(getattr(self, field), dtype=str)
         return out
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write every field to a ``.npz`` file (plain arrays; no pickle)."""
-        np.savez(path, **self.to_arrays())
+        # ** of str -> array: mypy also matches it against savez's allow_pickle: bool
+        np.savez(path, **self.to_arrays())  # type: ignore[arg-type]
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> Trace:
         """Read a trace written by :meth:`save` (``allow_pickle=False``)."""
         trace = cls()
         with np.load(path, allow_pickle=False) as data:
@@ -216,6 +231,6 @@ class Trace(Callback):
                 trace._rows[field] = list(data[field])
         return trace
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<Trace {len(self)} steps, {len(self.param_names)} parameters, "
                 f"outputs {self.output_names}>")

@@ -9,6 +9,8 @@ their neighbours as the spacing allows. Nothing here knows about models or matpl
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = ["graph_depths", "layered_layout", "LayeredLayout"]
 
 #: Width of the invisible point an edge passes through on a row it crosses (inches).
@@ -18,7 +20,7 @@ ORDER_SWEEPS = 6
 PLACE_SWEEPS = 8
 
 
-def graph_depths(n_items, edges):
+def graph_depths(n_items: int, edges: Sequence[tuple[int, int]]) -> list[int]:
     """Row of every item: its longest path from a source, sources pulled down to just above
     their first consumer (an input used only deep in the graph sits next to its use).
 
@@ -33,8 +35,8 @@ def graph_depths(n_items, edges):
     -------
     list of int
     """
-    parents = [[] for _ in range(n_items)]
-    children = [[] for _ in range(n_items)]
+    parents: list[list[int]] = [[] for _ in range(n_items)]
+    children: list[list[int]] = [[] for _ in range(n_items)]
     for u, v in edges:
         if not 0 <= u < v < n_items:
             raise ValueError(f"edge {(u, v)} is not from an earlier to a later item "
@@ -68,28 +70,30 @@ class LayeredLayout:
         Extent of the drawing, margins included.
     """
 
-    def __init__(self, x, row_of, row_top, row_bottom, routes, width, height):
+    def __init__(self, x: list[float], row_of: list[int], row_top: list[float],
+                 row_bottom: list[float], routes: list[list[tuple[float, float]]],
+                 width: float, height: float) -> None:
         self.x, self.row_of = x, row_of
         self.row_top, self.row_bottom = row_top, row_bottom
         self.routes, self.width, self.height = routes, width, height
 
 
-def _isotonic(values):
+def _isotonic(values: Sequence[float]) -> list[float]:
     """Least-squares non-decreasing fit (pool adjacent violators)."""
-    blocks = []                                   # [sum, count]
+    blocks: list[list[float]] = []               # [sum, count]
     for v in values:
         blocks.append([v, 1])
         while len(blocks) > 1 and blocks[-2][0] * blocks[-1][1] > blocks[-1][0] * blocks[-2][1]:
             s, c = blocks.pop()
             blocks[-1][0] += s
             blocks[-1][1] += c
-    out = []
+    out: list[float] = []
     for s, c in blocks:
-        out += [s / c] * c
+        out += [s / c] * int(c)
     return out
 
 
-def _place_row(desired, widths, gap):
+def _place_row(desired: Sequence[float], widths: Sequence[float], gap: float) -> list[float]:
     """Centres as close (least squares) to ``desired`` as the order and spacing allow."""
     offsets = [0.0]
     for a, b in zip(widths, widths[1:]):
@@ -98,12 +102,14 @@ def _place_row(desired, widths, gap):
     return [f + s for f, s in zip(fitted, offsets)]
 
 
-def _straighten_chains(row_items, x, width_of, up, down, gap):
+def _straighten_chains(row_items: list[list[int]], x: dict[int, float], width_of: list[float],
+                       up: dict[int, list[int]], down: dict[int, list[int]],
+                       gap: float) -> None:
     """Put a single child right below its single parent (or the parent above the child)
     wherever the neighbours on the row leave room: straight arrows for chains."""
     slot = {item: (r, j) for r, items in enumerate(row_items) for j, item in enumerate(items)}
 
-    def fits(item, pos):
+    def fits(item: int, pos: float) -> bool:
         r, j = slot[item]
         items = row_items[r]
         half = width_of[item] / 2
@@ -126,8 +132,10 @@ def _straighten_chains(row_items, x, width_of, up, down, gap):
                 x[parent] = x[child]
 
 
-def layered_layout(widths, heights, edges, depths=None, h_gap=0.35, v_gap=0.5, margin=0.25,
-                   top=0.0):
+def layered_layout(widths: Sequence[float], heights: Sequence[float],
+                   edges: Sequence[tuple[int, int]], depths: Sequence[int] | None = None,
+                   h_gap: float = 0.35, v_gap: float = 0.5, margin: float = 0.25,
+                   top: float = 0.0) -> LayeredLayout:
     """Lay out items of the given sizes (inches) connected by ``edges``.
 
     Parameters
@@ -160,12 +168,13 @@ def layered_layout(widths, heights, edges, depths=None, h_gap=0.35, v_gap=0.5, m
     n_rows = max(depths, default=-1) + 1
 
     # Items on rows, plus one point per crossed row for every long edge.
-    row_items = [[] for _ in range(n_rows)]
+    row_items: list[list[int]] = [[] for _ in range(n_rows)]
     for k in range(n):
         row_items[depths[k]].append(k)
     width_of = list(widths)
-    chains = []                                   # per edge: [u, points..., v]
-    up, down = {}, {}                             # neighbours of every item and point
+    chains: list[list[int]] = []                 # per edge: [u, points..., v]
+    up: dict[int, list[int]] = {}                 # neighbours of every item and point
+    down: dict[int, list[int]] = {}
     for u, v in edges:
         chain = [u]
         for row in range(depths[u] + 1, depths[v]):
@@ -179,7 +188,7 @@ def layered_layout(widths, heights, edges, depths=None, h_gap=0.35, v_gap=0.5, m
             down.setdefault(a, []).append(b)
             up.setdefault(b, []).append(a)
 
-    def mean(values):
+    def mean(values: Sequence[float]) -> float:
         return sum(values) / len(values)
 
     # Order: barycenter of the neighbours' positions in the row above (down sweeps) or
@@ -191,14 +200,14 @@ def layered_layout(widths, heights, edges, depths=None, h_gap=0.35, v_gap=0.5, m
             ref = row_items[r - 1] if going_down else row_items[r + 1]
             rank = {item: j for j, item in enumerate(ref)}
             neighbours = up if going_down else down
-            keys = {}
+            keys: dict[int, float] = {}
             for j, item in enumerate(row_items[r]):
                 linked = [rank[o] for o in neighbours.get(item, []) if o in rank]
                 keys[item] = mean(linked) if linked else j * len(ref) / max(1, len(row_items[r]))
             row_items[r].sort(key=lambda item: keys[item])
 
     # Positions: start packed around 0, then move each row towards its neighbours' middle.
-    x = {}
+    x: dict[int, float] = {}
     for items in row_items:
         for item, pos in zip(items, _place_row([0.0] * len(items),
                                                 [width_of[i] for i in items], h_gap)):
@@ -212,7 +221,7 @@ def layered_layout(widths, heights, edges, depths=None, h_gap=0.35, v_gap=0.5, m
         rows = range(n_rows) if going_down else range(n_rows - 1, -1, -1)
         for r in rows:
             items = row_items[r]
-            desired = []
+            desired: list[float] = []
             for item in items:
                 linked = (up.get(item, []) + down.get(item, []) if both
                           else (up if going_down else down).get(item, []))
@@ -228,15 +237,17 @@ def layered_layout(widths, heights, edges, depths=None, h_gap=0.35, v_gap=0.5, m
     for item in x:
         x[item] += margin - left
 
-    row_top, row_bottom, y = [], [], margin + top
+    row_top: list[float] = []
+    row_bottom: list[float] = []
+    y = margin + top
     for items in row_items:
         tallest = max((heights[i] for i in items if i < n), default=0.0)
         row_top.append(y)
         row_bottom.append(y + tallest)
         y += tallest + v_gap
-    routes = []
+    routes: list[list[tuple[float, float]]] = []
     for chain in chains:
-        route = []
+        route: list[tuple[float, float]] = []
         for point in chain[1:-1]:
             r = depths[chain[0]] + len(route) // 2 + 1
             route += [(x[point], row_top[r]), (x[point], row_bottom[r])]

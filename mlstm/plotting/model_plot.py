@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .graph_layout import layered_layout
+
+if TYPE_CHECKING:
+    from ..layers.base import Layer, Node
+    from ..model_protocol import TrainableModel
 
 __all__ = ["plot_model", "SUPPORTED_SUFFIXES"]
 
@@ -37,8 +43,17 @@ _PAD_X, _PAD_Y = 0.14, 0.09
 _HIDDEN_OPTIONS = {"name", "dtype", "trainable", "seed"}
 _MAX_OPTIONS_CHARS = 46
 
+#: A line of text in a box and its font: ``(text, "name" | "class" | "shape")``.
+Line = tuple[str, str]
 
-def plot_model(model, path, dpi=120):
+
+class _Box(TypedDict):
+    lines: list[Line]
+    fill: str
+    output: bool
+
+
+def plot_model(model: TrainableModel, path: str | os.PathLike[str], dpi: float = 120) -> Path:
     """Draw ``model``'s graph to ``path`` (PNG, SVG or PDF) with matplotlib.
 
     Parameters
@@ -92,7 +107,7 @@ def plot_model(model, path, dpi=120):
              "class": FontProperties(family="DejaVu Sans", size=_CLASS_PT),
              "shape": FontProperties(family="DejaVu Sans Mono", size=_SHAPE_PT)}
 
-    def text_width(text, kind):
+    def text_width(text: str, kind: str) -> float:
         """Width in inches of ``text`` in the font of ``kind``."""
         if not text:
             return 0.0
@@ -116,7 +131,7 @@ def plot_model(model, path, dpi=120):
     ax.set_ylim(layout.height, 0)                 # inches, y downwards
     ax.set_axis_off()
 
-    def draw_lines(lines, cx, top):
+    def draw_lines(lines: Sequence[Line], cx: float, top: float) -> None:
         for j, (text, kind) in enumerate(lines):
             prop = fonts[kind]
             ax.text(cx, top + (j + 0.5) * _LINE_IN, text, ha="center", va="center",
@@ -125,7 +140,7 @@ def plot_model(model, path, dpi=120):
     for j, line in enumerate(title):
         draw_lines([line], fig_width / 2, 0.2 + j * _LINE_IN)
 
-    centre_y = []
+    centre_y: list[float] = []
     for k, box in enumerate(boxes):
         r = layout.row_of[k]
         cy = (layout.row_top[r] + layout.row_bottom[r]) / 2
@@ -139,13 +154,13 @@ def plot_model(model, path, dpi=120):
 
     # Spread the ends of several edges along a box's bottom (out) or top (in) side, in the
     # left-to-right order of where they come from or go to, so they do not start stacked.
-    points = []
+    points: list[list[tuple[float, float]]] = []
     for (u, v), route in zip(edges, layout.routes):
         start = (layout.x[u] + dx, centre_y[u] + heights[u] / 2)
         end = (layout.x[v] + dx, centre_y[v] - heights[v] / 2)
         points.append([start] + [(x + dx, y) for x, y in route] + [end])
     for end_index, neighbour_index, side in ((0, 1, 0), (-1, -2, 1)):
-        by_box = {}
+        by_box: dict[int, list[int]] = {}
         for e, (u, v) in enumerate(edges):
             by_box.setdefault(v if side else u, []).append(e)
         for box_index, edge_ids in by_box.items():
@@ -180,7 +195,7 @@ def plot_model(model, path, dpi=120):
     return target
 
 
-def _checked_target(model, path, dpi):
+def _checked_target(model: object, path: object, dpi: object) -> Path:
     from ..graph import Graph
 
     if not isinstance(model, Graph):
@@ -205,18 +220,21 @@ def _checked_target(model, path, dpi):
     return target
 
 
-def _boxes_and_edges(model):
+def _boxes_and_edges(model: TrainableModel,
+                     ) -> tuple[list[_Box], list[tuple[int, int]], list[str]]:
     """Boxes (one per layer call, then one per model output), edges and edge labels."""
     nodes = list(model.nodes)
     index = {id(node): k for k, node in enumerate(nodes)}
-    calls = {}
+    calls: dict[int, list[Node]] = {}
     for node in nodes:
         calls.setdefault(id(node.layer), []).append(node)
-    fills = {}
+    fills: dict[str, str] = {}
     for node in nodes:
         fills.setdefault(type(node.layer).__name__, _FILLS[len(fills) % len(_FILLS)])
 
-    boxes, edges, labels = [], [], []
+    boxes: list[_Box] = []
+    edges: list[tuple[int, int]] = []
+    labels: list[str] = []
     for node in nodes:
         layer = node.layer
         name = layer.name
@@ -232,7 +250,7 @@ def _boxes_and_edges(model):
 
     losses = _compiled_losses(model)
     for k, (t, out_name) in enumerate(zip(model.outputs, model.output_names)):
-        lines = [(f"output {out_name}", "name")]
+        lines: list[Line] = [(f"output {out_name}", "name")]
         if losses is not None:
             loss_name, weight = losses[k]
             lines.append(("no loss" if loss_name is None
@@ -243,7 +261,7 @@ def _boxes_and_edges(model):
     return boxes, edges, labels
 
 
-def _compiled_losses(model):
+def _compiled_losses(model: TrainableModel) -> list[tuple[str | None, float]] | None:
     """``[(loss name or None, weight)]`` per output, or None before ``compile``."""
     if not getattr(model, "compiled", False):
         return None
@@ -252,21 +270,22 @@ def _compiled_losses(model):
             for loss, weight in zip(model._losses, model._loss_weights)]
 
 
-def _format_value(value):
+def _format_value(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "(" + ", ".join(_format_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
 
 
-def _constructor_call(layer):
+def _constructor_call(layer: Layer) -> str:
     """``Dense(1, activation='sigmoid')``: scalar required arguments, then what differs
     from the constructor's defaults (shapes are left to the shape line)."""
     config = layer.get_config()
     try:
-        parameters = inspect.signature(type(layer).__init__).parameters
+        parameters: Mapping[str, inspect.Parameter] = inspect.signature(
+            type(layer).__init__).parameters
     except (TypeError, ValueError):
         parameters = {}
-    parts = []
+    parts: list[str] = []
     for key, value in config.items():
         if key in _HIDDEN_OPTIONS or key.endswith("_initializer"):
             continue
@@ -289,11 +308,11 @@ def _constructor_call(layer):
     return text + ")"
 
 
-def _format_shape(shape):
+def _format_shape(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in (None,) + tuple(shape)) + ")"
 
 
-def _shape_line(node):
+def _shape_line(node: Node) -> str:
     shapes = [_format_shape(t.shape) for t in node.outputs]
     text = (f"{len(shapes)} × {shapes[0]}" if len(shapes) > 1 and len(set(shapes)) == 1
             else ", ".join(shapes))
@@ -305,7 +324,7 @@ def _shape_line(node):
     return text
 
 
-def _title_lines(model):
+def _title_lines(model: TrainableModel) -> list[Line]:
     n_params = model.count_params()
     lines = [(f"model {model.name!r}", "name"),
              (f"{len(model.inputs)} input{'s' * (len(model.inputs) != 1)}, "

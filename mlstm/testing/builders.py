@@ -3,6 +3,7 @@ and weights drawn so that no two gate blocks share values."""
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -10,6 +11,11 @@ from .. import losses as losses_module
 from ..layers import LSTM, Dense, Input, Masking, Reshape, concatenate
 from ..model import Model
 from .strategies import HEAD_LOSSES, _sources
+
+if TYPE_CHECKING:
+    from ..layers.base import SymbolicTensor
+    from ..losses.base import Loss
+    from ..optimizers.base import Optimizer
 
 __all__ = ["SEED_MODEL_CONFIG", "build_model", "lstm_model", "randomize_weights"]
 
@@ -35,7 +41,13 @@ _LSTM_OPTIONS = ("units", "activation", "recurrent_activation", "use_bias", "ret
 
 
 
-def _head_loss(name):
+def _one(out: SymbolicTensor | list[SymbolicTensor]) -> SymbolicTensor:
+    """A layer call's output, for a call that has one (``Layer.__call__`` returns a list
+    for several, e.g. an LSTM with ``return_state``)."""
+    return cast("SymbolicTensor", out)
+
+
+def _head_loss(name: str) -> Loss:
     if name == "mse":
         return losses_module.MeanSquaredError()
     if name == "bce_from_logits":
@@ -45,7 +57,9 @@ def _head_loss(name):
     raise ValueError(f"Unknown head loss {name!r}; valid: {sorted(HEAD_LOSSES)}")
 
 
-def build_model(config, seed=0, weights="keras", optimizer="adam"):
+def build_model(config: dict[str, Any], seed: int = 0,
+                weights: Literal["keras", "random"] = "keras",
+                optimizer: str | Optimizer = "adam") -> Model:
     """A compiled :class:`mlstm.Model` from a :func:`model_configs` dict.
 
     Parameters
@@ -68,12 +82,13 @@ def build_model(config, seed=0, weights="keras", optimizer="adam"):
     dtype = config.get("dtype", "float64")
     T = config["timesteps"]
     seeds = itertools.count(seed)
-    model_inputs, branch_outputs = [], []
+    model_inputs: list[SymbolicTensor] = []
+    branch_outputs: list[list[SymbolicTensor]] = []
     for branch in config["inputs"]:
         name = branch["name"]
         x = Input(shape=(T, branch["features"]), name=name, dtype=dtype)
         model_inputs.append(x)
-        h = Masking(0.0, name=f"{name}_masking")(x) if branch.get("masking") else x
+        h = _one(Masking(0.0, name=f"{name}_masking")(x)) if branch.get("masking") else x
         states = None
         for k, options in enumerate(branch["lstms"]):
             layer = LSTM(**{key: options[key] for key in _LSTM_OPTIONS},
@@ -96,16 +111,19 @@ def build_model(config, seed=0, weights="keras", optimizer="adam"):
                 raise ValueError(f"config: {name}_lstm{k}: initial_state must be None, 'input' "
                                  f"or 'previous', got {initial!r}")
             if options["return_state"]:
+                out = cast("list[SymbolicTensor]", out)     # [output, h, c]
                 h, states = out[0], out[1:]
             else:
-                h, states = out, None
+                h, states = _one(out), None
         branch_outputs.append([h] + (list(states) if states is not None else []))
-    sources = []
+    sources: list[SymbolicTensor] = []
     for kind, members in _sources(config):
         tensors = [branch_outputs[b][i] for b, i in members]
         sources.append(tensors[0] if len(tensors) == 1
-                       else concatenate(tensors, name=f"merged_{kind}"))
-    outputs, head_losses, loss_weights = [], [], []
+                       else _one(concatenate(tensors, name=f"merged_{kind}")))
+    outputs: list[SymbolicTensor] = []
+    head_losses: list[Loss] = []
+    loss_weights: list[float] = []
     for head in config["heads"]:
         if head["activation"] not in HEAD_LOSSES.get(head["loss"], ()):
             raise ValueError(f"config: head {head['name']!r} has loss {head['loss']!r}, which "
@@ -115,13 +133,14 @@ def build_model(config, seed=0, weights="keras", optimizer="adam"):
         if head["loss"] == "bce_probabilities":
             # A Reshape after the sigmoid hides the logits: BCE then uses the clipped
             # probabilities (as Keras does when the sigmoid output is not the loss' input).
-            p = Dense(head["units"], activation="sigmoid", name=f"{head['name']}_sigmoid",
-                      seed=next(seeds))(source)
-            out = Reshape(p.shape, name=head["name"])(p)
+            p = _one(Dense(head["units"], activation="sigmoid", name=f"{head['name']}_sigmoid",
+                           seed=next(seeds))(source))
+            # a head's shape has no free axis (T is fixed): ints
+            head_out = Reshape(cast("tuple[int, ...]", p.shape), name=head["name"])(p)
         else:
-            out = Dense(head["units"], activation=head["activation"], name=head["name"],
-                        seed=next(seeds))(source)
-        outputs.append(out)
+            head_out = Dense(head["units"], activation=head["activation"], name=head["name"],
+                             seed=next(seeds))(source)
+        outputs.append(_one(head_out))
         head_losses.append(_head_loss(head["loss"]))
         loss_weights.append(float(head.get("loss_weight", 1.0)))
     model = Model(model_inputs, outputs, name="drawn")
@@ -133,7 +152,7 @@ def build_model(config, seed=0, weights="keras", optimizer="adam"):
     return model
 
 
-def lstm_model(config, seed=0):
+def lstm_model(config: dict[str, Any], seed: int = 0) -> Model:
     """A one-LSTM :class:`mlstm.Model` from an :func:`lstm_configs` dict.
 
     Inputs: ``x`` (N, T, D) (``timesteps`` may be None: any T), then ``h0``, ``c0`` (N, H)
@@ -158,7 +177,7 @@ def lstm_model(config, seed=0):
     return Model(inputs if len(inputs) > 1 else x, out, name="lstm_model")
 
 
-def randomize_weights(model, seed, scale=0.6):
+def randomize_weights(model: Model, seed: int, scale: float = 0.6) -> Model:
     """Set every parameter to ``scale`` × standard normal draws (seeded), in place.
 
     Unlike Keras' initial weights (zero biases, forget bias 1), no two gate blocks share
@@ -170,7 +189,7 @@ def randomize_weights(model, seed, scale=0.6):
     return model
 
 
-def _as_model(obj):
+def _as_model(obj: Model | dict[str, Any]) -> Model:
     if isinstance(obj, Model):
         return obj
     if isinstance(obj, dict) and "inputs" in obj and "heads" in obj:

@@ -2,20 +2,32 @@
 gradient below float64's noise floor, overflow, a loss too curved for the stencil."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..gradcheck import Float64Problem, gradcheck
 from .data import _input_specs
 
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray
+    from ..gradcheck.report import GradcheckReport
+    from ..graph import Tape
+    from ..model import Model
+
+#: A perturbation: ``(name, array, step, where)``; step an array to add or ``(index, delta)``.
+Perturbation = tuple[str, "Array", "Array | tuple[tuple[Any, ...], float]", "str | list[int]"]
+
 __all__ = ["kink_distance", "gradcheck_caveats", "FINITE_DIFFERENCE_NOISE"]
 
 
-def _relu_inputs(model, tape):
+def _relu_inputs(model: Model, tape: Tape) -> list[Array]:
     """The arrays every relu of the forward pass in ``tape`` was applied to (flattened).
 
     LSTM relus count only at valid steps (a masked step's new state is discarded).
     """
-    found = []
+    found: list[Array] = []
     for node, cache in zip(model.nodes, tape.caches):
         # each layer says what it applied its activations to (at valid steps only)
         found += [array.ravel() for activation, array in node.layer.activation_inputs(cache)
@@ -23,7 +35,7 @@ def _relu_inputs(model, tape):
     return found
 
 
-def kink_distance(model, x):
+def kink_distance(model: Model, x: Any) -> float:
     """Smallest distance of any relu input to 0 (its kink) in a forward pass on ``x``.
 
     Covers Dense/Activation relu, LSTM relu activations (candidate and cell
@@ -35,15 +47,17 @@ def kink_distance(model, x):
                default=np.inf)
 
 
-def _perturbations(model, xs, h, report):
+def _perturbations(model: Model, xs: Sequence[Array], h: float,
+                   report: GradcheckReport) -> Iterator[Perturbation]:
     """Every perturbation the check in ``report`` made (up to the stencil's reach ±2h):
     ``(name, array, step, where)`` with ``step`` an array to add (``where`` says which
     entry, for an entry-by-entry check) or an ``(index, delta)`` entry step."""
     arrays = dict(model.params)
     arrays.update((f"input:{n}", a) for n, a in zip(model.input_names, xs))
     for name, array in arrays.items():
-        if report.directions.get(name) is not None:
-            for k, v in enumerate(report.directions[name]):
+        along = report.directions.get(name)
+        if along is not None:
+            for k, v in enumerate(along):
                 for sign in (2, -2):
                     yield name, array, sign * h * v, f" along random direction {k}"
         else:
@@ -53,11 +67,11 @@ def _perturbations(model, xs, h, report):
                     yield name, array, (index, sign * h), list(map(int, index))
 
 
-def _relu_flip(model, xs, h, report):
+def _relu_flip(model: Model, xs: list[Array], h: float, report: GradcheckReport) -> str | None:
     """The first perturbation of the check in ``report`` that flips a relu, as words
     (perturbations that change a mask are skipped: the check holds those entries), or
     None."""
-    def pattern():
+    def pattern() -> tuple[list[BoolArray], list[BoolArray]]:
         tape = model.forward(xs, training=True)
         signs = [a > 0 for a in _relu_inputs(model, tape)]
         masks = [m for m in tape.masks.values() if m is not None]
@@ -87,7 +101,8 @@ def _relu_flip(model, xs, h, report):
 FINITE_DIFFERENCE_NOISE = 1e-12
 
 
-def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6, report=None):
+def gradcheck_caveats(model: Model, x: Any, y: Any, h: float = 1e-4, rtol: float = 1e-6,
+                      report: GradcheckReport | None = None) -> list[str]:
     """Reasons why finite differences cannot judge ``model``'s gradients on ``(x, y)``.
 
     An empty list means a gradient check is meaningful. Otherwise each entry says why not:
@@ -114,7 +129,7 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6, report=None):
     :class:`GradientMismatch` it raises; property tests reject such draws with
     ``hypothesis.assume``.
     """
-    caveats = []
+    caveats: list[str] = []
     problem = Float64Problem(model, x, y)
     m64, xs, loss = problem.model, problem.xs, problem.loss
     with np.errstate(over="ignore", invalid="ignore"):    # overflow is reported below
@@ -174,7 +189,8 @@ def gradcheck_caveats(model, x, y, h=1e-4, rtol=1e-6, report=None):
     return _truncation_caveats(model, x, y, h, rtol, report)
 
 
-def _truncation_caveats(model, x, y, h, rtol, report):
+def _truncation_caveats(model: Model, x: Any, y: Any, h: float, rtol: float,
+                        report: GradcheckReport) -> list[str]:
     """The arrays the check in ``report`` (at ``h``) fails only because the stencil is too
     coarse (see :func:`gradcheck_caveats`): their error falls ≥ 8-fold when h is halved
     (the same check otherwise: same method, directions and seed)."""

@@ -1,6 +1,9 @@
 """Strategies for data: input sequences with padding masks, targets, whole drawn cases."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -8,12 +11,20 @@ from .. import losses as losses_module
 from .builders import _as_model, build_model
 from .strategies import _may, model_configs
 
+if TYPE_CHECKING:
+    from .._typing import Array, DTypeLike
+    from ..model import Model
+
+#: Padding modes of :func:`sequences`.
+Padding = Literal["none", "right", "left", "scattered"]
+
 __all__ = ["sequences", "targets", "cases", "Case"]
 
 
-def _input_specs(model):
+def _input_specs(model: Model,
+                 ) -> list[tuple[str, tuple[int | None, ...], float | None, DTypeLike]]:
     """Per model input: ``(name, shape without N, mask_value or None, dtype)``."""
-    mask_values = {}
+    mask_values: dict[int, float] = {}
     for node in model.nodes:
         if node.layer.mask_value is not None:          # a masking layer
             mask_values[id(node.inputs[0])] = node.layer.mask_value
@@ -22,16 +33,19 @@ def _input_specs(model):
 
 
 @st.composite
-def _inputs_and_description(draw, model, max_batch=3, max_timesteps=4, padding=None,
-                            fully_masked_row=True):
+def _inputs_and_description(draw: st.DrawFn, model: Model | dict[str, Any], max_batch: int = 3,
+                            max_timesteps: int = 4, padding: Sequence[Padding] | None = None,
+                            fully_masked_row: bool | Literal["always"] = True,
+                            ) -> tuple[list[Array], str]:
     model = _as_model(model)
     specs = _input_specs(model)
     N = draw(st.integers(1, max_batch))
     free_T = draw(st.integers(1, max_timesteps))     # for inputs declared with T = None
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
-    xs, notes = [], [f"N={N}"]
-    for name, shape, mask_value, dtype in specs:
-        shape = tuple(free_T if d is None else d for d in shape)
+    xs: list[Array] = []
+    notes = [f"N={N}"]
+    for name, declared, mask_value, dtype in specs:
+        shape = tuple(free_T if d is None else d for d in declared)
         x = rng.standard_normal((N,) + shape)
         if mask_value is not None and len(shape) == 2:
             T = shape[0]
@@ -61,7 +75,10 @@ def _inputs_and_description(draw, model, max_batch=3, max_timesteps=4, padding=N
     return xs, "; ".join(notes)
 
 
-def sequences(model, max_batch=3, max_timesteps=4, padding=None, fully_masked_row=True):
+def sequences(model: Model | dict[str, Any], max_batch: int = 3, max_timesteps: int = 4,
+              padding: Sequence[Padding] | None = None,
+              fully_masked_row: bool | Literal["always"] = True,
+              ) -> st.SearchStrategy[list[Array]]:
     """Strategy: a list of input arrays for ``model``, in model input order.
 
     Values are standard normal (from a drawn seed, so no accidental zeros). An input that
@@ -85,13 +102,13 @@ def sequences(model, max_batch=3, max_timesteps=4, padding=None, fully_masked_ro
                                    fully_masked_row).map(lambda pair: pair[0])
 
 
-def _loss_kind(model, k):
+def _loss_kind(model: Model, k: int) -> str:
     loss = model._losses[k] if getattr(model, "compiled", False) else None
     return "bce" if isinstance(loss, losses_module.BinaryCrossentropy) else "mse"
 
 
 @st.composite
-def targets(draw, model, x):
+def targets(draw: st.DrawFn, model: Model, x: Any) -> list[Array]:
     """Strategy: a list of target arrays for ``model``'s outputs on inputs ``x``.
 
     Shapes come from a forward pass on ``x``. Outputs with binary cross-entropy get labels
@@ -99,7 +116,7 @@ def targets(draw, model, x):
     """
     outputs = model.forward(model._inputs(x)).outputs
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
-    ys = []
+    ys: list[Array] = []
     for k, out in enumerate(outputs):
         if _loss_kind(model, k) == "bce":
             y = (rng.random(out.shape) if draw(st.booleans())
@@ -117,18 +134,21 @@ class Case:
     and the description (the model and arrays are rebuilt from them).
     """
 
-    def __init__(self, config, model, x, y, description, seed, weights):
+    def __init__(self, config: dict[str, Any], model: Model, x: list[Array], y: list[Array],
+                 description: str, seed: int, weights: str) -> None:
         self.config, self.model, self.x, self.y = config, model, x, y
         self.description, self.seed, self.weights = description, seed, weights
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Case(config={self.config!r}, seed={self.seed}, weights={self.weights!r}, "
                 f"data: {self.description})")
 
 
 @st.composite
-def cases(draw, configs=None, max_batch=3, weights=("keras", "random"), padding=None,
-          fully_masked_row=True):
+def cases(draw: st.DrawFn, configs: st.SearchStrategy[dict[str, Any]] | None = None,
+          max_batch: int = 3, weights: Sequence[Literal["keras", "random"]] = ("keras", "random"),
+          padding: Sequence[Padding] | None = None,
+          fully_masked_row: bool | Literal["always"] = True) -> Case:
     """Strategy: a :class:`Case` — config, compiled float64 model, inputs and targets.
 
     Parameters

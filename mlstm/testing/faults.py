@@ -24,12 +24,21 @@ builds a small model with one such layer and data that exercise the bug.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
+
 import numpy as np
 
 from ..ops.activations import activate, derivative_from_output
 from ..layers import LSTM, Dense, Input, Masking
 from ..model import Model
-from .builders import randomize_weights
+from .builders import _one, randomize_weights
+
+if TYPE_CHECKING:
+    from .._typing import Array
+
+#: A key of :data:`WRONG_BACKWARDS`.
+Bug = Literal["swapped_gates", "missing_mask_term", "sign_error"]
 
 __all__ = ["WRONG_BACKWARDS", "lstm_backward_plain", "use_wrong_backward",
            "wrong_backward_case", "WRONG_LAYER"]
@@ -44,7 +53,8 @@ WRONG_BACKWARDS = {
 }
 
 
-def lstm_backward_plain(d_outputs, d_h_last, d_c_last, cache, bug=None):
+def lstm_backward_plain(d_outputs: Array | None, d_h_last: Array | None, d_c_last: Array | None,
+                        cache: dict[str, Any], bug: Bug | None = None) -> dict[str, Array]:
     """Backpropagation through time, one step at a time; wrong in one place with ``bug``.
 
     Parameters
@@ -114,7 +124,7 @@ def lstm_backward_plain(d_outputs, d_h_last, d_c_last, cache, bug=None):
     return grads
 
 
-def use_wrong_backward(layer, bug):
+def use_wrong_backward(layer: LSTM, bug: Bug | None) -> LSTM:
     """Make the LSTM ``layer`` compute its gradients with :func:`lstm_backward_plain`
     (``bug``: a key of :data:`WRONG_BACKWARDS`, or None for the right ones); returns it.
 
@@ -126,15 +136,18 @@ def use_wrong_backward(layer, bug):
     if bug is not None and bug not in WRONG_BACKWARDS:
         raise ValueError(f"bug must be None or one of {sorted(WRONG_BACKWARDS)}, got {bug!r}")
 
-    def backward(d_outputs, cache, d_logits=None, extras=None, input_grads=None):
-        states = d_outputs[1:3] if layer.return_state else (None, None)
-        grads = lstm_backward_plain(d_outputs[0], *states, cache, bug=bug)
-        d_inputs = [grads["x"]]
+    def backward(d_outputs: Sequence[Array | None], cache: Any, d_logits: Array | None = None,
+                 extras: dict[str, Any] | None = None,
+                 input_grads: Sequence[bool] | None = None,
+                 ) -> tuple[list[Array | None], dict[str, Array]]:
+        d_h_last, d_c_last = d_outputs[1:3] if layer.return_state else (None, None)
+        grads = lstm_backward_plain(d_outputs[0], d_h_last, d_c_last, cache, bug=bug)
+        d_inputs: list[Array | None] = [grads["x"]]
         if cache["has_initial_state"]:
             d_inputs += [grads["h0"], grads["c0"]]
         return d_inputs, {k: grads[k] for k in layer.param_names if k in grads}
 
-    layer.backward = backward
+    layer.backward = backward  # type: ignore[method-assign]  # this instance only, on purpose
     return layer
 
 
@@ -142,7 +155,9 @@ def use_wrong_backward(layer, bug):
 WRONG_LAYER = "lstm"
 
 
-def wrong_backward_case(bug, seed, batch=2, timesteps=3, features=2, units=2):
+def wrong_backward_case(bug: Bug | None, seed: int, batch: int = 2, timesteps: int = 3,
+                        features: int = 2, units: int = 2,
+                        ) -> tuple[Model, Array, list[Array]]:
     """A small float64 model whose LSTM has backward ``bug``, and data that exercise it.
 
     The model: a masked input ``x`` (N, T, D), an LSTM named :data:`WRONG_LAYER` (H units)
@@ -159,12 +174,12 @@ def wrong_backward_case(bug, seed, batch=2, timesteps=3, features=2, units=2):
     """
     x_in = Input(shape=(timesteps, features), name="x", dtype="float64")
     h = LSTM(units, name=WRONG_LAYER, dtype="float64")(Masking(0.0, name="masking")(x_in))
-    heads = [Dense(1, name="out1", dtype="float64")(h),
-             Dense(1, activation="sigmoid", name="out2", dtype="float64")(h)]
+    heads = [_one(Dense(1, name="out1", dtype="float64")(h)),
+             _one(Dense(1, activation="sigmoid", name="out2", dtype="float64")(h))]
     model = Model(x_in, heads, name="wrong_backward_case")
     model.compile(optimizer="sgd", loss=["mse", "binary_crossentropy"], loss_weights=[0.7, 0.3])
     randomize_weights(model, seed)
-    use_wrong_backward(model.get_layer(WRONG_LAYER), bug)
+    use_wrong_backward(cast(LSTM, model.get_layer(WRONG_LAYER)), bug)
     rng = np.random.default_rng([seed, 1])
     x = rng.standard_normal((batch, timesteps, features))
     x[np.arange(batch), rng.integers(1, timesteps - 1, size=batch)] = 0.0     # padded

@@ -1,14 +1,25 @@
 """``assert_gradients_close``: a backward pass against finite differences, as a test."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 from ..gradcheck import gradcheck
 from ..gradcheck.describe import describe_entry
 from .caveats import gradcheck_caveats
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack      # typing.Unpack from Python 3.11 on
+
+    from ..gradcheck.check import GradcheckOptions
+    from ..gradcheck.report import GradcheckReport
+    from ..model import Model
+
 __all__ = ["assert_gradients_close", "GradientMismatch"]
 
 
-def assert_gradients_close(model, x, y, rtol=1e-6, **gradcheck_kwargs):
+def assert_gradients_close(model: Model, x: Any, y: Any, rtol: float = 1e-6,
+                           **gradcheck_kwargs: Unpack[GradcheckOptions]) -> GradcheckReport:
     """Assert that ``model``'s gradients match finite differences (float64, five-point).
 
     Runs :func:`mlstm.gradcheck` (a float32 model is cloned to float64) on every parameter
@@ -70,7 +81,7 @@ class GradientMismatch(AssertionError):
     """Raised by :func:`assert_gradients_close`; ``caveats`` (list of str) are the reasons
     finite differences cannot judge the case, empty when the gradients are simply wrong."""
 
-    def __init__(self, message, caveats):
+    def __init__(self, message: str, caveats: Sequence[str]) -> None:
         super().__init__(message)
         self.caveats = list(caveats)
 

@@ -3,7 +3,10 @@ inputs, failing with the output or parameter, the time step, the gate block and,
 gate-order slip, the order that would make it match."""
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -14,10 +17,19 @@ from ..gradcheck.describe import GATES, describe_entry
 from .builders import _as_model, randomize_weights
 from .data import _inputs_and_description
 
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray, Float64Array
+    from ..model import Model
+
+#: ``other_forward(params, inputs) -> outputs`` (an array, a list, or a dict by output name).
+OtherForward = Callable[[dict[str, "Array"], list["Array"]], Any]
+#: ``other_backward(params, inputs, d_outputs) -> {"layer/weight": gradient, ...}``.
+OtherBackward = Callable[[dict[str, "Array"], list["Array"], list["Array"]], Any]
+
 __all__ = ["assert_matches"]
 
 
-def _output_list(result, model, label):
+def _output_list(result: Any, model: Model, label: str) -> list[Float64Array]:
     names = model.output_names
     if isinstance(result, dict):
         missing = [n for n in names if n not in result]
@@ -34,7 +46,7 @@ def _output_list(result, model, label):
     return [np.asarray(r, dtype=np.float64) for r in result]
 
 
-def _output_entry(index):
+def _output_entry(index: Sequence[Any]) -> str:
     index = [int(i) for i in index]
     if len(index) == 3:
         return f"[{index[0]}, {index[1]}, {index[2]}]: sample {index[0]}, time step " \
@@ -42,7 +54,8 @@ def _output_entry(index):
     return f"{index}: sample {index[0]}" + (f", unit {index[-1]}" if len(index) > 1 else "")
 
 
-def _first_mismatch(ours, theirs, rtol, atol, describe=_output_entry):
+def _first_mismatch(ours: Array, theirs: Array, rtol: float, atol: float,
+                    describe: Callable[[Sequence[Any]], str] = _output_entry) -> str | None:
     """``None`` when close, else where they differ: the worst entry and the time steps."""
     if ours.shape != theirs.shape:
         return f"has shape {theirs.shape}, mlstm's has {ours.shape}"
@@ -60,7 +73,8 @@ def _first_mismatch(ours, theirs, rtol, atol, describe=_output_entry):
     return text
 
 
-def _permuted_params(model, params, order):
+def _permuted_params(model: Model, params: Mapping[str, Array],
+                     order: Sequence[str]) -> dict[str, Array]:
     """Params with every LSTM's gate blocks rearranged so that block k holds gate order[k]."""
     out = dict(params)
     for layer in model.layers:
@@ -74,7 +88,9 @@ def _permuted_params(model, params, order):
     return out
 
 
-def _gate_order_hint(model, other_forward, params, xs, ours, rtol, atol):
+def _gate_order_hint(model: Model, other_forward: OtherForward, params: Mapping[str, Array],
+                     xs: Sequence[Array], ours: Sequence[Array], rtol: float,
+                     atol: float) -> str | None:
     if not any(layer.gate_columns("kernel") is not None for layer in model.layers):
         return None
     for order in itertools.permutations(GATES):
@@ -95,8 +111,9 @@ def _gate_order_hint(model, other_forward, params, xs, ours, rtol, atol):
             "the difference is not (only) a gate-order slip")
 
 
-def _check_case(model, other_forward, other_backward, xs, weight_seed, rtol, atol,
-                description, weight_scale):
+def _check_case(model: Model, other_forward: OtherForward, other_backward: OtherBackward | None,
+                xs: list[Array], weight_seed: int, rtol: float, atol: float, description: str,
+                weight_scale: float) -> None:
     randomize_weights(model, weight_seed, weight_scale)
     params = {k: v.copy() for k, v in model.params.items()}
     header = (f"other implementation does not match mlstm (weights: randomize_weights(seed="
@@ -105,7 +122,7 @@ def _check_case(model, other_forward, other_backward, xs, weight_seed, rtol, ato
     ours = tape.outputs
     theirs = _output_list(other_forward({k: v.copy() for k, v in params.items()},
                                         [a.copy() for a in xs]), model, "other_forward")
-    problems = []
+    problems: list[str] = []
     for name, o, t in zip(model.output_names, ours, theirs):
         where = _first_mismatch(o, t, rtol, atol)
         if where is not None:
@@ -118,26 +135,25 @@ def _check_case(model, other_forward, other_backward, xs, weight_seed, rtol, ato
     rng = np.random.default_rng([weight_seed, 1])
     seeds = [rng.standard_normal(o.shape) for o in ours]
     grads, d_inputs = model.backward(tape, dict(enumerate(seeds)), input_grads=True)
-    theirs = other_backward({k: v.copy() for k, v in params.items()}, [a.copy() for a in xs],
+    their_grads = other_backward({k: v.copy() for k, v in params.items()}, [a.copy() for a in xs],
                             [s.copy() for s in seeds])
-    if not isinstance(theirs, dict):
+    if not isinstance(their_grads, dict):
         raise AssertionError("other_backward must return a dict {'layer/weight': gradient, "
                              "optionally 'input:<name>': gradient}, got "
-                             f"{type(theirs).__name__}")
-    missing = [name for name in grads if name not in theirs]
+                             f"{type(their_grads).__name__}")
+    missing = [name for name in grads if name not in their_grads]
     if missing:
         raise AssertionError(f"{header}\n  backward: no gradient returned for {missing}")
     expected = dict(grads)
     for name, g in zip(model.input_names, d_inputs):
-        key = f"input:{name}" if f"input:{name}" in theirs else name
-        if key in theirs:
+        key = f"input:{name}" if f"input:{name}" in their_grads else name
+        if key in their_grads and g is not None:        # token ids (integers) have none
             expected[f"input:{name}"] = g
-            theirs = dict(theirs, **{f"input:{name}": theirs[key]})
+            their_grads = dict(their_grads, **{f"input:{name}": their_grads[key]})
     for name, g in expected.items():
-        t = np.asarray(theirs[name], dtype=np.float64)
+        t = np.asarray(their_grads[name], dtype=np.float64)
         where = _first_mismatch(g, t, rtol, atol,
-                                describe=lambda index, name=name: describe_entry(model, name,
-                                                                                  index))
+                                describe=functools.partial(describe_entry, model, name))
         if where is None:
             continue
         layer = model.get_layer(name.partition("/")[0]) if "/" in name else None
@@ -145,7 +161,7 @@ def _check_case(model, other_forward, other_backward, xs, weight_seed, rtol, ato
                  else None)
         if gates is not None and g.shape == t.shape:
             bad_columns = (~np.isclose(t, g, rtol=rtol, atol=atol)).reshape(-1, g.shape[-1])
-            wrong = bad_columns.any(axis=0)
+            wrong = cast("BoolArray", bad_columns.any(axis=0))     # per column: an array
             blocks = ", ".join(gate for gate in GATES if wrong[gates[gate]].any())
             where += f"; gate blocks with wrong entries: {blocks}"
         problems.append(f"  backward: {name} {where}")
@@ -153,9 +169,11 @@ def _check_case(model, other_forward, other_backward, xs, weight_seed, rtol, ato
         raise AssertionError("\n".join([header] + problems))
 
 
-def assert_matches(model, other_forward, other_backward=None, *, x=None, max_examples=20,
-                   rtol=1e-6, atol=1e-8, seed=None, weight_scale=0.6, max_batch=3,
-                   max_timesteps=4, weight_seed=0):
+def assert_matches(model: Model | dict[str, Any], other_forward: OtherForward,
+                   other_backward: OtherBackward | None = None, *, x: Any = None,
+                   max_examples: int = 20, rtol: float = 1e-6, atol: float = 1e-8,
+                   seed: int | None = None, weight_scale: float = 0.6, max_batch: int = 3,
+                   max_timesteps: int = 4, weight_seed: int = 0) -> None:
     """Check another implementation against mlstm on drawn weights and inputs.
 
     For each case, every parameter of a float64 copy of ``model`` is drawn
@@ -215,7 +233,7 @@ def assert_matches(model, other_forward, other_backward=None, *, x=None, max_exa
     @given(weights=st.integers(0, 2 ** 32 - 1),
            data=_inputs_and_description(reference, max_batch=max_batch,
                                         max_timesteps=max_timesteps))
-    def check_against_mlstm(weights, data):
+    def check_against_mlstm(weights: int, data: tuple[list[Array], str]) -> None:
         xs, description = data
         _check_case(reference, other_forward, other_backward, xs, weights, rtol, atol,
                     description, weight_scale)

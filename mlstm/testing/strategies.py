@@ -2,6 +2,9 @@
 config (plain dicts; the format is in :mod:`mlstm.testing`'s docstring)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 from hypothesis import strategies as st
 
 from ..ops.activations import ACTIVATIONS
@@ -19,12 +22,12 @@ HEAD_LOSSES = {
 _ACTIVATION_NAMES = tuple(ACTIVATIONS)  # linear, sigmoid, tanh, relu
 
 
-def _activations(default):
+def _activations(default: str) -> st.SearchStrategy[str]:
     # Mostly the Keras default, but every activation is reachable (and shrinks to the default).
     return st.one_of(st.just(default), st.sampled_from(_ACTIVATION_NAMES))
 
 
-def _may(flag, draw):
+def _may(flag: object, draw: st.DrawFn) -> bool:
     """A three-way switch: False never, "always" always, anything else drawn."""
     if flag is False or flag is None:
         return False
@@ -34,7 +37,8 @@ def _may(flag, draw):
 
 
 @st.composite
-def _lstm_options(draw, max_units, force):
+def _lstm_options(draw: st.DrawFn, max_units: int,
+                  force: dict[str, Any] | None) -> dict[str, Any]:
     options = {
         "units": draw(st.integers(1, max_units)),
         "activation": draw(_activations("tanh")),
@@ -52,8 +56,10 @@ def _lstm_options(draw, max_units, force):
 
 
 @st.composite
-def lstm_configs(draw, max_units=3, max_features=3, max_timesteps=4, masking=True,
-                 initial_state=True, force=None, dtype="float64"):
+def lstm_configs(draw: st.DrawFn, max_units: int = 3, max_features: int = 3,
+                 max_timesteps: int = 4, masking: bool | Literal["always"] = True,
+                 initial_state: bool | Literal["always"] = True,
+                 force: dict[str, Any] | None = None, dtype: str = "float64") -> dict[str, Any]:
     """Strategy: one LSTM layer's shapes and options, as a dict.
 
     Keys: ``units`` (H), ``features`` (D), ``timesteps`` (T), ``activation``,
@@ -91,20 +97,20 @@ def lstm_configs(draw, max_units=3, max_features=3, max_timesteps=4, masking=Tru
     return config
 
 
-def _sources(config):
+def _sources(config: dict[str, Any]) -> list[tuple[str, list[tuple[int, int]]]]:
     """What heads can read: ``[(kind, [(input index, output index), ...]), ...]``.
 
     kind is ``"vec"`` (N, H) or ``"seq"`` (N, T, H); output index 0 is an input's last LSTM
     output, 1 and 2 its h and c states (with ``return_state``). With ``merge``, all vector
     members form one source and all sequence members another (when there are two or more).
     """
-    members = {"vec": [], "seq": []}
+    members: dict[str, list[tuple[int, int]]] = {"vec": [], "seq": []}
     for b, branch in enumerate(config["inputs"]):
         last = branch["lstms"][-1]
         members["seq" if last["return_sequences"] else "vec"].append((b, 0))
         if last["return_state"]:
             members["vec"] += [(b, 1), (b, 2)]
-    sources = []
+    sources: list[tuple[str, list[tuple[int, int]]]] = []
     for kind in ("vec", "seq"):
         if config.get("merge") and len(members[kind]) >= 2:
             sources.append((kind, members[kind]))
@@ -114,8 +120,9 @@ def _sources(config):
 
 
 @st.composite
-def _lstm_stack(draw, depth, max_units, initial_state, force):
-    stack = []
+def _lstm_stack(draw: st.DrawFn, depth: int, max_units: int, initial_state: object,
+                force: dict[str, Any] | None) -> list[dict[str, Any]]:
+    stack: list[dict[str, Any]] = []
     for k in range(depth):
         layer = draw(_lstm_options(max_units, force))
         layer["initial_state"] = None
@@ -136,11 +143,15 @@ def _lstm_stack(draw, depth, max_units, initial_state, force):
 
 
 @st.composite
-def model_configs(draw, max_inputs=2, max_depth=2, max_units=3, max_features=3,
-                  max_timesteps=4, max_output_units=2, max_extra_heads=1, min_inputs=1,
-                  min_depth=1, masking=True, initial_state=True, merge=None, force=None,
-                  losses=tuple(HEAD_LOSSES), head_activations=_ACTIVATION_NAMES,
-                  dtype="float64"):
+def model_configs(draw: st.DrawFn, max_inputs: int = 2, max_depth: int = 2, max_units: int = 3,
+                  max_features: int = 3, max_timesteps: int = 4, max_output_units: int = 2,
+                  max_extra_heads: int = 1, min_inputs: int = 1, min_depth: int = 1,
+                  masking: bool | Literal["always"] = True,
+                  initial_state: bool | Literal["input", "previous"] = True,
+                  merge: bool | None = None, force: dict[str, Any] | None = None,
+                  losses: Sequence[str] = tuple(HEAD_LOSSES),
+                  head_activations: Sequence[str] = _ACTIVATION_NAMES,
+                  dtype: str = "float64") -> dict[str, Any]:
     """Strategy: a multi-input / multi-output LSTM graph within size bounds, as a dict.
 
     Draws ``min_inputs``..``max_inputs`` inputs (shared T, own D), each with an optional
@@ -185,7 +196,7 @@ def model_configs(draw, max_inputs=2, max_depth=2, max_units=3, max_features=3,
         max_depth = max(max_depth, min_depth)
     timesteps = draw(st.integers(1, max_timesteps))
     n_inputs = draw(st.integers(min_inputs, max(min_inputs, max_inputs)))
-    branches = []
+    branches: list[dict[str, Any]] = []
     for b in range(n_inputs):
         depth = draw(st.integers(min_depth, max(min_depth, max_depth)))
         branches.append({
@@ -199,7 +210,7 @@ def model_configs(draw, max_inputs=2, max_depth=2, max_units=3, max_features=3,
     sources = _sources(config)
     picks = list(range(len(sources)))
     picks += draw(st.lists(st.integers(0, len(sources) - 1), max_size=max_extra_heads))
-    heads = []
+    heads: list[dict[str, Any]] = []
     for k, source in enumerate(picks):
         loss, activation = draw(st.sampled_from(pairs))
         heads.append({

@@ -7,6 +7,8 @@ says why.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +35,8 @@ _NOT_TAKEN = {
 }
 
 
-def refuse_unknown(method, unknown, taken):
+def refuse_unknown(method: str, unknown: Mapping[str, Any] | Collection[str],
+                   taken: Sequence[str]) -> None:
     """ValueError for keywords ``method`` does not take, listing the ones it does."""
     if not unknown:
         return
@@ -43,7 +46,7 @@ def refuse_unknown(method, unknown, taken):
                      + f". It takes: {', '.join(taken)}")
 
 
-def check_verbose(verbose, method):
+def check_verbose(verbose: int | str, method: str) -> int:
     """Keras' verbose: "auto" means 1; 0 silent, 1 a progress bar, 2 one line."""
     if verbose == "auto":
         return 1
@@ -52,7 +55,7 @@ def check_verbose(verbose, method):
     return int(verbose)
 
 
-def check_missing_targets(missing_targets, method):
+def check_missing_targets(missing_targets: object, method: str) -> bool:
     """None (NaN in a target is an error) or "mask" (NaN rows are missing labels)."""
     if missing_targets not in (None, "mask"):
         raise ValueError(f"{method}: missing_targets must be None (NaN targets are an error) "
@@ -61,7 +64,7 @@ def check_missing_targets(missing_targets, method):
     return missing_targets == "mask"
 
 
-def check_validation_freq(validation_freq):
+def check_validation_freq(validation_freq: int | Sequence[int]) -> int | list[int]:
     """An int >= 1 (every n-th epoch) or a list of 1-based epochs (Keras)."""
     if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool):
         if validation_freq < 1:
@@ -75,14 +78,14 @@ def check_validation_freq(validation_freq):
                      f"a list of 1-based epochs, got {validation_freq!r}")
 
 
-def should_validate(epoch, validation_freq):
+def should_validate(epoch: int, validation_freq: int | list[int]) -> bool:
     """Keras' rule, with the user-facing 1-based epoch."""
     if isinstance(validation_freq, list):
         return epoch + 1 in validation_freq
     return (epoch + 1) % validation_freq == 0
 
 
-def check_validation_split(validation_split, n, has_validation_data):
+def check_validation_split(validation_split: float, n: int, has_validation_data: bool) -> int:
     """The index the training part ends at: Keras' ``floor(n · (1 - split))``."""
     if isinstance(validation_split, bool) or not isinstance(
             validation_split, (int, float, np.integer, np.floating)) \
@@ -99,21 +102,21 @@ def check_validation_split(validation_split, n, has_validation_data):
     return at
 
 
-def check_batch_size(batch_size):
+def check_batch_size(batch_size: int) -> int:
     if (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
             or batch_size <= 0):
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     return int(batch_size)
 
 
-def resolve_batch_size(batch_size, n, steps_per_epoch=None):
+def resolve_batch_size(batch_size: int | None, n: int, steps_per_epoch: int | None = None) -> int:
     """Keras' default: 32, or ``ceil(n / steps_per_epoch)`` when only the steps are given."""
     if batch_size is None:
         return int(math.ceil(n / steps_per_epoch)) if steps_per_epoch else 32
     return check_batch_size(batch_size)
 
 
-def check_steps_per_epoch(steps_per_epoch, batches):
+def check_steps_per_epoch(steps_per_epoch: int | None, batches: int) -> int | None:
     """None (one pass over the data per epoch) or an int in [1, batches]."""
     if steps_per_epoch is None:
         return None

@@ -1,20 +1,33 @@
 """``compile``: losses, loss weights and metrics per output, and the optimizer."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 
+if TYPE_CHECKING:
+    from ..model_protocol import MetricFunction, TrainableModel
+
+if TYPE_CHECKING:
+    from .host import TrainerHost as _Host
+else:           # the declarations are for mypy; at run time a mixin is a plain class
+    _Host = object
+
 __all__ = ["CompileMixin"]
 
 
-class CompileMixin:
+class CompileMixin(_Host):
     """compile and the per-output settings it leaves (part of :class:`Trainer`)."""
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="adam", loss=None, loss_weights=None, metrics=None):
+    def compile(self, optimizer: Any = "adam", loss: Any = None,
+                loss_weights: Sequence[float] | Mapping[str, float] | None = None,
+                metrics: Any = None) -> None:
         """Configure training.
 
         Parameters
@@ -50,7 +63,7 @@ class CompileMixin:
                     raise ValueError(f"loss_weights for output {name!r} must be a finite "
                                      f"number, got {w!r}")
         if metrics is None:
-            metric_specs = [[] for _ in range(n)]
+            metric_specs: list[list[Any]] = [[] for _ in range(n)]
         elif isinstance(metrics, dict):
             metric_specs = self._per_output(metrics, "metrics", allow_missing=True)
             metric_specs = [[] if m is None else ([m] if isinstance(m, str) else list(m))
@@ -67,7 +80,7 @@ class CompileMixin:
             raise TypeError("metrics must be a list, a list of lists or a dict by output name")
         # "accuracy" is resolved per output from its shape and its loss's targets, as Keras
         # does (mlstm.metrics.resolve)
-        resolved_metrics = [
+        resolved_metrics: list[list[tuple[MetricFunction, str]]] = [
             [metrics_module.get(m, t.shape, getattr(l, "sparse_targets", False)) for m in specs]
             for t, l, specs in zip(self.outputs, resolved, metric_specs)]
         optimizer = optimizers_module.get(optimizer)
@@ -79,13 +92,13 @@ class CompileMixin:
         self.compiled = True
 
     @property
-    def _compile_config(self):
+    def _compile_config(self) -> dict[str, Any]:
         """The compiled losses, loss weights and metric keys (a plain, comparable dict)."""
         return {"loss": [None if l is None else l.get_config() for l in self._losses],
                 "loss_weights": list(self._loss_weights),
                 "metrics": [[key for _, key in ms] for ms in self._metrics]}
 
-    def _per_output(self, spec, label, allow_missing=False):
+    def _per_output(self, spec: Any, label: str, allow_missing: bool = False) -> list[Any]:
         """Expand a spec (single, list or dict by output name) to one entry per output."""
         n = len(self.outputs)
         if isinstance(spec, dict):
@@ -101,19 +114,20 @@ class CompileMixin:
             return list(spec)
         return [spec] * n
 
-    def _copy_compile_settings(self, other):
+    def _copy_compile_settings(self, other: TrainableModel) -> None:
+        assert other.optimizer is not None          # called for a compiled model only
         self._losses = list(other._losses)
         self._loss_weights = list(other._loss_weights)
         self._metrics = [list(m) for m in other._metrics]
         self.optimizer = type(other.optimizer).from_config(other.optimizer.get_config())
         self.compiled = True
 
-    def _require_compiled(self, what):
+    def _require_compiled(self, what: str) -> None:
         if not self.compiled:
             raise RuntimeError(f"{what} needs a compiled model: call model.compile(...) first")
 
     @property
-    def metrics_names(self):
+    def metrics_names(self) -> list[str]:
         """Names in the order ``evaluate`` and ``train_on_batch`` return values (Keras')."""
         self._require_compiled("metrics_names")
         names = ["loss"]

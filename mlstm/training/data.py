@@ -10,21 +10,44 @@ id is named by its position in the user's array. Targets of a loss that takes cl
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .. import validation
 from ..layers.base import format_shape as _format_shape
 from .weights import missing_labels
 
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray, Shape
+
+    #: A tensor's shape without the batch axis, None for a free dimension (time).
+    TensorShape = tuple[int | None, ...]
+    from ..layers.base import SymbolicTensor
+
+if TYPE_CHECKING:
+    from .host import TrainerHost as _Host
+else:           # the declarations are for mypy; at run time a mixin is a plain class
+    _Host = object
+
 __all__ = ["DataMixin"]
 
 
-class DataMixin:
+def _hint_for(hint: Callable[[Shape, TensorShape], str],
+              shape: TensorShape) -> Callable[[Shape], str]:
+    """``hint(given shape)``: the loss's ``target_hint`` with the output's shape bound."""
+    return lambda given: hint(given, shape)
+
+
+class DataMixin(_Host):
     """Standardize ``x`` and ``y`` (part of :class:`Trainer`)."""
 
     # ------------------------------------------------------------------ data
-    def _standardize(self, data, role, tensors, names, shapes=None, hints=None,
-                     labelled=None):
+    def _standardize(self, data: Any, role: str, tensors: Sequence[SymbolicTensor],
+                     names: Sequence[str], shapes: Sequence[Sequence[TensorShape]] | None = None,
+                     hints: Sequence[Callable[[Shape], str] | None] | None = None,
+                     labelled: list[BoolArray | None] | None = None) -> list[Array]:
         """Arrays for ``tensors`` from an array, a list or a dict by name; shapes checked
         (against ``shapes``, one list of accepted shapes per tensor, when given; ``hints``
         may add words to a refusal: one ``hint(given shape) -> str`` or None per tensor).
@@ -54,7 +77,7 @@ class DataMixin:
                                  f"{n} arrays or a dict by name, got a single "
                                  f"{type(data).__name__}")
             arrays = [data]
-        out = []
+        out: list[Array] = []
         shapes = shapes or [[tuple(t.shape)] for t in tensors]
         hints = hints or [None] * len(tensors)
         for name, t, a, accepted, hint in zip(names, tensors, arrays, shapes, hints):
@@ -86,10 +109,10 @@ class DataMixin:
                              ", ".join(f"{nm} has {a.shape[0]}" for nm, a in zip(names, out)))
         return out
 
-    def _inputs(self, x):
+    def _inputs(self, x: Any) -> list[Array]:
         return self._standardize(x, "inputs", self.inputs, self.input_names)
 
-    def _integer_input(self, tensor, a, label):
+    def _integer_input(self, tensor: SymbolicTensor, a: Array, label: str) -> Array:
         """Token ids for an integer input: integer values only (floats holding whole numbers
         are accepted), within the input's dtype, cast to it; then each layer it feeds checks
         them (``check_ids``), naming the position in the whole array."""
@@ -116,20 +139,22 @@ class DataMixin:
                 check(ids, label)
         return ids
 
-    def _target_shapes(self):
+    def _target_shapes(self,
+                       ) -> tuple[list[list[TensorShape]], list[Callable[[Shape], str] | None]]:
         """Accepted target shapes per output: the output's own, or what its loss says (class
         ids: ``loss.target_shapes``); and the loss's words on a wrong shape
         (``loss.target_hint``), if any."""
-        shapes, hints = [], []
+        shapes: list[list[TensorShape]] = []
+        hints: list[Callable[[Shape], str] | None] = []
         for t, loss in zip(self.outputs, self._losses):
             rule = getattr(loss, "target_shapes", None)
             shapes.append(rule(tuple(t.shape)) if rule is not None else [tuple(t.shape)])
             hint = getattr(loss, "target_hint", None)
-            hints.append(None if hint is None else
-                         (lambda given, hint=hint, shape=tuple(t.shape): hint(given, shape)))
+            hints.append(None if hint is None else _hint_for(hint, tuple(t.shape)))
         return shapes, hints
 
-    def _targets(self, y, batch_size, labelled=None):
+    def _targets(self, y: Any, batch_size: int,
+                 labelled: list[BoolArray | None] | None = None) -> list[Array]:
         ys = self._standardize(y, "targets", self.outputs, self.output_names,
                                *self._target_shapes(), labelled=labelled)
         if ys[0].shape[0] != batch_size:

@@ -14,10 +14,17 @@ logged as ``labelled`` (one output) or ``<output>_labelled``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from ..model_protocol import TrainableModel
+    from .results import LossResult
+
 __all__ = ["EpochSums", "return_logs", "labelled_keys"]
 
 
-def labelled_keys(model, prefix=""):
+def labelled_keys(model: TrainableModel, prefix: str = "") -> list[str]:
     """Log keys of the labelled shares: ``labelled`` or ``<output>_labelled``."""
     if len(model.outputs) == 1:
         return [prefix + "labelled"]
@@ -35,21 +42,25 @@ class EpochSums:
         Missing labels are on: average each output over its labelled entries.
     """
 
-    def __init__(self, model, count_labels=False):
+    def __init__(self, model: TrainableModel, count_labels: bool = False) -> None:
         n = len(model.outputs)
         self.model, self.count_labels = model, count_labels
         self.total, self.per_output, self.count = 0.0, [0.0] * n, 0
         self.labelled, self.entries = [0] * n, [0] * n
-        self.metrics = None
+        self.metrics: list[list[float]] | None = None
 
-    def add(self, result, batch_size, metric_sums):
+    def add(self, result: LossResult, batch_size: int,
+            metric_sums: Sequence[Sequence[float]]) -> None:
         """Add one batch: its :class:`LossResult`, size and metric sums."""
         if self.count_labels:
+            # counted labels: every output with a loss value has its counts (LossResult)
+            labelled = cast("list[int]", result.labelled)
+            entries = cast("list[int]", result.entries)
             for k, value in enumerate(result.per_output):
                 if value is not None:
-                    self.per_output[k] += value * result.labelled[k]
-                    self.labelled[k] += result.labelled[k]
-                    self.entries[k] += result.entries[k]
+                    self.per_output[k] += value * labelled[k]
+                    self.labelled[k] += labelled[k]
+                    self.entries[k] += entries[k]
         else:
             self.total += result.total * batch_size
             self.per_output = [acc + (0.0 if v is None else v * batch_size)
@@ -62,7 +73,7 @@ class EpochSums:
                 acc[0] += s
                 acc[1] += c
 
-    def logs(self, prefix=""):
+    def logs(self, prefix: str = "") -> dict[str, float]:
         """``{key: value}`` in ``metrics_names`` order (and the labelled shares)."""
         model = self.model
         if not self.count_labels:
@@ -78,7 +89,8 @@ class EpochSums:
         return logs
 
 
-def return_logs(logs, return_dict):
+def return_logs(logs: dict[str, float], return_dict: bool,
+                ) -> dict[str, float] | float | list[float]:
     """Keras' return value: the dict, a scalar for a single value, else a list."""
     if return_dict:
         return logs

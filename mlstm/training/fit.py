@@ -1,6 +1,10 @@
 """``fit``: epochs of batches with Keras' arguments, validation, callbacks and progress."""
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 
 from .. import initializers, validation
@@ -14,10 +18,21 @@ from .epoch import EpochSums
 from .progress import Progress
 from .weights import class_weights
 
+if TYPE_CHECKING:
+    from ..callbacks.checkpoint import ModelCheckpoint
+    from .host import StepInfo
+    from .weights import Arrays
+
+if TYPE_CHECKING:
+    from .host import TrainerHost as _Host
+else:           # the declarations are for mypy; at run time a mixin is a plain class
+    _Host = object
+
 __all__ = ["FitMixin", "batch_positions"]
 
 
-def batch_positions(epoch, steps_per_epoch, batches):
+def batch_positions(epoch: int, steps_per_epoch: int | None,
+                    batches: int) -> tuple[int, int, int]:
     """``(pass, first batch, batch count)`` of ``epoch`` over data of ``batches`` batches.
 
     Without ``steps_per_epoch`` an epoch is one pass. With it, as Keras does for arrays,
@@ -34,14 +49,19 @@ def batch_positions(epoch, steps_per_epoch, batches):
     return epoch // per_pass, first, min(steps_per_epoch, batches - first)
 
 
-class FitMixin:
+class FitMixin(_Host):
     """The training loop (part of :class:`Trainer`)."""
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None,
-            validation_batch_size=None, validation_freq=1, seed=None, trace=False,
-            checkpoint=None, missing_targets=None, **unknown):
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+            epochs: int = 1, verbose: int | str = "auto", callbacks: Sequence[Any] | None = None,
+            validation_split: float = 0.0, validation_data: Sequence[Any] | None = None,
+            shuffle: bool = True, class_weight: Mapping[Any, Any] | None = None,
+            sample_weight: Any = None, initial_epoch: int = 0,
+            steps_per_epoch: int | None = None, validation_batch_size: int | None = None,
+            validation_freq: int | Sequence[int] = 1, seed: int | None = None,
+            trace: bool = False,
+            checkpoint: str | os.PathLike[str] | ModelCheckpoint | None = None,
+            missing_targets: Literal["mask"] | None = None, **unknown: Any) -> History:
         """Train for ``epochs`` epochs, with Keras' arguments and numbers.
 
         Parameters
@@ -160,7 +180,7 @@ class FitMixin:
         hooks.call("on_train_end", training_logs)
         return history
 
-    def _validation_arrays(self, validation_data, missing):
+    def _validation_arrays(self, validation_data: Sequence[Any], missing: bool) -> Arrays:
         if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a pair (x_val, y_val) or a triple "
                              "(x_val, y_val, sample_weight_val)")
@@ -169,7 +189,9 @@ class FitMixin:
             return self._arrays(validation_data[0], validation_data[1], weights,
                                 missing=missing)
 
-    def _fit_callbacks(self, callbacks, checkpoint, trace, params):
+    def _fit_callbacks(self, callbacks: Sequence[Any] | None,
+                       checkpoint: str | os.PathLike[str] | ModelCheckpoint | None, trace: bool,
+                       params: dict[str, Any]) -> tuple[History, CallbackList]:
         """The History and the checked callback list: the user's, the checkpoint, the trace,
         then the History (last, so that it records keys the others add to the logs)."""
         callbacks = check_callbacks(callbacks)
@@ -190,7 +212,9 @@ class FitMixin:
         self.history = history
         return history, hooks
 
-    def _fit_epoch(self, data, val, epoch, epochs, hooks, progress, run):
+    def _fit_epoch(self, data: Arrays, val: Arrays | None, epoch: int, epochs: int,
+                   hooks: CallbackList, progress: Progress,
+                   run: dict[str, Any]) -> dict[str, float] | None:
         """One epoch; its logs, or None when a non-finite step stopped training."""
         hooks.call("on_epoch_begin", epoch, {})
         progress.start(f"Epoch {epoch + 1}/{epochs}")
@@ -209,7 +233,7 @@ class FitMixin:
             batch = data.take(idx)
             hooks.call("on_train_batch_begin", step, {})
 
-            def before_update(info, step=step):
+            def before_update(info: StepInfo, step: int = step) -> None:
                 info.update(epoch=epoch, batch=step)
                 hooks.call("on_before_update_step", step, info)
 
@@ -234,7 +258,7 @@ class FitMixin:
             progress.update(done, running)
             # let this step's tape go before the next step builds its own (the LSTM buffer
             # pool can then reuse its arrays instead of holding two steps' worth)
-            info = logs = None
+            del info, logs
             if self.stop_training:
                 break
         epoch_logs = totals.logs()

@@ -1,6 +1,9 @@
 """predict and evaluate, batch by batch, with Keras' arguments, callbacks and progress."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 
 from .. import validation
@@ -10,13 +13,23 @@ from .arguments import (EVALUATE_ARGUMENTS, PREDICT_ARGUMENTS, check_missing_tar
 from .epoch import EpochSums, return_logs
 from .progress import Progress
 
+if TYPE_CHECKING:
+    from .._typing import Array
+    from .weights import Arrays
+
+if TYPE_CHECKING:
+    from .host import TrainerHost as _Host
+else:           # the declarations are for mypy; at run time a mixin is a plain class
+    _Host = object
+
 __all__ = ["InferenceMixin"]
 
 
-class InferenceMixin:
+class InferenceMixin(_Host):
     """Inference and evaluation (part of :class:`Trainer`)."""
 
-    def predict(self, x, batch_size=None, verbose=0, callbacks=None, **unknown):
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0,
+                callbacks: Sequence[Any] | None = None, **unknown: Any) -> Array | list[Array]:
         """Outputs for ``x``, batch by batch: an array (one output) or a list of arrays.
 
         Parameters
@@ -40,7 +53,7 @@ class InferenceMixin:
                                                "steps": steps})
         progress = Progress(verbose, steps)
         hooks.call("on_predict_begin", {})
-        chunks = [[] for _ in self.outputs]
+        chunks: list[list[Array]] = [[] for _ in self.outputs]
         for step, start in enumerate(range(0, N, batch_size)):
             hooks.call("on_predict_batch_begin", step, {})
             tape = self.forward([a[start:start + batch_size] for a in xs])
@@ -52,17 +65,19 @@ class InferenceMixin:
         hooks.call("on_predict_end", {})
         return self._as_given([np.concatenate(c, axis=0) for c in chunks])
 
-    def _as_given(self, outs):
+    def _as_given(self, outs: Sequence[Array]) -> Array | list[Array]:
         """One array for a single-output model, else the list (Keras' structure)."""
         return outs[0] if self._single_output or len(outs) == 1 else list(outs)
 
-    def predict_on_batch(self, x):
+    def predict_on_batch(self, x: Any) -> Array | list[Array]:
         """Outputs for one batch, without splitting it."""
         xs = self._inputs(x)
         return self._as_given(self.forward(xs).outputs)
 
-    def evaluate(self, x, y, batch_size=None, verbose=0, sample_weight=None, callbacks=None,
-                 return_dict=False, missing_targets=None, **unknown):
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = None, verbose: int | str = 0,
+                 sample_weight: Any = None, callbacks: Sequence[Any] | None = None,
+                 return_dict: bool = False, missing_targets: Literal["mask"] | None = None,
+                 **unknown: Any) -> dict[str, float] | float | list[float]:
         """Loss and metrics over ``(x, y)``; Keras' order ``total, per-output losses, metrics``.
 
         Parameters
@@ -93,10 +108,13 @@ class InferenceMixin:
                                      progress=Progress(verbose, steps))
         return return_logs(logs, return_dict)
 
-    def _evaluate_arrays(self, data, batch_size, prefix="", hooks=None, progress=None):
+    def _evaluate_arrays(self, data: Arrays, batch_size: int, prefix: str = "",
+                         hooks: CallbackList | None = None,
+                         progress: Progress | None = None) -> dict[str, float]:
         """Logs over an :class:`Arrays` in batches, with the ``on_test_*`` hooks."""
         totals = EpochSums(self, data.count_labels)
-        call = hooks.call if hooks is not None else (lambda *args: None)
+        call: Callable[..., None] = (hooks.call if hooks is not None
+                                     else (lambda *args: None))
         call("on_test_begin", {})
         for step, start in enumerate(range(0, data.n, batch_size)):
             call("on_test_batch_begin", step, {})
@@ -116,7 +134,8 @@ class InferenceMixin:
         call("on_test_end", logs)
         return {prefix + k: v for k, v in logs.items()} if prefix else logs
 
-    def gradient_contributions(self, x, y, per_sample=False):
+    def gradient_contributions(self, x: Any, y: Any, per_sample: bool = False,
+                               ) -> dict[str, dict[str, Array]]:
         """Each output's share of the gradient: ``{output: {"layer/weight": ndarray}}``.
 
         The gradient of ``loss_weight_k · loss_k`` for each output k; they sum to

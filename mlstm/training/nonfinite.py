@@ -7,6 +7,8 @@ needs the model and its losses to explain the step lives here, in training.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,10 +16,17 @@ from ..losses import reduce_output_loss
 from ..validation import NonFiniteError, all_finite
 from ..validation.finite import _describe_entries
 
+if TYPE_CHECKING:
+    from .._typing import Array
+    from ..graph import Tape
+    from ..model_protocol import TrainableModel
+    from .results import LossResult
+
 __all__ = ["check_step_finite", "attribute_update_error"]
 
 
-def check_step_finite(model, tape, ys, result, grads):
+def check_step_finite(model: TrainableModel, tape: Tape, ys: Sequence[Array],
+                      result: LossResult, grads: Mapping[str, Array]) -> None:
     """Raise :class:`NonFiniteError` unless the step's losses, trainable gradients and
     trainable weights are all finite.
 
@@ -37,7 +46,8 @@ def check_step_finite(model, tape, ys, result, grads):
         raise _diagnose_step(model, tape, ys, result, grads, trainable)
 
 
-def _diagnose_step(model, tape, ys, result, grads, trainable):
+def _diagnose_step(model: TrainableModel, tape: Tape, ys: Sequence[Array], result: LossResult,
+                   grads: Mapping[str, Array], trainable: Mapping[str, Array]) -> NonFiniteError:
     losses = {name: v for name, v in zip(model.output_names, result.per_output)
               if v is not None and not math.isfinite(v)}
     parameters = {name: _describe_entries(grads[name]) for name in trainable
@@ -45,7 +55,7 @@ def _diagnose_step(model, tape, ys, result, grads, trainable):
     bad_weights = {name: _describe_entries(p) for name, p in model.params.items()
                    if not all_finite(p)}
     # Per-output backward passes (linear in the seeds) attribute each bad gradient.
-    sources = {name: [] for name in parameters}
+    sources: dict[str, list[str]] = {name: [] for name in parameters}
     if parameters and len(model.outputs) > 1:
         for k, out_name in enumerate(model.output_names):
             d_out, d_log = result.for_output(k)
@@ -65,7 +75,7 @@ def _diagnose_step(model, tape, ys, result, grads, trainable):
             first_layer = f"{type(node.layer).__name__} {node.layer.name!r}"
             break
     # Which samples of the batch give a non-finite loss: the loss of each sample alone.
-    samples = set()
+    samples: set[int] = set()
     for k, loss in enumerate(model._losses):
         if loss is None or model.output_names[k] not in losses:
             continue
@@ -77,11 +87,13 @@ def _diagnose_step(model, tape, ys, result, grads, trainable):
                                        None if logits is None else logits[n:n + 1])[0]
             if not math.isfinite(value):
                 samples.add(n)
+    assert model.optimizer is not None          # a training step: the model is compiled
     return NonFiniteError(losses, result.total, parameters, sources, first_layer, bad_weights,
                           sorted(samples), model.optimizer.iterations + 1)
 
 
-def attribute_update_error(model, tape, result, error):
+def attribute_update_error(model: TrainableModel, tape: Tape, result: LossResult,
+                           error: NonFiniteError) -> NonFiniteError:
     """Fill ``error.sources`` for a refused update: which outputs' losses send a gradient to
     each parameter the update would have made non-finite (one backward pass per output,
     only on failure; the tape is the step's)."""
@@ -90,7 +102,8 @@ def attribute_update_error(model, tape, result, error):
     if len(model.outputs) == 1:
         error.sources = {name: list(model.output_names) for name in names}
         return error
-    error.sources = {name: [] for name in names}
+    sources: dict[str, list[str]] = {name: [] for name in names}
+    error.sources = sources
     for k, out_name in enumerate(model.output_names):
         d_out, d_log = result.for_output(k)
         if not d_out and not d_log:
@@ -98,5 +111,5 @@ def attribute_update_error(model, tape, result, error):
         part = model.backward(tape, d_out, d_log)
         for name, param in names.items():
             if param in part and np.any(part[param]):
-                error.sources[name].append(out_name)
+                sources[name].append(out_name)
     return error

@@ -1,7 +1,12 @@
 """What training returns: :class:`History` (per epoch) and :class:`LossResult` (per batch)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..callbacks.history import History
+
+if TYPE_CHECKING:
+    from .._typing import Array
 
 __all__ = ["History", "LossResult"]
 
@@ -24,12 +29,14 @@ class LossResult:
         otherwise, and for outputs without a loss.
     """
 
-    def __init__(self, total, per_output, d_outputs, d_logits, labelled=None, entries=None):
+    def __init__(self, total: float, per_output: list[float | None], d_outputs: dict[int, Array],
+                 d_logits: dict[int, Array], labelled: list[int | None] | None = None,
+                 entries: list[int | None] | None = None) -> None:
         self.total, self.per_output = total, per_output
         self.d_outputs, self.d_logits = d_outputs, d_logits
         self.labelled, self.entries = labelled, entries
 
-    def for_output(self, k):
+    def for_output(self, k: int) -> tuple[dict[int, Array], dict[int, Array]]:
         """Only output ``k``'s seeds: ``(d_outputs, d_logits)`` for a per-output backward."""
         return ({k: self.d_outputs[k]} if k in self.d_outputs else {},
                 {k: self.d_logits[k]} if k in self.d_logits else {})

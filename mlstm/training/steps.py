@@ -7,6 +7,9 @@ to seed the backward pass with.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .. import losses as losses_module
@@ -18,14 +21,27 @@ from .nonfinite import attribute_update_error, check_step_finite
 from .results import LossResult
 from .weights import Arrays, class_weights, sample_weights
 
+if TYPE_CHECKING:
+    from .._typing import Array, BoolArray
+    from ..graph import Tape
+    from .host import StepInfo
+
+if TYPE_CHECKING:
+    from .host import TrainerHost as _Host
+else:           # the declarations are for mypy; at run time a mixin is a plain class
+    _Host = object
+
 __all__ = ["StepsMixin"]
 
 
-class StepsMixin:
+class StepsMixin(_Host):
     """Batch-level training (part of :class:`Trainer`)."""
 
     # ------------------------------------------------------------------ the loss
-    def loss_and_output_grads(self, tape, ys, weights=None, labelled=None):
+    def loss_and_output_grads(self, tape: Tape, ys: Sequence[Array],
+                              weights: Sequence[Array | None] | None = None,
+                              labelled: Sequence[BoolArray | None] | None = None,
+                              ) -> LossResult:
         """Each output's loss on its own ``y_true``/``y_pred``, weighted, and its gradients.
 
         Parameters
@@ -47,8 +63,12 @@ class StepsMixin:
         LossResult
         """
         count_labels = labelled is not None
-        total, per_output, d_out, d_log = 0.0, [], {}, {}
-        counts, entries = [], []
+        total = 0.0
+        per_output: list[float | None] = []
+        d_out: dict[int, Array] = {}
+        d_log: dict[int, Array] = {}
+        counts: list[int | None] = []
+        entries: list[int | None] = []
         for k, (loss, weight) in enumerate(zip(self._losses, self._loss_weights)):
             if loss is None:
                 per_output.append(None)
@@ -58,10 +78,11 @@ class StepsMixin:
             mask = tape.output_masks[k]
             validation.check_masked_targets(self, k, ys[k], mask)
             sw = None if weights is None else weights[k]
-            if count_labels:
+            if labelled is not None:            # count_labels
                 shape = ys[k].shape[:-1]
                 valid = mask if mask is not None and mask.shape == shape else None
-                lab = labelled[k] if labelled[k] is not None else np.ones(shape, bool)
+                given = labelled[k]
+                lab = given if given is not None else np.ones(shape, bool)
                 mask = lab if valid is None else lab & valid
                 counts.append(int(np.count_nonzero(mask)))
                 entries.append(int(np.count_nonzero(valid)) if valid is not None
@@ -78,11 +99,11 @@ class StepsMixin:
                 d_out[k] = g_pred * scale
             if g_logits is not None:
                 d_log[k] = g_logits * scale
-        if not count_labels:
-            counts = entries = None
-        return LossResult(total, per_output, d_out, d_log, labelled=counts, entries=entries)
+        return LossResult(total, per_output, d_out, d_log,
+                          labelled=counts if count_labels else None,
+                          entries=entries if count_labels else None)
 
-    def loss_logits(self, tape, k):
+    def loss_logits(self, tape: Tape, k: int) -> Array | None:
         """The logits output ``k``'s loss is computed from, or None.
 
         A loss that takes logits from an activation (``Loss.logits_activation``: sigmoid for
@@ -94,13 +115,15 @@ class StepsMixin:
             return None
         return self.output_logits(tape, k, loss.logits_activation)
 
-    def _metric_sums(self, tape, ys, labelled=None):
+    def _metric_sums(self, tape: Tape, ys: list[Array],
+                     labelled: Sequence[BoolArray | None] | None = None,
+                     ) -> list[tuple[float, float]]:
         """``[(Σ m·value, Σ m)]`` per metric, m the mask (and 0 at missing labels).
 
         Sample and class weights do not reach the metrics: Keras applies them only to
         ``weighted_metrics``, not to ``metrics``.
         """
-        sums = []
+        sums: list[tuple[float, float]] = []
         for k, metrics in enumerate(self._metrics):
             mask = tape.output_masks[k]
             lab = None if labelled is None else labelled[k]
@@ -110,7 +133,8 @@ class StepsMixin:
                 sums.append(metrics_module.metric_sums(fn, ys[k], tape.outputs[k], mask))
         return sums
 
-    def _logs(self, result_sums, batch_counts, metric_sums, prefix=""):
+    def _logs(self, result_sums: tuple[float, Sequence[float]], batch_counts: float,
+              metric_sums: Sequence[Sequence[float]], prefix: str = "") -> dict[str, float]:
         """Epoch (or batch) logs from accumulated sums, keys in ``metrics_names`` order."""
         loss_total, per_output = result_sums
         values = [loss_total / batch_counts]
@@ -120,7 +144,7 @@ class StepsMixin:
         return {prefix + name: float(v) for name, v in zip(self.metrics_names, values)}
 
     # ------------------------------------------------------------------ public API
-    def gradients(self, x, y):
+    def gradients(self, x: Any, y: Any) -> dict[str, Array]:
         """``{"layer/weight": dL/dθ}`` of the total weighted loss on the whole batch."""
         self._require_compiled("gradients")
         xs = self._inputs(x)
@@ -129,8 +153,9 @@ class StepsMixin:
         result = self.loss_and_output_grads(tape, ys)
         return self.backward(tape, result.d_outputs, result.d_logits)
 
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False,
-                       **unknown):
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                       class_weight: Mapping[Any, Any] | None = None, return_dict: bool = False,
+                       **unknown: Any) -> dict[str, float] | float | list[float]:
         """One optimizer step on one batch; returns the batch's loss (and metrics).
 
         Returns a scalar when there is a single value, else a list in ``metrics_names``
@@ -144,11 +169,12 @@ class StepsMixin:
         logs, _ = self._train_step(data)
         return return_logs(logs, return_dict)
 
-    def _arrays(self, x, y, sample_weight=None, class_weight=None, missing=False,
-                label="sample_weight"):
+    def _arrays(self, x: Any, y: Any, sample_weight: Any = None,
+                class_weight: Mapping[Any, Any] | None = None, missing: bool = False,
+                label: str = "sample_weight") -> Arrays:
         """:class:`Arrays` from the user's ``x``, ``y`` and weights, every part checked."""
         xs = self._inputs(x)
-        labelled = [] if missing else None
+        labelled: list[BoolArray | None] | None = [] if missing else None
         ys = self._targets(y, xs[0].shape[0], labelled)
         if sample_weight is not None and class_weight is not None:
             raise ValueError("give sample_weight or class_weight, not both (as in Keras); "
@@ -159,12 +185,14 @@ class StepsMixin:
             weights = class_weights(self, class_weight, ys)
         return Arrays(xs, ys, weights, labelled)
 
-    def _batch_loss(self, tape, batch):
+    def _batch_loss(self, tape: Tape, batch: Arrays) -> LossResult:
         """:meth:`loss_and_output_grads` for an :class:`Arrays` batch."""
         return self.loss_and_output_grads(tape, batch.ys, batch.weights,
                                           batch.labelled if batch.count_labels else None)
 
-    def _train_step(self, batch, before_update=None, rng=None):
+    def _train_step(self, batch: Arrays, before_update: Callable[[StepInfo], None] | None = None,
+                    rng: np.random.Generator | None = None,
+                    ) -> tuple[dict[str, float], StepInfo]:
         """One step on an :class:`Arrays` batch: ``(batch logs, info)``.
 
         ``before_update(info)`` is called with the tape, loss result and gradients while
@@ -181,6 +209,7 @@ class StepsMixin:
             # they are the weights the tape was computed with.
             before_update(info)
         trainable = self.trainable_params
+        assert self.optimizer is not None       # a training step: the model is compiled
         try:
             updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
         except validation.NonFiniteError as error:   # the update overflowed; nothing applied

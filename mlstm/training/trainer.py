@@ -25,7 +25,7 @@ __all__ = ["Trainer"]
 class Trainer(CompileMixin, DataMixin, StepsMixin, InferenceMixin, FitMixin):
     """Training plumbing for :class:`mlstm.Model`."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.compiled = False
         self.optimizer = None
         self.stop_training = False

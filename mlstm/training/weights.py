@@ -27,9 +27,16 @@ The reduction with weights is Keras' (:func:`mlstm.losses.reduce_output_loss`): 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
 import numpy as np
 
 from .. import validation
+
+if TYPE_CHECKING:
+    from .._typing import Array, ArrayLike, BoolArray, DTypeLike, FloatArray, IntArray, Shape
+    from ..model_protocol import TrainableModel
 
 __all__ = ["Arrays", "sample_weights", "class_weights", "missing_labels"]
 
@@ -49,35 +56,40 @@ class Arrays:
         over labelled entries and the logs count them.
     """
 
-    def __init__(self, xs, ys, weights=None, labelled=None):
+    def __init__(self, xs: Sequence[Array], ys: Sequence[Array],
+                 weights: Sequence[FloatArray | None] | None = None,
+                 labelled: Sequence[BoolArray | None] | None = None) -> None:
         self.xs, self.ys = list(xs), list(ys)
-        self.weights = list(weights) if weights is not None else [None] * len(self.ys)
+        self.weights: list[FloatArray | None] = (list(weights) if weights is not None
+                                                 else [None] * len(self.ys))
         self.count_labels = labelled is not None
-        self.labelled = list(labelled) if labelled is not None else [None] * len(self.ys)
+        self.labelled: list[BoolArray | None] = (list(labelled) if labelled is not None
+                                                 else [None] * len(self.ys))
 
     @property
-    def n(self):
+    def n(self) -> int:
         return self.xs[0].shape[0]
 
-    def take(self, index):
+    def take(self, index: IntArray | slice) -> Arrays:
         """The samples at ``index`` (an index array or a slice)."""
-        def pick(arrays):
+        def pick(arrays: list[Any]) -> list[Any]:
             return [None if a is None else a[index] for a in arrays]
         return Arrays(pick(self.xs), pick(self.ys), pick(self.weights),
                       pick(self.labelled) if self.count_labels else None)
 
-    def split(self, at):
+    def split(self, at: int) -> tuple[Arrays, Arrays]:
         """``(first at samples, the rest)``."""
         return self.take(slice(0, at)), self.take(slice(at, None))
 
 
-def _entry_shape(y):
+def _entry_shape(y: Array) -> Shape:
     return y.shape[:-1]
 
 
-def _weights_for_output(w, y, dtype, label):
+def _weights_for_output(given: ArrayLike, y: Array, dtype: DTypeLike,
+                        label: str) -> FloatArray:
     """One output's weights as an array of its entries' shape (N,) or (N, T)."""
-    w = validation.as_real_array(w, label)
+    w: FloatArray = validation.as_real_array(given, label)
     w = validation.cast_finite(w, dtype, label)
     shape = _entry_shape(y)
     n = shape[0]
@@ -96,7 +108,8 @@ def _weights_for_output(w, y, dtype, label):
     return w
 
 
-def sample_weights(model, sample_weight, ys, label="sample_weight"):
+def sample_weights(model: TrainableModel, sample_weight: Any, ys: Sequence[Array],
+                   label: str = "sample_weight") -> list[FloatArray | None]:
     """Per-output entry weights from ``sample_weight`` (see the module docstring).
 
     Returns
@@ -124,18 +137,18 @@ def sample_weights(model, sample_weight, ys, label="sample_weight"):
                              f"sample, shape (N,), got {shared.shape}; pass a list or a dict by "
                              "output name for per-output (or per-step) weights")
         per_output = [shared] * n_out
-    out = []
+    out: list[FloatArray | None] = []
     for name, w, y, t in zip(names, per_output, ys, model.outputs):
         out.append(None if w is None else _weights_for_output(
             w, y, t.dtype, f"{label} for output {name!r}" if n_out > 1 else label))
     return out
 
 
-def _check_class_dict(spec, label):
+def _check_class_dict(spec: object, label: str) -> dict[int, float]:
     if not isinstance(spec, dict):
         raise TypeError(f"{label} must be a dict {{class index: weight}}, got "
                         f"{type(spec).__name__}")
-    out = {}
+    out: dict[int, float] = {}
     for key, value in spec.items():
         if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
             raise ValueError(f"{label}: class keys must be ints (class indices), got {key!r}")
@@ -148,7 +161,7 @@ def _check_class_dict(spec, label):
     return out
 
 
-def class_labels(y):
+def class_labels(y: Array) -> IntArray:
     """Keras' class of each entry: the argmax over the last axis, or the rounded target
     when that axis has size 1. Shape ``y.shape[:-1]``."""
     if y.shape[-1] != 1:
@@ -156,7 +169,8 @@ def class_labels(y):
     return np.round(y[..., 0]).astype(np.int64)
 
 
-def class_weights(model, class_weight, ys):
+def class_weights(model: TrainableModel, class_weight: Mapping[Any, Any] | None,
+                  ys: Sequence[Array]) -> list[FloatArray | None]:
     """Per-output entry weights from ``class_weight`` (see the module docstring)."""
     names, n_out = model.output_names, len(model.outputs)
     if class_weight is None:
@@ -177,7 +191,7 @@ def class_weights(model, class_weight, ys):
                          "dict by output name, {output: {class: weight}} (Keras refuses "
                          "class_weight for several outputs; in mlstm it means "
                          "sample_weight[output] = class_weight[output][label])")
-    out = []
+    out: list[FloatArray | None] = []
     for name, spec, y, t in zip(names, per_output, ys, model.outputs):
         if spec is None:
             out.append(None)
@@ -191,7 +205,7 @@ def class_weights(model, class_weight, ys):
     return out
 
 
-def missing_labels(a, label):
+def missing_labels(a: Array, label: str) -> tuple[Array, BoolArray | None]:
     """``(a with its missing rows filled, labelled entries or None)`` for one target array.
 
     A missing label is a row (the last axis) of NaN. Its entries are filled with the first
@@ -203,7 +217,7 @@ def missing_labels(a, label):
     nan = np.isnan(a)
     if not nan.any():
         return a, None
-    missing = nan.all(axis=-1)
+    missing = cast("BoolArray", nan.all(axis=-1))     # an array: targets have a last axis
     partial = nan.any(axis=-1) & ~missing
     if partial.any():
         where = [int(i) for i in np.argwhere(partial)[0]]
