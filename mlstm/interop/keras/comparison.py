@@ -291,11 +291,11 @@ def _compare(mine: Model, theirs: Any, xs: list[Array], ys: list[Array], kx: Any
     losses = {"total": _diff(result.total, float(total), rtol, atol, keep_values=True)}
     keras_per = {k: float(value) for k, value, _ in per}
     for k, name in enumerate(names):
-        if result.per_output[k] is not None or k in keras_per:
-            if result.per_output[k] is None or k not in keras_per:
+        mine_loss = result.per_output[k]
+        if mine_loss is not None or k in keras_per:
+            if mine_loss is None or k not in keras_per:
                 raise ValueError(f"output {name!r} has a loss in only one of the models")
-            losses[name] = _diff(result.per_output[k], keras_per[k], rtol, atol,
-                                 keep_values=True)
+            losses[name] = _diff(mine_loss, keras_per[k], rtol, atol, keep_values=True)
     report["loss"] = losses
 
     def grad_table(mine_grads: dict[str, Array], keras_grads: list[Any]) -> dict[str, Any]:
@@ -318,6 +318,7 @@ def _compare(mine: Model, theirs: Any, xs: list[Array], ys: list[Array], kx: Any
     for step in range(1, steps + 1):
         k_logs = theirs.train_on_batch(kx, ky, return_dict=True)
         m_logs = mine.train_on_batch(xs, ys, return_dict=True)
+        assert isinstance(m_logs, dict)         # return_dict=True
         step_losses = {key: _diff(m_logs[key], k_logs[key], rtol, atol, keep_values=True)
                        for key in m_logs if key.endswith("loss") and key in k_logs}
         weights: dict[str, Any] = {}
