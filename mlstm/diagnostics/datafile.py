@@ -55,7 +55,8 @@ def check_npz_file(path: str | os.PathLike[str]) -> None:
                          "np.savez or np.savez_compressed)")
 
 
-def load_arrays(path: str | os.PathLike[str], input_names: Sequence[str], output_names: Sequence[str],
+def load_arrays(path: str | os.PathLike[str], input_names: Sequence[str],
+                output_names: Sequence[str],
                 input_shapes: Sequence[tuple[int | None, ...]] | None = None
                 ) -> tuple[list[Array], list[Array]]:
     """Inputs and targets from a ``.npz`` (no pickle): by name, else x0.. / y0.., else x / y.
@@ -119,8 +120,8 @@ def _npz_headers(path: str | os.PathLike[str]) -> Headers:
     return out
 
 
-def _pick(headers: Headers, names: Sequence[str], prefix: str, role: str, path: str | os.PathLike[str]
-          ) -> list[str]:
+def _pick(headers: Headers, names: Sequence[str], prefix: str, role: str,
+          path: str | os.PathLike[str]) -> list[str]:
     """The array names holding ``role`` (``names``, else ``prefix0..``, else ``prefix``)."""
     if all(n in headers for n in names):
         return list(names)
@@ -134,7 +135,8 @@ def _pick(headers: Headers, names: Sequence[str], prefix: str, role: str, path: 
                      + f"; the file holds {sorted(headers)}")
 
 
-def _check_headers(path: str | os.PathLike[str], headers: Headers, x_keys: list[str], y_keys: list[str],
+def _check_headers(path: str | os.PathLike[str], headers: Headers, x_keys: list[str],
+                   y_keys: list[str],
                    input_names: Sequence[str],
                    input_shapes: Sequence[tuple[int | None, ...]] | None) -> None:
     where = os.fspath(path)

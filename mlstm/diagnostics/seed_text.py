@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["format_side_by_side", "explain_seed_results", "format_findings", "format_example3"]
 
 
-def format_side_by_side(results: dict[str, dict[str, Any]], args: argparse.Namespace | None = None) -> str:
+def format_side_by_side(results: dict[str, dict[str, Any]],
+                        args: argparse.Namespace | None = None) -> str:
     """The seed scenario's table: one column per setup, one row per measured figure."""
     names = list(results)
     reports = {n: results[n]["report"] for n in names}
