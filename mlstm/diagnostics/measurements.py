@@ -143,10 +143,11 @@ def static_measurements(model: Model, xb: Sequence[Array], yb: Sequence[Array]
     passes = G.output_passes(model, tape, result)       # shared by the per-output figures
     extras: dict[str, Any] = {}
     total = model.backward(tape, result.d_outputs, result.d_logits, extras=extras)
-    through_total = {
-        layer.name: np.linalg.norm(layer.time_step_grads(extras[layer.name]), axis=(1, 2))
-        for layer in model.layers
-        if layer.recurrent and layer.time_step_grads(extras.get(layer.name, {})) is not None}
+    through_total: dict[str, Array] = {}
+    for layer in model.layers:
+        step_grads = layer.time_step_grads(extras.get(layer.name, {})) if layer.recurrent else None
+        if step_grads is not None:
+            through_total[layer.name] = np.linalg.norm(step_grads, axis=(1, 2))
     lstm_masks = {node.layer.name: node.layer.step_mask(tape.caches[pos])
                   for pos, node in enumerate(model.nodes) if node.layer.recurrent}
     contributions = {model.output_names[k]: grads for k, (grads, _) in passes.items()}

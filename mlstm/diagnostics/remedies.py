@@ -110,8 +110,8 @@ class Remedy:
         for layer, src in zip(twin.layers, model.layers):
             layer.trainable = src.trainable
         for name, units in self.zero_biases.items():
-            layer, weight = name.split("/", 1)
-            twin.get_layer(layer).params[weight][units] = 0
+            layer_name, weight = name.split("/", 1)
+            twin.get_layer(layer_name).params[weight][units] = 0
         losses = [self.losses.get(n, loss) for n, loss in zip(model.output_names, model._losses)]
         weights = [self.loss_weights.get(n, w) for n, w in zip(model.output_names,
                                                                 model._loss_weights)]

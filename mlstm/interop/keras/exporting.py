@@ -82,8 +82,9 @@ def to_keras(model: Model, compile: bool = True) -> Any:
         for node in model.nodes:
             layer = node.layer
             if layer.is_input:
-                ktensors[id(node.outputs[0])] = keras.Input(shape=layer.shape, name=layer.name,
-                                                            dtype=layer.dtype)
+                # the Input's shape, as its tensor carries it
+                ktensors[id(node.outputs[0])] = keras.Input(shape=node.outputs[0].shape,
+                                                            name=layer.name, dtype=layer.dtype)
                 continue
             if id(layer) not in klayers:
                 klayers[id(layer)] = keras_layer(layer)
