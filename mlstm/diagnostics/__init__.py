@@ -33,6 +33,8 @@ re-exported here for convenience. The diagnosis, by responsibility:
 ``seed``, ``seed_text``   file, and the seed article's setups side by side
 ========================  ==================================================================
 """
+from typing import Sequence
+
 from .diagnosis import FINDING_CODES, THRESHOLDS, DiagnosisReport, Finding, diagnose
 from ..measure.gradients import (gate_saturation, gradient_contributions, gradient_through_time,
                         head_saturation, per_sample_gradient_norms, sample_coverage,
@@ -45,7 +47,7 @@ __all__ = ["gradient_contributions", "per_sample_gradient_norms", "gradient_thro
            "cli_main"]
 
 
-def cli_main(argv=None):
+def cli_main(argv: Sequence[str] | None = None) -> int:
     """``python -m mlstm diagnose ...`` (see :mod:`mlstm.diagnostics.cli`)."""
     from .cli import main
     return main(argv)

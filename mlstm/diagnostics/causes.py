@@ -15,23 +15,31 @@ point to the input's scale.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import numpy as np
 
-from .findings import SEVERITY_ORDER
+from .findings import SEVERITY_ORDER, Finding
+
+if TYPE_CHECKING:
+    from .report import DiagnosisReport
+
+#: ``test(r, effect, cause)``: the reason in words, or None.
+RuleTest = Callable[["DiagnosisReport", Finding, Finding], "str | None"]
 
 __all__ = ["rank_causes", "RULES"]
 
 
-def _max(values):
-    values = [v for v in (values or {}).values() if v is not None and np.isfinite(v)]
-    return max(values) if values else float("nan")
+def _max(values: dict[Any, Any] | None) -> float:
+    finite = [v for v in (values or {}).values() if v is not None and np.isfinite(v)]
+    return max(finite) if finite else float("nan")
 
 
-def _lr_ratio(cause):
+def _lr_ratio(cause: Finding) -> str:
     return f"updates of {cause.measured['median_update_ratio']:.2g} of the weights per step"
 
 
-def _kernel_growth(r, layer):
+def _kernel_growth(r: DiagnosisReport, layer: str) -> float | None:
     """How many times the norm of ``layer``'s largest weight matrix grew over the run."""
     t = r.trace
     if t is None or len(t) < 2:
@@ -42,7 +50,7 @@ def _kernel_growth(r, layer):
     return max(growth) if growth else None
 
 
-def _gates_from_training(r, effect, cause):
+def _gates_from_training(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     before, after = _max(effect.measured["fractions"]), _max(effect.measured["fractions_after"])
     limit = r.thresholds["saturated_fraction"]
     if not (before <= limit < after):
@@ -54,7 +62,7 @@ def _gates_from_training(r, effect, cause):
             f"they saturated during training, under {_lr_ratio(cause)}{grew}")
 
 
-def _head_from_training(r, effect, cause):
+def _head_from_training(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     before, after = effect.measured["fraction"], effect.measured["fraction_after"]
     if after is None or not before <= r.thresholds["saturated_fraction"] < after:
         return None
@@ -62,7 +70,7 @@ def _head_from_training(r, effect, cause):
             f"weights and {100 * after:.0f}% after training, under {_lr_ratio(cause)}")
 
 
-def _gates_from_inputs(r, effect, cause):
+def _gates_from_inputs(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     if _max(effect.measured["fractions"]) <= r.thresholds["saturated_fraction"]:
         return None
     reads = r.layer_inputs.get(effect.measured["lstm"], [])
@@ -74,14 +82,14 @@ def _gates_from_inputs(r, effect, cause):
             f"{cause.measured['largest']} has scale {cause.measured['largest_scale']:.3g}")
 
 
-def _head_from_inputs(r, effect, cause):
+def _head_from_inputs(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     if effect.measured["fraction"] <= r.thresholds["saturated_fraction"]:
         return None
     return (f"{effect.measured['output']!r} is saturated already at the current weights, with "
             f"input features on scales up to {cause.measured['largest_scale']:.3g}")
 
 
-def _vanishing_from_gates(r, effect, cause):
+def _vanishing_from_gates(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     if effect.measured["lstm"] != cause.measured["lstm"]:
         return None
     worst = max(_max(cause.measured["fractions"]), _max(cause.measured["fractions_after"]))
@@ -89,7 +97,7 @@ def _vanishing_from_gates(r, effect, cause):
             "a saturated gate passes almost no gradient from one step to the one before")
 
 
-def _vanishing_from_training(r, effect, cause):
+def _vanishing_from_training(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     before, after = effect.measured["ratio"], effect.measured["ratio_after"]
     if after is None or not (np.isfinite(before) and before >= r.thresholds["vanishing_ratio"]):
         return None
@@ -97,7 +105,7 @@ def _vanishing_from_training(r, effect, cause):
             f"after training, under {_lr_ratio(cause)}")
 
 
-def _nonfinite_from_training(r, effect, cause):
+def _nonfinite_from_training(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     where = effect.measured["where"]
     if not where or not all(w.startswith(("training", "the loss on all samples after"))
                             for w in where):
@@ -106,23 +114,23 @@ def _nonfinite_from_training(r, effect, cause):
             f"{_lr_ratio(cause)}")
 
 
-def _always(text):
+def _always(text: str) -> RuleTest:
     return lambda r, effect, cause: text.format(e=effect, c=cause)
 
 
-def _no_gradient_from_dead(r, effect, cause):
+def _no_gradient_from_dead(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     if cause.measured["fraction"] < 1:
         return None
     layer = cause.measured["layer"]
     behind = [p for p in effect.measured["parameters"]
-              if p.split("/", 1)[0] in r.upstream_of_layer.get(layer, ()) | {layer}]
+              if p.split("/", 1)[0] in r.upstream_of_layer.get(layer, set()) | {layer}]
     if not behind:
         return None
     return (f"every unit of {layer!r} is 0 on every sample, so no gradient passes back "
             f"through it to {', '.join(behind)}")
 
 
-def _dead_from_training(r, effect, cause):
+def _dead_from_training(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     before, after = effect.measured["fraction"], effect.measured.get("fraction_after")
     if after is None or not before <= r.thresholds["dead_unit_fraction"] < after:
         return None
@@ -130,7 +138,7 @@ def _dead_from_training(r, effect, cause):
             f"current weights and {100 * after:.0f}% after training, under {_lr_ratio(cause)}")
 
 
-def _no_gradient_from_head(r, effect, cause):
+def _no_gradient_from_head(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     layer = r.output_layers[cause.measured["output"]]
     behind = [p for p in effect.measured["parameters"]
               if p.split("/", 1)[0] in r.upstream_of_layer.get(layer, set()) | {layer}]
@@ -140,15 +148,15 @@ def _no_gradient_from_head(r, effect, cause):
             f"({cause.code}): no gradient leaves it for {', '.join(behind)}")
 
 
-def _same_output(text):
-    def test(r, effect, cause):
+def _same_output(text: str) -> RuleTest:
+    def test(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
         if effect.measured.get("output") != cause.measured.get("output"):
             return None
         return text.format(o=cause.measured["output"], code=cause.code)
     return test
 
 
-def _dominance_from_targets(r, effect, cause):
+def _dominance_from_targets(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     if effect.measured["dominant"] != cause.measured["output"]:
         return None
     return (f"the targets of {cause.measured['output']!r} are on a scale of "
@@ -156,20 +164,21 @@ def _dominance_from_targets(r, effect, cause):
             "larger than the others'")
 
 
-def _small_lr_from_clipping(r, effect, cause):
+def _small_lr_from_clipping(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     return (f"the clip rescales {100 * cause.measured['fraction_clipped']:.0f}% of the "
             f"gradients (their norm is {cause.measured['median_over_clip']:.3g}x the clip), so "
             "the steps are set by the clip, not by the gradient")
 
 
-def _nonfinite_from_switched_off(r, effect, cause):
+def _nonfinite_from_switched_off(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
     if not cause.measured.get("nonfinite_loss"):
         return None
     return (f"{cause.measured['output']!r} has loss weight 0 and a loss of "
             f"{cause.measured['loss']}; 0 x inf is NaN")
 
 
-def _no_gradient_from_constant_inputs(r, effect, cause):
+def _no_gradient_from_constant_inputs(r: DiagnosisReport, effect: Finding, cause: Finding
+                                      ) -> str | None:
     reads = {layer for layer, inputs in r.layer_inputs.items()
              if any(i in cause.measured["constant"] for i in inputs)}
     behind = [p for p in effect.measured["parameters"] if p.split("/", 1)[0] in reads
@@ -180,12 +189,12 @@ def _no_gradient_from_constant_inputs(r, effect, cause):
             "their gradient is 0")
 
 
-def _plateau_from(words):
+def _plateau_from(words: str) -> RuleTest:
     return lambda r, effect, cause: f"the loss cannot fall while {words.format(c=cause)}"
 
 
 #: (effect, cause, test): the first rule that holds for an effect names its cause.
-RULES = (
+RULES: tuple[tuple[str, str, RuleTest], ...] = (
     ("saturated_gates", "learning_rate_too_large", _gates_from_training),
     ("saturated_gates", "input_scale", _gates_from_inputs),
     ("saturated_head", "learning_rate_too_large", _head_from_training),
@@ -229,16 +238,18 @@ RULES = (
 )
 
 
-def root(finding):
+def root(finding: Finding) -> Finding:
     """The finding at the start of ``finding``'s chain of causes."""
     seen = {id(finding)}
-    while getattr(finding, "cause", None) is not None and id(finding.cause) not in seen:
-        finding = finding.cause
+    cause = finding.cause
+    while cause is not None and id(cause) not in seen:
+        finding = cause
         seen.add(id(finding))
+        cause = finding.cause
     return finding
 
 
-def rank_causes(r):
+def rank_causes(r: DiagnosisReport) -> list[Finding]:
     """Link each finding of ``r`` to the one that explains it, and order ``r.findings``:
     causes first (errors before warnings, then the most explained), then consequences."""
     findings = r.findings
@@ -263,5 +274,5 @@ def rank_causes(r):
     return r.findings
 
 
-def _explained(cause, findings):
+def _explained(cause: Finding, findings: list[Finding]) -> int:
     return sum(1 for f in findings if f is not cause and root(f) is cause)

@@ -19,10 +19,18 @@ import math
 import os
 import sys
 import time
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, ParamSpec, Sequence, TypeVar
 
 from .datafile import check_npz_file, check_readable_file, load_arrays
 from .seed_text import (explain_seed_results, format_example3, format_findings,
                         format_side_by_side)
+
+if TYPE_CHECKING:
+    from ..model import Model
+    from ..optimizers import Optimizer
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 __all__ = ["main", "format_side_by_side", "explain_seed_results", "format_findings",
            "load_arrays", "UsageError"]
@@ -54,12 +62,12 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad option is one line (not the usage block) and exit status 2."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _int_at_least(least):
-    def parse(text):
+def _int_at_least(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
@@ -70,7 +78,7 @@ def _int_at_least(least):
     return parse
 
 
-def _learning_rate(text):
+def _learning_rate(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -80,7 +88,7 @@ def _learning_rate(text):
     return value
 
 
-def _parser():
+def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description=_DESCRIPTION,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="a .keras file (Keras 3)")
@@ -115,12 +123,12 @@ def _parser():
     return p
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0, 1 or 2, see the module docstring)."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as stop:          # --help (0) or a bad option (2, message printed)
-        return stop.code
+        return int(stop.code or 0)    # argparse exits with 0 or 2
     try:
         if args.plot:
             from .plotting import require_matplotlib
@@ -143,12 +151,12 @@ def main(argv=None):
         return 2
 
 
-def _one_line(exc):
+def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
 # --------------------------------------------------------------------------- seed scenario
-def _run_seed(args):
+def _run_seed(args: argparse.Namespace) -> int:
     from . import seed as seed_module
     from .plotting import plot_reports
 
@@ -187,7 +195,7 @@ def _run_seed(args):
 
 
 # --------------------------------------------------------------------------- your model
-def _run_user(args):
+def _run_user(args: argparse.Namespace) -> int:
     from .diagnosis import diagnose
 
     # Both files are checked before Keras is imported (seconds), so a typo fails at once.
@@ -218,7 +226,7 @@ def _run_user(args):
     return 1 if any(f.severity == "error" for f in report.findings) else 0
 
 
-def _checked(function, *args, **kwargs):
+def _checked(function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     """``function(...)``, its ValueError turned into a :class:`UsageError`."""
     try:
         return function(*args, **kwargs)
@@ -227,7 +235,7 @@ def _checked(function, *args, **kwargs):
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def _quiet_stderr() -> Iterator[None]:
     """Silence what TensorFlow and Keras write to the process's stderr (C++ log lines that
     ``TF_CPP_MIN_LOG_LEVEL`` does not reach, absl warnings) while the model is loaded."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -247,7 +255,7 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def _load_model(path):
+def _load_model(path: str) -> Model:
     from ..interop.keras import load_keras
 
     try:
@@ -262,7 +270,7 @@ def _load_model(path):
         raise UsageError(f"{path}: {exc}") from None
 
 
-def _compile(model, args):
+def _compile(model: Model, args: argparse.Namespace) -> None:
     """Compile ``model`` with the command's settings over the file's (or refuse to guess)."""
     given = [a for a in ("loss", "loss_weights", "optimizer", "learning_rate")
              if getattr(args, a) is not None]
@@ -272,6 +280,7 @@ def _compile(model, args):
         raise UsageError(f"{args.model} has no compile config (loss, optimizer): give --loss "
                          "(and --loss-weights, --optimizer, --learning-rate)")
     losses = (args.loss.split(",") if args.loss is not None else list(model._losses))
+    weights: list[float] | None
     if args.loss_weights is not None:
         try:
             weights = [float(w) for w in args.loss_weights.split(",")]
@@ -291,7 +300,7 @@ def _compile(model, args):
         raise UsageError(f"compile settings: {exc}") from None
 
 
-def _optimizer(model, args):
+def _optimizer(model: Model, args: argparse.Namespace) -> Optimizer:
     """The file's optimizer, another one (``--optimizer``), or either at ``--learning-rate``."""
     from .. import optimizers
 
@@ -304,16 +313,16 @@ def _optimizer(model, args):
     return type(model.optimizer).from_config(config)
 
 
-def _write_json(path, value):
+def _write_json(path: str, value: Any) -> None:
     _write(path, lambda: _dump(path, value))
 
 
-def _dump(path, value):
+def _dump(path: str, value: Any) -> None:
     with open(path, "w") as fh:
         json.dump(value, fh, indent=1)
 
 
-def _write(path, write):
+def _write(path: str, write: Callable[[], object]) -> None:
     try:
         write()
     except OSError as exc:

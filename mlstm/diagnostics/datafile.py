@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import os
 import zipfile
+from typing import Sequence
 
 import numpy as np
+
+from .._typing import Array
 
 __all__ = ["load_arrays", "check_readable_file", "check_npz_file"]
 
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
+#: ``{array name: (shape, dtype)}`` read from the ``.npy`` headers of a ``.npz``.
+Headers = dict[str, tuple[tuple[int, ...], np.dtype]]
 #: dtype kinds an input or target may have: bool, signed and unsigned integers, floats.
 _NUMERIC_KINDS = "biuf"
 
 
-def check_readable_file(path, what):
+def check_readable_file(path: str | os.PathLike[str], what: str) -> bytes:
     """ValueError naming ``path`` unless it is an existing, readable file; returns its first
     bytes (to tell a zip archive from a bare ``.npy``)."""
     path = os.fspath(path)
@@ -36,7 +41,7 @@ def check_readable_file(path, what):
         raise ValueError(f"{what} {path!r} cannot be read: {exc.strerror or exc}") from None
 
 
-def check_npz_file(path):
+def check_npz_file(path: str | os.PathLike[str]) -> None:
     """ValueError naming ``path`` unless it is a readable ``.npz`` archive (a bare ``.npy``
     gets its own message); reads only the first bytes."""
     head = check_readable_file(path, "data file")
@@ -50,7 +55,10 @@ def check_npz_file(path):
                          "np.savez or np.savez_compressed)")
 
 
-def load_arrays(path, input_names, output_names, input_shapes=None):
+def load_arrays(path: str | os.PathLike[str], input_names: Sequence[str],
+                output_names: Sequence[str],
+                input_shapes: Sequence[tuple[int | None, ...]] | None = None
+                ) -> tuple[list[Array], list[Array]]:
     """Inputs and targets from a ``.npz`` (no pickle): by name, else x0.. / y0.., else x / y.
 
     Parameters
@@ -92,9 +100,9 @@ def load_arrays(path, input_names, output_names, input_shapes=None):
         raise ValueError(f"data file {os.fspath(path)!r} cannot be read: {exc}") from None
 
 
-def _npz_headers(path):
+def _npz_headers(path: str | os.PathLike[str]) -> Headers:
     """``{array name: (shape, dtype)}`` from the ``.npy`` headers inside a ``.npz``."""
-    out = {}
+    out: Headers = {}
     with zipfile.ZipFile(path) as archive:
         for member in archive.namelist():
             if not member.endswith(".npy"):
@@ -112,7 +120,8 @@ def _npz_headers(path):
     return out
 
 
-def _pick(headers, names, prefix, role, path):
+def _pick(headers: Headers, names: Sequence[str], prefix: str, role: str,
+          path: str | os.PathLike[str]) -> list[str]:
     """The array names holding ``role`` (``names``, else ``prefix0..``, else ``prefix``)."""
     if all(n in headers for n in names):
         return list(names)
@@ -126,7 +135,10 @@ def _pick(headers, names, prefix, role, path):
                      + f"; the file holds {sorted(headers)}")
 
 
-def _check_headers(path, headers, x_keys, y_keys, input_names, input_shapes):
+def _check_headers(path: str | os.PathLike[str], headers: Headers, x_keys: list[str],
+                   y_keys: list[str],
+                   input_names: Sequence[str],
+                   input_shapes: Sequence[tuple[int | None, ...]] | None) -> None:
     where = os.fspath(path)
     for key in x_keys + y_keys:
         shape, dtype = headers[key]
@@ -151,5 +163,5 @@ def _check_headers(path, headers, x_keys, y_keys, input_names, input_shapes):
                          + ", ".join(f"{k} {n}" for k, n in counts.items()))
 
 
-def _describe(headers, keys):
+def _describe(headers: Headers, keys: list[str]) -> str:
     return ", ".join(f"{k} {headers[k][0]} {headers[k][1]}" for k in keys)

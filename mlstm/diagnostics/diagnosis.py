@@ -22,25 +22,35 @@ weights that balance the outputs' gradients on the shared weights
 """
 from __future__ import annotations
 
+import math
 import numbers
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
 from .. import validation
+from .._typing import Array, ArrayLike
 from ..model import Model
 from .causes import rank_causes
 from .checks import run_checks
 from .findings import FINDING_CODES, THRESHOLDS, Finding
-from .loss_weights import check_target_shares
+from .loss_weights import TargetShares, check_target_shares
 from .measurements import data_measurements, named_arrays, static_measurements, training_run
 from .report import DiagnosisReport
 from .verify import verify_findings
 
-__all__ = ["diagnose", "DiagnosisReport", "Finding", "THRESHOLDS", "FINDING_CODES"]
+__all__ = ["diagnose", "DiagnosisReport", "Finding", "THRESHOLDS", "FINDING_CODES", "ModelData"]
+
+#: What ``fit`` takes as ``x`` or ``y``: one array, a list (one per model input or output, in
+#: order) or a dict by input or output name.
+ModelData = Union[ArrayLike, Sequence[ArrayLike], Mapping[str, ArrayLike]]
 
 
-def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
-             target_shares=None, validation_data=None, verify=False):
+def diagnose(model: Model, x: ModelData, y: ModelData, steps: int = 50, batch_size: int = 32,
+             seed: int = 0, thresholds: dict[str, float] | None = None,
+             target_shares: TargetShares = None,
+             validation_data: tuple[ModelData, ModelData] | None = None,
+             verify: bool = False) -> DiagnosisReport:
     """Measure why ``model`` is not learning on ``(x, y)``.
 
     Parameters
@@ -48,24 +58,25 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
     model : Model
         Compiled (loss, loss weights and optimizer are part of what is diagnosed). It is not
         modified: the training run uses a copy (weights and optimizer state included).
-    x, y : arrays, lists or dicts, as for ``fit``
+    x, y : array, list of arrays or dict of arrays by name, as for ``fit``
         Inputs (N, T, D) and targets (N, ...) per model input and output.
-    steps : int
+    steps : int, default 50
         Optimizer steps to trace on the copy (0: only the measurements on the model as it
         is). Batches of ``batch_size``, shuffled with ``seed``.
-    batch_size : int
+    batch_size : int, default 32
         Also the size of the batch the static measurements use (Keras' default, 32).
-    seed : int
+    seed : int, default 0
         Draws that batch and shuffles the training run.
-    thresholds : dict, optional
-        Overrides for :data:`THRESHOLDS` (when a figure becomes a finding).
-    target_shares : dict or sequence, optional
+    thresholds : dict str -> float, optional
+        Overrides for :data:`THRESHOLDS` (when a figure becomes a finding), by name; an
+        unknown name is a ValueError listing the known ones.
+    target_shares : dict str -> float or sequence of float, optional
         The share of the gradient norm on the shared weights each output with a loss should
         get, for ``report.suggested_loss_weights`` (default: equal shares).
     validation_data : (x_val, y_val), optional
         Measured along the training run (the loss curves) and used to judge the fixes
         tried by ``verify``.
-    verify : bool
+    verify : bool, default False
         Try each fix before advising it: retrain a copy from the same weights with the fix
         for the same ``steps`` and ``seed``, and report each output's loss before and after
         (``finding.verification``; ``report.verified``). One extra training run per
@@ -83,7 +94,32 @@ def diagnose(model, x, y, steps=50, batch_size=32, seed=0, thresholds=None,
     TypeError, ValueError
         For arguments it refuses (naming the argument), and for data mlstm refuses when no
         finding explains the refusal (a wrong shape, a missing input). Data with NaN/inf or
-        BCE targets outside [0, 1] gives a report with that finding instead.
+        BCE targets outside [0, 1] gives a report with that finding instead. A keyword
+        ``diagnose`` does not take is a TypeError naming it.
+
+    Examples
+    --------
+    Two outputs on one LSTM, the second at loss weight 0 (switched off), traced for a few
+    steps: the weights only the second output uses get no gradient.
+
+    >>> import numpy as np, mlstm
+    >>> x = mlstm.Input(shape=(5, 3), name="x")
+    >>> h = mlstm.LSTM(4, name="lstm", seed=0)(x)
+    >>> a = mlstm.Dense(1, name="a", seed=1)(h)
+    >>> b = mlstm.Dense(1, name="b", seed=2)(h)
+    >>> model = mlstm.Model(x, [a, b])
+    >>> model.compile(optimizer="adam", loss=["mse", "mse"], loss_weights=[1.0, 0.0])
+    >>> rng = np.random.default_rng(0)
+    >>> xs = rng.normal(size=(64, 5, 3))
+    >>> report = mlstm.diagnose(model, xs, [xs[:, -1, :1], xs[:, 0, :1]], steps=4, seed=0)
+    >>> report.active_outputs
+    ['a']
+    >>> "no_gradient" in report.codes
+    True
+    >>> print(report)                                    # doctest: +ELLIPSIS
+    Diagnosis of model 'model'
+      loss:      1 * mean_squared_error(a) + 0 * mean_squared_error(b)
+    ...
     """
     limits = _checked_arguments(model, steps, batch_size, seed, thresholds)
     if not isinstance(verify, (bool, np.bool_)):
@@ -145,7 +181,7 @@ EXPLAINS_REFUSAL = ("nonfinite", "bce_targets", "class_target_format", "single_u
                     "categorical_on_one_unit")
 
 
-def _as_list(data, names):
+def _as_list(data: Any, names: Sequence[str]) -> list[Array]:
     """The user's arrays in the model's order (a refusal's data, as given)."""
     if isinstance(data, dict):
         return [np.asarray(data.get(n)) for n in names]
@@ -154,7 +190,8 @@ def _as_list(data, names):
     return [np.asarray(data)]
 
 
-def _checked_validation(model, validation_data):
+def _checked_validation(model: Model, validation_data: Any
+                        ) -> tuple[list[Array], list[Array]] | None:
     """``(xs, ys)`` checked as ``fit`` checks its validation data, or None."""
     if validation_data is None:
         return None
@@ -165,7 +202,8 @@ def _checked_validation(model, validation_data):
         return vx, model._targets(validation_data[1], vx[0].shape[0])
 
 
-def _checked_arguments(model, steps, batch_size, seed, thresholds):
+def _checked_arguments(model: object, steps: object, batch_size: object, seed: object,
+                       thresholds: object) -> dict[str, float]:
     """The thresholds to use; TypeError/ValueError naming any argument refused."""
     if not isinstance(model, Model):
         raise TypeError(f"diagnose: model must be an mlstm.Model, got {type(model).__name__}")
@@ -185,7 +223,7 @@ def _checked_arguments(model, steps, batch_size, seed, thresholds):
             raise ValueError(f"diagnose: unknown thresholds {unknown}; known: {sorted(THRESHOLDS)}")
         for name, value in thresholds.items():
             if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                    or not np.isfinite(value)):
+                    or not math.isfinite(value)):
                 raise ValueError(f"diagnose: threshold {name!r} must be a finite number, "
                                  f"got {value!r}")
         limits.update(thresholds)

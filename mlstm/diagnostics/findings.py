@@ -8,16 +8,23 @@ figures of a :class:`~mlstm.diagnostics.report.DiagnosisReport`.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
-__all__ = ["Finding", "THRESHOLDS", "FINDING_CODES", "SEVERITY_ORDER", "indent", "jsonable",
-           "run_or_static", "where", "before_after", "when"]
+if TYPE_CHECKING:
+    from ..losses import Loss
+    from ..measure.trace import Trace
+    from ..model import Model
+    from .remedies import Remedy
+
+__all__ = ["Finding", "ReportFields", "THRESHOLDS", "FINDING_CODES", "SEVERITY_ORDER", "indent",
+           "jsonable", "run_or_static", "where", "before_after", "when", "traced_steps"]
 
 #: When a figure becomes a finding. Healthy update/weight ratios sit near 1e-3 per step.
 #: ``verify_gain`` is not a finding's threshold: a fix tried by retraining counts as verified
 #: when the losses it is meant to lower end at least this fraction lower (geometric mean).
-THRESHOLDS = {
+THRESHOLDS: dict[str, float] = {
     "min_coverage": 0.5,        # fraction of the batch an output's loss gradient reaches
     "dominant_share": 0.98,     # one output's share of the gradient norm on shared weights
     "conflict_cosine": -0.3,    # median cosine between outputs' gradients on shared weights
@@ -45,7 +52,7 @@ FINDING_CODES = ("nonfinite", "nothing_trainable", "class_target_format", "singl
                  "saturated_gates", "dead_relu", "vanishing_gradient", "constant_inputs",
                  "input_scale", "target_scale", "mse_on_sigmoid", "from_logits_on_activated",
                  "loss_plateau")
-SEVERITY_ORDER = {"error": 0, "warning": 1}
+SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1}
 
 
 class Finding:
@@ -78,18 +85,21 @@ class Finding:
         The codes of the findings this one explains.
     """
 
-    def __init__(self, code, severity, title, message, fix, measured, remedy=None,
-                 why_not_tried=None):
+    def __init__(self, code: str, severity: str, title: str, message: str, fix: str,
+                 measured: dict[str, Any], remedy: Remedy | None = None,
+                 why_not_tried: str | None = None) -> None:
         if code not in FINDING_CODES or severity not in SEVERITY_ORDER:
             raise ValueError(f"Finding: unknown code {code!r} or severity {severity!r}")
         self.code, self.severity, self.title = code, severity, title
         self.message, self.fix, self.measured = message, fix, measured
         self.remedy, self.why_not_tried = remedy, why_not_tried
-        self.verification = None
-        self.caused_by, self.cause_reason, self.explains = None, None, []
-        self.cause = None       # the Finding named by caused_by
+        self.verification: dict[str, Any] | None = None
+        self.caused_by: str | None = None
+        self.cause_reason: str | None = None
+        self.explains: list[str] = []
+        self.cause: Finding | None = None       # the Finding named by caused_by
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "severity": self.severity, "title": self.title,
                 "message": self.message, "fix": self.fix, "measured": jsonable(self.measured),
                 "remedy": None if self.remedy is None else self.remedy.words,
@@ -97,7 +107,7 @@ class Finding:
                 "caused_by": self.caused_by, "cause_reason": self.cause_reason,
                 "explains": list(self.explains)}
 
-    def verification_words(self):
+    def verification_words(self) -> str:
         """One line on whether the fix was tried: verified, not verified, or not tried."""
         if self.verification is not None:
             return self.verification["words"]
@@ -108,7 +118,7 @@ class Finding:
                                               "no single change to retrain with")
         return "advice not verified: retraining was not run (diagnose(..., verify=True))"
 
-    def __str__(self):
+    def __str__(self) -> str:
         lines = [f"[{self.severity}] {self.title} ({self.code})", indent(self.message, "    ")]
         if self.caused_by is not None:
             lines.append(indent(f"cause: {self.cause_reason}", "    "))
@@ -116,30 +126,72 @@ class Finding:
         lines.append(indent(self.verification_words(), "    "))
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Finding {self.code}: {self.title}>"
 
 
+class ReportFields(Protocol):
+    """What the checks, the text and the plot read of a report: the fields of a
+    :class:`~mlstm.diagnostics.report.DiagnosisReport` (declared here, below the modules the
+    report imports, so that they can name its type without an import cycle)."""
+
+    model_name: str
+    thresholds: dict[str, float]
+    output_names: list[str]
+    loss_outputs: list[str]
+    loss_weights: dict[str, float]
+    active_outputs: list[str]
+    setup: dict[str, Any]
+    data: dict[str, Any]
+    static: dict[str, Any] | None
+    run: dict[str, Any] | None
+    stopped: str | None
+    trace: Trace | None
+    trained_model: Model | None
+    shared_names: list[str]
+    trainable_names: list[str]
+    param_shapes: dict[str, tuple[int, ...]]
+    losses: dict[str, Loss | None]
+    head_activations: dict[str, str | None]
+    output_layers: dict[str, str]
+    output_shapes: dict[str, tuple[int, ...]]
+    upstream_of_layer: dict[str, set[str]]
+    layer_inputs: dict[str, list[str]]
+    optimizer_config: dict[str, Any]
+    verified: list[dict[str, Any]]
+    sigmoid_heads: list[str]
+    summary: dict[str, Any]
+    findings: list[Finding]
+
+    @property
+    def suggested_loss_weights(self) -> dict[str, float] | None: ...
+
+
 # --------------------------------------------------------------------------- phrasing
-def run_or_static(r, run_key, static_key):
+def run_or_static(r: ReportFields, run_key: str, static_key: str) -> Any:
     """The figure over the training run when there is one, else the one on the batch."""
     value = r.summary.get(run_key)
     return value if value else r.summary[static_key]
 
 
-def where(r, run_key):
+def traced_steps(r: ReportFields) -> int:
+    """The number of optimizer steps the training run traced (0 without a run)."""
+    return 0 if r.trace is None else len(r.trace)
+
+
+def where(r: ReportFields, run_key: str) -> str:
     """Words for where :func:`run_or_static` took its figure from."""
     return "median over the training steps" if r.summary.get(run_key) else "on the batch"
 
 
-def before_after(r, key):
+def before_after(r: ReportFields, key: str) -> dict[str, tuple[Any, Any]]:
     """``{name: (value at the current weights, value after the run or None)}``."""
     before = r.summary[key]
     after = r.summary.get(key + "_after", {})
     return {name: (v, after.get(name)) for name, v in before.items()}
 
 
-def when(before, after, steps, fmt):
+def when(before: Any, after: Any, steps: int | None, fmt: Callable[[Any], str]) -> str:
     """``"<before> at the current weights, <after> after <steps> training steps"``."""
     text = f"{fmt(before)} at the current weights"
     if after is not None:
@@ -147,11 +199,11 @@ def when(before, after, steps, fmt):
     return text
 
 
-def indent(text, prefix):
+def indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def jsonable(value):
+def jsonable(value: Any) -> Any:
     """Plain Python values (lists, floats, None for nan/inf) for ``json.dumps``."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}

@@ -21,15 +21,23 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
 from .findings import jsonable, run_or_static, where
 
-__all__ = ["LossWeightSuggestion", "suggest_loss_weights", "check_target_shares"]
+if TYPE_CHECKING:
+    from .findings import ReportFields
+
+#: ``target_shares``: one share per output with a loss, by output name or in the model's
+#: order (None: equal shares).
+TargetShares = Union[dict[str, float], Sequence[float], "np.ndarray[Any, Any]", None]
+
+__all__ = ["LossWeightSuggestion", "suggest_loss_weights", "check_target_shares", "TargetShares"]
 
 
-def check_target_shares(target_shares, loss_outputs):
+def check_target_shares(target_shares: object, loss_outputs: list[str]) -> dict[str, float]:
     """``{output: share}`` summing to 1 from a dict by output name or a sequence (one per
     output with a loss, in the model's order); ValueError/TypeError naming the problem."""
     if target_shares is None:
@@ -49,7 +57,7 @@ def check_target_shares(target_shares, loss_outputs):
     else:
         raise TypeError("target_shares must be a dict by output name or a list (one share per "
                         f"output with a loss), got {type(target_shares).__name__}")
-    shares = []
+    shares: list[float] = []
     for output, value in zip(loss_outputs, values):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
                                                              np.floating)):
@@ -90,18 +98,21 @@ class LossWeightSuggestion:
         Where the cosines come from (the batch, or the median over the training steps).
     """
 
-    def __init__(self, weights, current, target, shares_before, shares_after, unreachable,
-                 conflicts, shared_layers, measured_on, conflict_cosine):
+    def __init__(self, weights: dict[str, float], current: dict[str, float],
+                 target: dict[str, float], shares_before: dict[str, float | None],
+                 shares_after: dict[str, float | None], unreachable: list[str],
+                 conflicts: dict[str, float], shared_layers: list[str], measured_on: str,
+                 conflict_cosine: float) -> None:
         self.weights, self.current, self.target = weights, current, target
         self.conflict_cosine = conflict_cosine
         self.shares_before, self.shares_after = shares_before, shares_after
         self.unreachable, self.conflicts = unreachable, conflicts
         self.shared_layers, self.measured_on = shared_layers, measured_on
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return jsonable({k: v for k, v in vars(self).items()})
 
-    def lines(self):
+    def lines(self) -> list[str]:
         """The report's section, as lines of text."""
         equal = len(set(round(v, 12) for v in self.target.values())) == 1
         aim = ("the same share" if equal else "the target share")
@@ -139,20 +150,21 @@ class LossWeightSuggestion:
             lines += textwrap.wrap(text, 96, initial_indent="  ", subsequent_indent="    ")
         return lines
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "\n".join(self.lines())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<LossWeightSuggestion {self.weights}>"
 
 
-def _pct(v):
+def _pct(v: float | None) -> str:
     if v is None or not np.isfinite(v):
         return "n/a"
     return f"{100 * v:.1e}%" if 0 < v < 1e-4 else f"{100 * v:.2f}%"
 
 
-def suggest_loss_weights(r, target_shares=None):
+def suggest_loss_weights(r: ReportFields, target_shares: TargetShares = None
+                         ) -> LossWeightSuggestion | None:
     """Loss weights giving each output ``target_shares`` (default equal) of the gradient norm
     on the shared weights, from the report's measurements at the current weights.
 
@@ -183,7 +195,7 @@ def suggest_loss_weights(r, target_shares=None):
         scale = (total if total > 0 else len(reachable)) / sum(raw.values())
         weights.update({o: float(raw[o] * scale) for o in reachable})
 
-    def shares_with(w):
+    def shares_with(w: dict[str, float]) -> dict[str, float | None]:
         pushes = {o: abs(w[o]) * unweighted[o] if o in reachable else 0.0 for o in outputs}
         total = sum(pushes.values())
         return {o: (p / total if total > 0 else None) for o, p in pushes.items()}

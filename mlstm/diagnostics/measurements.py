@@ -13,12 +13,22 @@ The decompositions themselves are in :mod:`mlstm.measure.gradients`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
 import numpy as np
 
+from .._typing import Array, Float64Array
 from ..losses import reduce_output_loss
 from ..measure import gradients as G
 from ..measure.trace import Trace
 from ..validation import NonFiniteError
+
+if TYPE_CHECKING:
+    from ..graph import Tape
+    from ..model import Model
+
+#: ``{set name: {key: value}}``: what a :class:`Checkpoints` records at a step.
+Measure = Callable[["Model"], dict[str, dict[str, Any]]]
 
 __all__ = ["named_arrays", "data_measurements", "static_measurements", "training_run",
            "unweighted_shared_norms", "norm_over", "output_losses", "constant_prediction_losses",
@@ -27,16 +37,16 @@ __all__ = ["named_arrays", "data_measurements", "static_measurements", "training
            "evaluation_sets"]
 
 
-def named_arrays(data, names):
+def named_arrays(data: Any, names: Sequence[str]) -> dict[str, Float64Array]:
     """``{name: float64 array}`` from an array, a list or a dict (what can be read; the
     model's own checks report anything malformed)."""
     if isinstance(data, dict):
-        arrays = [data.get(n) for n in names]
+        arrays: list[Any] = [data.get(n) for n in names]
     elif isinstance(data, (list, tuple)) and not (len(names) == 1 and len(data) != 1):
         arrays = list(data)
     else:
         arrays = [data]
-    out = {}
+    out: dict[str, Float64Array] = {}
     for name, a in zip(names, arrays):
         try:
             arr = np.asarray(a, dtype=np.float64)
@@ -47,12 +57,13 @@ def named_arrays(data, names):
     return out
 
 
-def data_measurements(model, xs, ys):
+def data_measurements(model: Model, xs: dict[str, Float64Array],
+                      ys: dict[str, Float64Array]) -> dict[str, Any]:
     """Per-feature statistics of the inputs, target ranges, NaN/inf counts.
 
     ``xs``, ``ys``: ``{name: float64 array}`` as given by the user.
     """
-    inputs = {}
+    inputs: dict[str, dict[str, Any]] = {}
     integer = {n: np.dtype(t.dtype).kind in "iu" for n, t in zip(model.input_names, model.inputs)}
     for name, a in xs.items():
         if integer.get(name):           # token ids: not a scale to judge
@@ -69,10 +80,10 @@ def data_measurements(model, xs, ys):
     return {"inputs": inputs, "targets": targets, "nonfinite_weights": weights}
 
 
-def _target_stats(a):
+def _target_stats(a: Float64Array) -> dict[str, Any]:
     """Range, NaN/inf count, scale per unit, and the format of class targets."""
     finite = np.isfinite(a)
-    stats = {"min": float(np.min(a[finite])) if finite.any() else float("nan"),
+    stats: dict[str, Any] = {"min": float(np.min(a[finite])) if finite.any() else float("nan"),
              "max": float(np.max(a[finite])) if finite.any() else float("nan"),
              "nonfinite": int(a.size - finite.sum()),
              "outside_01": float(np.mean((a < 0) | (a > 1))),
@@ -97,11 +108,12 @@ def _target_stats(a):
     return stats
 
 
-def dead_units(model, tape):
+def dead_units(model: Model, tape: Tape) -> dict[str, dict[str, Any]]:
     """``{layer: {"units": U, "dead": [unit, ...], "dead_bias": median bias or None}}`` for
     every layer whose output is a ReLU of its logits (``Layer.output_activation``): units
     at 0 on every sample and step of the batch, at every place the layer is called."""
-    alive, layers = {}, {}
+    alive: dict[str, Array] = {}
+    layers: dict[str, Any] = {}
     for pos, node in enumerate(model.nodes):
         layer = node.layer
         for index in range(len(node.outputs)):
@@ -113,7 +125,7 @@ def dead_units(model, tape):
             here = np.any(z.reshape(-1, z.shape[-1]) > 0, axis=0)
             alive[layer.name] = here if layer.name not in alive else alive[layer.name] | here
             layers[layer.name] = layer
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for name, a in alive.items():
         dead = np.flatnonzero(~a)
         bias = layers[name].params.get("bias")
@@ -123,17 +135,19 @@ def dead_units(model, tape):
     return out
 
 
-def static_measurements(model, xb, yb):
+def static_measurements(model: Model, xb: Sequence[Array], yb: Sequence[Array]
+                        ) -> dict[str, Any]:
     """Everything measured on one batch at the model's current weights."""
     tape = model.forward(xb, training=True)
     result = model.loss_and_output_grads(tape, yb)
     passes = G.output_passes(model, tape, result)       # shared by the per-output figures
-    extras = {}
+    extras: dict[str, Any] = {}
     total = model.backward(tape, result.d_outputs, result.d_logits, extras=extras)
-    through_total = {
-        layer.name: np.linalg.norm(layer.time_step_grads(extras[layer.name]), axis=(1, 2))
-        for layer in model.layers
-        if layer.recurrent and layer.time_step_grads(extras.get(layer.name, {})) is not None}
+    through_total: dict[str, Array] = {}
+    for layer in model.layers:
+        step_grads = layer.time_step_grads(extras.get(layer.name, {})) if layer.recurrent else None
+        if step_grads is not None:
+            through_total[layer.name] = np.linalg.norm(step_grads, axis=(1, 2))
     lstm_masks = {node.layer.name: node.layer.step_mask(tape.caches[pos])
                   for pos, node in enumerate(model.nodes) if node.layer.recurrent}
     contributions = {model.output_names[k]: grads for k, (grads, _) in passes.items()}
@@ -161,7 +175,8 @@ def static_measurements(model, xb, yb):
     }
 
 
-def unweighted_shared_norms(model, tape, ys, contributions):
+def unweighted_shared_norms(model: Model, tape: Tape, ys: Sequence[Array],
+                            contributions: dict[str, dict[str, Array]]) -> dict[str, float]:
     """``{output: ||∇_shared L_k||}``: each output's *unweighted* loss gradient on the
     parameters that several outputs share (:func:`mlstm.measure.gradients.shared_parameters`).
 
@@ -171,7 +186,7 @@ def unweighted_shared_norms(model, tape, ys, contributions):
     suggested from (:mod:`mlstm.diagnostics.loss_weights`).
     """
     shared = G.shared_parameters(model)
-    out = {}
+    out: dict[str, float] = {}
     for k, (loss, weight) in enumerate(zip(model._losses, model._loss_weights)):
         name = model.output_names[k]
         if loss is None:
@@ -187,17 +202,19 @@ def unweighted_shared_norms(model, tape, ys, contributions):
     return out
 
 
-def norm_over(grads, names):
+def norm_over(grads: dict[str, Array], names: Iterable[str]) -> float:
     """sqrt(Σ ||g||²) over the parameters ``names`` (float64)."""
     return float(np.sqrt(sum(float(np.sum(np.square(grads[n], dtype=np.float64)))
                              for n in names)))
 
 
-def output_losses(model, xs, ys, batch_size):
+def output_losses(model: Model, xs: Sequence[Array], ys: Sequence[Array], batch_size: int
+                  ) -> dict[str, float]:
     """``{output: unweighted loss, "total": weighted total}`` over ``(xs, ys)`` (checked
     arrays), batch by batch, averaged by batch size as ``evaluate`` does."""
     N = xs[0].shape[0]
-    sums, total = {}, 0.0
+    sums: dict[str, float] = {}
+    total = 0.0
     for start in range(0, N, batch_size):
         xb = [a[start:start + batch_size] for a in xs]
         yb = [a[start:start + batch_size] for a in ys]
@@ -210,18 +227,20 @@ def output_losses(model, xs, ys, batch_size):
     return {**{name: v / N for name, v in sums.items()}, "total": total / N}
 
 
-def constant_prediction_losses(model, ys):
+def constant_prediction_losses(model: Model, ys: Sequence[Array]) -> dict[str, float | None]:
     """``{output: loss of the best constant prediction, "total": weighted}``: the loss a
     model reaches by predicting, for every sample, the targets' mean (the class frequencies
     for class ids): what it scores having learned nothing from its inputs. Computed from
     the loss's values (masks are not applied); None where the loss refuses it."""
-    out, total = {}, 0.0
+    out: dict[str, float | None] = {}
+    total: float | None = 0.0
     for k, (name, loss, w, y) in enumerate(zip(model.output_names, model._losses,
                                               model._loss_weights, ys)):
         if loss is None:
             continue
         shape = (y.shape[0],) + tuple(model.outputs[k].shape)
         dtype = np.float64
+        value: float | None
         try:
             if getattr(loss, "sparse_targets", False):
                 ids = np.asarray(y, dtype=np.int64).ravel()
@@ -236,18 +255,19 @@ def constant_prediction_losses(model, ys):
         except (ArithmeticError, ValueError, TypeError, IndexError):
             value = None
         out[name] = value if value is None or np.isfinite(value) else None
-        total = None if total is None or out[name] is None else total + w * out[name]
+        term = out[name]
+        total = None if total is None or term is None else total + w * term
     out["total"] = total
     return out
 
 
-def _as_logits(p, activation):
+def _as_logits(p: Array, activation: str | None) -> Array:
     """Logits whose ``activation`` (sigmoid or softmax) is ``p``."""
     q = np.clip(p, 1e-7, 1 - 1e-7)
     return np.log(q / (1 - q)) if activation == "sigmoid" else np.log(q)
 
 
-def checkpoint_steps(steps, count=12):
+def checkpoint_steps(steps: int, count: int = 12) -> list[int]:
     """The optimizer steps (0 to ``steps``) at which the loss curves are evaluated."""
     return sorted(set(int(round(v)) for v in np.linspace(0, steps, count + 1)))
 
@@ -260,12 +280,14 @@ class Checkpoints:
     :meth:`record` before ``fit``. ``curves``: ``{"steps": [...], set name: {key: [...]}}``.
     """
 
-    def __init__(self, at, measure):
+    model: Model      # set by fit
+
+    def __init__(self, at: Iterable[int], measure: Measure) -> None:
         self.at, self.measure = set(at), measure
         self.done = 0
-        self.curves = {"steps": []}
+        self.curves: dict[str, Any] = {"steps": []}
 
-    def record(self, model, step):
+    def record(self, model: Model, step: int) -> None:
         self.curves["steps"].append(step)
         with np.errstate(all="ignore"):
             for name, values in self.measure(model).items():
@@ -273,7 +295,7 @@ class Checkpoints:
                     self.curves.setdefault(name, {}).setdefault(key, []).append(
                         float(value) if value is not None else float("nan"))
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.done += 1
         if self.done in self.at:
             self.record(self.model, self.done)        # self.model: set by fit
@@ -284,7 +306,7 @@ class Checkpoints:
 EVAL_BATCH = 256
 
 
-def losses_on(sets):
+def losses_on(sets: dict[str, tuple[list[Array], list[Array]]]) -> Measure:
     """A ``measure`` for :class:`Checkpoints`: :func:`output_losses` on each set."""
     return lambda model: {name: output_losses(model, x, y, EVAL_BATCH)
                           for name, (x, y) in sets.items()}
@@ -293,16 +315,20 @@ def losses_on(sets):
 class StopAfter:
     """Callback: stop ``fit`` after a given number of optimizer steps."""
 
-    def __init__(self, steps):
+    model: Model      # set by fit
+
+    def __init__(self, steps: int) -> None:
         self.steps, self.done = steps, 0
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.done += 1
         if self.done >= self.steps:
             self.model.stop_training = True      # self.model: set by fit
 
 
-def run_copy(twin, xs, ys, steps, batch_size, seed, measure, trace=None):
+def run_copy(twin: Model, xs: Sequence[Array], ys: Sequence[Array], steps: int,
+             batch_size: int, seed: int, measure: Measure, trace: Trace | None = None
+             ) -> tuple[Checkpoints, dict[str, Any] | None]:
     """Train ``twin`` for ``steps`` steps (batches of ``batch_size`` shuffled with
     ``seed``), recording ``measure(twin)`` at :func:`checkpoint_steps`;
     ``(checkpoints, stopped)``, where ``stopped`` describes a refused non-finite step (the
@@ -311,8 +337,8 @@ def run_copy(twin, xs, ys, steps, batch_size, seed, measure, trace=None):
     per_epoch = -(-N // batch_size)
     checkpoints = Checkpoints(checkpoint_steps(steps), measure)
     checkpoints.record(twin, 0)
-    stopped = None
-    callbacks = ([trace] if trace is not None else []) + [checkpoints, StopAfter(steps)]
+    stopped: dict[str, Any] | None = None
+    callbacks: list[Any] = ([trace] if trace is not None else []) + [checkpoints, StopAfter(steps)]
     with np.errstate(all="ignore"):
         try:
             twin.fit(xs, ys, epochs=-(-steps // per_epoch), batch_size=batch_size, seed=seed,
@@ -324,7 +350,9 @@ def run_copy(twin, xs, ys, steps, batch_size, seed, measure, trace=None):
     return checkpoints, stopped
 
 
-def evaluation_sets(xs, ys, validation, seed, limit=512):
+def evaluation_sets(xs: Sequence[Array], ys: Sequence[Array],
+                    validation: tuple[list[Array], list[Array]] | None, seed: int,
+                    limit: int = 512) -> dict[str, tuple[list[Array], list[Array]]]:
     """The fixed data the loss curves are measured on: the training data (a fixed random
     subset of ``limit`` samples when there are more) and the validation data, if any."""
     N = xs[0].shape[0]
@@ -336,7 +364,9 @@ def evaluation_sets(xs, ys, validation, seed, limit=512):
     return sets
 
 
-def training_run(model, xs, ys, steps, batch_size, seed, validation=None):
+def training_run(model: Model, xs: Sequence[Array], ys: Sequence[Array], steps: int,
+                 batch_size: int, seed: int,
+                 validation: tuple[list[Array], list[Array]] | None = None) -> dict[str, Any]:
     """Train a copy for ``steps`` steps with a Trace; losses before and after, and the loss
     curves on fixed data (:func:`evaluation_sets`)."""
     twin = model.clone()

@@ -10,9 +10,15 @@ Nothing here imports matplotlib: the draw functions receive the axis.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
 import numpy as np
 
+from .._typing import Float64Array
 from .summary import global_gradient_norms
+
+if TYPE_CHECKING:
+    from .findings import Finding, ReportFields
 
 __all__ = ["Panel", "PANELS", "rolling_median"]
 
@@ -20,11 +26,12 @@ __all__ = ["Panel", "PANELS", "rolling_median"]
 class Panel:
     """``title``: words; ``codes``: the findings it illustrates; ``draw(ax, colors)``."""
 
-    def __init__(self, title, codes, draw):
+    def __init__(self, title: str, codes: Iterable[str],
+                 draw: Callable[[Any, list[str]], None]) -> None:
         self.title, self.codes, self.draw = title, tuple(codes), draw
 
 
-def rolling_median(values, window):
+def rolling_median(values: Any, window: int) -> Float64Array:
     values = np.asarray(values, dtype=np.float64)
     if len(values) < window:
         return values
@@ -39,20 +46,20 @@ def rolling_median(values, window):
         return np.nanmedian(finite, axis=1)
 
 
-def _traced(r):
+def _traced(r: ReportFields) -> bool:
     return r.trace is not None and len(r.trace) > 0
 
 
-def _finding(r, *codes):
+def _finding(r: ReportFields, *codes: str) -> Finding | None:
     return next((f for f in r.findings if f.code in codes), None)
 
 
-def _color(r, output, colors):
+def _color(r: ReportFields, output: str, colors: list[str]) -> str:
     return colors[r.output_names.index(output) % len(colors)]
 
 
 # --------------------------------------------------------------------------- the loss
-def loss_panel(r):
+def loss_panel(r: ReportFields) -> Panel | None:
     curves, base = r.summary.get("curves"), r.summary.get("baseline") or {}
     if not curves or len(curves["steps"]) < 2:
         return None
@@ -62,12 +69,12 @@ def loss_panel(r):
     norm = {o: (base[o] if base.get(o) else (curves["train"][o][0] or 1.0)) for o in outputs}
     relative = all(base.get(o) for o in outputs)
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         steps = curves["steps"]
         t = r.trace
         for o in outputs:
             c = _color(r, o, colors)
-            if _traced(r):
+            if t is not None and _traced(r):
                 k = t.output_names.index(o)
                 ax.plot(t.iteration, rolling_median(t.output_loss[:, k], 9) / norm[o], color=c,
                         lw=0.8, alpha=0.35)
@@ -92,7 +99,7 @@ def loss_panel(r):
                   "switched_off_output", "bce_targets"), draw)
 
 
-def fix_panels(r):
+def fix_panels(r: ReportFields) -> list[Panel]:
     """One panel per fix tried by retraining."""
     out = []
     for v in getattr(r, "verified", []):
@@ -101,7 +108,8 @@ def fix_panels(r):
         outputs = [o for o, d in v["outputs"].items() if d["targeted"]][:3]
         codes = [f.code for f in r.findings if f.verification is v]
 
-        def draw(ax, colors, v=v, outputs=outputs):
+        def draw(ax: Any, colors: list[str], v: dict[str, Any] = v,
+                 outputs: list[str] = outputs) -> None:
             steps = v["curves"]["steps"]
             relative = len(outputs) > 1          # losses on different scales: ÷ a reference
             for o in outputs:
@@ -127,16 +135,16 @@ def fix_panels(r):
 
 
 # --------------------------------------------------------------------------- the gradient
-def share_panel(r):
-    if not _traced(r) or len(r.active_outputs) < 2 or not r.trace.shared_names:
-        return None
+def share_panel(r: ReportFields) -> Panel | None:
     t = r.trace
+    if t is None or not _traced(r) or len(r.active_outputs) < 2 or not t.shared_names:
+        return None
     shared = [t.param_names.index(p) for p in t.shared_names]
     with np.errstate(all="ignore"):
         per_output = np.sqrt(np.nansum(np.square(t.grad_norm[:, :, shared]), axis=2))
         share = per_output / np.nansum(per_output, axis=1, keepdims=True)
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         for o in r.active_outputs:
             k = t.output_names.index(o)
             ax.plot(t.iteration, rolling_median(share[:, k], 5), color=_color(r, o, colors),
@@ -151,16 +159,16 @@ def share_panel(r):
                  ("dominant_output", "conflicting_outputs"), draw)
 
 
-def updates_panel(r):
-    if not _traced(r):
-        return None
+def updates_panel(r: ReportFields) -> Panel | None:
     t = r.trace
+    if t is None or not _traced(r):
+        return None
     matrices = [j for j, p in enumerate(t.param_names) if len(r.param_shapes[p]) >= 2]
     if not matrices:
         return None
     low, high = r.thresholds["lr_small_ratio"], r.thresholds["lr_large_ratio"]
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         ratio = t.update_ratio
         drawn = 0
         for j in matrices[:8]:
@@ -184,13 +192,13 @@ def updates_panel(r):
                  ("learning_rate_too_large", "learning_rate_too_small", "not_moving"), draw)
 
 
-def coverage_panel(r):
+def coverage_panel(r: ReportFields) -> Panel | None:
     f = _finding(r, "low_sample_coverage")
-    if not _traced(r) or (f is None and np.nanmin(r.trace.coverage) >= 0.999):
-        return None
     t = r.trace
+    if t is None or not _traced(r) or (f is None and np.nanmin(t.coverage) >= 0.999):
+        return None
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         for k, o in enumerate(t.output_names):
             if o in r.active_outputs:
                 ax.plot(t.iteration, t.coverage[:, k], color=_color(r, o, colors),
@@ -203,18 +211,18 @@ def coverage_panel(r):
     return Panel("Samples each output's loss gradient reaches", ("low_sample_coverage",), draw)
 
 
-def saturation_panel(r):
+def saturation_panel(r: ReportFields) -> Panel | None:
     f = _finding(r, "saturated_gates", "saturated_head")
-    if not _traced(r):
-        return None
     t = r.trace
+    if t is None or not _traced(r):
+        return None
     gates, heads = t.gate_saturation, t.head_saturation
     worst = max([np.nanmax(gates) if gates.size else 0.0, np.nanmax(heads) if heads.size else 0.0])
     limit = r.thresholds["saturated_fraction"]
     if f is None and not worst > limit / 2:
         return None
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         for l, name in enumerate(t.lstm_names):
             ax.plot(t.iteration, np.nanmax(gates[:, l, :], axis=1), lw=1.6,
                     label=f"{name} gates (worst gate)")
@@ -232,7 +240,9 @@ def saturation_panel(r):
                  ("saturated_gates", "saturated_head"), draw)
 
 
-def through_time_panel(r):
+def through_time_panel(r: ReportFields) -> Panel | None:
+    if r.static is None:            # mlstm refused the data: nothing measured on the model
+        return None
     before = r.static["through_time_total"]
     after = (r.run or {}).get("static", {}).get("through_time_total", {})
     if not before:
@@ -246,7 +256,7 @@ def through_time_panel(r):
         return None
     limit = r.thresholds["vanishing_ratio"]
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         for k, (lstm, norms) in enumerate(before.items()):
             c = colors[(k + 3) % len(colors)]
             for series, ls, when in ((norms, ":", "at the current weights"),
@@ -270,7 +280,7 @@ def through_time_panel(r):
 
 
 # --------------------------------------------------------------------------- what a finding shows
-def input_scale_panel(r):
+def input_scale_panel(r: ReportFields) -> Panel | None:
     if _finding(r, "input_scale") is None:
         return None
     feats = []
@@ -279,7 +289,7 @@ def input_scale_panel(r):
             if np.isfinite(m) and np.isfinite(s):
                 feats.append((f"{name}[{j}]", name, float(np.hypot(m, s))))
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         names = list(dict.fromkeys(f[1] for f in feats))
         for k, name in enumerate(names):
             idx = [i for i, f in enumerate(feats) if f[1] == name]
@@ -296,12 +306,12 @@ def input_scale_panel(r):
     return Panel("Scale of each input feature", ("input_scale",), draw)
 
 
-def target_scale_panel(r):
+def target_scale_panel(r: ReportFields) -> Panel | None:
     if _finding(r, "target_scale") is None:
         return None
     rows = [(o, r.data["targets"][o]) for o in r.active_outputs if o in r.data["targets"]]
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         x = np.arange(len(rows))
         ax.bar(x - 0.2, [max(t["max_abs_mean"], 1e-12) for _, t in rows], 0.4, label="|mean|",
                color="#4c8bd6")
@@ -318,18 +328,19 @@ def target_scale_panel(r):
     return Panel("Scale of each output's targets", ("target_scale",), draw)
 
 
-def gradient_norm_panel(r):
+def gradient_norm_panel(r: ReportFields) -> Panel | None:
     f = _finding(r, "exploding_gradient", "clipping_always_active")
-    if f is None or not _traced(r):
+    t = r.trace
+    if f is None or t is None or not _traced(r):
         return None
-    norms = global_gradient_norms(r.trace)
+    norms = global_gradient_norms(t)
     clip = r.optimizer_config.get("global_clipnorm") or r.optimizer_config.get("clipnorm")
 
-    def draw(ax, colors):
-        ax.plot(r.trace.iteration, norms, lw=1.4, color="#222222", label="whole gradient")
+    def draw(ax: Any, colors: list[str]) -> None:
+        ax.plot(t.iteration, norms, lw=1.4, color="#222222", label="whole gradient")
         if clip:
             ax.axhline(clip, color="#d9534f", ls="--", lw=1)
-            ax.text(r.trace.iteration[0], clip, " the clip", va="bottom", fontsize=7,
+            ax.text(t.iteration[0], clip, " the clip", va="bottom", fontsize=7,
                     color="#d9534f")
         ax.set_yscale("log")
         ax.set_xlabel("optimizer step")
@@ -339,13 +350,13 @@ def gradient_norm_panel(r):
                                                         "clipping_always_active"), draw)
 
 
-def dead_units_panel(r):
+def dead_units_panel(r: ReportFields) -> Panel | None:
     if _finding(r, "dead_relu") is None:
         return None
     before, after = r.summary.get("dead_units", {}), r.summary.get("dead_units_after", {})
     layers = list(before)
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         x = np.arange(len(layers))
         ax.bar(x - 0.2, [len(before[l]["dead"]) / before[l]["units"] for l in layers], 0.4,
                label="at the current weights", color="#8e5cc2")
@@ -362,6 +373,7 @@ def dead_units_panel(r):
 
 
 #: Every panel maker, in the order used when no finding ranks them.
-PANELS = (loss_panel, share_panel, updates_panel, coverage_panel, saturation_panel,
-          through_time_panel, input_scale_panel, target_scale_panel, gradient_norm_panel,
-          dead_units_panel)
+PANELS: tuple[Callable[[ReportFields], Panel | None], ...] = (
+    loss_panel, share_panel, updates_panel, coverage_panel, saturation_panel,
+    through_time_panel, input_scale_panel, target_scale_panel, gradient_norm_panel,
+    dead_units_panel)

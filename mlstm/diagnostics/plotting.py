@@ -12,14 +12,19 @@ column each, side by side.
 from __future__ import annotations
 
 import math
+import os
 import textwrap
+from typing import TYPE_CHECKING, Any, Sequence
 
-from .panels import PANELS, fix_panels
+from .panels import PANELS, Panel, fix_panels
+
+if TYPE_CHECKING:
+    from .findings import ReportFields
 
 __all__ = ["require_matplotlib", "plot_reports", "report_panels"]
 
 
-def require_matplotlib():
+def require_matplotlib() -> Any:
     """Import matplotlib with a file-only backend, or raise ImportError saying what to do."""
     try:
         import matplotlib
@@ -31,11 +36,12 @@ def require_matplotlib():
     return plt
 
 
-def report_panels(report):
+def report_panels(report: ReportFields) -> list[tuple[str, Panel]]:
     """``[(title, panel), ...]`` for ``report``, in drawing order (see the module docstring)."""
     panels = [p for p in (make(report) for make in PANELS) if p is not None]
     fixes = fix_panels(report)
-    ordered, used = [], set()
+    ordered: list[tuple[str, Panel]] = []
+    used: set[int] = set()
     for finding in report.findings:
         for panel in panels:
             if id(panel) not in used and finding.code in panel.codes:
@@ -51,14 +57,15 @@ def report_panels(report):
     return ordered
 
 
-def _draw(ax, title, panel, colors):
+def _draw(ax: Any, title: str, panel: Panel, colors: list[str]) -> None:
     panel.draw(ax, colors)
     ax.set_title("\n".join(textwrap.fill(line, 58) for line in title.splitlines()),
                  fontsize=8.5, loc="left")
     ax.tick_params(labelsize=7)
 
 
-def plot_reports(reports, path, titles=None, dpi=80):
+def plot_reports(reports: Sequence[ReportFields], path: str | os.PathLike[str],
+                 titles: Sequence[str] | None = None, dpi: int = 80) -> str | os.PathLike[str]:
     """Draw reports to a PNG at ``path``; returns ``path``.
 
     Raises
@@ -101,7 +108,7 @@ def plot_reports(reports, path, titles=None, dpi=80):
     return path
 
 
-def _save_small(fig, path, dpi):
+def _save_small(fig: Any, path: str | os.PathLike[str], dpi: int) -> None:
     """Save as a PNG with a 256-colour palette (a third of the size of full colour, the
     same to the eye for line plots), through Pillow, which matplotlib requires."""
     import io

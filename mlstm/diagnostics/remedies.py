@@ -14,8 +14,15 @@ inverse transform of the predictions, so the losses are compared in the data's u
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
+
+from .._typing import Array, ArrayLike, Float64Array
+
+if TYPE_CHECKING:
+    from ..losses import Loss
+    from ..model import Model
 
 __all__ = ["Remedy", "Prepared"]
 
@@ -34,7 +41,9 @@ class Prepared:
         standardized); outputs not listed need nothing.
     """
 
-    def __init__(self, xs, ys, transform_x, inverse):
+    def __init__(self, xs: list[Array], ys: list[Array],
+                 transform_x: Callable[[Sequence[Array]], list[Array]],
+                 inverse: dict[str, Callable[[Array], Array]]) -> None:
         self.xs, self.ys, self.transform_x, self.inverse = xs, ys, transform_x, inverse
 
 
@@ -68,9 +77,14 @@ class Remedy:
         fix is verified by its own run, its loss at the end against its loss at the start.
     """
 
-    def __init__(self, key, words, outputs=None, losses=None, loss_weights=None,
-                 optimizer=None, standardize_inputs=False, standardize_targets=(),
-                 activations=None, zero_biases=None, from_start=False):
+    def __init__(self, key: str, words: str, outputs: list[str] | None = None,
+                 losses: dict[str, Loss | None] | None = None,
+                 loss_weights: dict[str, float] | None = None,
+                 optimizer: dict[str, Any] | None = None, standardize_inputs: bool = False,
+                 standardize_targets: Iterable[str] = (),
+                 activations: dict[str, str] | None = None,
+                 zero_biases: dict[str, list[int]] | None = None,
+                 from_start: bool = False) -> None:
         self.key, self.words, self.outputs = key, words, outputs
         self.losses = dict(losses or {})
         self.loss_weights = dict(loss_weights or {})
@@ -81,7 +95,7 @@ class Remedy:
         self.zero_biases = dict(zero_biases or {})
         self.from_start = bool(from_start)
 
-    def build(self, model):
+    def build(self, model: Model) -> Model:
         """A compiled copy of ``model`` (same weights, optimizer state when it keeps the
         optimizer) with the change applied; ``model`` is not touched."""
         config = model.get_config()
@@ -96,8 +110,8 @@ class Remedy:
         for layer, src in zip(twin.layers, model.layers):
             layer.trainable = src.trainable
         for name, units in self.zero_biases.items():
-            layer, weight = name.split("/", 1)
-            twin.get_layer(layer).params[weight][units] = 0
+            layer_name, weight = name.split("/", 1)
+            twin.get_layer(layer_name).params[weight][units] = 0
         losses = [self.losses.get(n, loss) for n, loss in zip(model.output_names, model._losses)]
         weights = [self.loss_weights.get(n, w) for n, w in zip(model.output_names,
                                                                 model._loss_weights)]
@@ -112,7 +126,7 @@ class Remedy:
             twin.optimizer.set_state(model.optimizer.get_state())
         return twin
 
-    def targets_for(self, model, fixed, ys):
+    def targets_for(self, model: Model, fixed: Model, ys: Sequence[ArrayLike]) -> list[Array]:
         """The user's targets as the fixed model's losses take them: class ids for a loss
         on one sigmoid unit get that unit's axis."""
         out = []
@@ -125,30 +139,35 @@ class Remedy:
             out.append(y)
         return out
 
-    def prepare(self, fixed, xs, ys):
+    def prepare(self, fixed: Model, xs: Sequence[Array], ys: Sequence[Array]) -> Prepared:
         """The training data for the fixed copy: :class:`Prepared`."""
         stats = [_mean_std(a) if self.standardize_inputs and a.dtype.kind == "f" else None
                  for a in xs]
 
-        def transform_x(arrays):
+        def transform_x(arrays: Sequence[Array]) -> list[Array]:
             return [a if s is None else ((a - s[0]) / s[1]).astype(a.dtype)
                     for a, s in zip(arrays, stats)]
 
-        new_ys, inverse = list(ys), {}
+        new_ys = list(ys)
+        inverse: dict[str, Callable[[Array], Array]] = {}
         for k, name in enumerate(fixed.output_names):
             if name in self.standardize_targets:
                 mean, std = _mean_std(ys[k])
                 new_ys[k] = ((ys[k] - mean) / std).astype(ys[k].dtype)
-                inverse[name] = (lambda p, m=mean, s=std: p * s + m)
+
+                def back(p: Array, m: Float64Array = mean, s: Array = std) -> Array:
+                    return p * s + m
+
+                inverse[name] = back
         return Prepared(transform_x(xs), new_ys, transform_x, inverse)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Remedy {self.words}>"
 
 
-def _mean_std(a):
+def _mean_std(a: Array) -> tuple[Float64Array, Array]:
     """Per-feature mean and std over every axis but the last (std 1 where it is 0)."""
     axes = tuple(range(a.ndim - 1))
-    mean = np.mean(a, axis=axes, keepdims=True, dtype=np.float64)
+    mean = np.asarray(np.mean(a, axis=axes, keepdims=True, dtype=np.float64))
     std = np.std(a, axis=axes, keepdims=True, dtype=np.float64)
     return mean, np.where(std > 0, std, 1.0)

@@ -9,18 +9,24 @@ figures made from it (``summary``, :mod:`mlstm.diagnostics.summary`), the findin
 from __future__ import annotations
 
 import json
+import os
+from typing import TYPE_CHECKING, Any
 
 from .. import losses as losses_module
 from ..measure import gradients as G
-from .findings import jsonable
-from .loss_weights import suggest_loss_weights
+from .findings import ReportFields, jsonable
+from .loss_weights import TargetShares, suggest_loss_weights
 from .summary import summarize
 from .text import format_report
+
+if TYPE_CHECKING:
+    from ..model import Model
+    from .loss_weights import LossWeightSuggestion
 
 __all__ = ["DiagnosisReport"]
 
 
-class DiagnosisReport:
+class DiagnosisReport(ReportFields):
     """What :func:`diagnose` measured and found.
 
     Attributes
@@ -44,7 +50,14 @@ class DiagnosisReport:
         change; each finding they belong to holds its own in ``finding.verification``.
     """
 
-    def __init__(self, model, data, static, run, thresholds, stopped=None, target_shares=None):
+    # The fields the checks read are declared by ReportFields.
+    target_shares: TargetShares
+    loss_weight_suggestion: LossWeightSuggestion | None
+
+    def __init__(self, model: Model, data: dict[str, Any], static: dict[str, Any] | None,
+                 run: dict[str, Any] | None, thresholds: dict[str, float],
+                 stopped: str | None = None,
+                 target_shares: TargetShares = None) -> None:
         self.model_name = model.name
         self.thresholds = thresholds
         self.output_names = list(model.output_names)
@@ -80,7 +93,8 @@ class DiagnosisReport:
         self.findings = []
 
     # ------------------------------------------------------------------ loss weights
-    def suggest_loss_weights(self, target_shares=None):
+    def suggest_loss_weights(self, target_shares: TargetShares = None
+                             ) -> LossWeightSuggestion | None:
         """Loss weights that give each output ``target_shares`` of the gradient norm on the
         shared weights at the current parameters (equal shares by default).
 
@@ -100,18 +114,18 @@ class DiagnosisReport:
         return suggest_loss_weights(self, target_shares)
 
     @property
-    def suggested_loss_weights(self):
+    def suggested_loss_weights(self) -> dict[str, float] | None:
         """``{output: weight}`` (see :meth:`suggest_loss_weights`), or None."""
         s = self.loss_weight_suggestion
         return None if s is None else dict(s.weights)
 
     # ------------------------------------------------------------------ views
     @property
-    def codes(self):
+    def codes(self) -> list[str]:
         """The finding codes, in report order."""
         return [f.code for f in self.findings]
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Everything measured and found, as plain JSON-serializable values."""
         s = self.loss_weight_suggestion
         return jsonable({"model": self.model_name, "setup": self.setup,
@@ -120,22 +134,23 @@ class DiagnosisReport:
                          "stopped": self.stopped, "verified": self.verified,
                          "findings": [f.to_dict() for f in self.findings]})
 
-    def to_json(self, **kwargs):
+    def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
-    def plot(self, path, title=None):
+    def plot(self, path: str | os.PathLike[str], title: str | None = None
+             ) -> str | os.PathLike[str]:
         """Draw the report to a PNG (needs matplotlib; see :mod:`mlstm.diagnostics.plotting`)."""
         from .plotting import plot_reports
         return plot_reports([self], path, titles=[title or self.model_name])
 
-    def __str__(self):
+    def __str__(self) -> str:
         return format_report(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<DiagnosisReport {self.model_name!r}: {len(self.findings)} findings {self.codes}>"
 
 
-def _describe_setup(model):
+def _describe_setup(model: Model) -> dict[str, Any]:
     parts = []
     for name, loss, w in zip(model.output_names, model._losses, model._loss_weights):
         if loss is None:
@@ -154,9 +169,9 @@ def _describe_setup(model):
                         zip(model.output_names, model.outputs)}}
 
 
-def _graph_reach(model):
+def _graph_reach(model: Model) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
     """``({layer: set of the layers upstream of it}, {layer: [model inputs it reads]})``."""
-    upstream = {}
+    upstream: dict[str, set[str]] = {}
     for node in model.nodes:
         reach = upstream.setdefault(node.layer.name, set())
         for t in node.inputs:

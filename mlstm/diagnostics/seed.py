@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Any, Iterable, TypedDict
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from ..data import make_demo_data
 from ..layers import LSTM, Dense, Input, Reshape, concatenate
 from ..losses import binary_crossentropy
 from ..model import Model
+from .._typing import Array
 from .diagnosis import diagnose
 
 __all__ = ["seed_custom_loss", "example3_custom_loss", "make_seed_data", "make_example3_data",
@@ -40,7 +42,7 @@ __all__ = ["seed_custom_loss", "example3_custom_loss", "make_seed_data", "make_e
            "run_example3"]
 
 
-def seed_custom_loss(y_true, y_pred):
+def seed_custom_loss(y_true: Array, y_pred: Array) -> Any:
     """The seed's Example 2 loss, line for line in NumPy (``K.mean`` -> ``np.mean``).
 
     Called (like Keras does) once per output with that output's arrays of shape (N, 1):
@@ -51,7 +53,7 @@ def seed_custom_loss(y_true, y_pred):
     return 0.7 * mse_output1 + 0.3 * bce_output2
 
 
-def example3_custom_loss(y_true, y_pred):
+def example3_custom_loss(y_true: Array, y_pred: Array) -> Any:
     """The seed's Example 3 loss in NumPy: ``y_true[0]``, ``y_true[1]`` are the first two
     *samples* of the batch (of shape (units,) or (units, 2) per output), not the outputs."""
     mse_output1 = np.mean(np.square(y_true[0] - y_pred[0]))
@@ -59,7 +61,8 @@ def example3_custom_loss(y_true, y_pred):
     return 0.6 * mse_output1 + 0.4 * mse_output2
 
 
-def make_seed_data(samples=512, timesteps=10, features=(8, 8), seed=0, raw_scale=False):
+def make_seed_data(samples: int = 512, timesteps: int = 10, features: tuple[int, int] = (8, 8),
+                   seed: int = 0, raw_scale: bool = False) -> dict[str, Array]:
     """The demo task (:func:`mlstm.data.make_demo_data`), inputs as recorded "in raw units".
 
     With ``raw_scale`` the second input is recorded in other units than the first: its
@@ -79,7 +82,8 @@ def make_seed_data(samples=512, timesteps=10, features=(8, 8), seed=0, raw_scale
     return data
 
 
-def make_example3_data(samples=512, timesteps=10, features=(8, 8), seed=0):
+def make_example3_data(samples: int = 512, timesteps: int = 10,
+                       features: tuple[int, int] = (8, 8), seed: int = 0) -> dict[str, Array]:
     """Example 3's task: ``y1`` (N, 1) as in the demo, ``y2`` (N, 2, 2) four regression
     targets that need both sequences (the two sums, their difference, a last-step product)."""
     data = make_demo_data(n_samples=samples, timesteps=timesteps, features=features, seed=seed)
@@ -91,7 +95,8 @@ def make_example3_data(samples=512, timesteps=10, features=(8, 8), seed=0):
             "y2": y2.astype(data["x1"].dtype)}
 
 
-def build_example3_model(timesteps=10, features=(8, 8), units=16, seed=0):
+def build_example3_model(timesteps: int = 10, features: tuple[int, int] = (8, 8), units: int = 16,
+                         seed: int = 0) -> Model:
     """Example 3's graph: the seed model with ``out2 = Reshape((2, 2))(Dense(4)(merged))``."""
     x1 = Input(shape=(timesteps, features[0]), name="x1")
     x2 = Input(shape=(timesteps, features[1]), name="x2")
@@ -107,7 +112,7 @@ RAW_SCALE = (0.05, 20.0)
 RAW_OFFSET = (0.0, 10.0)
 
 
-def standardize(train, *others):
+def standardize(train: Array, *others: Array) -> list[Array]:
     """Per-feature ``(x - mean) / std`` with the mean and std of ``train`` (over N and T)."""
     mean = train.mean(axis=(0, 1), keepdims=True)
     std = train.std(axis=(0, 1), keepdims=True)
@@ -115,12 +120,25 @@ def standardize(train, *others):
     return [((a - mean) / std).astype(a.dtype) for a in (train,) + others]
 
 
+class Scenario(TypedDict):
+    """The seed scenario's sizes."""
+
+    samples: int
+    val_samples: int
+    timesteps: int
+    features: tuple[int, int]
+    units: int
+    batch_size: int
+    epochs: int
+    learning_rate: float
+
+
 #: The scenario's sizes (those of the Keras measurement in the design notes).
-SCENARIO = {"samples": 512, "val_samples": 256, "timesteps": 10, "features": (8, 8),
+SCENARIO: Scenario = {"samples": 512, "val_samples": 256, "timesteps": 10, "features": (8, 8),
             "units": 16, "batch_size": 32, "epochs": 15, "learning_rate": 1e-3}
 
 #: name -> (column label, title, compile keyword arguments, standardize the inputs?)
-SETUPS = {
+SETUPS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
     "example1": ("Example 1", "Example 1: loss='mse' on both heads", dict(loss="mse"), False),
     "example2": ("Example 2", "Example 2: the seed's custom loss",
                  dict(loss=seed_custom_loss), False),
@@ -129,9 +147,10 @@ SETUPS = {
 }
 
 
-def run_seed_scenario(epochs=SCENARIO["epochs"], samples=SCENARIO["samples"],
-                      batch_size=SCENARIO["batch_size"], seed=0, raw_inputs=False,
-                      setups=tuple(SETUPS), verify=False):
+def run_seed_scenario(epochs: int = SCENARIO["epochs"], samples: int = SCENARIO["samples"],
+                      batch_size: int = SCENARIO["batch_size"], seed: int = 0,
+                      raw_inputs: bool = False, setups: Iterable[str] = tuple(SETUPS),
+                      verify: bool = False) -> dict[str, dict[str, Any]]:
     """Train and diagnose each setup; the same data and initial weights for all.
 
     Parameters
@@ -158,7 +177,7 @@ def run_seed_scenario(epochs=SCENARIO["epochs"], samples=SCENARIO["samples"],
     train = make_seed_data(samples, T, D, seed=seed, raw_scale=raw_inputs)
     val = make_seed_data(SCENARIO["val_samples"], T, D, seed=seed + 1, raw_scale=raw_inputs)
     steps = epochs * -(-samples // batch_size)
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name in setups:
         label, title, compile_kw, scaled = SETUPS[name]
         x_train, x_val = [train["x1"], train["x2"]], [val["x1"], val["x2"]]
@@ -175,7 +194,9 @@ def run_seed_scenario(epochs=SCENARIO["epochs"], samples=SCENARIO["samples"],
                           batch_size=batch_size, seed=seed, verify=verify,
                           validation_data=(x_val, [val["y1"], val["y2"]]))
         seconds = time.perf_counter() - t0
-        p1, p2 = report.trained_model.predict(x_val, batch_size=256)
+        trained = report.trained_model
+        assert trained is not None              # steps > 0: the copy was trained
+        p1, p2 = trained.predict(x_val, batch_size=256)
         results[name] = {
             "label": label, "title": title, "seconds": seconds, "report": report,
             "inputs": "standardized" if scaled else ("raw units" if raw_inputs else "as generated"),
@@ -189,7 +210,7 @@ def run_seed_scenario(epochs=SCENARIO["epochs"], samples=SCENARIO["samples"],
 
 
 #: Example 3 and its sound version: name -> (title, compile keyword arguments).
-EXAMPLE3_SETUPS = {
+EXAMPLE3_SETUPS: dict[str, tuple[str, dict[str, Any]]] = {
     "example3": ("Example 3: Reshape head, the seed's custom loss",
                  dict(loss=example3_custom_loss)),
     "example3_sound": ("Example 3, sound: one MSE per output, loss_weights [0.6, 0.4]",
@@ -197,8 +218,9 @@ EXAMPLE3_SETUPS = {
 }
 
 
-def run_example3(epochs=SCENARIO["epochs"], samples=SCENARIO["samples"],
-                 batch_size=SCENARIO["batch_size"], seed=0, verify=False):
+def run_example3(epochs: int = SCENARIO["epochs"], samples: int = SCENARIO["samples"],
+                 batch_size: int = SCENARIO["batch_size"], seed: int = 0, verify: bool = False
+                 ) -> dict[str, dict[str, Any]]:
     """Example 3 (Reshape head, custom loss indexing ``y_true[0]``) and its sound version,
     from the same weights and data; ``{name: {"title", "report", "metrics", "seconds"}}``
     with ``metrics`` the validation MSE per output."""
@@ -208,7 +230,7 @@ def run_example3(epochs=SCENARIO["epochs"], samples=SCENARIO["samples"],
     train = make_example3_data(samples, T, D, seed=seed)
     val = make_example3_data(SCENARIO["val_samples"], T, D, seed=seed + 1)
     steps = epochs * -(-samples // batch_size)
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, (title, compile_kw) in EXAMPLE3_SETUPS.items():
         model = build_example3_model(T, D, H, seed=seed)
         with warnings.catch_warnings():
@@ -219,7 +241,9 @@ def run_example3(epochs=SCENARIO["epochs"], samples=SCENARIO["samples"],
                           steps=steps, batch_size=batch_size, seed=seed, verify=verify,
                           validation_data=([val["x1"], val["x2"]], [val["y1"], val["y2"]]))
         seconds = time.perf_counter() - t0
-        p1, p2 = report.trained_model.predict([val["x1"], val["x2"]], batch_size=256)
+        trained = report.trained_model
+        assert trained is not None              # steps > 0: the copy was trained
+        p1, p2 = trained.predict([val["x1"], val["x2"]], batch_size=256)
         results[name] = {"title": title, "report": report, "seconds": seconds,
                          "metrics": {"out1_mse": float(np.mean(np.square(p1 - val["y1"]))),
                                      "out2_mse": float(np.mean(np.square(p2 - val["y2"]))),

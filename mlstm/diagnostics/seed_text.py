@@ -7,25 +7,32 @@ from :func:`mlstm.diagnostics.seed.run_seed_scenario`.
 """
 from __future__ import annotations
 
+import argparse
 import textwrap
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
 from .seed import SCENARIO
 
+if TYPE_CHECKING:
+    from .findings import Finding
+    from .report import DiagnosisReport
+
 __all__ = ["format_side_by_side", "explain_seed_results", "format_findings", "format_example3"]
 
 
-def format_side_by_side(results, args=None):
+def format_side_by_side(results: dict[str, dict[str, Any]],
+                        args: argparse.Namespace | None = None) -> str:
     """The seed scenario's table: one column per setup, one row per measured figure."""
     names = list(results)
     reports = {n: results[n]["report"] for n in names}
     first = reports[names[0]]
     outs = first.loss_outputs
     label_w, col_w = 38, 22
-    rows = []
+    rows: list[str] = []
 
-    def row(label, cells):
+    def row(label: str, cells: Iterable[object]) -> None:
         rows.append(label.ljust(label_w) + "".join(str(c).rjust(col_w) for c in cells))
 
     steps = first.summary.get("steps", 0)
@@ -81,11 +88,12 @@ def format_side_by_side(results, args=None):
     return "\n".join(head + rows)
 
 
-def _short_loss(report):
+def _short_loss(report: DiagnosisReport) -> str:
     names = {"mean_squared_error": "mse", "binary_crossentropy": "bce"}
     parts = []
     for o in report.loss_outputs:
         loss = report.losses[o]
+        assert loss is not None             # loss_outputs have one
         label = names.get(loss.name, loss.name)
         parts.append(label)
     weights = report.setup["loss"]
@@ -97,7 +105,7 @@ def _short_loss(report):
     return ", ".join(f"{a}·{b}" for a, b in zip(w, parts))
 
 
-def _coverage_cell(report, output):
+def _coverage_cell(report: DiagnosisReport, output: str) -> str:
     cov = report.summary["coverage"][output]
     run = report.summary.get("run_coverage", {}).get(output)
     text = f"{cov['reached']}/{cov['batch']}"
@@ -106,26 +114,26 @@ def _coverage_cell(report, output):
     return text
 
 
-def _first_cosine(report):
+def _first_cosine(report: DiagnosisReport) -> float:
     cosines = report.summary.get("run_shared_cosine") or report.summary["shared_cosine"]
     value = next(iter(cosines.values()), None)
     return float("nan") if value is None else value
 
 
-def _lstm_ratio(report):
+def _lstm_ratio(report: DiagnosisReport) -> float:
     ups = report.summary.get("updates", {})
     values = [u["median_ratio"] for p, u in ups.items() if p.endswith("/kernel")
               and p.split("/")[0] in report.summary["through_time"]]
     return float(np.median(values)) if values else float("nan")
 
 
-def _through_time_after(report):
+def _through_time_after(report: DiagnosisReport) -> float:
     tt = report.summary.get("through_time_after") or report.summary["through_time"]
     values = [t["ratio"] for t in tt.values()]
     return float(np.min(values)) if values else float("nan")
 
 
-def _saturation_cell(report):
+def _saturation_cell(report: DiagnosisReport) -> str:
     gates = report.summary.get("gate_saturation_after") or report.summary["gate_saturation"]
     heads = report.summary.get("head_saturation_after") or report.summary["head_saturation"]
     g = max((v for d in gates.values() for v in d.values() if np.isfinite(v)), default=0.0)
@@ -133,7 +141,7 @@ def _saturation_cell(report):
     return f"{_pct(g)} / {_pct(h)}"
 
 
-def explain_seed_results(results):
+def explain_seed_results(results: dict[str, dict[str, Any]]) -> str:
     """Plain words on what the three runs measured, built from the figures (not canned)."""
     lines = ["What the measurements say", "-------------------------"]
     ex1, ex2, sound = (results.get(k) for k in ("example1", "example2", "sound"))
@@ -213,7 +221,7 @@ def explain_seed_results(results):
     return "\n".join(lines)
 
 
-def _verification(finding, lead):
+def _verification(finding: Finding, lead: str) -> list[str]:
     """A paragraph on the fix tried for ``finding`` (nothing when it was not tried)."""
     v = finding.verification
     if v is None or "outputs" not in v:
@@ -226,7 +234,7 @@ def _verification(finding, lead):
                      "(", 1)[1].split(")", 1)[0] + "."))
 
 
-def format_example3(results):
+def format_example3(results: dict[str, dict[str, Any]]) -> str:
     """Example 3 next to its sound version: coverage, validation MSE, findings."""
     names = list(results)
     label_w, col_w = 40, 30
@@ -236,7 +244,7 @@ def format_example3(results):
                  "0.4·mean((y_true[1] - y_pred[1])²) given once, against one MSE per "
                  "output. Same data and initial weights.")
 
-    def row(label, cells):
+    def row(label: str, cells: Iterable[object]) -> None:
         rows.append(label.ljust(label_w) + "".join(str(c).rjust(col_w) for c in cells))
 
     row("", ["Example 3" if n == "example3" else "sound" for n in names])
@@ -248,7 +256,7 @@ def format_example3(results):
     row("out1 validation MSE", [f"{results[n]['metrics']['out1_mse']:.3f}" for n in names])
     row(f"out2 validation MSE (variance {variance:.2f})",
         [f"{results[n]['metrics']['out2_mse']:.3f}" for n in names])
-    def codes(report):
+    def codes(report: DiagnosisReport) -> str:
         counts = {c: report.codes.count(c) for c in report.codes}
         return ", ".join(f"{n} x {c}" if n > 1 else c for c, n in counts.items()) or "none"
 
@@ -257,7 +265,7 @@ def format_example3(results):
     return "\n".join(rows)
 
 
-def format_findings(results):
+def format_findings(results: dict[str, dict[str, Any]]) -> str:
     """Every setup's findings in full: the measured figure and the suggested fix."""
     lines = ["Findings in full", "----------------"]
     for res in results.values():
@@ -268,8 +276,8 @@ def format_findings(results):
     return "\n".join(lines)
 
 
-def _indent_wrapped(text, width=96):
-    out = []
+def _indent_wrapped(text: str, width: int = 96) -> str:
+    out: list[str] = []
     for line in text.splitlines():
         stripped = line.lstrip()
         indent = " " * (2 + len(line) - len(stripped))
@@ -280,9 +288,9 @@ def _indent_wrapped(text, width=96):
     return "\n".join(out)
 
 
-def _wrap(text, width=96):
+def _wrap(text: str, width: int = 96) -> list[str]:
     return textwrap.wrap(text, width) + [""]
 
 
-def _pct(v):
+def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"

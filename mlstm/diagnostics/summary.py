@@ -8,15 +8,22 @@ saturation, and over the training run the medians of the same and the updates.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
+from .._typing import Array, ArrayLike, Float64Array
 from ..measure import gradients as G
 from .measurements import norm_over
+
+if TYPE_CHECKING:
+    from ..measure.trace import Trace
+    from .findings import ReportFields
 
 __all__ = ["summarize", "shares", "nanmedian", "nanmean", "global_gradient_norms"]
 
 
-def summarize(r):
+def summarize(r: ReportFields) -> dict[str, Any]:
     """``report.summary`` from the measurements ``r.static`` (and ``r.run``, if any).
 
     Parameters
@@ -31,7 +38,9 @@ def summarize(r):
         Figures by name; the keys starting with ``run_`` and ending with ``_after`` come
         from the training run.
     """
-    s, st = {}, r.static
+    s: dict[str, Any] = {}
+    st = r.static
+    assert st is not None       # summarized only when the batch was measured
     layers = list(dict.fromkeys(n.split("/", 1)[0] for n in r.param_shapes))
     norms = {out: G.layer_norms(g) for out, g in st["contributions"].items()}
     s["gradient_norm"] = {layer: {out: norms[out].get(layer, 0.0) for out in norms}
@@ -43,7 +52,7 @@ def summarize(r):
     s["shared_share"] = shares(s["shared_norm"])
     s["unweighted_shared_norm"] = dict(st["unweighted_shared_norm"])
     s["shared_cosine"] = _pair_cosines(st["contributions"], r.shared_names)
-    cov = {}
+    cov: dict[str, dict[str, Any]] = {}
     for out, reached in st["coverage"].items():
         cov[out] = {"reached": int(reached.sum()), "batch": int(reached.size),
                     "fraction": float(reached.mean())}
@@ -70,9 +79,11 @@ def summarize(r):
     return s
 
 
-def _summarize_run(r):
+def _summarize_run(r: ReportFields) -> dict[str, Any]:
     """The figures of the training run: updates, medians over the steps, losses."""
-    t, s = r.trace, {}
+    t = r.trace
+    assert t is not None and r.run is not None     # called when there was a run
+    s: dict[str, Any] = {}
     S = len(t)
     s["steps"] = S
     s["loss_before"], s["loss_after"] = r.run["before"], r.run["after"]
@@ -97,7 +108,7 @@ def _summarize_run(r):
         s["run_shared_share"] = {out: nanmedian(share[:, k])
                                  for k, out in enumerate(t.output_names)
                                  if out in r.loss_outputs}
-        pairs = {}
+        pairs: dict[str, float] = {}
         for a, out_a in enumerate(t.output_names):
             for b in range(a + 1, len(t.output_names)):
                 values = t.shared_cosine[:, a, b]
@@ -115,16 +126,16 @@ def _summarize_run(r):
     return s
 
 
-def global_gradient_norms(trace):
+def global_gradient_norms(trace: Trace) -> Array:
     """(S,) norm of the whole gradient the optimizer received at each step (before any
     clipping), over the traced parameters."""
     with np.errstate(over="ignore", invalid="ignore"):
         return np.sqrt(np.sum(np.square(trace.total_grad_norm), axis=1))
 
 
-def _through_time_summary(static):
+def _through_time_summary(static: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per LSTM: |dL/dh| at the first and last valid step, their ratio, per-output curves."""
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for lstm, norms_t in static["through_time_total"].items():
         valid = _valid_steps(static["lstm_masks"].get(lstm), len(norms_t))
         first, last = norms_t[valid[0]], norms_t[valid[-1]]
@@ -134,14 +145,15 @@ def _through_time_summary(static):
     return out
 
 
-def shares(norms):
+def shares(norms: dict[str, float | None]) -> dict[str, float | None]:
     """``{k: v / Σ v}`` (None for all when the sum is 0)."""
     total = sum(v for v in norms.values() if v is not None and np.isfinite(v))
     return {k: (float(v / total) if total > 0 and v is not None else None)
             for k, v in norms.items()}
 
 
-def _pair_cosines(contributions, names):
+def _pair_cosines(contributions: dict[str, dict[str, Array]], names: list[str]
+                  ) -> dict[str, float | None]:
     """``{"a|b": cosine or None}`` for each pair of outputs (None where a gradient is 0)."""
     outs = list(contributions)
     if not names:
@@ -151,12 +163,12 @@ def _pair_cosines(contributions, names):
             for a in range(len(outs)) for b in range(a + 1, len(outs))}
 
 
-def _sample_totals(per_param):
+def _sample_totals(per_param: dict[str, Array]) -> Float64Array:
     """Per-sample norm over all parameters from ``{param: (N,) norms}``."""
     return np.sqrt(sum(np.square(v.astype(np.float64)) for v in per_param.values()))
 
 
-def _valid_steps(step_mask, T):
+def _valid_steps(step_mask: Array | None, T: int) -> list[int]:
     """Processing-order steps where some sample is valid (all steps without a mask)."""
     if step_mask is None:
         return [0, T - 1]
@@ -164,13 +176,13 @@ def _valid_steps(step_mask, T):
     return [int(valid[0]), int(valid[-1])] if valid.size else [0, T - 1]
 
 
-def nanmedian(values):
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else float("nan")
+def nanmedian(values: ArrayLike) -> float:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(np.median(finite)) if finite.size else float("nan")
 
 
-def nanmean(values):
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    return float(np.mean(values)) if values.size else float("nan")
+def nanmean(values: ArrayLike) -> float:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(np.mean(finite)) if finite.size else float("nan")

@@ -7,12 +7,23 @@ from each and whether its fix was verified), and the findings in full.
 """
 from __future__ import annotations
 
-from .findings import indent, run_or_static, where
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .findings import Finding, ReportFields, indent, run_or_static, where
+
+if TYPE_CHECKING:
+    from .loss_weights import LossWeightSuggestion
 
 __all__ = ["format_report", "causes_lines"]
 
 
-def causes_lines(r):
+class _Printed(ReportFields, Protocol):
+    """A report as the text reads it: its fields and the loss weights it suggests."""
+
+    loss_weight_suggestion: LossWeightSuggestion | None
+
+
+def causes_lines(r: ReportFields) -> list[str]:
     """The causes, most likely first: each with what follows from it and whether its fix was
     verified by retraining (nothing when there is at most one finding and no fix tried)."""
     roots = [f for f in r.findings if f.caused_by is None]
@@ -35,14 +46,14 @@ def causes_lines(r):
     return lines
 
 
-def _label(f):
+def _label(f: Finding) -> str:
     where = f.measured.get("lstm") or f.measured.get("output") or f.measured.get("layer")
     return f.code + (f" ({where})" if where else "")
 
 
-def _chains(r, cause):
+def _chains(r: ReportFields, cause: Finding) -> list[list[str]]:
     """The findings that follow from ``cause``, as chains ``[effect, effect of effect]``."""
-    out = []
+    out: list[list[str]] = []
     for effect in r.findings:
         if effect.cause is cause:
             deeper = _chains(r, effect)
@@ -50,13 +61,13 @@ def _chains(r, cause):
     return out
 
 
-def _loss_change(v):
+def _loss_change(v: dict[str, Any]) -> str:
     parts = [f"{o} {d['before']:.4g} -> {d['after']:.4g}"
              for o, d in v.get("outputs", {}).items() if d["targeted"]]
     return f" ({', '.join(parts)}, {v['on']})" if parts else ""
 
 
-def format_report(r):
+def format_report(r: _Printed) -> str:
     """The report as text (what ``str(report)`` returns)."""
     s = r.summary
     steps = s.get("steps", 0)
@@ -65,7 +76,7 @@ def format_report(r):
              f"  optimizer: {r.setup['optimizer']}"]
     if r.static is None:
         lines += ["", "Stopped before measuring gradients: mlstm refuses this data:",
-                  indent(r.stopped, "  "), ""]
+                  indent(r.stopped or "", "  "), ""]
         lines += causes_lines(r)
         lines += [f"Findings ({len(r.findings)}):"] + [indent(str(f), "  ") for f in r.findings]
         return "\n".join(lines)
@@ -125,7 +136,7 @@ def format_report(r):
     return "\n".join(lines)
 
 
-def _gradient_table(r):
+def _gradient_table(r: ReportFields) -> list[str]:
     """Rows: layers; columns: each output's gradient norm and its share of the layer's."""
     s = r.summary
     outs = [o for o in r.output_names if o in r.loss_outputs]
@@ -156,5 +167,5 @@ def _gradient_table(r):
     return lines
 
 
-def _n_samples(r):
+def _n_samples(r: ReportFields) -> int:
     return next(iter(r.data["targets"].values()))["samples"]

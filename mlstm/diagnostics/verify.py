@@ -22,15 +22,25 @@ their own: their cause's fix is.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
 import numpy as np
 
+from .._typing import Array
 from ..losses import reduce_output_loss
 from .measurements import EVAL_BATCH, evaluation_sets, run_copy
+
+if TYPE_CHECKING:
+    from ..losses import Loss
+    from ..model import Model
+    from .remedies import Remedy
+    from .report import DiagnosisReport
 
 __all__ = ["verify_findings", "try_remedy", "yardstick_losses"]
 
 
-def verify_findings(report, model, data, steps, batch_size, seed):
+def verify_findings(report: DiagnosisReport, model: Model, data: dict[str, Any], steps: int,
+                    batch_size: int, seed: int) -> DiagnosisReport:
     """Try every root finding's remedy; sets ``finding.verification`` in place.
 
     Parameters
@@ -44,7 +54,7 @@ def verify_findings(report, model, data, steps, batch_size, seed):
         user gave them (a refusal, ``accepted`` False); ``validation``: checked
         ``(xs, ys)`` or None.
     """
-    tried = {}
+    tried: dict[str, dict[str, Any]] = {}
     for finding in report.findings:
         remedy = finding.remedy
         if remedy is None or finding.caused_by is not None:
@@ -57,7 +67,8 @@ def verify_findings(report, model, data, steps, batch_size, seed):
     return report
 
 
-def try_remedy(report, model, remedy, data, steps, batch_size, seed):
+def try_remedy(report: DiagnosisReport, model: Model, remedy: Remedy, data: dict[str, Any],
+               steps: int, batch_size: int, seed: int) -> dict[str, Any]:
     """Retrain a copy with ``remedy``; the verification dict (see the module docstring)."""
     base = {"change": remedy.words, "steps": steps, "verified": False}
     if steps == 0:
@@ -79,7 +90,7 @@ def try_remedy(report, model, remedy, data, steps, batch_size, seed):
                       evaluation_sets(xs, ys, None, seed)["train"])
     fixed_x = prepared.transform_x(eval_x)
 
-    def measure(m):
+    def measure(m: Model) -> dict[str, dict[str, float]]:
         return {"yardstick": yardstick_losses(m, losses, fixed_x, eval_y, prepared.inverse,
                                               EVAL_BATCH)}
 
@@ -91,8 +102,9 @@ def try_remedy(report, model, remedy, data, steps, batch_size, seed):
         if from_start:
             before = {n: curves[n][0] for n in losses}
         else:
-            before = yardstick_losses(report.trained_model, losses, eval_x, eval_y, {},
-                                      EVAL_BATCH)
+            trained = report.trained_model
+            assert trained is not None          # not from_start: report.run trained it
+            before = yardstick_losses(trained, losses, eval_x, eval_y, {}, EVAL_BATCH)
     targeted = [n for n in (remedy.outputs or list(losses)) if n in losses]
     gain = _gain([(before[n], after[n]) for n in targeted])
     # Against another run, the fix must beat it by verify_gain; against its own start (the
@@ -109,7 +121,9 @@ def try_remedy(report, model, remedy, data, steps, batch_size, seed):
     return result
 
 
-def yardstick_losses(model, losses, xs, ys, inverse, batch_size):
+def yardstick_losses(model: Model, losses: dict[str, Loss], xs: Sequence[Array],
+                     ys: Sequence[Array], inverse: dict[str, Callable[[Array], Array]],
+                     batch_size: int) -> dict[str, float]:
     """``{output: unweighted loss}`` of ``model`` on ``(xs, ys)`` with ``losses`` (by output
     name), predictions mapped back through ``inverse[output]`` first; the loss is taken
     from the logits where the output is the activation the loss takes them from, as in
@@ -136,10 +150,10 @@ def yardstick_losses(model, losses, xs, ys, inverse, batch_size):
     return {n: v / N for n, v in sums.items()}
 
 
-def _gain(pairs):
+def _gain(pairs: Sequence[tuple[float, float]]) -> float | None:
     """Geometric mean of after/before over the targeted outputs (0 for a loss that was not
     finite before and is after; None when nothing can be compared)."""
-    ratios = []
+    ratios: list[float] = []
     for before, after in pairs:
         if not np.isfinite(after):
             ratios.append(np.inf)
@@ -160,11 +174,11 @@ def _gain(pairs):
     return float(np.exp(np.mean(np.log(ratios))))
 
 
-def _fmt(v):
+def _fmt(v: float) -> str:
     return f"{v:.4g}" if np.isfinite(v) else str(v)
 
 
-def _words(result, gain_needed):
+def _words(result: dict[str, Any], gain_needed: float) -> str:
     start = "its own loss at step 0" if result["from_start"] else "the run without it"
     parts = []
     for name, o in result["outputs"].items():

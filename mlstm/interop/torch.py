@@ -14,12 +14,19 @@ zero (any split gives the same numbers). The LSTM returned by :func:`lstm_to_tor
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+from .._typing import Array
+
+if TYPE_CHECKING:
+    from ..layers import LSTM
 
 __all__ = ["lstm_from_torch", "lstm_to_torch"]
 
 
-def _import_torch():
+def _import_torch() -> Any:
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -28,17 +35,17 @@ def _import_torch():
     return torch
 
 
-def _numpy(tensor):
+def _numpy(tensor: Any) -> Array:
     return tensor.detach().cpu().numpy()
 
 
-def _computes_keras_lstm(cls):
+def _computes_keras_lstm(cls: type) -> bool:
     """Whether the layer class itself declares Keras' LSTM as its counterpart (the cell
     torch.nn.LSTM computes too); a subclass that does not say so computes something else."""
     return vars(cls).get("keras_name") == "LSTM"
 
 
-def _lstm_class():
+def _lstm_class() -> type[LSTM]:
     """The registered mlstm layer class that computes Keras' (and torch's) LSTM."""
     from ..registry import LAYERS
 
@@ -50,7 +57,8 @@ def _lstm_class():
     return matches[0]
 
 
-def lstm_from_torch(module, name=None, return_sequences=True, return_state=False):
+def lstm_from_torch(module: Any, name: str | None = None, return_sequences: bool = True,
+                    return_state: bool = False) -> LSTM:
     """An mlstm :class:`~mlstm.LSTM` with the weights of a single-layer ``torch.nn.LSTM``.
 
     Parameters
@@ -94,7 +102,7 @@ def lstm_from_torch(module, name=None, return_sequences=True, return_state=False
     return layer
 
 
-def lstm_to_torch(layer):
+def lstm_to_torch(layer: LSTM) -> Any:
     """A ``torch.nn.LSTM`` (``batch_first=True``) with the weights of an mlstm LSTM layer.
 
     Parameters

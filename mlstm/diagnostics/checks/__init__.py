@@ -20,7 +20,9 @@ decided afterwards (:mod:`mlstm.diagnostics.causes`).
 """
 from __future__ import annotations
 
-from ..findings import SEVERITY_ORDER
+from typing import TYPE_CHECKING
+
+from ..findings import SEVERITY_ORDER, Finding
 from .classification import (check_categorical_on_one_unit, check_class_targets,
                              check_from_logits_on_activated, check_single_unit_softmax)
 from .data import (check_bce_targets, check_constant_inputs, check_input_scale,
@@ -32,6 +34,9 @@ from .gradients import (check_conflict, check_coverage, check_dead_relu, check_d
 from .outputs import check_switched_off
 from .training import (check_clipping, check_exploding, check_learning_rate, check_not_moving,
                        check_plateau)
+
+if TYPE_CHECKING:
+    from ..report import DiagnosisReport
 
 __all__ = ["run_checks", "CHECKS", "DATA_CHECKS"]
 
@@ -51,7 +56,7 @@ DATA_CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
                check_input_scale, check_target_scale)
 
 
-def run_checks(report):
+def run_checks(report: DiagnosisReport) -> list[Finding]:
     """Every check on ``report``, in order; the findings, errors first (the causes are
     ranked afterwards by :func:`mlstm.diagnostics.causes.rank_causes`).
 
@@ -59,7 +64,7 @@ def run_checks(report):
     -------
     list of Finding
     """
-    found = []
+    found: list[Finding] = []
     for check in (CHECKS if report.static is not None else DATA_CHECKS):
         found.extend(check(report, found))
     found.sort(key=lambda f: SEVERITY_ORDER[f.severity])

@@ -10,11 +10,17 @@ a list of :class:`~mlstm.diagnostics.findings.Finding`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ... import losses as losses_module
 from ..findings import Finding
 from ..remedies import Remedy
+
+if TYPE_CHECKING:
+    from ...losses import Loss
+    from ..report import DiagnosisReport
 
 __all__ = ["check_class_targets", "check_single_unit_softmax", "check_categorical_on_one_unit",
            "check_from_logits_on_activated"]
@@ -22,11 +28,11 @@ __all__ = ["check_class_targets", "check_single_unit_softmax", "check_categorica
 _CATEGORICAL = (losses_module.CategoricalCrossentropy, losses_module.SparseCategoricalCrossentropy)
 
 
-def _units(r, name):
+def _units(r: DiagnosisReport, name: str) -> int:
     return r.output_shapes[name][-1]
 
 
-def check_class_targets(r, found):
+def check_class_targets(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     """Class ids given to categorical cross-entropy, or one-hot rows to the sparse one."""
     out = []
     for name, loss in r.losses.items():
@@ -77,7 +83,7 @@ def check_class_targets(r, found):
     return out
 
 
-def _binary_remedy(r, name, key, words):
+def _binary_remedy(r: DiagnosisReport, name: str, key: str, words: str) -> Remedy:
     """The two-class fix: a sigmoid over the one unit, trained with binary cross-entropy."""
     layer = r.output_layers[name]
     change = {} if r.head_activations.get(name) == "sigmoid" else {layer: "sigmoid"}
@@ -85,14 +91,14 @@ def _binary_remedy(r, name, key, words):
                   losses={name: losses_module.BinaryCrossentropy()})
 
 
-def check_single_unit_softmax(r, found):
+def check_single_unit_softmax(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     for name, activation in r.head_activations.items():
         if activation != "softmax" or _units(r, name) != 1:
             continue
         layer = r.output_layers[name]
         norm = _layer_gradient(r, layer)
-        measured = {"output": name, "layer": layer}
+        measured: dict[str, Any] = {"output": name, "layer": layer}
         text = (f"Output {name!r} is a softmax over one unit: softmax(a) = e^a / e^a = 1 for "
                 "every input, so the prediction is the constant 1 and no gradient passes "
                 "back through it")
@@ -113,7 +119,7 @@ def check_single_unit_softmax(r, found):
     return out
 
 
-def check_categorical_on_one_unit(r, found):
+def check_categorical_on_one_unit(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     for name, loss in r.losses.items():
         if (not isinstance(loss, _CATEGORICAL) or _units(r, name) != 1
@@ -142,14 +148,15 @@ def check_categorical_on_one_unit(r, found):
     return out
 
 
-def check_from_logits_on_activated(r, found):
+def check_from_logits_on_activated(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     for name, loss in r.losses.items():
         activation = r.head_activations.get(name)
-        if not getattr(loss, "from_logits", False) or activation not in ("sigmoid", "softmax"):
+        if (loss is None or not getattr(loss, "from_logits", False)
+                or activation not in ("sigmoid", "softmax")):
             continue
         own = activation == getattr(loss, "logits_activation", None)
-        measured = {"output": name, "activation": activation, "loss": loss.name}
+        measured: dict[str, Any] = {"output": name, "activation": activation, "loss": loss.name}
         as_logits = _loss_on_probabilities_as_logits(r, name, loss)
         if own:
             text = (f"Output {name!r} is a {activation} of its logits, and its loss {loss.name} "
@@ -189,13 +196,14 @@ def check_from_logits_on_activated(r, found):
     return out
 
 
-def _options(loss):
+def _options(loss: Loss) -> dict[str, Any]:
     config = dict(loss.get_config())
     config.pop("name", None)
     return config
 
 
-def _loss_on_probabilities_as_logits(r, name, loss):
+def _loss_on_probabilities_as_logits(r: DiagnosisReport, name: str, loss: Loss
+                                     ) -> tuple[float, float] | None:
     """``(loss as trained, loss with the probabilities read as logits)`` on the batch."""
     if r.static is None:
         return None
@@ -209,7 +217,7 @@ def _loss_on_probabilities_as_logits(r, name, loss):
     return float(r.static["output_losses"][k]), wrong
 
 
-def _layer_gradient(r, layer):
+def _layer_gradient(r: DiagnosisReport, layer: str) -> float | None:
     """The norm of the total gradient on ``layer``'s weights on the batch (None without
     weights or measurements)."""
     if r.static is None:

@@ -8,6 +8,7 @@ of earlier checks, and returns a list of :class:`~mlstm.diagnostics.findings.Fin
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Collection
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from ... import losses as losses_module
 from ...ops.activations import sigmoid
 from ..findings import Finding
 from ..remedies import Remedy
+
+if TYPE_CHECKING:
+    from ..report import DiagnosisReport
 
 __all__ = ["check_nonfinite", "check_nothing_trainable", "check_bce_targets", "check_input_scale",
            "check_constant_inputs",
@@ -25,9 +29,9 @@ STANDARDIZE_INPUTS = Remedy("standardize-inputs", "every input feature standardi
                             "training data's mean and std", standardize_inputs=True)
 
 
-def input_scales(r, names=None):
+def input_scales(r: DiagnosisReport, names: Collection[str] | None = None) -> dict[str, float]:
     """``{input: largest per-feature scale sqrt(mean² + std²)}`` of the data as given."""
-    out = {}
+    out: dict[str, float] = {}
     for name, st in r.data["inputs"].items():
         if names is not None and name not in names:
             continue
@@ -37,7 +41,7 @@ def input_scales(r, names=None):
     return out
 
 
-def check_nonfinite(r, found):
+def check_nonfinite(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     where = []
     for name, stats in r.data["inputs"].items():
         if stats["nonfinite"]:
@@ -65,7 +69,7 @@ def check_nonfinite(r, found):
         where.append("the loss on all samples after training ("
                      + ", ".join(f"{k} {after[k]}" for k in bad_after) + ")")
     bad_steps = r.summary.get("run_nonfinite_steps", 0)
-    if bad_steps:
+    if bad_steps and r.trace is not None:       # counted over the run's trace
         first = int(np.argmax(r.trace.nonfinite)) + 1
         where.append(f"training: {bad_steps} of {len(r.trace)} steps (first at step {first})")
     if not where:
@@ -79,7 +83,7 @@ def check_nonfinite(r, found):
         {"where": where})]
 
 
-def check_nothing_trainable(r, found):
+def check_nothing_trainable(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     if r.trainable_names:
         return []
     frozen = list(r.param_shapes)
@@ -92,7 +96,7 @@ def check_nothing_trainable(r, found):
         {"frozen": frozen})]
 
 
-def check_bce_targets(r, found):
+def check_bce_targets(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     for name, loss in r.losses.items():
         if not isinstance(loss, losses_module.BinaryCrossentropy):
@@ -113,7 +117,7 @@ def check_bce_targets(r, found):
     return out
 
 
-def check_input_scale(r, found):
+def check_input_scale(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     features = []
     for name, st in r.data["inputs"].items():
         for j, (m, s) in enumerate(zip(st["mean"], st["std"])):
@@ -144,7 +148,7 @@ def check_input_scale(r, found):
         remedy=STANDARDIZE_INPUTS)]
 
 
-def check_constant_inputs(r, found):
+def check_constant_inputs(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     constant = {}
     for name, st in r.data["inputs"].items():
         std = np.asarray(st["std"])
@@ -176,7 +180,7 @@ def check_constant_inputs(r, found):
         why_not_tried="the data the inputs should hold is not known")]
 
 
-def check_target_scale(r, found):
+def check_target_scale(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     limit = r.thresholds["target_scale_max"]
     for name, loss in r.losses.items():
@@ -214,12 +218,13 @@ def check_target_scale(r, found):
     return out
 
 
-def check_mse_on_sigmoid(r, found):
+def check_mse_on_sigmoid(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     for name in r.sigmoid_heads:
         if (not isinstance(r.losses.get(name), losses_module.MeanSquaredError)
                 or name not in r.active_outputs):
             continue
+        assert r.static is not None                 # sigmoid_heads come from it
         p = sigmoid(r.static["head_logits"][name].astype(np.float64))
         attenuation = float(np.mean(p * (1 - p)))
         out.append(Finding(

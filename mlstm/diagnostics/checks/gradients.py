@@ -7,19 +7,25 @@ of earlier checks, and returns a list of :class:`~mlstm.diagnostics.findings.Fin
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ... import losses as losses_module
-from ..findings import Finding, before_after, run_or_static, when, where
+from ..findings import Finding, before_after, run_or_static, traced_steps, when, where
 from ..remedies import Remedy
 from .data import STANDARDIZE_INPUTS, input_scales
+
+if TYPE_CHECKING:
+    from ...losses import Loss
+    from ..report import DiagnosisReport
 
 __all__ = ["check_coverage", "check_no_gradient", "check_dominance", "check_conflict",
            "check_saturated_heads", "check_saturated_gates", "check_dead_relu",
            "check_vanishing", "standard_loss"]
 
 
-def standard_loss(r, name):
+def standard_loss(r: DiagnosisReport, name: str) -> str:
     """The built-in loss that fits output ``name``'s head: binary cross-entropy on a sigmoid,
     categorical cross-entropy on a softmax over several units, else mean squared error."""
     activation = r.head_activations.get(name)
@@ -30,11 +36,11 @@ def standard_loss(r, name):
     return "mse"
 
 
-def _built_in(loss):
+def _built_in(loss: Loss | None) -> bool:
     return type(loss) in set(losses_module.LOSSES.classes())
 
 
-def check_coverage(r, found):
+def check_coverage(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     limit = r.thresholds["min_coverage"]
     run_cov = r.summary.get("run_coverage", {})
@@ -50,7 +56,7 @@ def check_coverage(r, found):
         message = (f"The loss of output {name!r} sends gradient to only {cov['reached']} of "
                    f"{cov['batch']} samples of the batch ({100 * fraction:.0f}%)")
         if run_fraction is not None:
-            message += (f"; over the {len(r.trace)} training steps, {100 * run_fraction:.1f}% "
+            message += (f"; over the {traced_steps(r)} training steps, {100 * run_fraction:.1f}% "
                         "of each batch on average")
         message += (". The other samples' predictions do not change the loss, so the weights "
                     "learn from a small part of the data and the error on the rest stays.")
@@ -83,7 +89,8 @@ def check_coverage(r, found):
     return out
 
 
-def check_no_gradient(r, found):
+def check_no_gradient(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
+    assert r.static is not None                     # a check on the batch's measurements
     total = r.static["total"]
     dead = []
     for name in r.trainable_names:
@@ -97,7 +104,7 @@ def check_no_gradient(r, found):
     if not dead:
         return []
     traced = r.trace is not None and len(r.trace)
-    when = "on the batch" + (f" and at all {len(r.trace)} training steps" if traced else "")
+    when = "on the batch" + (f" and at all {traced_steps(r)} training steps" if traced else "")
     # parameters that only outputs switched off (no loss, or loss weight 0) depend on get no
     # gradient by the user's choice: named apart, and alone they are a warning
     active = set()
@@ -124,17 +131,17 @@ def check_no_gradient(r, found):
         {"parameters": dead, "switched_off_only": idle})]
 
 
-def check_dominance(r, found):
+def check_dominance(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     shares = run_or_static(r, "run_shared_share", "shared_share")
     shares = {k: v for k, v in shares.items() if v is not None and np.isfinite(v)
               and k in r.active_outputs}
     if len(shares) < 2:
         return []
-    top = max(shares, key=shares.get)
+    top = max(shares, key=shares.__getitem__)
     if shares[top] < r.thresholds["dominant_share"]:
         return []
     others = {k: v for k, v in shares.items() if k != top}
-    weakest = min(others, key=others.get)
+    weakest = min(others, key=others.__getitem__)
     factor = shares[top] / others[weakest] if others[weakest] > 0 else float("inf")
     return [Finding(
         "dominant_output", "warning", f"Output {top!r} dominates the shared weights",
@@ -148,7 +155,7 @@ def check_dominance(r, found):
         {"shares": shares, "dominant": top, "factor": factor}, remedy=_weights_remedy(r))]
 
 
-def _weights_remedy(r):
+def _weights_remedy(r: DiagnosisReport) -> Remedy | None:
     """Trying the suggested loss weights, aimed at the outputs whose weight they raise."""
     weights = r.suggested_loss_weights
     if not weights:
@@ -159,7 +166,7 @@ def _weights_remedy(r):
                   outputs=raised or None, loss_weights=weights)
 
 
-def _suggested(r):
+def _suggested(r: DiagnosisReport) -> str:
     """``"; suggested above: loss_weights={...}"`` from the report's suggestion, or ""."""
     weights = r.suggested_loss_weights
     if not weights:
@@ -168,7 +175,7 @@ def _suggested(r):
             + ", ".join(f"{o!r}: {w:.3g}" for o, w in weights.items()) + "}")
 
 
-def check_conflict(r, found):
+def check_conflict(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     cos = run_or_static(r, "run_shared_cosine", "shared_cosine")
     out = []
     for pair, value in cos.items():
@@ -191,11 +198,12 @@ def check_conflict(r, found):
     return out
 
 
-def check_saturated_heads(r, found):
+def check_saturated_heads(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     limit = r.thresholds["saturated_fraction"]
     for name, (before, after) in before_after(r, "head_saturation").items():
         wrong = _wrong_side(r.static, name)
+        assert wrong is not None            # the saturation is measured on sigmoid logits
         wrong_after = _wrong_side((r.run or {}).get("static"), name)
         # From the logits (binary cross-entropy on a sigmoid head) a confident right answer
         # is what training is for, and a wrong one still gets the gradient σ(x) - t: only
@@ -243,7 +251,7 @@ def check_saturated_heads(r, found):
     return out
 
 
-def _wrong_side(static, name):
+def _wrong_side(static: dict[str, Any] | None, name: str) -> float | None:
     """Fraction of the batch whose logit is beyond ±5 on the side of the wrong class."""
     if static is None or static["head_logits"].get(name) is None:
         return None
@@ -251,12 +259,12 @@ def _wrong_side(static, name):
     return float(np.mean((np.abs(logits) > 5) & ((logits > 0) != (t > 0.5))))
 
 
-def check_saturated_gates(r, found):
+def check_saturated_gates(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     limit = r.thresholds["saturated_fraction"]
     names = {"i": "input", "f": "forget", "c": "cell", "o": "output"}
     for lstm, (before, after) in before_after(r, "gate_saturation").items():
-        def worst(g):
+        def worst(g: str) -> float:
             values = [v for v in (before[g], None if after is None else after[g])
                       if v is not None and np.isfinite(v)]
             return max(values) if values else float("nan")
@@ -264,7 +272,7 @@ def check_saturated_gates(r, found):
         if not any(worst(g) > limit for g in before):
             continue
 
-        def listed(gates):
+        def listed(gates: dict[str, float]) -> str:
             return ", ".join(f"{names[g]} {100 * v:.0f}%" for g, v in gates.items()
                              if np.isfinite(v))
 
@@ -298,7 +306,7 @@ def check_saturated_gates(r, found):
     return out
 
 
-def check_dead_relu(r, found):
+def check_dead_relu(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     limit = r.thresholds["dead_unit_fraction"]
     after_all = r.summary.get("dead_units_after", {})
@@ -339,7 +347,7 @@ def check_dead_relu(r, found):
     return out
 
 
-def _horizon(norms, level=1e-3):
+def _horizon(norms: Any, level: float = 1e-3) -> int:
     """Steps, counted back from the last, over which |dL/dh| stays above ``level`` times its
     value at the last step."""
     norms = np.asarray(norms, dtype=np.float64)
@@ -349,7 +357,7 @@ def _horizon(norms, level=1e-3):
     return int(np.argmin(above[::-1])) if not above.all() else int(norms.size)
 
 
-def check_vanishing(r, found):
+def check_vanishing(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     after_all = r.summary.get("through_time_after", {})
     for lstm, tt in r.summary["through_time"].items():

@@ -16,28 +16,33 @@ list of :class:`~mlstm.diagnostics.findings.Finding`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable
+
 import numpy as np
 
 from ..findings import Finding
 from ..remedies import Remedy
 
+if TYPE_CHECKING:
+    from ..report import DiagnosisReport
+
 __all__ = ["check_switched_off"]
 
 
-def _switched_off(r):
+def _switched_off(r: DiagnosisReport) -> list[str]:
     return [o for o in r.output_names if r.losses[o] is None or r.loss_weights[o] == 0]
 
 
-def _reach(r, outputs):
+def _reach(r: DiagnosisReport, outputs: Iterable[str]) -> set[str]:
     """The layers whose weights the outputs ``outputs`` depend on (their own included)."""
-    layers = set()
+    layers: set[str] = set()
     for o in outputs:
         head = r.output_layers[o]
         layers |= {head} | r.upstream_of_layer.get(head, set())
     return layers
 
 
-def _median_ratio(r, layer):
+def _median_ratio(r: DiagnosisReport, layer: str) -> float | None:
     """Median |Δθ|/|θ| per step of ``layer``'s traced weights (None when not traced)."""
     ups = r.summary.get("updates", {})
     values = [u["median_ratio"] for p, u in ups.items() if p.split("/", 1)[0] == layer
@@ -45,7 +50,7 @@ def _median_ratio(r, layer):
     return max(values) if values else None
 
 
-def check_switched_off(r, found):
+def check_switched_off(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     out = []
     active = [o for o in r.output_names if r.losses[o] is not None and r.loss_weights[o] != 0]
     trained_by_others = _reach(r, active)

@@ -8,11 +8,16 @@ of earlier checks, and returns a list of :class:`~mlstm.diagnostics.findings.Fin
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Collection
+
 import numpy as np
 
-from ..findings import Finding
+from ..findings import Finding, traced_steps
 from ..remedies import Remedy
 from ..summary import nanmedian
+
+if TYPE_CHECKING:
+    from ..report import DiagnosisReport
 
 __all__ = ["check_learning_rate", "check_not_moving", "check_exploding", "check_clipping",
            "check_plateau", "USUAL_LEARNING_RATE", "suggested_learning_rate"]
@@ -31,7 +36,7 @@ USUAL_LEARNING_RATE = {"adam": (1e-3, 1e-4, 3e-3), "adamw": (1e-3, 1e-4, 3e-3),
 TARGET_RATIO = 1e-3
 
 
-def _usual_start(r):
+def _usual_start(r: DiagnosisReport) -> str:
     """``" (Adam's usual start is 0.001; usually 0.0001 to 0.003)"``, or "" when unknown."""
     name = str(r.setup.get("optimizer_name", "")).lower()
     if name not in USUAL_LEARNING_RATE:
@@ -42,7 +47,7 @@ def _usual_start(r):
             f"{high:g}{extra})")
 
 
-def suggested_learning_rate(r, median):
+def suggested_learning_rate(r: DiagnosisReport, median: float) -> float | None:
     """The learning rate that would bring the median update ratio to about 1e-3 (the
     ratio is proportional to the learning rate at the same weights), one significant
     digit; the optimizer's default when the learning rate is 0; None when unknown."""
@@ -59,19 +64,20 @@ def suggested_learning_rate(r, median):
     return float(f"{value:.0e}")
 
 
-def _lr_remedy(r, new_lr):
+def _lr_remedy(r: DiagnosisReport, new_lr: float | None) -> Remedy | None:
     if new_lr is None:
         return None
     return Remedy(f"learning-rate:{new_lr:g}", f"learning_rate={new_lr:g}",
                   optimizer={"learning_rate": new_lr})
 
 
-def _starved(found):
+def _starved(found: list[Finding]) -> set[str]:
     """Parameters an earlier finding already explains: those that received no gradient."""
     return {p for f in found if f.code == "no_gradient" for p in f.measured["parameters"]}
 
 
-def _weight_matrix_ratios(r, leave_out=()):
+def _weight_matrix_ratios(r: DiagnosisReport, leave_out: Collection[str] = ()
+                          ) -> dict[str, float]:
     """``{param: median |Δθ|/|θ|}`` for the traced weight matrices (biases start at 0),
     without the parameters ``leave_out``."""
     ups = r.summary.get("updates", {})
@@ -80,7 +86,7 @@ def _weight_matrix_ratios(r, leave_out=()):
             and p not in leave_out}
 
 
-def check_learning_rate(r, found):
+def check_learning_rate(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     # Weights that get no gradient do not move whatever the learning rate: leave them out,
     # no_gradient has named them.
     ratios = _weight_matrix_ratios(r, leave_out=_starved(found))
@@ -90,9 +96,9 @@ def check_learning_rate(r, found):
     # A run that diverges saturates what it blew up: those weights then stop moving while
     # their norm is huge, and the median over the whole run reads "too small". The first
     # fifth of the run, before that, tells.
-    early = [u["early_ratio"] for p, u in r.summary["updates"].items() if p in ratios
-             and np.isfinite(u["early_ratio"])]
-    early = float(np.median(early)) if early else median
+    early_ratios = [u["early_ratio"] for p, u in r.summary["updates"].items() if p in ratios
+                    and np.isfinite(u["early_ratio"])]
+    early = float(np.median(early_ratios)) if early_ratios else median
     diverged = median < r.thresholds["lr_large_ratio"] < early
     if diverged:
         median = early
@@ -102,7 +108,7 @@ def check_learning_rate(r, found):
         zero_lr = isinstance(lr, (int, float)) and lr == 0
         return [Finding(
             "learning_rate_too_small", "warning", "The weights do not move",
-            f"Over {len(r.trace)} steps no weight matrix moved at all (|Δθ| = 0 at every "
+            f"Over {traced_steps(r)} steps no weight matrix moved at all (|Δθ| = 0 at every "
             "step), though their gradient is not zero"
             + (": the learning rate is 0" if zero_lr else
                ": the updates are below the weights' floating-point resolution")
@@ -116,7 +122,7 @@ def check_learning_rate(r, found):
     if median < r.thresholds["lr_small_ratio"]:
         return [Finding(
             "learning_rate_too_small", "warning", "Updates too small for the weights' scale",
-            f"Over {len(r.trace)} steps the median update of a weight matrix is "
+            f"Over {traced_steps(r)} steps the median update of a weight matrix is "
             f"{median:.2g} of its norm per step (healthy: about 1e-3); at this pace the "
             f"weights change by 1% only after ~{0.01 / median:.0f} steps. "
             f"Optimizer: {optimizer}.",
@@ -127,7 +133,7 @@ def check_learning_rate(r, found):
     if median > r.thresholds["lr_large_ratio"]:
         return [Finding(
             "learning_rate_too_large", "warning", "Updates too large for the weights' scale",
-            f"Over {len(r.trace)} steps the median update of a weight matrix is "
+            f"Over {traced_steps(r)} steps the median update of a weight matrix is "
             f"{median:.2g} of its norm per step"
             + (" in the first fifth of the run" if diverged else "")
             + " (healthy: about 1e-3): each step rewrites a large part of the weights, so "
@@ -140,7 +146,7 @@ def check_learning_rate(r, found):
     return []
 
 
-def check_not_moving(r, found):
+def check_not_moving(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     ups = r.summary.get("updates")
     if not ups or any(f.code == "learning_rate_too_small" for f in found):
         return []
@@ -155,7 +161,7 @@ def check_not_moving(r, found):
     typical = float(np.median(moving)) if moving else float("nan")
     return [Finding(
         "not_moving", "warning", "Parameters that barely move",
-        f"Median update per step relative to the weight's norm, over {len(r.trace)} steps: "
+        f"Median update per step relative to the weight's norm, over {traced_steps(r)} steps: "
         f"{listed}; " + (f"the weight matrices typically move {typical:.1e} per step, and "
                          if moving else "")
         + "about 1e-3 is healthy.",
@@ -165,14 +171,14 @@ def check_not_moving(r, found):
         {"parameters": still, "typical_ratio": typical})]
 
 
-def _fifths(values):
+def _fifths(values: Any) -> tuple[float, float]:
     """Medians of the first and the last fifth of a series (nan-aware)."""
-    values = np.asarray(values, dtype=np.float64)
-    n = max(len(values) // 5, 1)
-    return nanmedian(values[:n]), nanmedian(values[-n:])
+    series = np.asarray(values, dtype=np.float64)
+    n = max(len(series) // 5, 1)
+    return nanmedian(series[:n]), nanmedian(series[-n:])
 
 
-def check_exploding(r, found):
+def check_exploding(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     norms = np.asarray(r.summary.get("gradient_norm_steps", []), dtype=np.float64)
     if norms.size < 10:
         return []
@@ -197,7 +203,7 @@ def check_exploding(r, found):
         remedy=_lr_remedy(r, new_lr))]
 
 
-def _clip(r):
+def _clip(r: DiagnosisReport) -> tuple[str, float] | None:
     """``(option, value)`` of the optimizer's norm clip, or None."""
     for option in ("global_clipnorm", "clipnorm"):
         value = r.optimizer_config.get(option)
@@ -206,7 +212,7 @@ def _clip(r):
     return None
 
 
-def check_clipping(r, found):
+def check_clipping(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     clip, trace = _clip(r), r.trace
     if clip is None or trace is None or len(trace) == 0:
         return []
@@ -234,7 +240,7 @@ def check_clipping(r, found):
         remedy=Remedy(f"clip:{new:g}", f"{option}={new:g}", optimizer={option: new}))]
 
 
-def check_plateau(r, found):
+def check_plateau(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     curves, baseline = r.summary.get("curves"), r.summary.get("baseline") or {}
     if not curves or r.summary.get("steps", 0) < 10 or len(curves["steps"]) < 3:
         return []

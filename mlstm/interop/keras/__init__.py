@@ -61,6 +61,10 @@ it; :mod:`mlstm.layers` implements the rest):
   cross-check on both sides: what is compared is the same configuration from the same
   weights.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .backend import import_keras as _import_keras
 from .backend import keras_dtype
 from .command_line import cli_main
@@ -72,8 +76,13 @@ from .layer_mapping import supported_keras_layers
 from .report import format_report
 from ... import model as _model_module
 
+if TYPE_CHECKING:
+    import os
 
-def _save_keras(model, path):
+    from ...model import Model
+
+
+def _save_keras(model: Model, path: str | os.PathLike[str]) -> None:
     """``model.save("m.keras")``: a Keras file through :func:`to_keras`."""
     to_keras(model).save(path)
 

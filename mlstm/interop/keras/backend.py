@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import tempfile
+from typing import Any, Iterator
 
 __all__ = ["import_keras", "import_tensorflow", "keras_dtype", "is_keras_model",
            "silence_tensorflow_logging"]
@@ -24,7 +25,7 @@ _NOTICE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\
                      r"|I\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] )")
 
 
-def import_keras():
+def import_keras() -> Any:
     """keras, imported with TensorFlow's start-up notices filtered out (see the module
     docstring); ImportError naming the extra to install when it is missing."""
     if sys.modules.get("keras") is None:      # absent, or blocked (None): import it
@@ -43,7 +44,7 @@ def import_keras():
 
 
 @contextlib.contextmanager
-def _stderr_notices_filtered(enabled=True):
+def _stderr_notices_filtered(enabled: bool = True) -> Iterator[None]:
     """Capture file descriptor 2 for the block, then write back all but absl's notices."""
     if not enabled:
         yield
@@ -65,14 +66,14 @@ def _stderr_notices_filtered(enabled=True):
                 os.write(2, "".join(kept).encode())
 
 
-def _flush_stderr():
+def _flush_stderr() -> None:
     try:
         sys.stderr.flush()
     except (AttributeError, ValueError):      # replaced or closed stderr
         pass
 
 
-def import_tensorflow():
+def import_tensorflow() -> tuple[Any, Any]:
     """(keras, tensorflow); RuntimeError when Keras runs on another backend."""
     keras = import_keras()
     if keras.backend.backend() != "tensorflow":
@@ -82,7 +83,7 @@ def import_tensorflow():
     return keras, tf
 
 
-def silence_tensorflow_logging():
+def silence_tensorflow_logging() -> None:
     """Only errors from TensorFlow's Python loggers (absl and ``tensorflow``): for the
     command line, whose output is the report. A library call leaves logging alone."""
     import logging
@@ -97,7 +98,7 @@ def silence_tensorflow_logging():
 
 
 @contextlib.contextmanager
-def keras_dtype(dtype):
+def keras_dtype(dtype: Any) -> Iterator[None]:
     """Run Keras in ``dtype`` for the block: ``floatx`` and the global dtype policy.
 
     Both are needed: Keras fixes its global dtype policy from ``floatx`` when the first
@@ -117,7 +118,7 @@ def keras_dtype(dtype):
         keras.config.set_dtype_policy(previous_policy)
 
 
-def is_keras_model(obj):
+def is_keras_model(obj: object) -> bool:
     """Whether ``obj`` is a keras.Model (without importing Keras when it is not loaded)."""
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(obj, keras.Model)

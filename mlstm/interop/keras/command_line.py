@@ -14,8 +14,14 @@ import json
 import os
 import sys
 import zipfile
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import numpy as np
+
+from ..._typing import Array
+
+if TYPE_CHECKING:
+    from ...model import Model
 
 __all__ = ["cli_main"]
 
@@ -27,16 +33,16 @@ class UserError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):          # argparse's usage errors, in one line too
+    def error(self, message: str) -> NoReturn:  # argparse's usage errors, in one line too
         _print_error(f"{message} (see {PROG} --help)")
         raise SystemExit(2)
 
 
-def _print_error(message):
+def _print_error(message: object) -> None:
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
-def _demo_pair(samples, seed):
+def _demo_pair(samples: int, seed: int) -> tuple[Model, list[Array], list[Array]]:
     from ...data import make_demo_data
     from ...demo import build_demo_model, compile_demo_model
 
@@ -45,7 +51,7 @@ def _demo_pair(samples, seed):
     return model, [data["x1"], data["x2"]], [data["y1"], data["y2"]]
 
 
-def _check_path(path, what, suffix, hint):
+def _check_path(path: str, what: str, suffix: str, hint: str) -> None:
     if not path.endswith(suffix):
         raise UserError(f"{what} must be a {suffix} file ({hint}), got {path!r}")
     if not os.path.isfile(path):
@@ -54,7 +60,7 @@ def _check_path(path, what, suffix, hint):
         raise UserError(f"{what} {path!r}: not readable (permission denied)")
 
 
-def _read_npz(path):
+def _read_npz(path: str) -> dict[str, Array]:
     """{name: array} of a .npz file (plain arrays only: allow_pickle=False)."""
     hint = "np.savez(path, x1=..., out1=...): arrays named after the model's inputs/outputs"
     if path.endswith(".npy"):
@@ -75,7 +81,7 @@ def _read_npz(path):
         raise UserError(f"cannot read DATA {path!r}: {exc}") from None
 
 
-def _pick(arrays, path, names, prefix):
+def _pick(arrays: dict[str, Array], path: str, names: list[str], prefix: str) -> list[Array]:
     if all(n in arrays for n in names):
         return [arrays[n] for n in names]
     if len(names) == 1 and prefix in arrays:
@@ -88,7 +94,7 @@ def _pick(arrays, path, names, prefix):
                     f"{sorted(arrays)}")
 
 
-def _load_keras(path):
+def _load_keras(path: str) -> Any:
     from .backend import import_keras
     from .importing import load_keras_model
 
@@ -104,7 +110,8 @@ def _load_keras(path):
                         f"{exc}") from None
 
 
-def _user_pair(model_path, data_path, samples):
+def _user_pair(model_path: str, data_path: str, samples: int | None
+               ) -> tuple[Any, list[Array], list[Array]]:
     """(Keras model, inputs, targets), all checked against each other."""
     from .importing import from_keras
 
@@ -129,7 +136,7 @@ def _user_pair(model_path, data_path, samples):
     return kmodel, xs, ys
 
 
-def _parser():
+def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Compare mlstm with Keras number by number: forward pass, per-output "
@@ -148,7 +155,7 @@ def _parser():
     return parser
 
 
-def cli_main(argv=None):
+def cli_main(argv: Sequence[str] | None = None) -> int:
     """``python -m mlstm crosscheck [MODEL.keras DATA.npz] [--steps N] [--json] ...``.
 
     Returns 0 when every comparison is within tolerance, 1 otherwise, 2 for a mistake in
@@ -166,6 +173,7 @@ def cli_main(argv=None):
     if args.steps < 0 or (args.samples is not None and args.samples <= 0):
         parser.error("--steps must be >= 0 and --samples > 0")
     try:
+        model: Any
         if args.model is None:
             model, x, y = _demo_pair(args.samples or 64, args.seed)
         else:

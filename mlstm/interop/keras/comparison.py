@@ -8,7 +8,11 @@ weights. The Keras side runs with ``floatx`` and the dtype policy set to the mod
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal, overload
+
 import numpy as np
+
+from ..._typing import Array
 
 from .backend import import_keras, import_tensorflow, is_keras_model, keras_dtype
 from .compile_settings import keras_compile_args
@@ -20,11 +24,16 @@ from .report import format_report
 
 __all__ = ["crosscheck", "DEFAULT_TOLERANCES"]
 
+if TYPE_CHECKING:
+    from ...diagnostics.diagnosis import ModelData
+    from ...model import Model
+
 #: dtype -> (rtol, atol) used by :func:`crosscheck` unless given.
-DEFAULT_TOLERANCES = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-9)}
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {"float32": (1e-4, 1e-5),
+                                                      "float64": (1e-9, 1e-9)}
 
 
-def _clone_keras(keras_model, zeroed=None):
+def _clone_keras(keras_model: Any, zeroed: list[str] | None = None) -> Any:
     """A compiled copy of a Keras model: same graph, weights, losses and optimizer config.
 
     Its dropout rates are set to 0 (:func:`zero_dropout_rates`; those changed are appended to
@@ -54,7 +63,7 @@ def _clone_keras(keras_model, zeroed=None):
     return twin
 
 
-def _pair(model, twin, zeroed):
+def _pair(model: Any, twin: Any, zeroed: list[str]) -> tuple[Model, Any, str]:
     """(mlstm model, Keras model): compiled copies with the same weights, Keras' dropout
     rates set to 0 (listed in ``zeroed``)."""
     from ...model import Model
@@ -89,9 +98,9 @@ def _pair(model, twin, zeroed):
                     f"{type(model).__name__}")
 
 
-def _weight_names(model, keras_model):
+def _weight_names(model: Model, keras_model: Any) -> dict[int, str]:
     """{id(Keras variable): "layer/weight"}, matched by layer name and Keras weight order."""
-    names = {}
+    names: dict[int, str] = {}
     for klayer in keras_model.layers:
         if not klayer.weights:
             continue
@@ -108,7 +117,8 @@ def _weight_names(model, keras_model):
     return names
 
 
-def _keras_output_losses(keras_model, ys, y_pred, output_names):
+def _keras_output_losses(keras_model: Any, ys: list[Array], y_pred: list[Any],
+                         output_names: list[str]) -> list[tuple[int, Any, float]]:
     """[(output index, unweighted loss, weight)] from Keras' own compiled loss objects."""
     flat = getattr(keras_model._compile_loss, "_flat_losses", None)
     if flat is None:
@@ -126,12 +136,31 @@ def _keras_output_losses(keras_model, ys, y_pred, output_names):
     return per
 
 
-def _keras_structure(arrays, single):
+def _keras_structure(arrays: list[Array], single: bool) -> Array | list[Array]:
     return arrays[0] if single else list(arrays)
 
 
-def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=None,
-               run_eagerly=None):
+@overload
+def crosscheck(model: Any, x: ModelData, y: ModelData, steps: int = ..., twin: Any = ...,
+               as_dict: Literal[False] = ..., rtol: float | None = ..., atol: float | None = ...,
+               run_eagerly: bool | None = ...) -> str: ...
+
+
+@overload
+def crosscheck(model: Any, x: ModelData, y: ModelData, steps: int = ..., twin: Any = ..., *,
+               as_dict: Literal[True], rtol: float | None = ..., atol: float | None = ...,
+               run_eagerly: bool | None = ...) -> dict[str, Any]: ...
+
+
+@overload
+def crosscheck(model: Any, x: ModelData, y: ModelData, steps: int = ..., twin: Any = ...,
+               as_dict: bool = ..., rtol: float | None = ..., atol: float | None = ...,
+               run_eagerly: bool | None = ...) -> str | dict[str, Any]: ...
+
+
+def crosscheck(model: Any, x: ModelData, y: ModelData, steps: int = 3, twin: Any = None,
+               as_dict: bool = False, rtol: float | None = None, atol: float | None = None,
+               run_eagerly: bool | None = None) -> str | dict[str, Any]:
     """Run ``model`` in mlstm and in Keras from the same weights and compare every number.
 
     Parameters
@@ -141,13 +170,13 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
         both sides are compiled copies with fresh optimizer state.
     x, y : array, list of arrays or dict by name
         One batch: inputs (N, T, D) per input and targets per output.
-    steps : int
+    steps : int, default 3
         Optimizer steps (``train_on_batch`` on ``(x, y)``) to compare.
     twin : keras.Model or mlstm.Model, optional
         The compiled counterpart in the other framework, when it cannot be translated
         (a custom loss written once in Keras and once in NumPy, for instance); its weights
         are replaced by ``model``'s (in a copy).
-    as_dict : bool
+    as_dict : bool, default False
         Return the report as a dict instead of a plain-text table.
     rtol, atol : float, optional
         Tolerances of the verdicts, ``|mlstm - keras| <= atol + rtol |keras|`` entrywise;
@@ -167,11 +196,37 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
         {param: diff}}], ``max_abs`` per section, ``ok``, ``dropout_rates_zeroed`` (the
         Keras dropout rates set to 0 for the training comparisons), and the settings. Each
         diff is ``{"max_abs", "max_rel", "ok"}``.
+
+    Raises
+    ------
+    TypeError
+        When ``model`` (or ``twin``) is neither an mlstm.Model nor a keras.Model.
+    ValueError
+        For ``steps`` below 0, an uncompiled model, or a model Keras and mlstm cannot share
+        (see :func:`from_keras` and :func:`to_keras`).
+
+    Examples
+    --------
+    Needs the ``keras`` extra (``tests/test_interop_examples.py`` runs it)::
+
+        import numpy as np
+        import mlstm
+        from mlstm.interop.keras import crosscheck
+
+        x = mlstm.Input(shape=(5, 3), name="x")
+        y = mlstm.Dense(1, name="y")(mlstm.LSTM(4, name="lstm")(x))
+        model = mlstm.Model(x, y)
+        model.compile(optimizer="adam", loss="mse")
+        rng = np.random.default_rng(0)
+        xs, ys = rng.normal(size=(8, 5, 3)), rng.normal(size=(8, 1))
+        print(crosscheck(model, xs, ys, steps=2, run_eagerly=True))     # the table
+        report = crosscheck(model, xs, ys, steps=2, as_dict=True, run_eagerly=True)
+        assert report["ok"], report["max_abs"]
     """
     keras, tf = import_tensorflow()
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    zeroed = []
+    zeroed: list[str] = []
     mine, theirs, started = _pair(model, twin, zeroed)
     if run_eagerly is not None:
         theirs.run_eagerly = bool(run_eagerly)
@@ -184,7 +239,7 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
     kx = _keras_structure(xs, mine._single_input)
     ky = _keras_structure(ys, mine._single_output)
 
-    report = {"started_as": started, "dtype": dtype, "rtol": rtol, "atol": atol,
+    report: dict[str, Any] = {"started_as": started, "dtype": dtype, "rtol": rtol, "atol": atol,
               "run_eagerly": bool(theirs.run_eagerly),
               "samples": int(xs[0].shape[0]), "steps": [], "keras": keras.__version__,
               "dropout_rates_zeroed": zeroed,
@@ -197,7 +252,8 @@ def crosscheck(model, x, y, steps=3, twin=None, as_dict=False, rtol=None, atol=N
     return report if as_dict else format_report(report)
 
 
-def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
+def _compare(mine: Model, theirs: Any, xs: list[Array], ys: list[Array], kx: Any, ky: Any,
+             steps: int, rtol: float, atol: float, report: dict[str, Any]) -> None:
     """Fill ``report`` with the comparisons of :func:`crosscheck`."""
     import tensorflow as tf
 
@@ -235,14 +291,14 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
     losses = {"total": _diff(result.total, float(total), rtol, atol, keep_values=True)}
     keras_per = {k: float(value) for k, value, _ in per}
     for k, name in enumerate(names):
-        if result.per_output[k] is not None or k in keras_per:
-            if result.per_output[k] is None or k not in keras_per:
+        mine_loss = result.per_output[k]
+        if mine_loss is not None or k in keras_per:
+            if mine_loss is None or k not in keras_per:
                 raise ValueError(f"output {name!r} has a loss in only one of the models")
-            losses[name] = _diff(result.per_output[k], keras_per[k], rtol, atol,
-                                 keep_values=True)
+            losses[name] = _diff(mine_loss, keras_per[k], rtol, atol, keep_values=True)
     report["loss"] = losses
 
-    def grad_table(mine_grads, keras_grads):
+    def grad_table(mine_grads: dict[str, Array], keras_grads: list[Any]) -> dict[str, Any]:
         table = {}
         for var, g in zip(trainable, keras_grads):
             name = var_names[id(var)]
@@ -262,9 +318,10 @@ def _compare(mine, theirs, xs, ys, kx, ky, steps, rtol, atol, report):
     for step in range(1, steps + 1):
         k_logs = theirs.train_on_batch(kx, ky, return_dict=True)
         m_logs = mine.train_on_batch(xs, ys, return_dict=True)
+        assert isinstance(m_logs, dict)         # return_dict=True
         step_losses = {key: _diff(m_logs[key], k_logs[key], rtol, atol, keep_values=True)
                        for key in m_logs if key.endswith("loss") and key in k_logs}
-        weights = {}
+        weights: dict[str, Any] = {}
         for klayer in theirs.layers:
             for var in klayer.weights:
                 name = var_names[id(var)]

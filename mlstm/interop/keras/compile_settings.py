@@ -23,8 +23,14 @@ Metrics
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING, Any, Callable
 
 from .backend import import_keras
+
+if TYPE_CHECKING:
+    from ...losses import Loss
+    from ...model import Model
+    from ...optimizers import Optimizer
 
 __all__ = ["loss_from_keras", "loss_to_keras", "optimizer_from_keras", "optimizer_to_keras",
            "metrics_from_keras", "metrics_to_keras", "keras_compile_args", "compile_like",
@@ -32,24 +38,24 @@ __all__ = ["loss_from_keras", "loss_to_keras", "optimizer_from_keras", "optimize
 
 
 # --------------------------------------------------------------------------- losses
-def _loss_classes():
+def _loss_classes() -> list[type[Loss]]:
     """Registered loss classes that declare a Keras class or function themselves."""
     from ...registry import LOSSES
     return [cls for cls in LOSSES.classes()
             if vars(cls).get("keras_name") or vars(cls).get("keras_function")]
 
 
-def _supported_losses():
+def _supported_losses() -> str:
     return ", ".join(f"{cls.keras_name or '-'} / {cls.keras_function or '-'}"
                      for cls in _loss_classes())
 
 
-def _parameters(cls):
+def _parameters(cls: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     return {name: p for name, p in inspect.signature(cls).parameters.items()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def loss_from_keras(spec, where):
+def loss_from_keras(spec: Any, where: str) -> Loss | None:
     """An mlstm loss for one Keras loss spec (a name, a Keras loss function or instance)."""
     keras = import_keras()
     if spec is None:
@@ -72,7 +78,7 @@ def loss_from_keras(spec, where):
                      "mlstm.losses.Loss subclass or a function)")
 
 
-def _loss_instance(cls, kloss, where):
+def _loss_instance(cls: type[Loss], kloss: Any, where: str) -> Loss:
     """``cls`` with the options of the Keras loss instance ``kloss``."""
     config = kloss.get_config()
     kind = type(kloss).__name__
@@ -81,7 +87,7 @@ def _loss_instance(cls, kloss, where):
                          f"{config.get('reduction')!r} is not supported (only "
                          "'sum_over_batch_size', Keras' default)")
     mine, theirs = _parameters(cls), _parameters(type(kloss))
-    options = {}
+    options: dict[str, Any] = {}
     for key, value in config.items():
         if key in ("name", "reduction", "dtype"):
             continue
@@ -96,7 +102,7 @@ def _loss_instance(cls, kloss, where):
     return cls(**options)
 
 
-def loss_to_keras(loss, where):
+def loss_to_keras(loss: Loss | None, where: str) -> Any:
     """The Keras loss instance for an mlstm loss (its class's ``keras_name``)."""
     keras = import_keras()
     if loss is None:
@@ -109,7 +115,7 @@ def loss_to_keras(loss, where):
                          "translation; call to_keras(model, compile=False) and compile the Keras "
                          "model with a Keras version of it")
     theirs, defaults = _parameters(kcls), _parameters(cls)
-    options = {}
+    options: dict[str, Any] = {}
     for key, value in loss.get_config().items():
         if key == "name":
             continue
@@ -123,7 +129,7 @@ def loss_to_keras(loss, where):
 
 
 # --------------------------------------------------------------------------- optimizers
-def _optimizer_classes():
+def _optimizer_classes() -> dict[str, type[Optimizer]]:
     """{Keras class name: mlstm optimizer class}: the registry once optimizers register
     themselves there, else mlstm.optimizers' Adam and SGD (named like Keras' classes)."""
     from ...registry import OPTIMIZERS
@@ -134,7 +140,7 @@ def _optimizer_classes():
     return {cls.__name__: cls for cls in classes}
 
 
-def optimizer_from_keras(optimizer):
+def optimizer_from_keras(optimizer: Any) -> Optimizer:
     """The mlstm optimizer with the Keras optimizer's configuration (fresh state): the one
     place that maps them is :func:`mlstm.optimizers.from_keras_object` (used by
     ``compile(optimizer=keras_object)`` too), which refuses by name what mlstm cannot map."""
@@ -145,7 +151,7 @@ def optimizer_from_keras(optimizer):
     return mapped
 
 
-def optimizer_to_keras(optimizer):
+def optimizer_to_keras(optimizer: Optimizer) -> Any:
     """The Keras optimizer with the mlstm optimizer's configuration (fresh state)."""
     keras = import_keras()
     cls = type(optimizer)
@@ -155,7 +161,7 @@ def optimizer_to_keras(optimizer):
         raise ValueError(f"optimizer {cls.__name__} has no Keras translation (mlstm's "
                          f"{', '.join(sorted(classes))} have)")
     theirs = _parameters(kcls)
-    options = {}
+    options: dict[str, Any] = {}
     for key, value in optimizer.get_config().items():
         if key == "name":
             continue
@@ -175,18 +181,18 @@ def optimizer_to_keras(optimizer):
 
 
 # --------------------------------------------------------------------------- metrics
-def _registered_metric(name):
+def _registered_metric(name: object) -> Callable[..., Any] | None:
     """The registered mlstm metric function called ``name`` (a name or alias), else None."""
     from ...registry import METRICS
     return METRICS.get(name) if isinstance(name, str) and name in METRICS else None
 
 
-def _is_accuracy(spec):
+def _is_accuracy(spec: object) -> bool:
     from ...metrics import ACCURACY_NAMES
     return isinstance(spec, str) and spec.lower() in ACCURACY_NAMES
 
 
-def _metric_refusal(where, label, why, advice):
+def _metric_refusal(where: str, label: str, why: str, advice: str) -> ValueError:
     from ...metrics import ACCURACY_NAMES
     from ...registry import METRICS
     supported = ", ".join(sorted(METRICS.names(aliases=True) + list(ACCURACY_NAMES)))
@@ -194,8 +200,9 @@ def _metric_refusal(where, label, why, advice):
                       f"{supported})")
 
 
-def _metric_from_keras(spec, where, advice="convert with compile=False and compile the "
-                                            "mlstm model with metrics mlstm has"):
+def _metric_from_keras(spec: Any, where: str,
+                       advice: str = "convert with compile=False and compile the "
+                                     "mlstm model with metrics mlstm has") -> str:
     """The name to compile mlstm with for one Keras metric spec: Keras' History key for it,
     which mlstm registers for the same metric. ValueError naming the metric otherwise."""
     keras = import_keras()
@@ -244,7 +251,7 @@ def _metric_from_keras(spec, where, advice="convert with compile=False and compi
     return key
 
 
-def metrics_from_keras(metrics, output_names):
+def metrics_from_keras(metrics: Any, output_names: list[str]) -> list[list[str]] | None:
     """Keras' compile ``metrics`` read as Keras 3.15 reads them, as one list of mlstm metric
     names per output (None when there are none).
 
@@ -255,6 +262,7 @@ def metrics_from_keras(metrics, output_names):
     n = len(output_names)
     if not metrics:
         return None
+    per_output: list[Any]
     if n == 1:
         per_output = [keras.tree.flatten(metrics)]
     elif isinstance(metrics, (list, tuple)) and len(metrics) == n:
@@ -272,11 +280,11 @@ def metrics_from_keras(metrics, output_names):
             for name, specs in zip(output_names, per_output)]
 
 
-def metrics_to_keras(model):
+def metrics_to_keras(model: Model) -> list[str] | list[list[str]] | None:
     """The mlstm ``model``'s metrics for Keras' compile: one output's list, or one list per
     output; None when there are none. ValueError naming a metric Keras has no twin for."""
     advice = "call to_keras(model, compile=False) and compile the Keras model yourself"
-    per_output = []
+    per_output: list[list[str]] = []
     for name, metrics in zip(model.output_names, model._metrics):
         keys = []
         for fn, key in metrics:
@@ -291,7 +299,7 @@ def metrics_to_keras(model):
 
 
 # --------------------------------------------------------------------------- compile
-def keras_compile_args(keras_model):
+def keras_compile_args(keras_model: Any) -> tuple[Any, Any]:
     """The loss and loss_weights the Keras model was compiled with (as given by the user)."""
     stored = getattr(keras_model, "_compile_config", None)
     config = getattr(stored, "config", None) or {}
@@ -299,13 +307,13 @@ def keras_compile_args(keras_model):
     return loss, config.get("loss_weights")
 
 
-def keras_compile_metrics(keras_model):
+def keras_compile_metrics(keras_model: Any) -> tuple[Any, Any]:
     """The metrics and weighted_metrics the Keras model was compiled with (as given)."""
     config = getattr(getattr(keras_model, "_compile_config", None), "config", None) or {}
     return config.get("metrics"), config.get("weighted_metrics")
 
 
-def compile_like(model, keras_model):
+def compile_like(model: Model, keras_model: Any) -> Model:
     """Compile the mlstm ``model`` with the Keras model's losses, loss weights, metrics and
     optimizer.
 
@@ -321,6 +329,7 @@ def compile_like(model, keras_model):
                          "convert with compile=False")
     if loss is None:
         raise ValueError(f"Keras model {keras_model.name!r} was compiled without a loss")
+    mloss: Any
     if isinstance(loss, dict):
         mloss = {name: loss_from_keras(spec, f"output {name!r}") for name, spec in loss.items()}
     elif isinstance(loss, (list, tuple)):
@@ -338,7 +347,7 @@ def compile_like(model, keras_model):
     return model
 
 
-def compile_keras_like(keras_model, model):
+def compile_keras_like(keras_model: Any, model: Model) -> Any:
     """Compile the Keras model with the mlstm ``model``'s losses, weights, metrics and
     optimizer."""
     losses = [loss_to_keras(loss, f"output {name!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from typing import TYPE_CHECKING, Any
 
 from .backend import import_keras
 from .compile_settings import compile_like
@@ -19,8 +20,12 @@ from .layer_mapping import copy_weights, layer_dtype, layer_from_keras, refusal
 
 __all__ = ["from_keras", "load_keras", "load_keras_model"]
 
+if TYPE_CHECKING:
+    from ...layers.base import Layer, SymbolicTensor
+    from ...model import Model
 
-def _input_from_keras(klayer, dtype=None):
+
+def _input_from_keras(klayer: Any, dtype: str | None = None) -> SymbolicTensor:
     """An mlstm Input like the Keras InputLayer, of ``dtype`` when given (the layers')."""
     from ...layers import Input
 
@@ -38,16 +43,16 @@ def _input_from_keras(klayer, dtype=None):
                  dtype=dtype or config["dtype"])
 
 
-def _keras_mask(tensor):
+def _keras_mask(tensor: Any) -> Any:
     return getattr(tensor, "_keras_mask", None)
 
 
-def _flatten(value):
+def _flatten(value: Any) -> list[Any]:
     return [t for v in value for t in _flatten(v)] if isinstance(value, (list, tuple)) \
         else [value]
 
 
-def _call_arguments(op, node):
+def _call_arguments(op: Any, node: Any) -> tuple[Any, dict[str, Any], Any]:
     """(first argument, {name: other tensor argument}, explicit mask) of a Keras call."""
     args, kwargs = list(node.arguments.args), dict(node.arguments.kwargs)
     kwargs.pop("training", None)
@@ -66,13 +71,14 @@ def _call_arguments(op, node):
     return args[0], kwargs, mask
 
 
-def _convert_graph(keras_model, dtype=None):
+def _convert_graph(keras_model: Any, dtype: str | None = None
+                   ) -> tuple[list[SymbolicTensor], list[SymbolicTensor]]:
     """mlstm tensors for the Keras model's inputs and outputs."""
     keras = import_keras()
-    layers = {}      # id(keras layer) -> mlstm layer (a shared layer is converted once)
-    produced = {}    # id(keras node) -> list of mlstm SymbolicTensor
+    layers: dict[int, Layer] = {}      # id(keras layer) -> mlstm layer (converted once)
+    produced: dict[int, list[SymbolicTensor]] = {}  # id(keras node) -> mlstm tensors
 
-    def convert(ktensor):
+    def convert(ktensor: Any) -> SymbolicTensor:
         history = getattr(ktensor, "_keras_history", None)
         if history is None:
             raise ValueError(f"Keras tensor {ktensor!r} has no producing layer")
@@ -91,14 +97,14 @@ def _convert_graph(keras_model, dtype=None):
                                  f"{says[out.has_mask]}; this graph is not supported")
         return out
 
-    def converted(value):
+    def converted(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             return [converted(v) for v in value]
         if not isinstance(value, keras.KerasTensor):
             raise TypeError(value)
         return convert(value)
 
-    def convert_node(op, node):
+    def convert_node(op: Any, node: Any) -> list[SymbolicTensor]:
         if isinstance(op, keras.layers.InputLayer):
             if type(op) is not keras.layers.InputLayer:
                 raise ValueError(f"Layer {op.name!r} is a custom InputLayer; not supported")
@@ -142,7 +148,7 @@ def _convert_graph(keras_model, dtype=None):
         return out if isinstance(out, list) else [out]
 
     outputs = [convert(t) for t in keras_model.outputs]
-    inputs = []
+    inputs: list[SymbolicTensor] = []
     for t in keras_model.inputs:
         op = t._keras_history[0]
         node = op._inbound_nodes[t._keras_history[1]]
@@ -152,7 +158,7 @@ def _convert_graph(keras_model, dtype=None):
     return inputs, outputs
 
 
-def _structure_is_single(keras_model, attr):
+def _structure_is_single(keras_model: Any, attr: str) -> bool:
     struct = getattr(keras_model, f"_{attr}_struct", None)
     if struct is None:
         return len(getattr(keras_model, attr)) == 1
@@ -164,12 +170,12 @@ def _structure_is_single(keras_model, attr):
     return not isinstance(struct, (list, tuple))
 
 
-def _is_functional(keras_model):
+def _is_functional(keras_model: Any) -> bool:
     from keras.src.models.functional import Functional
     return isinstance(keras_model, Functional)
 
 
-def from_keras(keras_model, compile=True):
+def from_keras(keras_model: Any, compile: bool = True) -> Model:
     """An :class:`mlstm.Model` with the Keras model's graph, layer names and weights.
 
     Parameters
@@ -178,20 +184,37 @@ def from_keras(keras_model, compile=True):
         Functional or Sequential (built), made of the Keras layers that registered mlstm
         layers declare as their ``keras_name`` (InputLayer, LSTM, Dense, Activation,
         Concatenate, Reshape, Masking among the built-ins).
-    compile : bool
+    compile : bool, default True
         When the Keras model is compiled, compile the mlstm model with the same losses,
         loss weights and optimizer configuration (see :func:`compile_like`).
 
     Returns
     -------
     mlstm.Model
+        With the same dtype as the Keras layers (float32 or float64).
 
     Raises
     ------
+    TypeError
+        When ``keras_model`` is not a ``keras.Model``.
     ValueError
         Naming the layer and the option that mlstm does not support (or the loss or
         optimizer setting, when compiling); an unsupported layer's error lists the
         supported Keras classes.
+
+    Examples
+    --------
+    Needs the ``keras`` extra (``tests/test_interop_examples.py`` runs it)::
+
+        import keras
+        from mlstm.interop.keras import from_keras
+
+        inp = keras.Input(shape=(5, 3), name="x")
+        out = keras.layers.Dense(1, name="y")(keras.layers.LSTM(4, name="lstm")(inp))
+        kmodel = keras.Model(inp, out)
+        kmodel.compile(optimizer="adam", loss="mse")
+        model = from_keras(kmodel)        # same layer names, weights and compile settings
+        assert [l.name for l in model.layers] == ["x", "lstm", "y"]
     """
     keras = import_keras()
     from ...model import Model
@@ -226,7 +249,8 @@ def from_keras(keras_model, compile=True):
     return model
 
 
-def load_keras(path, compile=True, custom_objects=None):
+def load_keras(path: str | os.PathLike[str], compile: bool = True,
+               custom_objects: dict[str, Any] | None = None) -> Model:
     """Load a ``.keras`` file as an :class:`mlstm.Model` (compile config included).
 
     Parameters
@@ -245,7 +269,8 @@ def load_keras(path, compile=True, custom_objects=None):
     return from_keras(load_keras_model(path, compile, custom_objects), compile=compile)
 
 
-def load_keras_model(path, compile=True, custom_objects=None):
+def load_keras_model(path: str, compile: bool = True,
+                     custom_objects: dict[str, Any] | None = None) -> Any:
     """keras.saving.load_model, without its warning about optimizer variables.
 
     A file saved before the optimizer was built holds 2 optimizer variables and Keras warns

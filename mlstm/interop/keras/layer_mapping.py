@@ -22,8 +22,12 @@ from __future__ import annotations
 import inspect
 import re
 import warnings
+from typing import TYPE_CHECKING, Any, Collection
 
 from .backend import import_keras
+
+if TYPE_CHECKING:
+    from ...layers import Layer
 
 __all__ = ["supported_keras_layers", "mlstm_layer_class", "layer_from_keras", "keras_layer",
            "layer_dtype", "refusal", "copy_weights", "zero_dropout_rates"]
@@ -32,32 +36,32 @@ __all__ = ["supported_keras_layers", "mlstm_layer_class", "layer_from_keras", "k
 ALWAYS_CARRIED = ("name", "trainable", "dtype")
 
 
-def _declared_keras_name(cls):
+def _declared_keras_name(cls: type) -> str | None:
     """The Keras class the mlstm class itself declares (not one inherited from a parent)."""
     return vars(cls).get("keras_name")
 
 
-def _layer_classes():
+def _layer_classes() -> list[type[Layer]]:
     from ...registry import LAYERS
     return [cls for cls in LAYERS.classes() if _declared_keras_name(cls)]
 
 
-def supported_keras_layers():
+def supported_keras_layers() -> list[str]:
     """Sorted names of the Keras layer classes mlstm converts (read from the registry)."""
-    return sorted({_declared_keras_name(cls) for cls in _layer_classes()})
+    return sorted({name for cls in _layer_classes() if (name := _declared_keras_name(cls))})
 
 
-def _supported_text():
+def _supported_text() -> str:
     return f"Supported Keras layers: {', '.join(supported_keras_layers())} (see docs/keras.md)"
 
 
-def refusal(layer, option, value, why=""):
+def refusal(layer: Any, option: str, value: object, why: str = "") -> ValueError:
     """ValueError naming the layer (Keras' or mlstm's) and the option it cannot carry."""
     return ValueError(f"{type(layer).__name__} {layer.name!r}: option {option}={value!r} is "
                       f"not supported by mlstm{': ' + why if why else ''} (see docs/keras.md)")
 
 
-def mlstm_layer_class(klayer):
+def mlstm_layer_class(klayer: Any) -> type[Layer]:
     """The registered mlstm class of a Keras layer; ValueError listing the supported ones."""
     from ...registry import LAYERS
 
@@ -77,7 +81,7 @@ def mlstm_layer_class(klayer):
     return matches[0]
 
 
-def layer_dtype(klayer):
+def layer_dtype(klayer: Any) -> str:
     """The Keras layer's compute dtype, float32 or float64 (refused otherwise)."""
     policy = klayer.dtype_policy
     if policy.compute_dtype != policy.variable_dtype or policy.compute_dtype not in (
@@ -86,18 +90,18 @@ def layer_dtype(klayer):
     return policy.compute_dtype
 
 
-def _accepts(cls, option):
+def _accepts(cls: Any, option: str) -> bool:
     """Whether ``cls(...)`` takes keyword ``option`` (by name or through ``**kwargs``)."""
     parameters = inspect.signature(cls).parameters.values()
     return any(p.name == option or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
-def _default(cls, option):
+def _default(cls: Any, option: str) -> Any:
     parameter = inspect.signature(cls).parameters.get(option)
     return None if parameter is None else parameter.default
 
 
-def _initializer_name(klayer, cls, option, spec):
+def _initializer_name(klayer: Any, cls: type[Layer], option: str, spec: Any) -> str:
     """mlstm initializer name for a serialized Keras initializer (with a warning, the mlstm
     default when mlstm has no such initializer: the weights are copied anyway)."""
     from ...initializers import INITIALIZERS
@@ -122,7 +126,8 @@ def _initializer_name(klayer, cls, option, spec):
     return default
 
 
-def _construct(cls, klayer, options, carried):
+def _construct(cls: type[Layer], klayer: Any, options: dict[str, Any],
+               carried: dict[str, Any]) -> Layer:
     """``cls(**options, **carried)``; when the mlstm constructor refuses, the refusal names
     the options it refuses (each tried alone beside the required ones)."""
     try:
@@ -133,7 +138,7 @@ def _construct(cls, klayer, options, carried):
     required = {k: v for k, v in options.items()
                 if parameters.get(k) is not None
                 and parameters[k].default is inspect.Parameter.empty}
-    culprits = []
+    culprits: list[str] = []
     for key, value in options.items():
         if key in required:
             continue
@@ -149,7 +154,7 @@ def _construct(cls, klayer, options, carried):
                      f"supported by mlstm: {error} (see docs/keras.md)") from None
 
 
-def layer_from_keras(klayer, set_by_wrapper=()):
+def layer_from_keras(klayer: Any, set_by_wrapper: Collection[str] = ()) -> Layer:
     """An unbuilt mlstm layer with the same options as the Keras layer ``klayer``.
 
     A wrapper's layers (``KerasOptions.wrapped``) are converted the same way and passed as
@@ -182,7 +187,7 @@ def layer_from_keras(klayer, set_by_wrapper=()):
             options[key] = _initializer_name(klayer, cls, key, config[key])
     for key, attribute in spec.wrapped.items():
         options[key] = layer_from_keras(getattr(klayer, attribute), spec.wrapped_ignored)
-    carried = {"name": klayer.name, "dtype": layer_dtype(klayer)}
+    carried: dict[str, Any] = {"name": klayer.name, "dtype": layer_dtype(klayer)}
     if "trainable" in inspect.signature(cls).parameters:
         carried["trainable"] = bool(klayer.trainable)
     layer = _construct(cls, klayer, options, carried)
@@ -190,7 +195,7 @@ def layer_from_keras(klayer, set_by_wrapper=()):
     return layer
 
 
-def keras_layer(layer):
+def keras_layer(layer: Layer) -> Any:
     """An unbuilt Keras layer with the options of the mlstm ``layer``, in its dtype."""
     keras = import_keras()
     cls = type(layer)
@@ -205,7 +210,7 @@ def keras_layer(layer):
     spec = cls.keras_options
     # The fixed values are passed too, so that Keras computes what mlstm does whatever its
     # own global settings (e.g. image_data_format) say.
-    kwargs = dict(spec.fixed, name=layer.name, dtype=layer.dtype)
+    kwargs: dict[str, Any] = dict(spec.fixed, name=layer.name, dtype=layer.dtype)
     if _accepts(kcls, "trainable"):       # SpatialDropout1D's constructor does not take it
         kwargs["trainable"] = layer.trainable
     for key, value in layer.get_config().items():
@@ -224,7 +229,7 @@ def keras_layer(layer):
     return kcls(**kwargs)
 
 
-def copy_weights(source, target):
+def copy_weights(source: Any, target: Any) -> None:
     """Set each layer of ``target`` that has weights from the layer of the same name in
     ``source``; either model may be mlstm's or Keras' (same layer names, same weight order)."""
     for layer in source.layers:
@@ -233,7 +238,7 @@ def copy_weights(source, target):
             target.get_layer(layer.name).set_weights(weights)
 
 
-def zero_dropout_rates(config):
+def zero_dropout_rates(config: dict[str, Any]) -> list[str]:
     """Set every dropout rate in a Keras model (or layer) config to 0, in place.
 
     The rates are the options the mlstm class of each layer declares as
@@ -242,9 +247,9 @@ def zero_dropout_rates(config):
     """
     from ...registry import LAYERS
 
-    zeroed = []
+    zeroed: list[str] = []
 
-    def walk(entry, owner=""):
+    def walk(entry: Any, owner: str = "") -> None:
         if not isinstance(entry, dict):
             return
         layer_config = entry.get("config")

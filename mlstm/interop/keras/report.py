@@ -1,19 +1,24 @@
 """The cross-check's verdicts and its plain-text table."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from ..._typing import ArrayLike
 
 __all__ = ["diff", "format_report"]
 
 
-def diff(mine, theirs, rtol, atol, keep_values=False):
+def diff(mine: ArrayLike, theirs: ArrayLike, rtol: float, atol: float,
+         keep_values: bool = False) -> dict[str, Any]:
     """max |Δ|, max relative |Δ| (relative to max(|keras|, atol)) and the allclose verdict."""
     a = np.asarray(mine, dtype=np.float64)
     b = np.asarray(theirs, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: mlstm {a.shape}, Keras {b.shape}")
     d = np.abs(a - b)
-    out = {"max_abs": float(d.max()) if d.size else 0.0,
+    out: dict[str, Any] = {"max_abs": float(d.max()) if d.size else 0.0,
            "max_rel": float((d / np.maximum(np.abs(b), atol)).max()) if d.size else 0.0,
            "ok": bool(np.all(d <= atol + rtol * np.abs(b)))}
     if keep_values:
@@ -21,7 +26,7 @@ def diff(mine, theirs, rtol, atol, keep_values=False):
     return out
 
 
-def format_report(report):
+def format_report(report: dict[str, Any]) -> str:
     """The plain-text table of a :func:`crosscheck` dict."""
     lines = [f"crosscheck: mlstm vs Keras {report['keras']} (TensorFlow {report['tensorflow']}), "
              f"{report['dtype']}, {report['samples']} samples, started as {report['started_as']}, "
@@ -37,11 +42,11 @@ def format_report(report):
     header = f"{'what':<26} {'name':<34} {'max |diff|':>11} {'max rel':>10}  ok"
     lines += [header, "-" * len(header)]
 
-    def row(what, name, d, extra=""):
+    def row(what: str, name: str, d: dict[str, Any], extra: str = "") -> None:
         lines.append(f"{what:<26} {name:<34} {d['max_abs']:>11.3e} {d['max_rel']:>10.3e}  "
                      f"{'yes' if d['ok'] else 'NO'}{extra}")
 
-    def values(d):
+    def values(d: dict[str, Any]) -> str:
         return f"  (mlstm {d['mlstm']:.8g}, keras {d['keras']:.8g})"
 
     for name, d in report.get("inference", {}).items():
