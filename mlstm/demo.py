@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from .data import make_demo_data
 from .initializers import set_random_seed
@@ -16,9 +16,6 @@ from .layers import LSTM, Dense, Input, concatenate
 from .model import Model
 from .optimizers import Adam
 from .training import History
-
-if TYPE_CHECKING:
-    from .layers.base import SymbolicTensor
 
 __all__ = ["build_demo_model", "compile_demo_model", "run_demo", "DEMO_LOSSES",
            "DEMO_LOSS_WEIGHTS"]
@@ -28,11 +25,6 @@ DEMO_LOSSES = ("mse", "binary_crossentropy")
 #: Their weights in the total loss.
 DEMO_LOSS_WEIGHTS = (0.7, 0.3)
 
-
-def _one(out: SymbolicTensor | list[SymbolicTensor]) -> SymbolicTensor:
-    """A layer call's output, for a call that has one (``Layer.__call__`` returns a list
-    for several, e.g. an LSTM with ``return_state``)."""
-    return cast("SymbolicTensor", out)
 
 
 def build_demo_model(timesteps: int = 20, features: Sequence[int] = (8, 8), units: int = 16,
@@ -46,10 +38,10 @@ def build_demo_model(timesteps: int = 20, features: Sequence[int] = (8, 8), unit
     set_random_seed(seed)
     x1 = Input(shape=(timesteps, features[0]), name="x1", dtype=dtype)
     x2 = Input(shape=(timesteps, features[1]), name="x2", dtype=dtype)
-    merged = concatenate([_one(LSTM(units, name="lstm_a")(x1)),
-                          _one(LSTM(units, name="lstm_b")(x2))], name="merged")
-    out1 = _one(Dense(outputs[0], name="out1")(merged))
-    out2 = _one(Dense(outputs[1], activation="sigmoid", name="out2")(merged))
+    merged = concatenate([LSTM(units, name="lstm_a")(x1),
+                          LSTM(units, name="lstm_b")(x2)], name="merged")
+    out1 = Dense(outputs[0], name="out1")(merged)
+    out2 = Dense(outputs[1], activation="sigmoid", name="out2")(merged)
     return Model(inputs=[x1, x2], outputs=[out1, out2], name="demo")
 
 

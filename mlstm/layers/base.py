@@ -203,7 +203,10 @@ class Layer:
 
     # ----------------------------------------------------------------- graph building
     def __call__(self, inputs: SymbolicTensor | Sequence[SymbolicTensor], **call_kwargs: Any
-                 ) -> SymbolicTensor | list[SymbolicTensor]:
+                 ) -> Any:
+        # Returns a SymbolicTensor, or a list of them when the call has several outputs (an
+        # LSTM with return_state). Typed Any, as Keras does: which one depends on options
+        # known only at run time, and a union would make every user narrow `LSTM(4)(x)`.
         # Any: checked just below to be SymbolicTensors (a user may pass anything)
         inputs_list: list[Any] = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         for k, t in enumerate(inputs_list):

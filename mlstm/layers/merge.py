@@ -109,6 +109,7 @@ class Concatenate(Layer):
 
 
 def concatenate(inputs: Sequence[SymbolicTensor], axis: int = -1, name: str | None = None
-                ) -> SymbolicTensor | list[SymbolicTensor]:
-    """Functional form: ``Concatenate(axis=axis, name=name)(inputs)``."""
-    return Concatenate(axis=axis, name=name)(inputs)
+                ) -> SymbolicTensor:
+    """Functional form: ``Concatenate(axis=axis, name=name)(inputs)``: one tensor."""
+    merged: SymbolicTensor = Concatenate(axis=axis, name=name)(inputs)
+    return merged

@@ -41,11 +41,6 @@ _LSTM_OPTIONS = ("units", "activation", "recurrent_activation", "use_bias", "ret
 
 
 
-def _one(out: SymbolicTensor | list[SymbolicTensor]) -> SymbolicTensor:
-    """A layer call's output, for a call that has one (``Layer.__call__`` returns a list
-    for several, e.g. an LSTM with ``return_state``)."""
-    return cast("SymbolicTensor", out)
-
 
 def _head_loss(name: str) -> Loss:
     if name == "mse":
@@ -88,7 +83,7 @@ def build_model(config: dict[str, Any], seed: int = 0,
         name = branch["name"]
         x = Input(shape=(T, branch["features"]), name=name, dtype=dtype)
         model_inputs.append(x)
-        h = _one(Masking(0.0, name=f"{name}_masking")(x)) if branch.get("masking") else x
+        h = Masking(0.0, name=f"{name}_masking")(x) if branch.get("masking") else x
         states = None
         for k, options in enumerate(branch["lstms"]):
             layer = LSTM(**{key: options[key] for key in _LSTM_OPTIONS},
@@ -114,13 +109,13 @@ def build_model(config: dict[str, Any], seed: int = 0,
                 out = cast("list[SymbolicTensor]", out)     # [output, h, c]
                 h, states = out[0], out[1:]
             else:
-                h, states = _one(out), None
+                h, states = out, None
         branch_outputs.append([h] + (list(states) if states is not None else []))
     sources: list[SymbolicTensor] = []
     for kind, members in _sources(config):
         tensors = [branch_outputs[b][i] for b, i in members]
         sources.append(tensors[0] if len(tensors) == 1
-                       else _one(concatenate(tensors, name=f"merged_{kind}")))
+                       else concatenate(tensors, name=f"merged_{kind}"))
     outputs: list[SymbolicTensor] = []
     head_losses: list[Loss] = []
     loss_weights: list[float] = []
@@ -133,14 +128,14 @@ def build_model(config: dict[str, Any], seed: int = 0,
         if head["loss"] == "bce_probabilities":
             # A Reshape after the sigmoid hides the logits: BCE then uses the clipped
             # probabilities (as Keras does when the sigmoid output is not the loss' input).
-            p = _one(Dense(head["units"], activation="sigmoid", name=f"{head['name']}_sigmoid",
-                           seed=next(seeds))(source))
+            p = Dense(head["units"], activation="sigmoid", name=f"{head['name']}_sigmoid",
+                           seed=next(seeds))(source)
             # a head's shape has no free axis (T is fixed): ints
             head_out = Reshape(cast("tuple[int, ...]", p.shape), name=head["name"])(p)
         else:
             head_out = Dense(head["units"], activation=head["activation"], name=head["name"],
                              seed=next(seeds))(source)
-        outputs.append(_one(head_out))
+        outputs.append(head_out)
         head_losses.append(_head_loss(head["loss"]))
         loss_weights.append(float(head.get("loss_weight", 1.0)))
     model = Model(model_inputs, outputs, name="drawn")

@@ -32,7 +32,7 @@ import numpy as np
 from ..ops.activations import activate, derivative_from_output
 from ..layers import LSTM, Dense, Input, Masking
 from ..model import Model
-from .builders import _one, randomize_weights
+from .builders import randomize_weights
 
 if TYPE_CHECKING:
     from .._typing import Array
@@ -174,8 +174,8 @@ def wrong_backward_case(bug: Bug | None, seed: int, batch: int = 2, timesteps: i
     """
     x_in = Input(shape=(timesteps, features), name="x", dtype="float64")
     h = LSTM(units, name=WRONG_LAYER, dtype="float64")(Masking(0.0, name="masking")(x_in))
-    heads = [_one(Dense(1, name="out1", dtype="float64")(h)),
-             _one(Dense(1, activation="sigmoid", name="out2", dtype="float64")(h))]
+    heads = [Dense(1, name="out1", dtype="float64")(h),
+             Dense(1, activation="sigmoid", name="out2", dtype="float64")(h)]
     model = Model(x_in, heads, name="wrong_backward_case")
     model.compile(optimizer="sgd", loss=["mse", "binary_crossentropy"], loss_weights=[0.7, 0.3])
     randomize_weights(model, seed)

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._typing import Array, ArrayLike, BoolArray, DTypeLike
+from .._typing import Array, ArrayLike, BoolArray, DTypeLike, IntArray
 
 from .finite import _describe_entries, _describe_nonfinite, _first_nonfinite, all_finite
 from .nonfinite import NonFiniteError, check_finite_weights, describe_nonfinite_entries
@@ -196,7 +196,7 @@ def check_masked_targets(model: Any, k: int, y_true: Array, mask: BoolArray | No
 
 
 # --------------------------------------------------------------------------- batches
-_BATCH_ROWS: contextvars.ContextVar[Sequence[int] | None] = contextvars.ContextVar(
+_BATCH_ROWS: contextvars.ContextVar[Sequence[int] | IntArray | None] = contextvars.ContextVar(
     "mlstm_batch_rows", default=None)
 
 
@@ -210,7 +210,7 @@ class batch_rows:
     thread and per context (a :class:`contextvars.ContextVar`).
     """
 
-    def __init__(self, rows: Sequence[int]) -> None:
+    def __init__(self, rows: Sequence[int] | IntArray) -> None:
         self.rows = rows
 
     def __enter__(self) -> batch_rows:

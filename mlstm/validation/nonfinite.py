@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._typing import Array, ArrayLike
+from .._typing import Array, ArrayLike, IntArray
 
 from .finite import _describe_entries, all_finite
 
@@ -119,7 +119,7 @@ class NonFiniteError(FloatingPointError):
         return cls({}, None, {}, {}, None, {}, [], iteration, updates=updates,
                    optimizer=optimizer)
 
-    def locate(self, epoch: int, step: int, batch_indices: Sequence[int]) -> None:
+    def locate(self, epoch: int, step: int, batch_indices: Sequence[int] | IntArray) -> None:
         """Record where ``fit`` was; map batch positions to indices in the training data."""
         self.epoch, self.step = int(epoch), int(step)
         self.samples = [int(batch_indices[k]) for k in self.samples]
