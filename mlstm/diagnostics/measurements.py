@@ -130,12 +130,12 @@ def static_measurements(model, xb, yb):
     passes = G.output_passes(model, tape, result)       # shared by the per-output figures
     extras = {}
     total = model.backward(tape, result.d_outputs, result.d_logits, extras=extras)
-    through_total = {
-        layer.name: np.linalg.norm(layer.time_step_grads(extras[layer.name]), axis=(1, 2))
-        for layer in model.layers
-        if layer.recurrent and layer.time_step_grads(extras.get(layer.name, {})) is not None}
-    lstm_masks = {node.layer.name: node.layer.step_mask(tape.caches[pos])
-                  for pos, node in enumerate(model.nodes) if node.layer.recurrent}
+    # per track: a recurrent layer, or one direction of a Bidirectional
+    through_total = {track: np.linalg.norm(g, axis=(1, 2))
+                     for layer in model.layers if layer.recurrent and layer.name in extras
+                     for track, g in G.time_step_tracks(layer, extras[layer.name]).items()}
+    lstm_masks = {track: m for pos, node in enumerate(model.nodes) if node.layer.recurrent
+                  for track, m in G.time_step_masks(node.layer, tape.caches[pos]).items()}
     contributions = {model.output_names[k]: grads for k, (grads, _) in passes.items()}
     return {
         "batch_size": xb[0].shape[0],
@@ -147,6 +147,7 @@ def static_measurements(model, xb, yb):
         "coverage": G.sample_coverage(model, result),
         "through_time": G.through_time_from_tape(model, tape, result, passes),
         "through_time_total": through_total,
+        "through_time_reversed": G.time_step_reversed(model),
         "lstm_masks": lstm_masks,
         "gates": G.gate_saturation(model, tape),
         "heads": G.head_saturation(model, tape),

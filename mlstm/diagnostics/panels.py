@@ -246,24 +246,31 @@ def through_time_panel(r):
         return None
     limit = r.thresholds["vanishing_ratio"]
 
+    reversed_ = r.static.get("through_time_reversed", {})
+
     def draw(ax, colors):
+        # x: the time step in the user's order, so that a Bidirectional's two directions
+        # share one axis; the gradient enters a forward track at the last step and a
+        # reversed one (the backward direction, go_backwards) at the first
         for k, (lstm, norms) in enumerate(before.items()):
             c = colors[(k + 3) % len(colors)]
+            back = reversed_.get(lstm, False)
+            label = lstm + (" (runs T-1 -> 0, drawn in time order)" if back else "")
             for series, ls, when in ((norms, ":", "at the current weights"),
                                      (after.get(lstm), "-", "after training")):
                 if series is None or not series[-1] > 0:
                     continue
-                back = np.arange(len(series))[::-1]        # steps before the last
+                steps = np.arange(len(series))
+                time = steps[::-1] if back else steps       # processing step -> time step
                 with np.errstate(divide="ignore"):
-                    ax.plot(back, series / series[-1], color=c, ls=ls, lw=1.6,
-                            label=f"{lstm} {when}")
+                    ax.plot(time, series / series[-1], color=c, ls=ls, lw=1.6,
+                            label=f"{label} {when}")
         ax.axhline(limit, color="gray", ls=":", lw=1)
         ax.text(0.02, limit, f"finding when the first step is below {limit:g}", va="bottom",
                 fontsize=7, color="gray", transform=ax.get_yaxis_transform())
         ax.set_yscale("log")
-        ax.invert_xaxis()
-        ax.set_xlabel("steps before the last one")
-        ax.set_ylabel("|dL/dh_t| ÷ |dL/dh| at the last step", fontsize=8)
+        ax.set_xlabel("time step t (the inputs' order)")
+        ax.set_ylabel("|dL/dh_t| ÷ |dL/dh| at the step the gradient enters", fontsize=8)
         ax.legend(fontsize=7, loc="best")
 
     return Panel("How much gradient reaches back through time", ("vanishing_gradient",), draw)

@@ -81,9 +81,13 @@ def format_report(r):
             else ""
         lines.append(f"  {o}: {cov['reached']} of {cov['batch']}{extra}")
     if s["through_time"]:
-        lines += ["", "Gradient through time, |dL/dh| at the first step / at the last step:"]
+        lines += ["", "Gradient through time, |dL/dh| at the first step / at the last step "
+                  "(in the order each layer or direction runs):"]
+        reversed_ = r.static.get("through_time_reversed", {}) if r.static else {}
         for lstm, tt in s["through_time"].items():
-            text = f"  {lstm}: {tt['ratio']:.2g} ({tt['steps']} steps) at the current weights"
+            order = " (runs from the last time step to the first)" if reversed_.get(lstm) else ""
+            text = (f"  {lstm}{order}: {tt['ratio']:.2g} ({tt['steps']} steps) at the current "
+                    "weights")
             after = s.get("through_time_after", {}).get(lstm)
             if after is not None:
                 text += f", {after['ratio']:.2g} after training"

@@ -230,21 +230,33 @@ class Bidirectional(Wrapper):
         return sum(layer.step_elements(batch_size) for layer in self.wrapped)
 
     # ----------------------------------------------------------------- questions asked
+    def _directions(self):
+        return (("forward", self.forward_layer), ("backward", self.backward_layer))
+
     def time_step_grads(self, extras):
-        """dL/dh per step of both directions, each in its own processing order, side by
-        side: (T, N, H_f + H_b) (step 0: the first step each direction ran)."""
-        parts = [layer.time_step_grads(extras[key]) if key in extras else None
-                 for layer, key in ((self.forward_layer, "forward"),
-                                    (self.backward_layer, "backward"))]
-        parts = [p for p in parts if p is not None]
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate(parts, axis=-1)
+        """dL/dh per step of each direction, ``{"forward": (T, N, H_f), "backward": (T, N,
+        H_b)}``, each in its own processing order (step 0: the first step it ran; for the
+        backward direction that is the last time step, see :meth:`time_step_reversed`); a
+        direction the backward pass did not reach is left out; None when neither was."""
+        parts = {direction: layer.time_step_grads(extras[direction])
+                 for direction, layer in self._directions() if direction in extras}
+        parts = {d: g for d, g in parts.items() if g is not None}
+        return parts or None
+
+    def time_step_directions(self):
+        return tuple(direction for direction, _ in self._directions())
+
+    def time_step_reversed(self, direction=None):
+        if direction not in ("forward", "backward"):
+            raise ValueError(f"{self._label}: direction must be 'forward' or 'backward', "
+                             f"got {direction!r}")
+        return dict(self._directions())[direction].time_step_reversed()
 
     def step_mask(self, cache):
-        return self.forward_layer.step_mask(cache["forward"])
+        """``{"forward": (T, N), "backward": (T, N)}`` valid steps, each in its direction's
+        processing order (None entries when every step is valid)."""
+        return {direction: layer.step_mask(cache[direction])
+                for direction, layer in self._directions()}
 
     def gate_saturation(self, cache, threshold):
         fractions = [(layer.gate_saturation(cache[key], threshold), layer.units)
