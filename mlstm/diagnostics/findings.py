@@ -34,6 +34,7 @@ THRESHOLDS = {
     "clip_active_fraction": 0.9,  # fraction of steps whose gradient the clip rescales
     "plateau_drop": 0.01,       # relative fall of the loss after the first tenth of the run
     "plateau_baseline": 0.95,   # loss over the loss of the best constant prediction
+    "batchnorm_min_values": 8,  # values behind a BatchNormalization's batch statistics
     "verify_gain": 0.05,
 }
 
@@ -44,7 +45,7 @@ FINDING_CODES = ("nonfinite", "nothing_trainable", "class_target_format", "singl
                  "conflicting_outputs", "switched_off_output", "saturated_head",
                  "saturated_gates", "dead_relu", "vanishing_gradient", "constant_inputs",
                  "input_scale", "target_scale", "mse_on_sigmoid", "from_logits_on_activated",
-                 "loss_plateau")
+                 "loss_plateau", "batchnorm_small_batch")
 SEVERITY_ORDER = {"error": 0, "warning": 1}
 
 

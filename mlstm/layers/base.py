@@ -47,11 +47,10 @@ answers "nothing special", and a layer overrides what it knows better:
 ``output_activation(i)``         the activation that produced output ``i`` from logits
 ``logits(cache, i)``             those logits (losses take logits from sigmoid heads)
 ``per_sample_grad_norms(...)``   a vectorized rule for per-sample gradient norms
-``time_step_grads(extras)``      dL/dh at every step, for "gradient through time" (per
-                                 direction: ``time_step_directions()``,
-                                 ``time_step_reversed(direction)``)
+``time_step_grads(extras)``      dL/dh at every step (``time_step_directions()``: per direction)
 ``step_mask(cache)``             which steps were valid, (T, N) in processing order
 ``gate_saturation(cache, thr)``  fraction of saturated gate pre-activations
+``batch_statistics_count(cache)``  values behind each feature's batch statistics (BatchNorm)
 ``activation_inputs(cache)``     every array each activation was applied to (kinks)
 ``describe_weight_entry(w, i)``  words for one entry of a weight (gate block, unit)
 ``gate_columns(w)``              the column blocks of a gated weight, for gate-order hints
@@ -370,28 +369,20 @@ class Layer:
         return None
 
     def time_step_grads(self, extras):
-        """dL/d(hidden state) at every step, (T, N, H) in processing order, or None.
-
-        A layer that runs several directions (Bidirectional) returns ``{direction: (T, N,
-        H_d)}``, each in its own processing order, and says which run backwards in time
-        (:meth:`time_step_reversed`).
-        """
+        """dL/dh at every step, (T, N, H) in processing order, or None; a layer with several
+        directions returns ``{direction: (T, N, H_d)}`` (:meth:`time_step_directions`)."""
         return None
 
     def time_step_directions(self):
-        """The names of the directions a recurrent layer runs, when it runs several
-        (Bidirectional: ``("forward", "backward")``); None for one."""
+        """``{direction: runs from the last step to the first}`` (Bidirectional), or None."""
         return None
 
-    def time_step_reversed(self, direction=None):
-        """Whether the processing order of ``direction`` (None: the layer's only one) runs
-        from the last time step to the first (Keras' ``go_backwards``)."""
-        return bool(getattr(self, "go_backwards", False))
-
     def step_mask(self, cache):
-        """Valid steps, bool (T, N) in processing order; None when every step is valid
-        (``{direction: (T, N) or None}`` for a layer whose :meth:`time_step_grads` has
-        directions)."""
+        """Valid steps (T, N) in processing order, per direction as time_step_grads; or None."""
+        return None
+
+    def batch_statistics_count(self, cache):
+        """Values behind each feature's batch statistics in the last pass, or None."""
         return None
 
     def gate_saturation(self, cache, threshold):

@@ -236,7 +236,7 @@ class Bidirectional(Wrapper):
     def time_step_grads(self, extras):
         """dL/dh per step of each direction, ``{"forward": (T, N, H_f), "backward": (T, N,
         H_b)}``, each in its own processing order (step 0: the first step it ran; for the
-        backward direction that is the last time step, see :meth:`time_step_reversed`); a
+        backward direction that is the last time step, see :meth:`time_step_directions`); a
         direction the backward pass did not reach is left out; None when neither was."""
         parts = {direction: layer.time_step_grads(extras[direction])
                  for direction, layer in self._directions() if direction in extras}
@@ -244,13 +244,9 @@ class Bidirectional(Wrapper):
         return parts or None
 
     def time_step_directions(self):
-        return tuple(direction for direction, _ in self._directions())
-
-    def time_step_reversed(self, direction=None):
-        if direction not in ("forward", "backward"):
-            raise ValueError(f"{self._label}: direction must be 'forward' or 'backward', "
-                             f"got {direction!r}")
-        return dict(self._directions())[direction].time_step_reversed()
+        """``{"forward": False, "backward": True}`` (by default): whether each direction
+        runs from the last time step to the first (its layer's ``go_backwards``)."""
+        return {direction: bool(layer.go_backwards) for direction, layer in self._directions()}
 
     def step_mask(self, cache):
         """``{"forward": (T, N), "backward": (T, N)}`` valid steps, each in its direction's

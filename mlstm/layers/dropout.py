@@ -21,7 +21,8 @@ from ..ops.dropout import dropout_backward, dropout_forward, dropout_mask
 from ..registry import register_layer
 from .base import KerasOptions, Layer, format_shape
 
-__all__ = ["Dropout", "SpatialDropout1D", "check_rate", "dropout_rates", "zero_dropout_rates"]
+__all__ = ["Dropout", "SpatialDropout1D", "check_rate", "dropout_rates", "set_dropout_rates",
+           "zero_dropout_rates"]
 
 
 def check_rate(layer, option, rate, allow_one=True):
@@ -51,6 +52,21 @@ def dropout_rates(layers: list[Layer]) -> dict[str, float]:
     return {f"{label}: {option}": float(getattr(layer, option))
             for top in layers for layer, option, label in _rate_holders(top)
             if getattr(layer, option, 0)}
+
+
+def set_dropout_rates(layers: list[Layer], rates: dict[str, float]) -> None:
+    """Set the dropout rates named as :func:`dropout_rates` names them (``{"layer:
+    option": rate}``), in place; ValueError for a name that is not a rate of ``layers`` or
+    a rate outside [0, 1)."""
+    holders = {f"{label}: {option}": (layer, option)
+               for top in layers for layer, option, label in _rate_holders(top)}
+    unknown = sorted(set(rates) - set(holders))
+    if unknown:
+        raise ValueError(f"no dropout rate {unknown} in these layers; they have "
+                         f"{sorted(holders)}")
+    for name, rate in rates.items():
+        layer, option = holders[name]
+        setattr(layer, option, check_rate(layer, option, rate, allow_one=False))
 
 
 def zero_dropout_rates(layers: list[Layer]) -> dict[str, float]:

@@ -253,14 +253,17 @@ def time_step_masks(layer, cache):
 def time_step_reversed(model):
     """``{track: bool}`` for every track of every recurrent layer of ``model``: True where
     the track's processing order runs from the last time step to the first (the backward
-    direction of a Bidirectional, an LSTM with ``go_backwards``)."""
+    direction of a Bidirectional, ``Layer.time_step_directions``; a layer with Keras'
+    ``go_backwards=True``)."""
     out = {}
     for layer in model.layers:
         if not layer.recurrent:
             continue
-        for track in track_names(layer):
-            direction = track[len(layer.name) + 1:] or None
-            out[track] = layer.time_step_reversed(direction)
+        directions = layer.time_step_directions()
+        if directions is None:
+            out[layer.name] = bool(getattr(layer, "go_backwards", False))
+        else:
+            out.update({f"{layer.name} {d}": bool(back) for d, back in directions.items()})
     return out
 
 
