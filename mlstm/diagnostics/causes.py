@@ -237,6 +237,9 @@ RULES = (
      lambda r, e, c: "the loss cannot fall while a BatchNormalization layer outputs beta "
      "whatever its input" if c.measured["count"] == 1 and not c.measured["last_batch_only"]
      else None),
+    ("loss_plateau", "dropout_underfits",
+     _always("with every dropout rate at 0 the same steps bring the training loss to "
+             "{c.measured[train_loss_zero]:.4g}")),
     ("loss_plateau", "no_gradient", _plateau_from("parameters get no gradient")),
     ("loss_plateau", "low_sample_coverage", _plateau_from("the loss reaches only part of the "
                                                           "batch")),
