@@ -368,7 +368,39 @@ def dead_units_panel(r):
     return Panel("Dead ReLU units", ("dead_relu",), draw)
 
 
+def dropout_panel(r):
+    """The total loss along the run at the model's dropout rates and at rate 0
+    (:mod:`mlstm.diagnostics.dropout`), over the loss of a constant prediction."""
+    zero = (getattr(r, "dropout", None) or {}).get("report")
+    curves = r.summary.get("curves")
+    zero_curves = zero.summary.get("curves") if zero is not None else None
+    if not curves or not zero_curves or len(curves["steps"]) < 2:
+        return None
+    base = (r.summary.get("baseline") or {}).get("total") or curves["train"]["total"][0] or 1.0
+    rates = ", ".join(f"{n}={v:g}" for n, v in r.dropout["rates"].items())
+
+    def draw(ax, colors):
+        for k, (name, words) in enumerate((("train", "training samples"),
+                                           ("validation", "validation data"))):
+            if name not in curves:
+                continue
+            for series, ls, when in ((curves, "-", "at the model's rates"),
+                                     (zero_curves, "--", "at rate 0")):
+                ax.plot(series["steps"], np.asarray(series[name]["total"]) / base,
+                        color=colors[(k + 6) % len(colors)], ls=ls, lw=1.6, marker="o", ms=3,
+                        label=f"{words}, {when}")
+        ax.axhline(1.0, color="gray", ls=":", lw=1)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("total loss ÷ loss of a\nconstant prediction", fontsize=8)
+        ax.text(0.98, 0.98, f"rates: {rates}", fontsize=7, color="gray", ha="right",
+                va="top", transform=ax.transAxes)
+        ax.legend(fontsize=7, loc="best")
+
+    return Panel("Dropout: the loss at the model's rates and with every rate at 0",
+                 ("dropout_underfits", "dropout_hides"), draw)
+
+
 #: Every panel maker, in the order used when no finding ranks them.
 PANELS = (loss_panel, share_panel, updates_panel, coverage_panel, saturation_panel,
           through_time_panel, input_scale_panel, target_scale_panel, gradient_norm_panel,
-          dead_units_panel)
+          dead_units_panel, dropout_panel)
