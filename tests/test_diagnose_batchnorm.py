@@ -28,7 +28,7 @@ def _data(N: int, seed: int = 0):
     return x, x[:, :1] * 2 + x[:, 1:2]
 
 
-def _finding(report, code="batchnorm_small_batch"):
+def _finding(report, code):
     found = [f for f in report.findings if f.code == code]
     assert len(found) == 1, report.codes
     return found[0]
@@ -39,7 +39,7 @@ def test_batches_of_one_sample_error_explains_no_gradient_and_the_fix_is_verifie
     x, y = _data(64)
     moving = {k: v.copy() for k, v in model.get_layer("bn").state.items()}
     report = mlstm.diagnose(model, x, y, steps=20, batch_size=1, verify=True)
-    f = _finding(report)
+    f = _finding(report, "batchnorm_small_batch")
     assert f.severity == "error"
     assert f.measured["count"] == 1 and not f.measured["last_batch_only"]
     assert "outputs beta whatever its input" in f.message
@@ -59,7 +59,7 @@ def test_batches_of_one_sample_error_explains_no_gradient_and_the_fix_is_verifie
 def test_a_last_batch_of_one_sample_is_found_with_an_even_batch_size():
     x, y = _data(65)
     report = mlstm.diagnose(_dense_model(), x, y, steps=20, batch_size=32)
-    f = _finding(report)
+    f = _finding(report, "batchnorm_small_batch")
     assert f.severity == "error" and f.measured["last_batch_only"]
     assert "the last batch of each epoch holds 1 sample (65 = 2 x 32 + 1; 6 of the run's 20 " \
            "steps)" in f.message
@@ -80,7 +80,7 @@ def test_few_valid_steps_of_a_masked_sequence_give_a_warning():
     x = rng.normal(size=(16, 6, 3))
     x[:, 2:] = 0.0                                  # two valid steps per sample
     report = mlstm.diagnose(model, x, rng.normal(size=(16, 1)), steps=4, batch_size=2)
-    f = _finding(report)
+    f = _finding(report, "batchnorm_small_batch")
     assert f.severity == "warning"
     assert f.measured["count"] == 4 and f.measured["per_sample"] == 2
     assert "1/sqrt(4) = 0.50" in f.message

@@ -19,6 +19,12 @@ from mlstm.data import make_demo_data
 from mlstm.layers.dropout import dropout_rates, zero_dropout_rates
 
 
+def _one(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert len(found) == 1, report.codes
+    return found[0]
+
+
 def _dead_relu_model(rate: float, x: np.ndarray) -> Model:
     """Dropout -> Dense(16, relu) whose biases keep every unit below 0 on all of ``x``
     (15% margin), -> Dense(1)."""
@@ -53,9 +59,7 @@ def test_dropout_hides_a_layer_that_is_dead_at_inference():
     # at the model's rates the masks wake some units: no no_gradient of its own
     assert "no_gradient" not in report.codes
     assert len(report.summary["dead_units"]["hidden"]["dead"]) < 16
-    hidden = [f for f in report.findings if f.code == "dropout_hides"]
-    assert len(hidden) == 1
-    f = hidden[0]
+    f = _one(report, "dropout_hides")
     assert f.severity == "error"
     assert f.measured["hidden"] == "no_gradient" and f.measured["cause"] == "dead_relu"
     assert set(f.measured["hidden_measured"]["parameters"]) >= {"hidden/kernel", "hidden/bias"}
@@ -96,9 +100,7 @@ def test_dropout_underfits_when_only_rate_zero_learns_and_halving_is_verified():
     val = _sequence_data(128, 1)
     report = mlstm.diagnose(_thinned_model(0.8), x, y, steps=40, batch_size=32,
                             validation_data=val, verify=True)
-    found = [f for f in report.findings if f.code == "dropout_underfits"]
-    assert len(found) == 1
-    f = found[0]
+    f = _one(report, "dropout_underfits")
     m = f.measured
     assert m["rates"] == {"lstm: dropout": 0.8, "drop: rate": 0.8}
     # measured: 1.82 at the rates, 0.277 at rate 0, 2.04 for a constant prediction

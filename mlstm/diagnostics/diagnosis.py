@@ -10,6 +10,11 @@ Two kinds of measurement (:mod:`mlstm.diagnostics.measurements`):
    changed): a :class:`~mlstm.measure.Trace` of every step's per-output gradients,
    updates and update-to-weight ratios, and the loss before and after.
 
+A model with dropout is measured with masks, as training draws them, and the whole
+diagnosis is repeated on a copy with every rate at 0 (:mod:`mlstm.diagnostics.dropout`);
+what changes becomes findings too. The measurements' training passes leave the model's
+moving statistics (BatchNormalization) as they were.
+
 The figures (:mod:`~mlstm.diagnostics.summary`) become findings
 (:mod:`~mlstm.diagnostics.checks`) when they cross a threshold (:data:`THRESHOLDS`, which
 can be overridden per call); each finding carries the figure that triggered it and a
