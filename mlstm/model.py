@@ -64,7 +64,8 @@ class Model(Graph, Trainer):
         Trainer.__init__(self)
 
     def summary(self, print_fn: Callable[[str], object] = print) -> None:
-        """Print a table of layers: type, output shapes, parameter counts and inputs."""
+        """Print a table of layers: type, output shapes, parameter counts and inputs, then the
+        total, trainable and non-trainable parameter counts (as Keras' ``summary``)."""
         rows = [("Layer (type)", "Output shape", "Param #", "Connected to")]
         for node in self.nodes:
             layer = node.layer
@@ -74,16 +75,24 @@ class Model(Graph, Trainer):
                          str(layer.count_params()), inbound))
         widths = [max(len(r[k]) for r in rows) for k in range(4)]
         line = "  ".join("{:<%d}" % w for w in widths)
-        total = self.count_params()
-        trainable = sum(l.count_params() for l in self.layers if l.trainable)
+        total, trainable = self.count_params(), self.count_trainable_params()
         print_fn(f'Model: "{self.name}"')
         print_fn(line.format(*rows[0]))
         print_fn("-" * (sum(widths) + 6))
         for r in rows[1:]:
             print_fn(line.format(*r))
         print_fn("-" * (sum(widths) + 6))
-        print_fn(f"Total params: {total}  (trainable: {trainable}, "
-                 f"non-trainable: {total - trainable})")
+        # Keras' three lines: state arrays (moving statistics) and the weights of
+        # non-trainable layers count as non-trainable
+        print_fn(f"Total params: {total}")
+        print_fn(f"Trainable params: {trainable}")
+        print_fn(f"Non-trainable params: {total - trainable}")
+
+    def count_trainable_params(self) -> int:
+        """Entries of the weights the optimizer updates: the parameters of trainable layers,
+        without their state arrays (BatchNormalization's moving statistics), as Keras'
+        ``summary`` counts "Trainable params"."""
+        return int(sum(p.size for p in self.trainable_params.values()))
 
     def clone(self, dtype: DTypeLike | None = None) -> Model:
         """A copy with the same graph, weights (cast to ``dtype``) and compile settings.

@@ -140,8 +140,9 @@ def test_directions_at_the_same_time_give_the_same_bits():
 def test_per_direction_measures():
     model, x, ys = _gradcheck_model("concat", True, False, masked=True, backward=True)
     through = mlstm.measure.gradient_through_time(model, x, ys)
-    norms = through["head0"]["bi"]
-    assert norms.shape == (4,) and np.all(np.isfinite(norms))
+    for direction in ("forward", "backward"):       # one track per direction
+        norms = through["head0"][f"bi {direction}"]
+        assert norms.shape == (4,) and np.all(np.isfinite(norms))
     per_sample = model.gradient_contributions(x, ys, per_sample=True)["head0"]
     assert per_sample["bi/forward_lstm/kernel"].shape == (3,)
     assert set(mlstm.measure.gradients.gate_saturation(model, model.forward([x]))["bi"]) == \

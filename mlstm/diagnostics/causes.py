@@ -189,6 +189,19 @@ def _no_gradient_from_constant_inputs(r: DiagnosisReport, effect: Finding, cause
             "their gradient is 0")
 
 
+def _no_gradient_from_batchnorm(r: DiagnosisReport, effect: Finding, cause: Finding) -> str | None:
+    if cause.measured["count"] != 1 or cause.measured["last_batch_only"]:
+        return None
+    layer = cause.measured["layer"]
+    behind = [p for p in effect.measured["parameters"]
+              if p.split("/", 1)[0] in r.upstream_of_layer.get(layer, set())
+              or p == f"{layer}/gamma"]
+    if not behind:
+        return None
+    return (f"{layer!r} normalizes each feature over one value, so its output is beta "
+            f"whatever its input, and no gradient passes back to {', '.join(behind)}")
+
+
 def _plateau_from(words: str) -> RuleTest:
     return lambda r, effect, cause: f"the loss cannot fall while {words.format(c=cause)}"
 
@@ -209,6 +222,7 @@ RULES: tuple[tuple[str, str, RuleTest], ...] = (
     ("dead_relu", "learning_rate_too_large", _dead_from_training),
     ("no_gradient", "dead_relu", _no_gradient_from_dead),
     ("no_gradient", "constant_inputs", _no_gradient_from_constant_inputs),
+    ("no_gradient", "batchnorm_small_batch", _no_gradient_from_batchnorm),
     ("conflicting_outputs", "constant_inputs",
      lambda r, e, c: "the inputs never change, so the outputs share nothing but biases"
      if c.measured["all"] else None),
@@ -228,6 +242,13 @@ RULES: tuple[tuple[str, str, RuleTest], ...] = (
     ("loss_plateau", "single_unit_softmax", _plateau_from("a head is a constant")),
     ("loss_plateau", "categorical_on_one_unit", _plateau_from("a head's loss is a constant")),
     ("loss_plateau", "dead_relu", _plateau_from("a ReLU layer is dead")),
+    ("loss_plateau", "batchnorm_small_batch",
+     lambda r, e, c: "the loss cannot fall while a BatchNormalization layer outputs beta "
+     "whatever its input" if c.measured["count"] == 1 and not c.measured["last_batch_only"]
+     else None),
+    ("loss_plateau", "dropout_underfits",
+     _always("with every dropout rate at 0 the same steps bring the training loss to "
+             "{c.measured[train_loss_zero]:.4g}")),
     ("loss_plateau", "no_gradient", _plateau_from("parameters get no gradient")),
     ("loss_plateau", "low_sample_coverage", _plateau_from("the loss reaches only part of the "
                                                           "batch")),

@@ -10,6 +10,11 @@ Two kinds of measurement (:mod:`mlstm.diagnostics.measurements`):
    changed): a :class:`~mlstm.measure.Trace` of every step's per-output gradients,
    updates and update-to-weight ratios, and the loss before and after.
 
+A model with dropout is measured with masks, as training draws them, and the whole
+diagnosis is repeated on a copy with every rate at 0 (:mod:`mlstm.diagnostics.dropout`);
+what changes becomes findings too. The measurements' training passes leave the model's
+moving statistics (BatchNormalization) as they were.
+
 The figures (:mod:`~mlstm.diagnostics.summary`) become findings
 (:mod:`~mlstm.diagnostics.checks`) when they cross a threshold (:data:`THRESHOLDS`, which
 can be overridden per call); each finding carries the figure that triggered it and a
@@ -33,6 +38,8 @@ from .._typing import Array, ArrayLike
 from ..model import Model
 from .causes import rank_causes
 from .checks import run_checks
+from .dropout import (at_rate_zero, dropout_summary, finding_differences, mask_stream,
+                      model_rates)
 from .findings import FINDING_CODES, THRESHOLDS, Finding
 from .loss_weights import TargetShares, check_target_shares
 from .measurements import data_measurements, named_arrays, static_measurements, training_run
@@ -153,22 +160,34 @@ def diagnose(model: Model, x: ModelData, y: ModelData, steps: int = 50, batch_si
     rng = np.random.default_rng(seed)
     batch = np.sort(rng.choice(N, size=min(batch_size, N), replace=False))
     x_batch, y_batch = [a[batch] for a in xs], [a[batch] for a in ys]
+    # dropout draws masks in the batch measurements as in training (a stream seeded by
+    # ``seed``); the whole diagnosis is repeated at rate 0 below
+    rates = model_rates(model)
     with np.errstate(over="ignore", invalid="ignore"):   # overflowing losses are reported
-        static = static_measurements(model, x_batch, y_batch)
+        static = static_measurements(model, x_batch, y_batch, rng=mask_stream(seed))
     # A copy of weights holding NaN/inf cannot be made (set_weights refuses them), and would
     # train nothing: the nonfinite finding names them, on the batch only.
-    trainable = steps and not any(data["nonfinite_weights"].values())
+    finite = not any(data["nonfinite_weights"].values())
+    trainable = steps and finite
     run = training_run(model, xs, ys, steps, batch_size, seed, val) if trainable else None
     if run:
         with np.errstate(over="ignore", invalid="ignore"):   # a diverged copy overflows
-            run["static"] = static_measurements(run["model"], x_batch, y_batch)
+            run["static"] = static_measurements(run["model"], x_batch, y_batch,
+                                                rng=mask_stream(seed))
 
     # Figures from diverged weights may be inf or nan: they are measured and reported (the
     # nonfinite finding), not warned about.
     with np.errstate(all="ignore"):
         report = DiagnosisReport(model, data, static, run, limits, target_shares=target)
+        if rates and finite:
+            zero = at_rate_zero(model, data, x_batch, y_batch, xs, ys, steps if run else 0,
+                                batch_size, seed, val, limits, target)
+            report.dropout = {"report": zero, "rates": rates}
+            report.summary["dropout"] = dropout_summary(report, zero, rates)
         report.findings = run_checks(report)
         rank_causes(report)
+        if report.dropout:
+            report.summary["dropout"].update(finding_differences(report, zero))
         if verify and (run is not None or not steps):   # steps=0: says it cannot
             verify_findings(report, model, {"xs": xs, "ys": ys, "validation": val}, steps,
                             batch_size, seed)

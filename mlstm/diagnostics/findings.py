@@ -41,6 +41,9 @@ THRESHOLDS: dict[str, float] = {
     "clip_active_fraction": 0.9,  # fraction of steps whose gradient the clip rescales
     "plateau_drop": 0.01,       # relative fall of the loss after the first tenth of the run
     "plateau_baseline": 0.95,   # loss over the loss of the best constant prediction
+    "batchnorm_min_values": 8,  # values behind a BatchNormalization's batch statistics
+    "dropout_underfit_ratio": 0.8,  # rate 0's training loss over a constant prediction's
+    "dropout_learned_fraction": 0.25,  # loss fall at the model's rates over that at rate 0
     "verify_gain": 0.05,
 }
 
@@ -51,7 +54,8 @@ FINDING_CODES = ("nonfinite", "nothing_trainable", "class_target_format", "singl
                  "conflicting_outputs", "switched_off_output", "saturated_head",
                  "saturated_gates", "dead_relu", "vanishing_gradient", "constant_inputs",
                  "input_scale", "target_scale", "mse_on_sigmoid", "from_logits_on_activated",
-                 "loss_plateau")
+                 "loss_plateau", "batchnorm_small_batch", "dropout_hides",
+                 "dropout_underfits")
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1}
 
 

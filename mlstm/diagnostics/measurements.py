@@ -33,7 +33,8 @@ Measure = Callable[["Model"], dict[str, dict[str, Any]]]
 __all__ = ["named_arrays", "data_measurements", "static_measurements", "training_run",
            "unweighted_shared_norms", "norm_over", "output_losses", "constant_prediction_losses",
            "checkpoint_steps", "Checkpoints", "StopAfter", "dead_units", "losses_on", "run_copy",
-           "EVAL_BATCH",
+           "EVAL_BATCH", "layer_states", "restore_states", "batch_statistics",
+           "run_batch_sizes",
            "evaluation_sets"]
 
 
@@ -135,21 +136,63 @@ def dead_units(model: Model, tape: Tape) -> dict[str, dict[str, Any]]:
     return out
 
 
-def static_measurements(model: Model, xb: Sequence[Array], yb: Sequence[Array]
-                        ) -> dict[str, Any]:
-    """Everything measured on one batch at the model's current weights."""
-    tape = model.forward(xb, training=True)
+def layer_states(model):
+    """A copy of every layer's non-trainable state (moving statistics)."""
+    return [(layer, {k: np.array(v, copy=True) for k, v in layer.state.items()})
+            for layer in model.layers]
+
+
+def restore_states(saved):
+    """Put back what :func:`layer_states` copied (in place: the arrays stay the layers')."""
+    for layer, state in saved:
+        for k, v in state.items():
+            layer.state[k][...] = v
+
+
+def batch_statistics(model, tape):
+    """``{layer: {"count": values per feature, "batch": N, "per_sample": count / N,
+    "moving_variance": median}}`` for every layer that normalized with statistics of the
+    batch in this training pass (``Layer.batch_statistics_count``: BatchNormalization);
+    the smallest count where a layer is called more than once."""
+    out = {}
+    N = tape.outputs[0].shape[0] if tape.outputs else 0
+    for pos, node in enumerate(model.nodes):
+        count = node.layer.batch_statistics_count(tape.caches[pos])
+        if count is None:
+            continue
+        name = node.layer.name
+        if name in out and out[name]["count"] <= count:
+            continue
+        variance = node.layer.state.get("moving_variance")
+        out[name] = {"count": int(count), "batch": int(N),
+                     "per_sample": count / N if N else float("nan"),
+                     "moving_variance": (float(np.median(variance)) if variance is not None
+                                         else None)}
+    return out
+
+
+def static_measurements(model, xb, yb, rng=None):
+    """Everything measured on one batch at the model's current weights.
+
+    The pass is a training pass (dropout draws masks from ``rng`` when given; batch
+    normalization uses the batch's statistics), but it leaves the model as it was: the
+    moving statistics that a training pass moves are put back.
+    """
+    saved = layer_states(model)
+    try:
+        tape = model.forward(xb, training=True, rng=rng)
+    finally:
+        restore_states(saved)
     result = model.loss_and_output_grads(tape, yb)
     passes = G.output_passes(model, tape, result)       # shared by the per-output figures
     extras: dict[str, Any] = {}
     total = model.backward(tape, result.d_outputs, result.d_logits, extras=extras)
-    through_total: dict[str, Array] = {}
-    for layer in model.layers:
-        step_grads = layer.time_step_grads(extras.get(layer.name, {})) if layer.recurrent else None
-        if step_grads is not None:
-            through_total[layer.name] = np.linalg.norm(step_grads, axis=(1, 2))
-    lstm_masks = {node.layer.name: node.layer.step_mask(tape.caches[pos])
-                  for pos, node in enumerate(model.nodes) if node.layer.recurrent}
+    # per track: a recurrent layer, or one direction of a Bidirectional
+    through_total = {track: np.linalg.norm(g, axis=(1, 2))
+                     for layer in model.layers if layer.recurrent and layer.name in extras
+                     for track, g in G.time_step_tracks(layer, extras[layer.name]).items()}
+    lstm_masks = {track: m for pos, node in enumerate(model.nodes) if node.layer.recurrent
+                  for track, m in G.time_step_masks(node.layer, tape.caches[pos]).items()}
     contributions = {model.output_names[k]: grads for k, (grads, _) in passes.items()}
     return {
         "batch_size": xb[0].shape[0],
@@ -161,10 +204,12 @@ def static_measurements(model: Model, xb: Sequence[Array], yb: Sequence[Array]
         "coverage": G.sample_coverage(model, result),
         "through_time": G.through_time_from_tape(model, tape, result, passes),
         "through_time_total": through_total,
+        "through_time_reversed": G.time_step_reversed(model),
         "lstm_masks": lstm_masks,
         "gates": G.gate_saturation(model, tape),
         "heads": G.head_saturation(model, tape),
         "relu": dead_units(model, tape),
+        "batch_statistics": batch_statistics(model, tape),
         "head_logits": {model.output_names[k]: model.output_logits(tape, k, "sigmoid")
                         for k in range(len(model.outputs))},
         "head_targets": {name: a for name, a in zip(model.output_names, yb)},
@@ -350,9 +395,19 @@ def run_copy(twin: Model, xs: Sequence[Array], ys: Sequence[Array], steps: int,
     return checkpoints, stopped
 
 
-def evaluation_sets(xs: Sequence[Array], ys: Sequence[Array],
-                    validation: tuple[list[Array], list[Array]] | None, seed: int,
-                    limit: int = 512) -> dict[str, tuple[list[Array], list[Array]]]:
+def run_batch_sizes(N, steps, batch_size):
+    """``{size: steps}``: how many of the run's ``steps`` use a batch of each size (fit
+    cuts each epoch of ``N`` samples into batches of ``batch_size`` and a last, smaller
+    one of ``N mod batch_size``)."""
+    sizes = [min(batch_size, N - start) for start in range(0, N, batch_size)]
+    out = {}
+    for step in range(steps):
+        size = sizes[step % len(sizes)]
+        out[size] = out.get(size, 0) + 1
+    return out
+
+
+def evaluation_sets(xs, ys, validation, seed, limit=512):
     """The fixed data the loss curves are measured on: the training data (a fixed random
     subset of ``limit`` samples when there are more) and the validation data, if any."""
     N = xs[0].shape[0]
@@ -381,4 +436,6 @@ def training_run(model: Model, xs: Sequence[Array], ys: Sequence[Array], steps: 
         after = twin.evaluate(xs, ys, batch_size=batch_size, return_dict=True)
     return {"trace": trace, "before": before, "after": after, "model": twin,
             "stopped": stopped, "curves": checkpoints.curves,
+            "batch_sizes": run_batch_sizes(xs[0].shape[0], steps, batch_size),
+            "samples": int(xs[0].shape[0]),
             "baseline": constant_prediction_losses(model, sets["train"][1])}

@@ -256,24 +256,31 @@ def through_time_panel(r: ReportFields) -> Panel | None:
         return None
     limit = r.thresholds["vanishing_ratio"]
 
-    def draw(ax: Any, colors: list[str]) -> None:
+    reversed_ = r.static.get("through_time_reversed", {})
+
+    def draw(ax, colors):
+        # x: the time step in the user's order, so that a Bidirectional's two directions
+        # share one axis; the gradient enters a forward track at the last step and a
+        # reversed one (the backward direction, go_backwards) at the first
         for k, (lstm, norms) in enumerate(before.items()):
             c = colors[(k + 3) % len(colors)]
+            back = reversed_.get(lstm, False)
+            label = lstm + (" (runs T-1 -> 0, drawn in time order)" if back else "")
             for series, ls, when in ((norms, ":", "at the current weights"),
                                      (after.get(lstm), "-", "after training")):
                 if series is None or not series[-1] > 0:
                     continue
-                back = np.arange(len(series))[::-1]        # steps before the last
+                steps = np.arange(len(series))
+                time = steps[::-1] if back else steps       # processing step -> time step
                 with np.errstate(divide="ignore"):
-                    ax.plot(back, series / series[-1], color=c, ls=ls, lw=1.6,
-                            label=f"{lstm} {when}")
+                    ax.plot(time, series / series[-1], color=c, ls=ls, lw=1.6,
+                            label=f"{label} {when}")
         ax.axhline(limit, color="gray", ls=":", lw=1)
         ax.text(0.02, limit, f"finding when the first step is below {limit:g}", va="bottom",
                 fontsize=7, color="gray", transform=ax.get_yaxis_transform())
         ax.set_yscale("log")
-        ax.invert_xaxis()
-        ax.set_xlabel("steps before the last one")
-        ax.set_ylabel("|dL/dh_t| ÷ |dL/dh| at the last step", fontsize=8)
+        ax.set_xlabel("time step t (the inputs' order)")
+        ax.set_ylabel("|dL/dh_t| ÷ |dL/dh| at the step the gradient enters", fontsize=8)
         ax.legend(fontsize=7, loc="best")
 
     return Panel("How much gradient reaches back through time", ("vanishing_gradient",), draw)
@@ -372,8 +379,39 @@ def dead_units_panel(r: ReportFields) -> Panel | None:
     return Panel("Dead ReLU units", ("dead_relu",), draw)
 
 
+def dropout_panel(r):
+    """The total loss along the run at the model's dropout rates and at rate 0
+    (:mod:`mlstm.diagnostics.dropout`), over the loss of a constant prediction."""
+    zero = (getattr(r, "dropout", None) or {}).get("report")
+    curves = r.summary.get("curves")
+    zero_curves = zero.summary.get("curves") if zero is not None else None
+    if not curves or not zero_curves or len(curves["steps"]) < 2:
+        return None
+    base = (r.summary.get("baseline") or {}).get("total") or curves["train"]["total"][0] or 1.0
+    rates = ", ".join(f"{n}={v:g}" for n, v in r.dropout["rates"].items())
+
+    def draw(ax, colors):
+        for k, (name, words) in enumerate((("train", "training samples"),
+                                           ("validation", "validation data"))):
+            if name not in curves:
+                continue
+            for series, ls, when in ((curves, "-", "at the model's rates"),
+                                     (zero_curves, "--", "at rate 0")):
+                ax.plot(series["steps"], np.asarray(series[name]["total"]) / base,
+                        color=colors[(k + 6) % len(colors)], ls=ls, lw=1.6, marker="o", ms=3,
+                        label=f"{words}, {when}")
+        ax.axhline(1.0, color="gray", ls=":", lw=1)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("total loss ÷ loss of a\nconstant prediction", fontsize=8)
+        ax.text(0.98, 0.98, f"rates: {rates}", fontsize=7, color="gray", ha="right",
+                va="top", transform=ax.transAxes)
+        ax.legend(fontsize=7, loc="best")
+
+    return Panel("Dropout: the loss at the model's rates and with every rate at 0",
+                 ("dropout_underfits", "dropout_hides"), draw)
+
+
 #: Every panel maker, in the order used when no finding ranks them.
-PANELS: tuple[Callable[[ReportFields], Panel | None], ...] = (
-    loss_panel, share_panel, updates_panel, coverage_panel, saturation_panel,
-    through_time_panel, input_scale_panel, target_scale_panel, gradient_norm_panel,
-    dead_units_panel)
+PANELS = (loss_panel, share_panel, updates_panel, coverage_panel, saturation_panel,
+          through_time_panel, input_scale_panel, target_scale_panel, gradient_norm_panel,
+          dead_units_panel, dropout_panel)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .._typing import Array, ArrayLike, Float64Array
+from ..layers.dropout import set_dropout_rates
 
 if TYPE_CHECKING:
     from ..losses import Loss
@@ -72,6 +73,10 @@ class Remedy:
         A new activation for these layers (their config's ``activation``).
     zero_biases : dict "layer/bias" -> list of int, optional
         Set these entries of a bias to 0 (units a large negative bias killed).
+    batch_size : int, optional
+        Retrain with batches of this size (the same number of steps).
+    dropout_rates : dict "layer: option" -> float, optional
+        New dropout rates, named as :func:`mlstm.layers.dropout.dropout_rates` names them.
     from_start : bool
         The setup cannot train as it is (mlstm refused its data, or it cannot learn): the
         fix is verified by its own run, its loss at the end against its loss at the start.
@@ -84,7 +89,8 @@ class Remedy:
                  standardize_targets: Iterable[str] = (),
                  activations: dict[str, str] | None = None,
                  zero_biases: dict[str, list[int]] | None = None,
-                 from_start: bool = False) -> None:
+                 from_start: bool = False, batch_size: int | None = None,
+                 dropout_rates: dict[str, Any] | None = None) -> None:
         self.key, self.words, self.outputs = key, words, outputs
         self.losses = dict(losses or {})
         self.loss_weights = dict(loss_weights or {})
@@ -94,6 +100,8 @@ class Remedy:
         self.activations = dict(activations or {})
         self.zero_biases = dict(zero_biases or {})
         self.from_start = bool(from_start)
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.dropout_rates = dict(dropout_rates or {})
 
     def build(self, model: Model) -> Model:
         """A compiled copy of ``model`` (same weights, optimizer state when it keeps the
@@ -112,6 +120,8 @@ class Remedy:
         for name, units in self.zero_biases.items():
             layer_name, weight = name.split("/", 1)
             twin.get_layer(layer_name).params[weight][units] = 0
+        if self.dropout_rates:
+            set_dropout_rates(twin.layers, self.dropout_rates)
         losses = [self.losses.get(n, loss) for n, loss in zip(model.output_names, model._losses)]
         weights = [self.loss_weights.get(n, w) for n, w in zip(model.output_names,
                                                                 model._loss_weights)]

@@ -123,7 +123,7 @@ def _first_cosine(report: DiagnosisReport) -> float:
 def _lstm_ratio(report: DiagnosisReport) -> float:
     ups = report.summary.get("updates", {})
     values = [u["median_ratio"] for p, u in ups.items() if p.endswith("/kernel")
-              and p.split("/")[0] in report.summary["through_time"]]
+              and p.split("/")[0] in {t.split(" ")[0] for t in report.summary["through_time"]}]
     return float(np.median(values)) if values else float("nan")
 
 

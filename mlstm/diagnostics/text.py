@@ -92,9 +92,13 @@ def format_report(r: _Printed) -> str:
             else ""
         lines.append(f"  {o}: {cov['reached']} of {cov['batch']}{extra}")
     if s["through_time"]:
-        lines += ["", "Gradient through time, |dL/dh| at the first step / at the last step:"]
+        lines += ["", "Gradient through time, |dL/dh| at the first step / at the last step "
+                  "(in the order each layer or direction runs):"]
+        reversed_ = r.static.get("through_time_reversed", {}) if r.static else {}
         for lstm, tt in s["through_time"].items():
-            text = f"  {lstm}: {tt['ratio']:.2g} ({tt['steps']} steps) at the current weights"
+            order = " (runs from the last time step to the first)" if reversed_.get(lstm) else ""
+            text = (f"  {lstm}{order}: {tt['ratio']:.2g} ({tt['steps']} steps) at the current "
+                    "weights")
             after = s.get("through_time_after", {}).get(lstm)
             if after is not None:
                 text += f", {after['ratio']:.2g} after training"
@@ -122,6 +126,8 @@ def format_report(r: _Printed) -> str:
         for key, before in s["loss_before"].items():
             after = s["loss_after"].get(key, float("nan"))
             lines.append(f"  {key}: {before:.4f} -> {after:.4f}")
+    if s.get("dropout"):
+        lines += [""] + dropout_lines(s["dropout"])
     if r.loss_weight_suggestion is not None:
         lines += [""] + r.loss_weight_suggestion.lines()
     lines.append("")
@@ -169,3 +175,29 @@ def _gradient_table(r: ReportFields) -> list[str]:
 
 def _n_samples(r: ReportFields) -> int:
     return next(iter(r.data["targets"].values()))["samples"]
+
+
+def dropout_lines(d):
+    """What changes with every dropout rate at 0 (:mod:`mlstm.diagnostics.dropout`)."""
+    rates = ", ".join(f"{name}={rate:g}" for name, rate in d["rates"].items())
+    lines = [f"Dropout ({rates}): measured with masks, as training draws them, and again on a "
+             "copy with every rate at 0:"]
+    for key, words in (("train_loss", "loss on the training samples"),
+                       ("validation_loss", "loss on the validation data")):
+        v = d[key]
+        if v["rates"] is not None and v["zero"] is not None:
+            lines.append(f"  {words} after {d['steps']} steps: {v['rates']:.4g} at the model's "
+                         f"rates, {v['zero']:.4g} at rate 0")
+    if d.get("constant_prediction") is not None and d["train_loss"]["rates"] is not None:
+        lines.append(f"  (predicting the targets' mean: {d['constant_prediction']:.4g})")
+    shares = d["shared_share"]
+    if len(shares.get("rates", {})) > 1:
+        for key, words in (("rates", "at the model's rates"), ("zero", "at rate 0")):
+            parts = ", ".join(f"{o} {100 * v:.1f}%" for o, v in shares[key].items()
+                              if v is not None)
+            lines.append(f"  shares of the gradient on the shared weights {words}: {parts}")
+    for key, words in (("only_at_zero", "found only at rate 0"),
+                       ("only_at_rates", "found only at the model's rates")):
+        if d.get(key):
+            lines.append(f"  {words}: " + "; ".join(d[key]))
+    return lines

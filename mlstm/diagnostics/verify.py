@@ -95,8 +95,8 @@ def try_remedy(report: DiagnosisReport, model: Model, remedy: Remedy, data: dict
                                               EVAL_BATCH)}
 
     with np.errstate(all="ignore"):
-        checkpoints, stopped = run_copy(fixed, prepared.xs, prepared.ys, steps, batch_size,
-                                        seed, measure)
+        checkpoints, stopped = run_copy(fixed, prepared.xs, prepared.ys, steps,
+                                        remedy.batch_size or batch_size, seed, measure)
         curves = checkpoints.curves["yardstick"]
         after = {n: curves[n][-1] for n in losses}
         if from_start:

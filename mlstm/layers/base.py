@@ -47,9 +47,10 @@ answers "nothing special", and a layer overrides what it knows better:
 ``output_activation(i)``         the activation that produced output ``i`` from logits
 ``logits(cache, i)``             those logits (losses take logits from sigmoid heads)
 ``per_sample_grad_norms(...)``   a vectorized rule for per-sample gradient norms
-``time_step_grads(extras)``      dL/dh at every step, for "gradient through time"
+``time_step_grads(extras)``      dL/dh at every step (``time_step_directions()``: per direction)
 ``step_mask(cache)``             which steps were valid, (T, N) in processing order
 ``gate_saturation(cache, thr)``  fraction of saturated gate pre-activations
+``batch_statistics_count(cache)``  values behind each feature's batch statistics (BatchNorm)
 ``activation_inputs(cache)``     every array each activation was applied to (kinks)
 ``describe_weight_entry(w, i)``  words for one entry of a weight (gate block, unit)
 ``gate_columns(w)``              the column blocks of a gated weight, for gate-order hints
@@ -352,12 +353,21 @@ class Layer:
         ``extras``; None when the layer has no vectorized rule (a loop over samples is used)."""
         return None
 
-    def time_step_grads(self, extras: Mapping[str, Any]) -> Array | None:
-        """dL/d(hidden state) at every step, (T, N, H) in processing order, or None."""
+    def time_step_grads(self, extras: Mapping[str, Any]) -> Array | dict[str, Array] | None:
+        """dL/dh at every step, (T, N, H) in processing order, or None; a layer with several
+        directions returns ``{direction: (T, N, H_d)}`` (:meth:`time_step_directions`)."""
         return None
 
-    def step_mask(self, cache: Any) -> BoolArray | None:
-        """Valid steps, bool (T, N) in processing order; None when every step is valid."""
+    def time_step_directions(self) -> dict[str, bool] | None:
+        """``{direction: runs from the last step to the first}`` (Bidirectional), or None."""
+        return None
+
+    def step_mask(self, cache: Any) -> BoolArray | dict[str, BoolArray | None] | None:
+        """Valid steps (T, N) in processing order, per direction as time_step_grads; or None."""
+        return None
+
+    def batch_statistics_count(self, cache: Any) -> int | None:
+        """Values behind each feature's batch statistics in the last pass, or None."""
         return None
 
     def gate_saturation(self, cache: Any, threshold: float) -> dict[str, float] | None:

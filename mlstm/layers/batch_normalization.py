@@ -21,6 +21,8 @@ from typing import Any, cast
 
 import numpy as np
 
+import numpy as np
+
 from .. import initializers
 from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
 from ..initializers import Initializer
@@ -159,6 +161,22 @@ class BatchNormalization(Layer):
         # (one output: the graph calls backward only when it has a gradient)
         grads = batch_norm_backward(cast(Array, d_outputs[0]), cache)
         return [grads["x"]], {k: grads[k] for k in self.param_names if k in grads}
+
+    def batch_statistics_count(self, cache: Any) -> int | None:
+        """Values behind each feature's batch mean and variance: the rows of (N, D), the
+        N·T steps of (N, T, D), the valid ones under a mask; None with moving statistics.
+
+        At 1 (a batch of one sample over (N, D)), x - mean is 0: the output is ``beta`` for
+        every input and no gradient reaches ``gamma`` or the layers before (Keras 3.15 does
+        the same); the batch variance is 0, so the moving variance decays by ``momentum``
+        each step.
+        """
+        if not cache["batch_stats"]:
+            return None
+        mask = cache["mask"]
+        if mask is not None:
+            return int(np.count_nonzero(mask))
+        return int(np.prod(cache["x"].shape[:-1]))
 
     def describe_weight_entry(self, weight: str, index: tuple[int, ...]) -> str:
         return f"feature {index[-1]}"

@@ -245,21 +245,32 @@ class Bidirectional(Wrapper):
         return sum(layer.step_elements(batch_size) for layer in self.wrapped)
 
     # ----------------------------------------------------------------- questions asked
-    def time_step_grads(self, extras: Mapping[str, Any]) -> Array | None:
-        """dL/dh per step of both directions, each in its own processing order, side by
-        side: (T, N, H_f + H_b) (step 0: the first step each direction ran)."""
-        parts = [layer.time_step_grads(extras[key]) if key in extras else None
-                 for layer, key in ((self.forward_layer, "forward"),
-                                    (self.backward_layer, "backward"))]
-        found = [p for p in parts if p is not None]
-        if not found:
-            return None
-        if len(found) == 1:
-            return found[0]
-        return np.concatenate(found, axis=-1)
+    def _directions(self) -> tuple[tuple[str, Layer], tuple[str, Layer]]:
+        return (("forward", self.forward_layer), ("backward", self.backward_layer))
 
-    def step_mask(self, cache: Any) -> BoolArray | None:
-        return self.forward_layer.step_mask(cache["forward"])
+    def time_step_grads(self, extras: Mapping[str, Any]) -> dict[str, Array] | None:
+        """dL/dh per step of each direction, ``{"forward": (T, N, H_f), "backward": (T, N,
+        H_b)}``, each in its own processing order (step 0: the first step it ran; for the
+        backward direction that is the last time step, see :meth:`time_step_directions`); a
+        direction the backward pass did not reach is left out; None when neither was."""
+        parts = {direction: layer.time_step_grads(extras[direction])
+                 for direction, layer in self._directions() if direction in extras}
+        found = {d: g for d, g in parts.items() if isinstance(g, np.ndarray)}
+        return found or None
+
+    def time_step_directions(self) -> dict[str, bool]:
+        """``{"forward": False, "backward": True}`` (by default): whether each direction
+        runs from the last time step to the first (its layer's ``go_backwards``)."""
+        return {direction: bool(layer.go_backwards) for direction, layer in self._directions()}
+
+    def step_mask(self, cache: Any) -> dict[str, BoolArray | None]:
+        """``{"forward": (T, N), "backward": (T, N)}`` valid steps, each in its direction's
+        processing order (None entries when every step is valid)."""
+        found: dict[str, BoolArray | None] = {}
+        for direction, layer in self._directions():
+            mask = layer.step_mask(cache[direction])
+            found[direction] = mask if not isinstance(mask, dict) else None
+        return found
 
     def gate_saturation(self, cache: Any, threshold: float) -> dict[str, float] | None:
         fractions = [(layer.gate_saturation(cache[key], threshold), layer.units)

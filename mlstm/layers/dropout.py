@@ -2,10 +2,13 @@
 
 Both classes draw their masks from the generator the model hands to layers that use random
 numbers (``Layer.uses_rng``): during ``fit(seed=...)`` each layer gets its own child of the
-run's seeded stream, so the same seed gives the same masks, bit for bit. A training-mode
-pass given no generator (``model.gradients``, ``gradcheck``, ``train_on_batch``, the
-diagnosis) draws nothing and drops nothing: mlstm never draws hidden random numbers, and
-such a pass computes the network's deterministic part (what ``crosscheck`` compares).
+run's seeded stream, so the same seed gives the same masks, bit for bit. ``train_on_batch``
+draws from :func:`mlstm.set_random_seed`'s shared stream, as Keras' does from its global
+seed. A training-mode pass given no generator (``model.gradients``, ``gradcheck``)
+draws nothing and drops nothing: mlstm never draws hidden random numbers, and such a pass
+computes the network's deterministic part. ``crosscheck`` compares that part: it sets every
+rate to 0 on both sides (:func:`zero_dropout_rates`). The diagnosis measures both
+(``docs/diagnose.md``, ``dropout_hides`` and ``dropout_underfits``).
 The math is in :mod:`mlstm.ops.dropout`.
 """
 from __future__ import annotations
@@ -21,7 +24,8 @@ from ..ops.dropout import dropout_backward, dropout_forward, dropout_mask
 from ..registry import register_layer
 from .base import KerasOptions, Layer, TensorSpec, format_shape
 
-__all__ = ["Dropout", "SpatialDropout1D", "check_rate"]
+__all__ = ["Dropout", "SpatialDropout1D", "check_rate", "dropout_rates", "set_dropout_rates",
+           "zero_dropout_rates"]
 
 
 def check_rate(layer: Layer, option: str, rate: Any, allow_one: bool = True) -> float:
@@ -33,6 +37,54 @@ def check_rate(layer: Layer, option: str, rate: Any, allow_one: bool = True) -> 
         raise ValueError(f"{type(layer).__name__} {layer.name!r}: {option} must be a number in "
                          f"[0, 1{']' if allow_one else ')'}, got {rate!r}")
     return float(rate)
+
+
+def _rate_holders(layer: Layer, owner: str = "") -> list[tuple[Layer, str, str]]:
+    """``[(layer, option, "owner/layer")]`` for every dropout rate option of ``layer`` and of
+    the layers it wraps: the options its class declares as ``KerasOptions.dropout_rates``
+    (Dropout: ``rate``; LSTM: ``dropout``, ``recurrent_dropout``)."""
+    label = owner + layer.name
+    found = [(layer, option, label) for option in type(layer).keras_options.dropout_rates]
+    for inner in getattr(layer, "wrapped", ()):     # Wrapper: the layers it holds
+        found.extend(_rate_holders(inner, label + "/"))
+    return found
+
+
+def dropout_rates(layers: list[Layer]) -> dict[str, float]:
+    """``{"layer: option": rate}`` for every dropout rate above 0 in ``layers`` (wrapped
+    layers named ``"wrapper/layer: option"``)."""
+    return {f"{label}: {option}": float(getattr(layer, option))
+            for top in layers for layer, option, label in _rate_holders(top)
+            if getattr(layer, option, 0)}
+
+
+def set_dropout_rates(layers: list[Layer], rates: dict[str, float]) -> None:
+    """Set the dropout rates named as :func:`dropout_rates` names them (``{"layer:
+    option": rate}``), in place; ValueError for a name that is not a rate of ``layers`` or
+    a rate outside [0, 1)."""
+    holders = {f"{label}: {option}": (layer, option)
+               for top in layers for layer, option, label in _rate_holders(top)}
+    unknown = sorted(set(rates) - set(holders))
+    if unknown:
+        raise ValueError(f"no dropout rate {unknown} in these layers; they have "
+                         f"{sorted(holders)}")
+    for name, rate in rates.items():
+        layer, option = holders[name]
+        setattr(layer, option, check_rate(layer, option, rate, allow_one=False))
+
+
+def zero_dropout_rates(layers: list[Layer]) -> dict[str, float]:
+    """Set every dropout rate in ``layers`` (and the layers they wrap) to 0, in place.
+
+    Use it on a copy (``model.clone()``): the layers then draw nothing and compute the
+    network's deterministic part in training too. Returns the rates that were changed, as
+    :func:`dropout_rates` names them.
+    """
+    changed = dropout_rates(layers)
+    for top in layers:
+        for layer, option, _ in _rate_holders(top):
+            setattr(layer, option, 0.0)
+    return changed
 
 
 @register_layer

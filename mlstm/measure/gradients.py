@@ -43,6 +43,7 @@ Passes = dict[int, tuple[dict[str, "Array"], dict[str, Any]]]
 __all__ = ["forward_with_loss", "output_backward", "contributions_from_tape", "output_passes",
            "gradient_contributions", "per_sample_gradient_norms", "per_sample_from_tape",
            "sample_coverage", "gradient_through_time", "through_time_from_tape",
+           "time_step_tracks", "time_step_masks", "time_step_reversed", "track_names",
            "shared_parameters", "shared_cosines", "layer_norms", "GATES", "gate_saturation",
            "head_saturation", "SATURATION_THRESHOLD"]
 
@@ -244,24 +245,79 @@ def sample_coverage(model: TrainableModel, result: LossSeeds) -> dict[str, BoolA
 
 
 # --------------------------------------------------------------------------- through time
-def through_time_from_tape(model: TrainableModel, tape: Tape, result: LossSeeds,
-                           passes: Passes | None = None,
-                           ) -> dict[str, dict[str, Array | None]]:
-    """``{output: {lstm name: (T,) norms}}`` of dL/dh'_t, ``||·||`` over the batch and units.
+def time_step_tracks(layer, extras):
+    """``{track: (T, N, H) dL/dh}`` of a recurrent layer from one backward pass's extras,
+    each in its processing order.
 
-    Steps are in processing order (reversed for ``go_backwards``): index 0 is the first
-    step the LSTM ran, T-1 the last. For an LSTM that returns only its last output, the
-    loss gradient enters at T-1 and what reaches step 0 has travelled through all of them.
-    ``passes`` (from :func:`output_passes`) saves the backward pass per output.
+    A layer with one direction gives one track named after it; a Bidirectional gives
+    ``"<name> forward"`` and ``"<name> backward"`` (``Layer.time_step_grads`` returns them
+    per direction). An empty dict when the pass did not reach the layer.
+    """
+    grads = layer.time_step_grads(extras)
+    if grads is None:
+        return {}
+    if isinstance(grads, dict):
+        return {f"{layer.name} {direction}": g for direction, g in grads.items()}
+    return {layer.name: grads}
+
+
+def time_step_masks(layer, cache):
+    """``{track: (T, N) bool or None}``: the valid steps of each track of
+    :func:`time_step_tracks`, in its processing order."""
+    masks = layer.step_mask(cache)
+    if isinstance(masks, dict):
+        return {f"{layer.name} {direction}": m for direction, m in masks.items()}
+    return {layer.name: masks}
+
+
+def time_step_reversed(model):
+    """``{track: bool}`` for every track of every recurrent layer of ``model``: True where
+    the track's processing order runs from the last time step to the first (the backward
+    direction of a Bidirectional, ``Layer.time_step_directions``; a layer with Keras'
+    ``go_backwards=True``)."""
+    out = {}
+    for layer in model.layers:
+        if not layer.recurrent:
+            continue
+        directions = layer.time_step_directions()
+        if directions is None:
+            out[layer.name] = bool(getattr(layer, "go_backwards", False))
+        else:
+            out.update({f"{layer.name} {d}": bool(back) for d, back in directions.items()})
+    return out
+
+
+def track_names(layer):
+    """The track names of a recurrent layer (:func:`time_step_tracks`), without running it."""
+    directions = layer.time_step_directions()
+    if directions is None:
+        return [layer.name]
+    return [f"{layer.name} {direction}" for direction in directions]
+
+
+def through_time_from_tape(model, tape, result, passes=None):
+    """``{output: {track: (T,) norms}}`` of dL/dh'_t, ``||·||`` over the batch and units.
+
+    A track is a recurrent layer, or one direction of a Bidirectional (``"bi forward"``,
+    ``"bi backward"``: :func:`time_step_tracks`). Steps are in processing order (reversed
+    for ``go_backwards`` and a Bidirectional's backward direction,
+    :func:`time_step_reversed`): index 0 is the first step the track ran, T-1 the last.
+    For an LSTM that returns only its last output, the loss gradient enters at T-1 and what
+    reaches step 0 has travelled through all of them. A track an output does not reach
+    maps to None. ``passes`` (from :func:`output_passes`) saves the backward pass per output.
     """
     if passes is None:
         passes = output_passes(model, tape, result)
     out: dict[str, dict[str, Array | None]] = {}
     for k, (_, extras) in passes.items():
-        out[model.output_names[k]] = {
-            layer.name: _step_norms(layer.time_step_grads(extras[layer.name]))
-            if layer.name in extras else None
-            for layer in model.layers if layer.recurrent}
+        tracks = {}
+        for layer in model.layers:
+            if not layer.recurrent:
+                continue
+            reached = time_step_tracks(layer, extras[layer.name]) if layer.name in extras else {}
+            for track in track_names(layer):
+                tracks[track] = _step_norms(reached.get(track))
+        out[model.output_names[k]] = tracks
     return out
 
 

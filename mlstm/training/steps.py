@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import initializers
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import validation
@@ -24,6 +25,7 @@ from .weights import Arrays, class_weights, sample_weights
 if TYPE_CHECKING:
     from .._typing import Array, BoolArray
     from ..graph import Tape
+    from ..model_protocol import TrainableModel
     from .host import StepInfo
 
 if TYPE_CHECKING:
@@ -32,6 +34,15 @@ else:           # the declarations are for mypy; at run time a mixin is a plain 
     _Host = object
 
 __all__ = ["StepsMixin"]
+
+
+def _shared_layer_rng(model: TrainableModel) -> np.random.Generator | None:
+    """A child of the shared stream (:func:`mlstm.initializers.default_rng`) for one
+    training pass of ``model``, or None when no layer draws random numbers (then the
+    stream is left as it is)."""
+    if not any(node.layer.uses_rng for node in model.nodes):
+        return None
+    return initializers.default_rng().spawn(1)[0]
 
 
 class StepsMixin(_Host):
@@ -161,12 +172,18 @@ class StepsMixin(_Host):
         Returns a scalar when there is a single value, else a list in ``metrics_names``
         order, or a dict with ``return_dict=True`` (Keras' convention). Values are those
         computed before the step. ``sample_weight`` and ``class_weight`` as in ``fit``.
+
+        Dropout is active, as in Keras' ``train_on_batch``: layers that draw random numbers
+        (``Layer.uses_rng``) get a child of :func:`mlstm.set_random_seed`'s shared stream
+        (as Keras draws from ``keras.utils.set_random_seed``'s), so the same seed followed
+        by the same calls gives the same masks, bit for bit. A model without such layers
+        leaves the stream untouched.
         """
         refuse_unknown("train_on_batch", unknown,
                        ("x", "y", "sample_weight", "class_weight", "return_dict"))
         self._require_compiled("train_on_batch")
         data = self._arrays(x, y, sample_weight, class_weight)
-        logs, _ = self._train_step(data)
+        logs, _ = self._train_step(data, rng=_shared_layer_rng(self))
         return return_logs(logs, return_dict)
 
     def _arrays(self, x: Any, y: Any, sample_weight: Any = None,

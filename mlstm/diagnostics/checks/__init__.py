@@ -12,6 +12,9 @@
 ``outputs``         outputs at loss weight 0 or without a loss that still change weights
 ``training``        how the weights moved over the training run (learning rate, not moving,
                     a growing gradient, a clip always active, a loss that stops falling)
+``normalization``   batch statistics over too few values (BatchNormalization, small batches)
+``dropout``         what changes with every dropout rate at 0 (a finding only found there,
+                    a model that learns only there); last: it compares with all the others
 ==================  ========================================================================
 
 A check may look at what earlier checks found (``not_moving`` leaves out the parameters
@@ -31,6 +34,8 @@ from .data import (check_bce_targets, check_constant_inputs, check_input_scale,
 from .gradients import (check_conflict, check_coverage, check_dead_relu, check_dominance,
                         check_no_gradient, check_saturated_gates, check_saturated_heads,
                         check_vanishing)
+from .dropout import check_dropout_hides, check_dropout_underfits
+from .normalization import check_batchnorm_small_batch
 from .outputs import check_switched_off
 from .training import (check_clipping, check_exploding, check_learning_rate, check_not_moving,
                        check_plateau)
@@ -47,7 +52,8 @@ CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
           check_learning_rate, check_not_moving, check_exploding, check_clipping,
           check_dominance, check_conflict, check_switched_off, check_saturated_heads,
           check_saturated_gates, check_dead_relu, check_vanishing, check_constant_inputs,
-          check_input_scale, check_target_scale, check_mse_on_sigmoid, check_plateau)
+          check_input_scale, check_target_scale, check_mse_on_sigmoid, check_plateau,
+          check_batchnorm_small_batch, check_dropout_hides, check_dropout_underfits)
 #: The checks that need only the data and the compile settings: what runs when mlstm
 #: refused the data.
 DATA_CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,

@@ -371,13 +371,18 @@ def check_vanishing(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
                     (r.static, (r.run or {}).get("static")) if st is not None
                     and lstm in st["through_time_total"]]
         horizon = max(horizons) if horizons else 0
-        gates = [f for f in found if f.code == "saturated_gates" and f.measured["lstm"] == lstm]
+        gates = [f for f in found if f.code == "saturated_gates"
+                 and f.measured["lstm"] == lstm.split(" ")[0]]
+        backwards = r.static.get("through_time_reversed", {}).get(lstm, False)
+        order = (" (it runs from the last time step to the first, so its last steps are the "
+                 "sequence's first)" if backwards else "")
         if gates:
             fix = (f"Unsaturate the gates of {lstm!r} first (see saturated_gates): a saturated "
                    "gate passes almost no gradient back to the step before.")
         else:
-            fix = (f"{lstm!r} learns from about its last {horizon} of {tt['steps']} steps "
-                   "(|dL/dh| above 1e-3 of its value at the last step). If what the target "
+            fix = (f"{lstm!r} learns from about its last {horizon} of {tt['steps']} steps"
+                   f"{order} (|dL/dh| above 1e-3 of its value at the last step). If what the "
+                   "target "
                    "needs lies earlier: put a loss on every step (return_sequences=True with a "
                    "per-step target), feed a summary of the early steps as extra features, or "
                    "use a coarser time step if the series is not subsampled already. If it "
@@ -387,7 +392,7 @@ def check_vanishing(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
             "vanishing_gradient", "warning", f"Gradient vanishes through time in {lstm!r}",
             f"|dL/dh| at the first of {tt['steps']} steps over its value at the last step: "
             f"{text}. What happens early in the sequence barely changes the weights.",
-            fix, {"lstm": lstm, "ratio": tt["ratio"],
+            fix, {"lstm": lstm, "reversed": backwards, "ratio": tt["ratio"],
                   "ratio_after": None if after is None else after["ratio"],
                   "steps": tt["steps"], "horizon": horizon}))
     return out

@@ -18,6 +18,7 @@ from .backend import import_keras, import_tensorflow, is_keras_model, keras_dtyp
 from .compile_settings import keras_compile_args
 from .exporting import to_keras
 from .importing import from_keras
+from ...layers.dropout import zero_dropout_rates as zero_layer_dropout_rates
 from .layer_mapping import copy_weights, zero_dropout_rates
 from .report import diff as _diff
 from .report import format_report
@@ -37,9 +38,9 @@ def _clone_keras(keras_model: Any, zeroed: list[str] | None = None) -> Any:
     """A compiled copy of a Keras model: same graph, weights, losses and optimizer config.
 
     Its dropout rates are set to 0 (:func:`zero_dropout_rates`; those changed are appended to
-    ``zeroed`` when given): Keras' random masks cannot be reproduced, and mlstm's training
-    passes here draw none (no generator is given), so both sides compute the network's
-    deterministic part. Inference does not depend on the rates.
+    ``zeroed`` when given): Keras' random masks cannot be reproduced, and :func:`crosscheck`
+    sets mlstm's copy's rates to 0 too (its ``train_on_batch`` draws masks), so both sides
+    compute the network's deterministic part. Inference does not depend on the rates.
     """
     keras = import_keras()
     loss, loss_weights = keras_compile_args(keras_model)
@@ -228,6 +229,8 @@ def crosscheck(model: Any, x: ModelData, y: ModelData, steps: int = 3, twin: Any
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
     zeroed: list[str] = []
     mine, theirs, started = _pair(model, twin, zeroed)
+    # mlstm's train_on_batch draws dropout masks as Keras' does: both copies at rate 0
+    zero_layer_dropout_rates(mine.layers)
     if run_eagerly is not None:
         theirs.run_eagerly = bool(run_eagerly)
     dtype = mine.dtype
