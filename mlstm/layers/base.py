@@ -55,6 +55,7 @@ answers "nothing special", and a layer overrides what it knows better:
 ``gate_columns(w)``              the column blocks of a gated weight, for gate-order hints
 ``mask_value``                   the value a masking layer treats as padding, else None
 ``uses_rng``, ``state_names``    draws random numbers (dropout); non-trainable state arrays
+``activation_bytes(call)``       memory a call keeps and needs for a batch (layers/memory.py)
 ===============================  ==========================================================
 """
 from __future__ import annotations
@@ -65,6 +66,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import initializers, validation
+from .memory import default_activation_bytes
 
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "format_shape", "check_dtype"]
 
@@ -343,6 +345,11 @@ class Layer:
         """Elements one sequential step of this layer computes for a batch, for the scheduler
         of independent layers (:mod:`mlstm.parallel`); 0 for layers not worth a thread."""
         return 0
+
+    def activation_bytes(self, call):
+        """An :class:`~mlstm.layers.memory.ActivationBytes` for a :class:`CallShapes` ``call``
+        (the default: output-sized caches and scratch)."""
+        return default_activation_bytes(self, call)
 
     @classmethod
     def examples(cls):

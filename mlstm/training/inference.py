@@ -8,6 +8,7 @@ from ..callbacks.base import CallbackList
 from .arguments import (EVALUATE_ARGUMENTS, PREDICT_ARGUMENTS, check_missing_targets,
                         check_verbose, refuse_unknown, resolve_batch_size)
 from .epoch import EpochSums, return_logs
+from .memory import check_batch_memory
 from .progress import Progress
 
 __all__ = ["InferenceMixin"]
@@ -35,6 +36,8 @@ class InferenceMixin:
         xs = self._inputs(x)
         N = xs[0].shape[0]
         batch_size = resolve_batch_size(batch_size, N)
+        check_batch_memory(self, [a.shape for a in xs], batch_size, "predict", "predict",
+                           samples=N)
         steps = -(-N // batch_size)
         hooks = CallbackList(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                "steps": steps})
@@ -48,6 +51,7 @@ class InferenceMixin:
                 chunks[k].append(out)
             hooks.call("on_predict_batch_end", step, {"outputs": self._as_given(tape.outputs)})
             progress.update(step + 1, {})
+            tape = None          # let this batch's tape go before the next one is built
         progress.finish({})
         hooks.call("on_predict_end", {})
         return self._as_given([np.concatenate(c, axis=0) for c in chunks])
@@ -59,6 +63,8 @@ class InferenceMixin:
     def predict_on_batch(self, x):
         """Outputs for one batch, without splitting it."""
         xs = self._inputs(x)
+        check_batch_memory(self, [a.shape for a in xs], len(xs[0]), "predict",
+                           "predict_on_batch")
         return self._as_given(self.forward(xs).outputs)
 
     def evaluate(self, x, y, batch_size=None, verbose=0, sample_weight=None, callbacks=None,
@@ -86,6 +92,8 @@ class InferenceMixin:
         missing = check_missing_targets(missing_targets, "evaluate")
         data = self._arrays(x, y, sample_weight, missing=missing)
         batch_size = resolve_batch_size(batch_size, data.n)
+        check_batch_memory(self, [a.shape for a in data.xs], batch_size, "evaluate",
+                           "evaluate")
         steps = -(-data.n // batch_size)
         hooks = CallbackList(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                "steps": steps})
@@ -110,6 +118,7 @@ class InferenceMixin:
             call("on_test_batch_end", step, running)
             if progress is not None:
                 progress.update(step + 1, running)
+            tape = result = None   # let this batch's tape go before the next one is built
         logs = totals.logs()
         if progress is not None:
             progress.finish(logs)
