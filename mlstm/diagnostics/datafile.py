@@ -50,7 +50,7 @@ def check_npz_file(path):
                          "np.savez or np.savez_compressed)")
 
 
-def load_arrays(path, input_names, output_names, input_shapes=None):
+def load_arrays(path, input_names, output_names, input_shapes=None, before_reading=None):
     """Inputs and targets from a ``.npz`` (no pickle): by name, else x0.. / y0.., else x / y.
 
     Parameters
@@ -61,6 +61,10 @@ def load_arrays(path, input_names, output_names, input_shapes=None):
     input_shapes : list of tuple, optional
         Each input's shape without the batch axis (None for a free dimension): checked
         against the arrays' headers before they are read.
+    before_reading : callable, optional
+        Called with the inputs' shapes from their headers (batch axis first, in the model's
+        input order) once the headers are checked and before any array is read; its
+        ValueError refuses the file (the command's memory check, :mod:`mlstm.io.memory`).
 
     Returns
     -------
@@ -82,6 +86,8 @@ def load_arrays(path, input_names, output_names, input_shapes=None):
     x_keys = _pick(headers, input_names, "x", "inputs", path)
     y_keys = _pick(headers, output_names, "y", "targets", path)
     _check_headers(path, headers, x_keys, y_keys, input_names, input_shapes)
+    if before_reading is not None:
+        before_reading([headers[k][0] for k in x_keys])
     try:
         with np.load(path, allow_pickle=False) as data:
             return [data[k] for k in x_keys], [data[k] for k in y_keys]

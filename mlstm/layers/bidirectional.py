@@ -244,7 +244,7 @@ class Bidirectional(Wrapper):
         forward = 2 * sequence if masked else 0            # zero_masked_steps' copies
         backward = 2 * call.nbytes(call.inputs[0]) + 2 * sequence * (1 + masked)
         return ActivationBytes(total.kept + merged, total.forward + forward,
-                               total.backward + backward, total.note)
+                               total.backward + backward, f"{self._label}: {total.note}")
 
     # ----------------------------------------------------------------- questions asked
     def time_step_grads(self, extras):

@@ -270,9 +270,10 @@ class LSTM(Layer):
             chunk = lstm_ops.steps_within(lstm_ops.GRADIENT_CHUNK_BYTES, T, N, H, f"f{s}")
             block = lstm_ops.steps_within(lstm_ops.LocalFactors.CACHE_BYTES, T, N, H, f"f{s}")
             kept += T * step + chunk * row + block * (row + 3 * step)
-        note = (f"LSTM {self.name!r} keeps {terms} and 2·N·(T+1)·H states"
-                + (" for backward" if call.training else "")
-                + f" (N {N}, T {T}, H {H})")
+        pooled = call.training and not gate_dropout
+        note = (f"LSTM {self.name!r} keeps {terms}, 2·N·(T+1)·H states"
+                + (" and N·T·H step gradients" if pooled else "")
+                + (" for backward" if call.training else "") + f" (N {N}, T {T}, H {H})")
         return ActivationBytes(kept, forward, backward, note)
 
     def step_elements(self, batch_size):

@@ -116,7 +116,8 @@ class TimeDistributed(Wrapper):
             inputs=[shape[1:]], outputs=[out[1:]], masked=[False],
             batch_size=call.batch_size * shape[0]))
         return ActivationBytes(inner.kept + call.nbytes(shape), inner.forward,
-                               inner.backward + call.nbytes(out), inner.note)
+                               inner.backward + call.nbytes(out),
+                               f"{self._label} (on N·T rows): {inner.note}")
 
     # ----------------------------------------------------------------- questions asked
     # No output_activation: Keras stacks the per-step outputs into a new tensor that does
