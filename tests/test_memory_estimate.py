@@ -292,3 +292,24 @@ def test_the_diagnose_command_refuses_such_data_from_its_headers(tmp_path, monke
     for part in ("data file", "(--batch-size 4096)", "LSTM 'lstm_1' keeps",
                  "MAX_BATCH_BYTES", "pass batch_size="):
         assert part in err[0], err[0]
+
+
+def test_the_crosscheck_command_refuses_before_its_steps(tmp_path, monkeypatch, capsys):
+    """The whole data is one batch of the cross-check: 1024 sequences of 2000 steps into an
+    LSTM of 512 units need about 27 GiB (the file: 8 MB). Keras is not needed to refuse."""
+    from mlstm.interop.keras import command_line, importing
+
+    mlstm.set_random_seed(0)
+    x = mlstm.Input((2000, 1), name="x")
+    model = mlstm.Model(x, mlstm.Dense(1, name="y")(mlstm.LSTM(512, name="big")(x)))
+    model.compile(optimizer="adam", loss="mse")
+    monkeypatch.setattr(command_line, "_load_keras", lambda path: None)
+    monkeypatch.setattr(importing, "from_keras", lambda kmodel: model)
+    (tmp_path / "m.keras").write_bytes(b"PK")
+    np.savez(tmp_path / "d.npz", x=np.zeros((1024, 2000, 1), np.float32),
+             y=np.zeros((1024, 1), np.float32))
+    assert command_line.cli_main([str(tmp_path / "m.keras"), str(tmp_path / "d.npz")]) == 2
+    err = capsys.readouterr().err
+    for part in ("d.npz", "one training step at batch_size 1024",
+                 "LSTM 'big' keeps", "MAX_BATCH_BYTES", "--samples"):
+        assert part in err, err

@@ -22,7 +22,7 @@ The weights and the optimizer state themselves are not counted: they exist befor
 from __future__ import annotations
 
 import math
-from typing import List, NamedTuple, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -67,7 +67,8 @@ class MemoryEstimate(NamedTuple):
     batch_size: int
 
 
-def _concrete_shapes(model, input_shapes):
+def _concrete_shapes(model: Any, input_shapes: Sequence[Tuple[int, ...]]
+                     ) -> Dict[int, Tuple[int, ...]]:
     """``{id(tensor): shape without N}`` for every tensor, from the data's shapes (T known)."""
     shapes = {id(t): tuple(int(d) for d in s[1:]) for t, s in zip(model.inputs, input_shapes)}
     for node in model.nodes:
@@ -88,11 +89,12 @@ def _concrete_shapes(model, input_shapes):
     return shapes
 
 
-def _nbytes(shape, batch_size, dtype):
+def _nbytes(shape: Tuple[int, ...], batch_size: int, dtype: Any) -> int:
     return int(batch_size) * math.prod(shape) * np.dtype(dtype).itemsize
 
 
-def estimate_memory(model, input_shapes, batch_size, mode, samples=None):
+def estimate_memory(model: Any, input_shapes: Sequence[Tuple[int, ...]], batch_size: int,
+                    mode: str, samples: Optional[int] = None) -> MemoryEstimate:
     """Peak bytes of one batch of ``mode``, before anything is allocated.
 
     Parameters
@@ -117,7 +119,7 @@ def estimate_memory(model, input_shapes, batch_size, mode, samples=None):
     shapes = _concrete_shapes(model, input_shapes)
     kept = forward = backward = 0
     dominant = ("", -1)
-    consumers = {}
+    consumers: Dict[int, int] = {}
     for node in model.nodes:
         if node.layer.is_input:
             continue
@@ -164,8 +166,9 @@ def estimate_memory(model, input_shapes, batch_size, mode, samples=None):
     return MemoryEstimate(sum(b for _, b in parts), parts, dominant, mode, int(batch_size))
 
 
-def check_memory(model, input_shapes, batch_size, mode, where, samples=None,
-                 max_bytes=None):
+def check_memory(model: Any, input_shapes: Sequence[Tuple[int, ...]], batch_size: int,
+                 mode: str, where: str, samples: Optional[int] = None,
+                 max_bytes: Optional[int] = None) -> MemoryEstimate:
     """:func:`estimate_memory`, refused with a ValueError beyond ``max_bytes``
     (:data:`mlstm.io.limits.MAX_BATCH_BYTES` when None); returns the estimate.
 
@@ -190,7 +193,8 @@ def check_memory(model, input_shapes, batch_size, mode, where, samples=None,
         f"{_suggested_limit(found.total)})")
 
 
-def _largest_batch(model, input_shapes, batch_size, mode, samples, limit):
+def _largest_batch(model: Any, input_shapes: Sequence[Tuple[int, ...]], batch_size: int,
+                   mode: str, samples: Optional[int], limit: int) -> int:
     """The largest batch size up to ``batch_size`` whose estimate fits (0: none)."""
     low, high = 0, int(batch_size)
     while low < high:
@@ -202,6 +206,6 @@ def _largest_batch(model, input_shapes, batch_size, mode, samples, limit):
     return low
 
 
-def _suggested_limit(total):
+def _suggested_limit(total: int) -> str:
     gib = -(-total // 2 ** 30)
     return f"{gib} * 2**30"

@@ -66,7 +66,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import initializers, validation
-from .memory import default_activation_bytes
+from .memory import ActivationBytes, CallShapes, default_activation_bytes
 
 __all__ = ["SymbolicTensor", "Node", "Layer", "KerasOptions", "format_shape", "check_dtype"]
 
@@ -346,7 +346,7 @@ class Layer:
         of independent layers (:mod:`mlstm.parallel`); 0 for layers not worth a thread."""
         return 0
 
-    def activation_bytes(self, call):
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
         """An :class:`~mlstm.layers.memory.ActivationBytes` for a :class:`CallShapes` ``call``
         (the default: output-sized caches and scratch)."""
         return default_activation_bytes(self, call)

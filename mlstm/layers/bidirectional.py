@@ -24,7 +24,7 @@ from .. import parallel
 from ..ops.bidirectional import MERGE_MODES, merge_backward, merge_forward, zero_masked_steps
 from ..registry import register_layer
 from .base import KerasOptions
-from .memory import ActivationBytes
+from .memory import ActivationBytes, CallShapes
 from .wrapper import Wrapper, call_backward, wrapped_layer
 
 __all__ = ["Bidirectional"]
@@ -230,7 +230,7 @@ class Bidirectional(Wrapper):
     def step_elements(self, batch_size):
         return sum(layer.step_elements(batch_size) for layer in self.wrapped)
 
-    def activation_bytes(self, call):
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
         """Both directions' (they may run at the same time), the merged output, and the
         masked copies and summed input gradients of the merge."""
         total = None

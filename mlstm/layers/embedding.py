@@ -9,7 +9,7 @@ from .. import initializers
 from ..ops.embedding import embedding_backward, embedding_forward, first_id_outside
 from ..registry import register_layer
 from .base import KerasOptions, Layer, check_dtype, format_shape
-from .memory import ActivationBytes
+from .memory import ActivationBytes, CallShapes
 
 __all__ = ["Embedding"]
 
@@ -147,7 +147,7 @@ class Embedding(Layer):
             return [None], {"embeddings": np.zeros_like(self.params["embeddings"])}
         return [None], {"embeddings": embedding_backward(d_y, cache)}
 
-    def activation_bytes(self, call):
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
         """The looked-up rows and the mask are kept (the cache is the ids, not a copy); the
         range check of the ids is boolean scratch; backward gathers the output gradient into
         rows (a copy when it is a transposed view, as an LSTM's dx is), builds a sparse

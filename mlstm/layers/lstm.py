@@ -25,7 +25,7 @@ from ..ops.recurrent_dropout import lstm_gate_dropout_backward, lstm_gate_dropou
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, format_shape
 from .dropout import check_rate
-from .memory import ActivationBytes
+from .memory import ActivationBytes, CallShapes
 
 __all__ = ["LSTM", "GATES", "gate_block"]
 
@@ -238,7 +238,7 @@ class LSTM(Layer):
             out_masks += [None, None]
         return outputs, out_masks, cache
 
-    def activation_bytes(self, call):
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
         """What :func:`~mlstm.ops.lstm.lstm_forward` keeps for backward (activated gates,
         4·N·T·H; hidden and cell states, 2·N·(T+1)·H; with a mask the outputs, N·T·H; with
         input dropout in training the dropped input, N·T·D) and, in training, the arrays

@@ -22,7 +22,7 @@ gates and states of every step; the wrappers: their wrapped layers) override the
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence, Tuple
+from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = ["CallShapes", "ActivationBytes", "default_activation_bytes", "shape_bytes"]
 
@@ -50,7 +50,7 @@ class CallShapes(NamedTuple):
     itemsize: int
     training: bool
 
-    def nbytes(self, shape):
+    def nbytes(self, shape: Sequence[int]) -> int:
         """Bytes of a batch of arrays of this per-sample ``shape``."""
         return shape_bytes(shape, self.batch_size, self.itemsize)
 
@@ -64,7 +64,7 @@ class ActivationBytes(NamedTuple):
     backward: int = 0
     note: str = ""
 
-    def plus(self, other, note=None):
+    def plus(self, other: "ActivationBytes", note: Optional[str] = None) -> "ActivationBytes":
         """Both parts at once (a wrapper's layers may run at the same time): every field
         summed; the note of the larger ``kept`` unless ``note`` is given."""
         return ActivationBytes(self.kept + other.kept, self.forward + other.forward,
@@ -72,12 +72,12 @@ class ActivationBytes(NamedTuple):
                                note or (self.note if self.kept >= other.kept else other.note))
 
 
-def shape_bytes(shape, batch_size, itemsize):
+def shape_bytes(shape: Sequence[int], batch_size: int, itemsize: int) -> int:
     """``batch_size · prod(shape) · itemsize`` (exact integers, however large)."""
     return int(batch_size) * math.prod(int(d) for d in shape) * int(itemsize)
 
 
-def default_activation_bytes(layer, call):
+def default_activation_bytes(layer: Any, call: CallShapes) -> ActivationBytes:
     """Outputs and an output-sized cache kept; as much scratch forward; two output-sized
     arrays backward."""
     outputs = sum(call.nbytes(s) for s in call.outputs)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..registry import register_layer
 from .base import KerasOptions
-from .memory import ActivationBytes
+from .memory import ActivationBytes, CallShapes
 from .wrapper import Wrapper, call_backward, wrapped_layer
 
 __all__ = ["TimeDistributed"]
@@ -107,7 +107,7 @@ class TimeDistributed(Wrapper):
         d_x = None if d_x is None else d_x.reshape(cache["x_shape"])
         return [d_x], self.prefixed(self.layer, d_params)
 
-    def activation_bytes(self, call):
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
         """The wrapped layer's, on N·T rows of one step each; the rows are a copy of the
         input when it is not contiguous (an LSTM's sequence is a transposed view), kept
         in the wrapped layer's cache; and a copy of the output gradient at backward."""
