@@ -14,7 +14,10 @@ from typing import Optional, Sequence, Tuple
 from ..io import limits
 from ..io.memory import check_memory
 
-__all__ = ["check_batch_memory"]
+__all__ = ["check_batch_memory", "MAX_REMEMBERED"]
+
+#: Checks remembered per model (data shapes, batch size, mode, limit) before starting afresh.
+MAX_REMEMBERED = 256
 
 
 def check_batch_memory(model, shapes: Sequence[Tuple[int, ...]], batch_size: int, mode: str,
@@ -28,4 +31,6 @@ def check_batch_memory(model, shapes: Sequence[Tuple[int, ...]], batch_size: int
     if key in passed:
         return
     check_memory(model, shapes, batch_size, mode, where, samples=samples)
+    if len(passed) >= MAX_REMEMBERED:      # sequences of ever new lengths: start afresh
+        passed.clear()
     passed.add(key)
