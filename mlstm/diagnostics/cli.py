@@ -210,7 +210,8 @@ def _run_user(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     _compile(model, args)
     x, y = _checked(load_arrays, args.data, model.input_names, model.output_names,
-                    input_shapes=[tuple(t.shape) for t in model.inputs])
+                    input_shapes=[tuple(t.shape) for t in model.inputs],
+                    before_reading=lambda shapes: _check_memory(model, shapes, args))
     try:
         report = diagnose(model, x, y, steps=50 if args.steps is None else args.steps,
                           batch_size=args.batch_size, seed=args.seed, verify=args.verify)
@@ -224,6 +225,15 @@ def _run_user(args: argparse.Namespace) -> int:
     if args.plot:
         _write(args.plot, lambda: report.plot(args.plot))
     return 1 if any(f.severity == "error" for f in report.findings) else 0
+
+
+def _check_memory(model: Model, shapes: Sequence[tuple[int, ...]], args: Any) -> None:
+    """Refuse data whose training steps at ``--batch-size`` would need more memory than
+    mlstm.io.limits.MAX_BATCH_BYTES, from the headers, before reading it."""
+    from ..io.memory import check_memory
+
+    check_memory(model, shapes, min(args.batch_size, shapes[0][0]), "train",
+                 f"data file {args.data!r} (--batch-size {args.batch_size})")
 
 
 def _checked(function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:

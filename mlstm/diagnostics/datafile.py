@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -57,7 +57,8 @@ def check_npz_file(path: str | os.PathLike[str]) -> None:
 
 def load_arrays(path: str | os.PathLike[str], input_names: Sequence[str],
                 output_names: Sequence[str],
-                input_shapes: Sequence[tuple[int | None, ...]] | None = None
+                input_shapes: Sequence[tuple[int | None, ...]] | None = None,
+                before_reading: Callable[[list[tuple[int, ...]]], None] | None = None
                 ) -> tuple[list[Array], list[Array]]:
     """Inputs and targets from a ``.npz`` (no pickle): by name, else x0.. / y0.., else x / y.
 
@@ -69,6 +70,10 @@ def load_arrays(path: str | os.PathLike[str], input_names: Sequence[str],
     input_shapes : list of tuple, optional
         Each input's shape without the batch axis (None for a free dimension): checked
         against the arrays' headers before they are read.
+    before_reading : callable, optional
+        Called with the inputs' shapes from their headers (batch axis first, in the model's
+        input order) once the headers are checked and before any array is read; its
+        ValueError refuses the file (the command's memory check, :mod:`mlstm.io.memory`).
 
     Returns
     -------
@@ -90,6 +95,8 @@ def load_arrays(path: str | os.PathLike[str], input_names: Sequence[str],
     x_keys = _pick(headers, input_names, "x", "inputs", path)
     y_keys = _pick(headers, output_names, "y", "targets", path)
     _check_headers(path, headers, x_keys, y_keys, input_names, input_shapes)
+    if before_reading is not None:
+        before_reading([headers[k][0] for k in x_keys])
     try:
         with np.load(path, allow_pickle=False) as data:
             return [data[k] for k in x_keys], [data[k] for k in y_keys]

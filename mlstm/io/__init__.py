@@ -27,6 +27,8 @@ resumes, and gives weights bit-identical to a run that was never interrupted.
 :mod:`.load`   :func:`load_model`, :func:`read_config`
 :mod:`.data`   :func:`read_data_npz`: inputs and targets of the command-line tools
 :mod:`.limits` the limits, raisable module constants
+:mod:`.memory` the memory a batch implies, estimated before allocating; refused beyond
+               ``limits.MAX_BATCH_BYTES`` by ``fit``, ``evaluate``, ``predict``
 =============  ===============================================================================
 
 See ``docs/reliability.md`` for the schema, the limits and what a file can and cannot do.

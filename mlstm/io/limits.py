@@ -2,7 +2,7 @@
 
 Each is a module constant, read when a file is opened, so a user with a larger model or
 data set raises it for the session (``mlstm.io.limits.MAX_MODEL_BYTES = 8 * 2**30``);
-the memory limits can also be given per call (``load_model(path, max_bytes=...)``,
+the memory limits of files can also be given per call (``load_model(path, max_bytes=...)``,
 ``read_data_npz(path, max_bytes=...)``). Beyond a limit, the file is refused with a
 ``ValueError`` that names the limit, the value the file asks for, and how to raise it.
 
@@ -25,13 +25,18 @@ MAX_INFLATION              100        how much a compressed member larger than
                                       INFLATION_FLOOR may inflate (a zip bomb); mlstm writes its
                                       files uncompressed (1:1)
 INFLATION_FLOOR            1 MiB      members inflating to less are not checked for the ratio
+MAX_BATCH_BYTES            4 GiB      the memory one batch of ``fit``, ``train_on_batch``,
+                                      ``evaluate`` or ``predict`` (and of the command-line
+                                      tools) implies: activations, the caches kept for
+                                      backward, gradients; estimated from the data's shapes
+                                      before the first batch (:mod:`mlstm.io.memory`)
 =========================  =========  ==========================================================
 """
 from __future__ import annotations
 
 __all__ = ["MAX_CONFIG_BYTES", "MAX_CONFIG_ITEMS", "MAX_LAYERS", "MAX_NODES", "MAX_DEPTH",
            "MAX_NODE_INPUTS", "MAX_MODEL_BYTES", "MAX_DATA_BYTES", "MAX_INFLATION",
-           "INFLATION_FLOOR", "format_bytes"]
+           "INFLATION_FLOOR", "MAX_BATCH_BYTES", "format_bytes"]
 
 MAX_CONFIG_BYTES = 32 * 2 ** 20
 MAX_CONFIG_ITEMS = 2_000_000
@@ -43,6 +48,7 @@ MAX_MODEL_BYTES = 2 ** 30
 MAX_DATA_BYTES = 2 ** 30
 MAX_INFLATION = 100
 INFLATION_FLOOR = 2 ** 20
+MAX_BATCH_BYTES = 4 * 2 ** 30
 
 
 def format_bytes(n: int) -> str:

@@ -56,6 +56,7 @@ answers "nothing special", and a layer overrides what it knows better:
 ``gate_columns(w)``              the column blocks of a gated weight, for gate-order hints
 ``mask_value``                   the value a masking layer treats as padding, else None
 ``uses_rng``, ``state_names``    draws random numbers (dropout); non-trainable state arrays
+``activation_bytes(call)``       memory a call keeps and needs for a batch (layers/memory.py)
 ===============================  ==========================================================
 """
 from __future__ import annotations
@@ -71,6 +72,7 @@ from .. import initializers, validation
 from .._typing import Array, ArrayLike, BoolArray, DTypeLike, IntArray, JSONDict, TensorShape
 from ..initializers import Initializer
 from .keras_options import KerasOptions
+from .memory import ActivationBytes, CallShapes, default_activation_bytes
 
 #: ``(shape without the batch axis, whether a mask travels with it)`` of a tensor.
 TensorSpec = tuple[TensorShape, bool]
@@ -328,6 +330,11 @@ class Layer:
         """Elements one sequential step of this layer computes for a batch, for the scheduler
         of independent layers (:mod:`mlstm.parallel`); 0 for layers not worth a thread."""
         return 0
+
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
+        """An :class:`~mlstm.layers.memory.ActivationBytes` for a :class:`CallShapes` ``call``
+        (the default: output-sized caches and scratch)."""
+        return default_activation_bytes(self, call)
 
     @classmethod
     def examples(cls) -> list[JSONDict]:

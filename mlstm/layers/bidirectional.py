@@ -27,6 +27,7 @@ from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
 from ..ops.bidirectional import MERGE_MODES, merge_backward, merge_forward, zero_masked_steps
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec
+from .memory import ActivationBytes, CallShapes
 from .wrapper import Wrapper, call_backward, wrapped_layer
 
 __all__ = ["Bidirectional"]
@@ -243,6 +244,22 @@ class Bidirectional(Wrapper):
 
     def step_elements(self, batch_size: int) -> int:
         return sum(layer.step_elements(batch_size) for layer in self.wrapped)
+
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
+        """Both directions' (they may run at the same time), the merged output, and the
+        masked copies and summed input gradients of the merge."""
+        total = None
+        for layer in self.wrapped:
+            outs = [s for s, _ in layer.output_specs([(call.inputs[0], call.masked[0])], {})]
+            part = layer.activation_bytes(call._replace(outputs=outs))
+            total = part if total is None else total.plus(part)
+        sequence = call.nbytes(outs[0])
+        merged = 0 if self.merge_mode is None else call.nbytes(call.outputs[0])
+        masked = self.return_sequences and call.masked[0]
+        forward = 2 * sequence if masked else 0            # zero_masked_steps' copies
+        backward = 2 * call.nbytes(call.inputs[0]) + 2 * sequence * (1 + masked)
+        return ActivationBytes(total.kept + merged, total.forward + forward,
+                               total.backward + backward, f"{self._label}: {total.note}")
 
     # ----------------------------------------------------------------- questions asked
     def _directions(self) -> tuple[tuple[str, Layer], tuple[str, Layer]]:

@@ -1,6 +1,7 @@
 """The Embedding layer: integer token ids to rows of a learned (V, D) table."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..initializers import Initializer
 from ..ops.embedding import embedding_backward, embedding_forward, first_id_outside
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec, check_dtype, format_shape
+from .memory import ActivationBytes, CallShapes
 
 __all__ = ["Embedding"]
 
@@ -156,6 +158,19 @@ class Embedding(Layer):
         if d_y is None:
             return [None], {"embeddings": np.zeros_like(self.params["embeddings"])}
         return [None], {"embeddings": embedding_backward(d_y, cache)}
+
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
+        """The looked-up rows and the mask are kept (the cache is the ids, not a copy); the
+        range check of the ids is boolean scratch; backward gathers the output gradient into
+        rows (a copy when it is a transposed view, as an LSTM's dx is), builds a sparse
+        (V, N·T) matrix (a value and two indices per id, then its CSR copy) and the (V, D)
+        gradient."""
+        ids = call.batch_size * math.prod(call.inputs[0])
+        out = call.nbytes(call.outputs[0])
+        return ActivationBytes(kept=out + ids, forward=2 * ids,
+                               backward=out + 2 * ids * (call.itemsize + 16)
+                               + self.count_params() * call.itemsize,
+                               note=f"Embedding {self.name!r} keeps N·T·D looked-up values")
 
     def describe_weight_entry(self, weight: str, index: tuple[int, ...]) -> str:
         return f"token id {index[0]}, component {index[-1]}"

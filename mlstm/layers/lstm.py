@@ -23,12 +23,14 @@ from .._typing import Array, BoolArray, DTypeLike, FloatArray, IntArray, JSONDic
 from ..initializers import Initializer
 from ..activations import get as get_activation_component
 from ..ops import get_activation, lstm_backward, lstm_forward
+from ..ops import lstm as lstm_ops
 from ..ops.dropout import dropout_mask
 from ..ops.per_sample import per_sample_outer_norms
 from ..ops.recurrent_dropout import lstm_gate_dropout_backward, lstm_gate_dropout_forward
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec, format_shape
 from .dropout import check_rate
+from .memory import ActivationBytes, CallShapes
 
 __all__ = ["LSTM", "GATES", "gate_block"]
 
@@ -248,6 +250,44 @@ class LSTM(Layer):
             outputs += [h_last, c_last]
             out_masks += [None, None]
         return outputs, out_masks, cache
+
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
+        """What :func:`~mlstm.ops.lstm.lstm_forward` keeps for backward (activated gates,
+        4·N·T·H; hidden and cell states, 2·N·(T+1)·H; with a mask the outputs, N·T·H; with
+        input dropout in training the dropped input, N·T·D) and, in training, the arrays
+        of the backward pass the buffer pool keeps with them (dL/dh of every step, N·T·H;
+        dz of a chunk of steps; the local factors of a block). Training with recurrent
+        dropout runs :func:`~mlstm.ops.recurrent_dropout.lstm_gate_dropout_forward`, which
+        keeps the pre-activations as well and allocates dz of every step."""
+        (T, D), H, N, s = call.inputs[0], self.units, call.batch_size, call.itemsize
+        step, row = N * H * s, N * 4 * H * s                 # one (N, H), one (N, 4H)
+        gate_dropout = call.training and self.recurrent_dropout > 0
+        # + the one-tanh gate constants (three (N, 4H)), kept with the pooled arrays
+        kept = (8 if gate_dropout else 4) * T * step + 2 * (T + 1) * step + 3 * row
+        terms = "8·N·T·H gates and pre-activations" if gate_dropout else "4·N·T·H gate values"
+        if call.masked[0] or gate_dropout:
+            kept += T * step + T * N                         # the outputs apart; the mask
+        if call.training and self.dropout > 0 and not gate_dropout:
+            kept += N * T * D * s                            # x ⊙ mask
+        weights = self.count_params() * s
+        # [x, 1]; per-step scratch; the weights folded for the one-tanh gates, [W; b]
+        forward = T * N * (D + 1) * s + 12 * step + 2 * weights
+        backward = 4 * step + 2 * weights                    # carries; dW scratch, Uᵀ
+        if call.masked[0]:
+            backward += 2 * T * N * s + 4 * step             # the mask as 1 - m and m
+        if gate_dropout:
+            forward += 4 * T * step + N * T * D * s          # the projection, x ⊙ m_g
+            # dz, dL/dy, dL/dh of every step; a gate's dz and h ⊙ m_g, x ⊙ m_g and dx_g
+            backward += 8 * T * step + 2 * N * T * D * s
+        elif call.training:
+            chunk = lstm_ops.steps_within(lstm_ops.GRADIENT_CHUNK_BYTES, T, N, H, f"f{s}")
+            block = lstm_ops.steps_within(lstm_ops.LocalFactors.CACHE_BYTES, T, N, H, f"f{s}")
+            kept += T * step + chunk * row + block * (row + 3 * step)
+        pooled = call.training and not gate_dropout
+        note = (f"LSTM {self.name!r} keeps {terms}, 2·N·(T+1)·H states"
+                + (" and N·T·H step gradients" if pooled else "")
+                + (" for backward" if call.training else "") + f" (N {N}, T {T}, H {H})")
+        return ActivationBytes(kept, forward, backward, note)
 
     def step_elements(self, batch_size: int) -> int:
         # a step is the (N, 4H) gate row: one GEMM into it and the gate math over it

@@ -22,6 +22,7 @@ import numpy as np
 from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec
+from .memory import ActivationBytes, CallShapes
 from .wrapper import Wrapper, call_backward, wrapped_layer
 
 __all__ = ["TimeDistributed"]
@@ -120,6 +121,18 @@ class TimeDistributed(Wrapper):
         d_x = d_inputs[0]
         d_x = None if d_x is None else d_x.reshape(cache["x_shape"])
         return [d_x], self.prefixed(self.layer, d_params)
+
+    def activation_bytes(self, call: CallShapes) -> ActivationBytes:
+        """The wrapped layer's, on N·T rows of one step each; the rows are a copy of the
+        input when it is not contiguous (an LSTM's sequence is a transposed view), kept
+        in the wrapped layer's cache; and a copy of the output gradient at backward."""
+        (shape,), (out,) = call.inputs, call.outputs
+        inner = self.layer.activation_bytes(call._replace(
+            inputs=[shape[1:]], outputs=[out[1:]], masked=[False],
+            batch_size=call.batch_size * shape[0]))
+        return ActivationBytes(inner.kept + call.nbytes(shape), inner.forward,
+                               inner.backward + call.nbytes(out),
+                               f"{self._label} (on N·T rows): {inner.note}")
 
     # ----------------------------------------------------------------- questions asked
     # No output_activation: Keras stacks the per-step outputs into a new tensor that does

@@ -15,6 +15,7 @@ from .arguments import (FIT_ARGUMENTS, check_missing_targets, check_steps_per_ep
                         check_validation_freq, check_validation_split, check_verbose,
                         refuse_unknown, resolve_batch_size, should_validate)
 from .epoch import EpochSums
+from .memory import check_batch_memory
 from .progress import Progress
 from .weights import class_weights
 
@@ -157,6 +158,11 @@ class FitMixin(_Host):
         batches = -(-data.n // batch_size)
         steps_per_epoch = check_steps_per_epoch(steps_per_epoch, batches)
         validation_batch_size = resolve_batch_size(validation_batch_size or batch_size, 1)
+        check_batch_memory(self, [a.shape for a in data.xs], batch_size, "train", "fit",
+                           samples=data.n)
+        if val is not None:
+            check_batch_memory(self, [a.shape for a in val.xs], validation_batch_size,
+                               "evaluate", "fit: validation_data")
         if seed is None:
             seed = int(initializers.default_rng().integers(2 ** 31))
         history, hooks = self._fit_callbacks(callbacks, checkpoint, trace, dict(

@@ -11,6 +11,7 @@ from ..callbacks.base import CallbackList
 from .arguments import (EVALUATE_ARGUMENTS, PREDICT_ARGUMENTS, check_missing_targets,
                         check_verbose, refuse_unknown, resolve_batch_size)
 from .epoch import EpochSums, return_logs
+from .memory import check_batch_memory
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class InferenceMixin(_Host):
         xs = self._inputs(x)
         N = xs[0].shape[0]
         batch_size = resolve_batch_size(batch_size, N)
+        check_batch_memory(self, [a.shape for a in xs], batch_size, "predict", "predict",
+                           samples=N)
         steps = -(-N // batch_size)
         hooks = CallbackList(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                "steps": steps})
@@ -61,6 +64,7 @@ class InferenceMixin(_Host):
                 chunks[k].append(out)
             hooks.call("on_predict_batch_end", step, {"outputs": self._as_given(tape.outputs)})
             progress.update(step + 1, {})
+            tape = None          # let this batch's tape go before the next one is built
         progress.finish({})
         hooks.call("on_predict_end", {})
         return self._as_given([np.concatenate(c, axis=0) for c in chunks])
@@ -72,6 +76,8 @@ class InferenceMixin(_Host):
     def predict_on_batch(self, x: Any) -> Array | list[Array]:
         """Outputs for one batch, without splitting it."""
         xs = self._inputs(x)
+        check_batch_memory(self, [a.shape for a in xs], len(xs[0]), "predict",
+                           "predict_on_batch")
         return self._as_given(self.forward(xs).outputs)
 
     def evaluate(self, x: Any, y: Any, batch_size: int | None = None, verbose: int | str = 0,
@@ -101,6 +107,8 @@ class InferenceMixin(_Host):
         missing = check_missing_targets(missing_targets, "evaluate")
         data = self._arrays(x, y, sample_weight, missing=missing)
         batch_size = resolve_batch_size(batch_size, data.n)
+        check_batch_memory(self, [a.shape for a in data.xs], batch_size, "evaluate",
+                           "evaluate")
         steps = -(-data.n // batch_size)
         hooks = CallbackList(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                "steps": steps})
@@ -128,6 +136,7 @@ class InferenceMixin(_Host):
             call("on_test_batch_end", step, running)
             if progress is not None:
                 progress.update(step + 1, running)
+            tape = result = None   # let this batch's tape go before the next one is built
         logs = totals.logs()
         if progress is not None:
             progress.finish(logs)

@@ -18,6 +18,7 @@ from .. import metrics as metrics_module
 from .. import validation
 from .arguments import refuse_unknown
 from .epoch import EpochSums, return_logs
+from .memory import check_batch_memory
 from .nonfinite import attribute_update_error, check_step_finite
 from .results import LossResult
 from .weights import Arrays, class_weights, sample_weights
@@ -160,6 +161,7 @@ class StepsMixin(_Host):
         self._require_compiled("gradients")
         xs = self._inputs(x)
         ys = self._targets(y, xs[0].shape[0])
+        check_batch_memory(self, [a.shape for a in xs], len(xs[0]), "train", "gradients")
         tape = self.forward(xs, training=True)
         result = self.loss_and_output_grads(tape, ys)
         return self.backward(tape, result.d_outputs, result.d_logits)
@@ -183,6 +185,8 @@ class StepsMixin(_Host):
                        ("x", "y", "sample_weight", "class_weight", "return_dict"))
         self._require_compiled("train_on_batch")
         data = self._arrays(x, y, sample_weight, class_weight)
+        check_batch_memory(self, [a.shape for a in data.xs], data.n, "train",
+                           "train_on_batch")
         logs, _ = self._train_step(data, rng=_shared_layer_rng(self))
         return return_logs(logs, return_dict)
 

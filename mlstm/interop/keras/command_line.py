@@ -113,6 +113,7 @@ def _load_keras(path: str) -> Any:
 def _user_pair(model_path: str, data_path: str, samples: int | None
                ) -> tuple[Any, list[Array], list[Array]]:
     """(Keras model, inputs, targets), all checked against each other."""
+    from ...io.memory import check_memory
     from .importing import from_keras
 
     arrays = _read_npz(data_path)
@@ -133,6 +134,11 @@ def _user_pair(model_path: str, data_path: str, samples: int | None
         mine._targets(ys, checked[0].shape[0])
     except (ValueError, TypeError) as exc:
         raise UserError(f"DATA {data_path!r} does not fit MODEL {model_path!r}: {exc}") from None
+    try:     # the whole data is one batch of the cross-check's training steps
+        check_memory(mine, [a.shape for a in checked], len(checked[0]), "train",
+                     f"DATA {data_path!r}")
+    except ValueError as exc:
+        raise UserError(f"{exc} (or pass --samples)") from None
     return kmodel, xs, ys
 
 
