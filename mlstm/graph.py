@@ -298,7 +298,8 @@ class Graph:
             return None
         return t.node.layer.logits(tape.caches[self._node_index[id(t.node)]], t.index)
 
-    def backward(self, tape, d_outputs=None, d_logits=None, input_grads=False, extras=None):
+    def backward(self, tape, d_outputs=None, d_logits=None, input_grads=False, extras=None,
+                 sparse_grads=None):
         """Backpropagate gradients given for the outputs.
 
         Parameters
@@ -314,6 +315,10 @@ class Graph:
         extras : dict, optional
             Filled with ``{layer name: {...}}`` of intermediate gradients layers expose
             (LSTM: ``d_h_steps``, the gradient reaching each step's hidden state).
+        sparse_grads : dict, optional
+            Filled with ``{"layer/weight": SparseRowsGradient}`` for the weights a layer
+            also gives per token occurrence (Embedding; summed over a shared layer's calls),
+            for the optimizer (:mod:`mlstm.ops.embedding`). ``grads`` stays the dense sum.
 
         Returns
         -------
@@ -335,7 +340,8 @@ class Graph:
         grads = {}
         heavy = self._heavy_nodes(len(tape.values[id(self.inputs[0])]))
         with parallel.blas_threads_for(heavy):
-            self._backward_groups(tape, heavy, grad_of, logit_seed, grads, input_grads, extras)
+            self._backward_groups(tape, heavy, grad_of, logit_seed, grads, input_grads, extras,
+                                  sparse_grads)
         grads = {name: grads[name] if name in grads else np.zeros_like(p)
                  for name, p in self.params.items()}
         if input_grads:
@@ -346,7 +352,8 @@ class Graph:
             return grads, d_inputs
         return grads
 
-    def _backward_groups(self, tape, heavy, grad_of, logit_seed, grads, input_grads, extras):
+    def _backward_groups(self, tape, heavy, grad_of, logit_seed, grads, input_grads, extras,
+                         sparse_grads=None):
         """The node loop of :meth:`backward`: fills ``grads`` and ``grad_of``."""
         for group in self._schedule(heavy, backward=True):
             calls = {}
@@ -365,6 +372,8 @@ class Graph:
                     kwargs["extras"] = {} if extras is not None else None
                 if "input_grads" in accepted:
                     kwargs["input_grads"] = needed
+                if sparse_grads is not None and "sparse_grads" in accepted:
+                    kwargs["sparse_grads"] = {}
                 if "d_logits" in accepted:
                     kwargs["d_logits"] = d_log
                 else:
@@ -377,14 +386,16 @@ class Graph:
                                         "returned logits but its backward takes no d_logits")
                 calls[node_pos] = (functools.partial(node.layer.backward, d_outs,
                                                      tape.caches[node_pos], **kwargs),
-                                   needed, kwargs.get("extras"))
-            results = parallel.run_concurrently([call for call, _, _ in calls.values()])
+                                   needed, kwargs.get("extras"), kwargs.get("sparse_grads"))
+            results = parallel.run_concurrently([call for call, *_ in calls.values()])
             for node_pos, (d_ins, d_params) in zip(list(calls), results):
-                node, (_, needed, node_extras) = self.nodes[node_pos], calls[node_pos]
+                node, (_, needed, node_extras, node_sparse) = self.nodes[node_pos], calls[node_pos]
                 if node_extras is not None:
                     extras.setdefault(node.layer.name, {}).update(node_extras)
                 for name, g in d_params.items():
                     _accumulate(grads, f"{node.layer.name}/{name}", g)
+                for name, rows in (node_sparse or {}).items():
+                    _accumulate(sparse_grads, f"{node.layer.name}/{name}", rows)
                 for t, g, need in zip(node.inputs, d_ins, needed):
                     if g is not None and need:
                         _accumulate(grad_of, id(t), g)
@@ -407,7 +418,7 @@ class Graph:
                 f"{self.count_params()} params>")
 
 
-_BACKWARD_KEYWORDS = ("d_logits", "extras", "input_grads")
+_BACKWARD_KEYWORDS = ("d_logits", "extras", "input_grads", "sparse_grads")
 
 
 @functools.lru_cache(maxsize=256)

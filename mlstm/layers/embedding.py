@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import initializers
-from ..ops.embedding import embedding_backward, embedding_forward, first_id_outside
+from ..ops.embedding import (embedding_backward, embedding_backward_rows, embedding_forward,
+                             first_id_outside)
 from ..registry import register_layer
 from .base import KerasOptions, Layer, check_dtype, format_shape
 
@@ -138,11 +139,23 @@ class Embedding(Layer):
         mask = np.not_equal(ids, 0) if self.mask_zero else None
         return [y], [mask], cache
 
-    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None):
+    def backward(self, d_outputs, cache, d_logits=None, extras=None, input_grads=None,
+                 sparse_grads=None):
+        """``([None], {"embeddings": dE})``: the table's gradient, the per-id sum (V, D).
+
+        ``sparse_grads``, when the caller passes a dict (the training step does), also
+        receives ``{"embeddings": SparseRowsGradient}``: the same gradient as one row per
+        token occurrence, for optimizers that treat occurrences as Keras does
+        (:class:`mlstm.ops.embedding.SparseRowsGradient`).
+        """
         d_y = d_outputs[0]
         if d_y is None:
             return [None], {"embeddings": np.zeros_like(self.params["embeddings"])}
-        return [None], {"embeddings": embedding_backward(d_y, cache)}
+        if sparse_grads is None:
+            return [None], {"embeddings": embedding_backward(d_y, cache)}
+        rows = embedding_backward_rows(d_y, cache)
+        sparse_grads["embeddings"] = rows
+        return [None], {"embeddings": rows.dense()}
 
     def describe_weight_entry(self, weight, index):
         return f"token id {index[0]}, component {index[-1]}"

@@ -8,6 +8,9 @@ Step t = 1, 2, ... (after clipping and weight decay, :mod:`mlstm.optimizers.base
     α = lr · sqrt(1 - β2^t) / (1 - β1^t)
     θ ← θ - α · m / (sqrt(v) + ε)                   ε = 1e-7 by default
 
+An Embedding table's g² is Σ g_i² over its token occurrences, as Keras' (docs/optimizers.md,
+"Embedding tables"; :mod:`mlstm.optimizers._gradients`).
+
 ε sits on the *uncorrected* sqrt(v): PyTorch's ``(m/(1-β1^t)) / (sqrt(v/(1-β2^t)) + ε')``
 equals this with ε = ε' · sqrt(1 - β2^t) (docs/optimizers.md).
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import register_optimizer
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, gradient_squares, gradient_sum
 
 __all__ = ["Adam"]
 
@@ -37,6 +40,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    handles_sparse_rows = True
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
@@ -51,6 +55,8 @@ class Adam(Optimizer):
 
     def rule(self, theta, g, state, step):
         dtype = theta.dtype.type
+        # g² per token occurrence for an Embedding table (Keras' IndexedSlices), else g²
+        squares, g = gradient_squares(g), gradient_sum(g)
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         v = state["v"] if state["v"] is not None else np.zeros_like(theta)
         alpha, c1, c2, epsilon = self._factors(dtype, step)
@@ -59,7 +65,7 @@ class Adam(Optimizer):
         m_new = g - m
         m_new *= c1
         m_new += m
-        v_new = np.square(g)
+        v_new = squares
         v_new -= v
         v_new *= c2
         v_new += v

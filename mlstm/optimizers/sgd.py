@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import register_optimizer
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, gradient_sum
 
 __all__ = ["SGD"]
 
@@ -29,6 +29,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    handles_sparse_rows = True
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
@@ -40,6 +41,7 @@ class SGD(Optimizer):
 
     def rule(self, theta, g, state, step):
         dtype = theta.dtype.type
+        g = gradient_sum(g)     # linear in g: an Embedding table's occurrences just add up
         lr = dtype(self.learning_rate_at(step - 1))
         if not self.momentum:
             theta -= lr * g
