@@ -31,7 +31,10 @@ carries those rows next to the dense sum ``dE`` (the gradient everything else se
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 from scipy import sparse
 
 __all__ = ["embedding_forward", "embedding_backward", "embedding_backward_rows",
@@ -58,14 +61,15 @@ def embedding_backward(d_y, cache):
     return scatter_add(cache["ids"], d_y, cache["vocabulary"])
 
 
-def embedding_backward_rows(d_y, cache):
+def embedding_backward_rows(d_y: NDArray[np.floating], cache: dict[str, Any]
+                            ) -> SparseRowsGradient:
     """The table's gradient per token occurrence: a :class:`SparseRowsGradient` whose
     :meth:`~SparseRowsGradient.dense` is :func:`embedding_backward` (same bits)."""
     ids = np.asarray(cache["ids"]).reshape(-1)
     return SparseRowsGradient(ids, d_y.reshape(ids.size, -1), cache["vocabulary"])
 
 
-def _picks(ids, vocabulary, dtype):
+def _picks(ids: NDArray[np.integer], vocabulary: int, dtype: DTypeLike) -> sparse.csr_matrix:
     """The (V × M) 0/1 matrix with a 1 at (ids[m], m): ``picks @ rows`` is the scatter-add."""
     return sparse.csr_matrix((np.ones(ids.size, dtype=dtype), (ids, np.arange(ids.size))),
                              shape=(vocabulary, ids.size))
@@ -128,7 +132,8 @@ class SparseRowsGradient:
     :meth:`reference` gives the same three with ``np.add.at`` (tested to agree bit for bit).
     """
 
-    def __init__(self, ids, rows, vocabulary, dense=None):
+    def __init__(self, ids: ArrayLike, rows: ArrayLike, vocabulary: int,
+                 dense: NDArray[np.floating] | None = None) -> None:
         ids, rows = np.asarray(ids), np.asarray(rows)
         if ids.ndim != 1 or rows.ndim != 2 or rows.shape[0] != ids.size:
             raise ValueError(f"SparseRowsGradient takes ids (M,) and rows (M, D), got ids "
@@ -140,55 +145,62 @@ class SparseRowsGradient:
                              f"{(vocabulary, rows.shape[1])}")
         self.ids, self.rows, self.vocabulary = ids, rows, int(vocabulary)
         self._dense = dense
-        self._pick_matrix = None
+        self._pick_matrix: sparse.csr_matrix | None = None
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int]:
         """(V, D), the table's shape."""
         return (self.vocabulary, self.rows.shape[1])
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.rows.dtype
 
-    def _scatter(self, values):
+    def _scatter(self, values: NDArray[np.floating]) -> NDArray[np.floating]:
         if self._pick_matrix is None:
             self._pick_matrix = _picks(self.ids, self.vocabulary, values.dtype)
         return np.asarray(self._pick_matrix @ values)
 
-    def dense(self):
+    def dense(self) -> NDArray[np.floating]:
         """Σ_{m: ids[m] = v} rows[m] for every id v: the table's gradient, (V, D)."""
         if self._dense is None:
             self._dense = self._scatter(self.rows)
         return self._dense
 
-    def squares(self):
+    def squares(self) -> NDArray[np.floating]:
         """Σ_{m: ids[m] = v} rows[m]² (elementwise), (V, D): what Keras' optimizers add to
         their second moments. Equals ``dense()**2`` where no id repeats."""
         return self._scatter(np.square(self.rows))
 
-    def magnitudes(self):
+    def magnitudes(self) -> NDArray[np.floating]:
         """Σ_{m: ids[m] = v} |rows[m]|, (V, D): Adamax's ``|g|``. Equals ``|dense()|`` where
         no id repeats."""
         return self._scatter(np.abs(self.rows))
 
-    def with_rows(self, rows):
+    def _same_ids(self, rows: NDArray[np.floating],
+                  dense: NDArray[np.floating] | None = None) -> SparseRowsGradient:
+        """A new object on the same ids (the pick matrix, when of rows' dtype, reused)."""
+        out = SparseRowsGradient(self.ids, rows, self.vocabulary, dense=dense)
+        if self._pick_matrix is not None and self._pick_matrix.dtype == out.rows.dtype:
+            out._pick_matrix = self._pick_matrix
+        return out
+
+    def with_rows(self, rows: NDArray[np.floating]) -> SparseRowsGradient:
         """The same ids with new rows (a clipped or scaled copy); the sum is recomputed."""
-        return SparseRowsGradient(self.ids, rows, self.vocabulary)
+        return self._same_ids(rows)
 
-    def with_dense(self, dense):
+    def with_dense(self, dense: NDArray[np.floating]) -> SparseRowsGradient:
         """The same occurrences, with ``dense`` given as their sum (used bit for bit)."""
-        return SparseRowsGradient(self.ids, self.rows, self.vocabulary, dense=dense)
+        return self._same_ids(self.rows, dense)
 
-    def astype(self, dtype, copy=True):
+    def astype(self, dtype: DTypeLike, copy: bool = True) -> SparseRowsGradient:
         """Rows (and the sum, when known) in ``dtype``; ``self`` when already in it."""
         if self.rows.dtype == dtype:
             return self
         dense = None if self._dense is None else self._dense.astype(dtype)
-        return SparseRowsGradient(self.ids, self.rows.astype(dtype), self.vocabulary,
-                                  dense=dense)
+        return self._same_ids(self.rows.astype(dtype), dense)
 
-    def __add__(self, other):
+    def __add__(self, other: object) -> SparseRowsGradient:
         """Two lookups of the same table (a shared Embedding): their occurrences together,
         as TensorFlow aggregates IndexedSlices (concatenated)."""
         if not isinstance(other, SparseRowsGradient) or other.shape != self.shape:
@@ -196,11 +208,11 @@ class SparseRowsGradient:
         return SparseRowsGradient(np.concatenate([self.ids, other.ids]),
                                   np.concatenate([self.rows, other.rows]), self.vocabulary)
 
-    def reference(self):
+    def reference(self) -> tuple[NDArray[np.floating], ...]:
         """``(dense, squares, magnitudes)`` by ``np.add.at``, the plain definitions."""
         return tuple(scatter_add_reference(self.ids, values, self.vocabulary)
                      for values in (self.rows, np.square(self.rows), np.abs(self.rows)))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"SparseRowsGradient({self.ids.size} occurrences of "
                 f"{np.unique(self.ids).size} ids, table {self.shape}, {self.dtype})")

@@ -18,26 +18,32 @@ docs/optimizers.md, "Embedding tables").
 """
 from __future__ import annotations
 
+from typing import Mapping, Union
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..ops.embedding import SparseRowsGradient
+
+#: A parameter's gradient: an array, or an Embedding table's per-occurrence rows.
+Gradient = Union[NDArray[np.floating], SparseRowsGradient]
 
 __all__ = ["gradient_sum", "gradient_squares", "gradient_magnitudes", "clip_by_norm",
            "clip_by_global_norm", "clip_by_value", "with_sparse_rows"]
 
 
-def gradient_sum(g):
+def gradient_sum(g: Gradient) -> NDArray[np.floating]:
     """The gradient as an array: ``g`` itself, or the per-id sum of the occurrences."""
     return g.dense() if isinstance(g, SparseRowsGradient) else g
 
 
-def gradient_squares(g):
+def gradient_squares(g: Gradient) -> NDArray[np.floating]:
     """``g²`` (a new array); per occurrence, summed per id, for a :class:`SparseRowsGradient`
     (Keras squares each slice of an IndexedSlices before the sum)."""
     return g.squares() if isinstance(g, SparseRowsGradient) else np.square(g)
 
 
-def gradient_magnitudes(g):
+def gradient_magnitudes(g: Gradient) -> NDArray[np.floating]:
     """``|g|`` (a new array); per occurrence, summed per id, for a :class:`SparseRowsGradient`."""
     return g.magnitudes() if isinstance(g, SparseRowsGradient) else np.abs(g)
 
@@ -45,17 +51,17 @@ def gradient_magnitudes(g):
 # The squared norm of a SparseRowsGradient is Σ over occurrences of g_i², summed here as
 # Σ over the table of gradient_squares(g): where no id repeats, that is np.square(sum)
 # summed in the same order, bit for bit, so the rows change nothing.
-def _entries(g):
+def _entries(g: Gradient) -> NDArray[np.floating]:
     """What clipping acts on: the array, or the occurrences' rows (as tf.clip_by_* do)."""
     return g.rows if isinstance(g, SparseRowsGradient) else g
 
 
-def _with_entries(g, entries):
+def _with_entries(g: Gradient, entries: NDArray[np.floating]) -> Gradient:
     return g.with_rows(entries) if isinstance(g, SparseRowsGradient) else entries
 
 
 # --------------------------------------------------------------------------- transforms
-def clip_by_norm(grads, clipnorm):
+def clip_by_norm(grads: Mapping[str, Gradient], clipnorm: float) -> dict[str, Gradient]:
     """Each gradient scaled to an L2 norm of at most ``clipnorm`` (new arrays). The norm of
     a :class:`SparseRowsGradient` is that of its occurrences (``tf.clip_by_norm``)."""
     out = {}
@@ -67,7 +73,8 @@ def clip_by_norm(grads, clipnorm):
     return out
 
 
-def clip_by_global_norm(grads, global_clipnorm):
+def clip_by_global_norm(grads: Mapping[str, Gradient], global_clipnorm: float
+                        ) -> dict[str, NDArray[np.floating]]:
     """All gradients scaled together so that their joint L2 norm is at most ``global_clipnorm``.
 
     A :class:`SparseRowsGradient` counts in the norm by its occurrences and comes out dense
@@ -83,14 +90,16 @@ def clip_by_global_norm(grads, global_clipnorm):
     return grads
 
 
-def clip_by_value(grads, clipvalue):
+def clip_by_value(grads: Mapping[str, Gradient], clipvalue: float) -> dict[str, Gradient]:
     """Every gradient entry clipped to [-clipvalue, clipvalue] (new arrays); every
     occurrence, for a :class:`SparseRowsGradient` (``tf.clip_by_value``)."""
     return {name: _with_entries(g, np.clip(_entries(g), -clipvalue, clipvalue))
             for name, g in grads.items()}
 
 
-def with_sparse_rows(label, grads, sparse_grads):
+def with_sparse_rows(label: str, grads: Mapping[str, NDArray[np.floating]],
+                     sparse_grads: Mapping[str, SparseRowsGradient] | None
+                     ) -> Mapping[str, Gradient]:
     """``grads`` with the entries of ``sparse_grads`` in their place (each carrying the dense
     array it replaces as its sum), after checking they belong together."""
     if not sparse_grads:
