@@ -3,7 +3,10 @@
 =========================  ==================================================================
 :mod:`.base`               :class:`Optimizer`: the step (clip -> weight decay -> rule),
                            computed into new arrays, checked finite, committed with Ctrl-C
-                           deferred; the clipping and weight-decay transforms
+                           deferred; the weight-decay transform
+:mod:`._gradients`         the clipping transforms, and the terms a rule takes from a
+                           gradient (sum, squares, magnitudes): per token occurrence for an
+                           Embedding table, as Keras (``mlstm.ops.embedding.SparseRowsGradient``)
 :mod:`.adam`               :class:`Adam` (Keras' form; AMSGrad)
 :mod:`.adamw`              :class:`AdamW` (Adam with weight_decay=0.004 by default)
 :mod:`.adamax`             :class:`Adamax` (Adam with the infinity norm)
