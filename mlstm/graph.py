@@ -372,7 +372,7 @@ class Graph:
                     kwargs["extras"] = {} if extras is not None else None
                 if "input_grads" in accepted:
                     kwargs["input_grads"] = needed
-                if sparse_grads is not None and "sparse_grads" in accepted:
+                if sparse_grads is not None and _names_sparse_grads(node.layer.backward):
                     kwargs["sparse_grads"] = {}
                 if "d_logits" in accepted:
                     kwargs["d_logits"] = d_log
@@ -418,7 +418,7 @@ class Graph:
                 f"{self.count_params()} params>")
 
 
-_BACKWARD_KEYWORDS = ("d_logits", "extras", "input_grads", "sparse_grads")
+_BACKWARD_KEYWORDS = ("d_logits", "extras", "input_grads")
 
 
 @functools.lru_cache(maxsize=256)
@@ -430,6 +430,20 @@ def _backward_keywords_cached(function):
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return frozenset(_BACKWARD_KEYWORDS)
     return frozenset(k for k in _BACKWARD_KEYWORDS if k in parameters)
+
+
+@functools.lru_cache(maxsize=256)
+def _names_sparse_grads_cached(function):
+    try:
+        return "sparse_grads" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _names_sparse_grads(backward):
+    """Whether a layer's ``backward`` names ``sparse_grads`` (the Embedding's does). A
+    ``**kwargs`` backward is not given it: it might hand it on to one that does not take it."""
+    return _names_sparse_grads_cached(getattr(backward, "__func__", backward))
 
 
 def _backward_keywords(backward):

@@ -319,3 +319,20 @@ def test_a_rule_that_does_not_take_rows_gets_their_sum():
     g = _table_gradient(_ids(2, n=4))
     Plain().apply({"e": np.zeros((V, D))}, {"e": g.dense()}, sparse_grads={"e": g})
     assert type(seen[0]) is np.ndarray and seen[0].tobytes() == g.dense().tobytes()
+
+
+def test_a_layer_whose_backward_takes_kwargs_is_not_sent_the_rows():
+    """Only a backward that names ``sparse_grads`` gets it: a layer passing ``**kwargs`` on to
+    Dense's backward (which does not take it) trains as before."""
+    class PassingOn(mlstm.Dense):
+        def backward(self, d_outputs, cache, **kwargs):
+            return super().backward(d_outputs, cache, **kwargs)
+
+    tokens = mlstm.Input((T,), name="tokens", dtype="int32")
+    h = mlstm.LSTM(H, name="lstm", seed=2)(mlstm.Embedding(V, D, name="embed", seed=1)(tokens))
+    model = mlstm.Model(tokens, PassingOn(2, name="out", seed=3)(h))
+    model.compile("adam", loss="mse")
+    ids, y = _data("float32")
+    before = model.get_weights()
+    model.train_on_batch(ids, y)
+    assert all(np.any(a != b) for a, b in zip(before, model.get_weights()))
