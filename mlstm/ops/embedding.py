@@ -154,6 +154,7 @@ class SparseRowsGradient:
 
     @property
     def dtype(self) -> np.dtype:
+        """The rows' dtype (the table's)."""
         return self.rows.dtype
 
     def _scatter(self, values: NDArray[np.floating]) -> NDArray[np.floating]:

@@ -32,7 +32,8 @@ from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
 from .base import (MAX_ITERATIONS, Optimizer, clip_by_global_norm, clip_by_norm,
-                   clip_by_value, decoupled_weight_decay)
+                   clip_by_value, decoupled_weight_decay, gradient_magnitudes,
+                   gradient_squares, gradient_sum)
 from .keras_objects import from_keras_object
 from .nadam import Nadam
 from .rmsprop import RMSprop
@@ -40,7 +41,8 @@ from .sgd import SGD
 
 __all__ = ["Optimizer", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "SGD",
            "get", "from_keras_object", "MAX_ITERATIONS", "clip_by_norm",
-           "clip_by_global_norm", "clip_by_value", "decoupled_weight_decay", "schedules"]
+           "clip_by_global_norm", "clip_by_value", "decoupled_weight_decay", "gradient_sum",
+           "gradient_squares", "gradient_magnitudes", "schedules"]
 
 
 def get(identifier):
