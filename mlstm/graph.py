@@ -314,20 +314,24 @@ class Graph:
     @overload
     def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
                  d_logits: Mapping[int, Array] | None = None, input_grads: Literal[False] = False,
-                 extras: dict[str, Any] | None = None) -> dict[str, Array]: ...
+                 extras: dict[str, Any] | None = None,
+                 sparse_grads: dict[str, Any] | None = None) -> dict[str, Array]: ...
     @overload
     def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
                  d_logits: Mapping[int, Array] | None = None, *, input_grads: Literal[True],
-                 extras: dict[str, Any] | None = None
+                 extras: dict[str, Any] | None = None,
+                 sparse_grads: dict[str, Any] | None = None
                  ) -> tuple[dict[str, Array], list[Array | None]]: ...
     @overload
     def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
                  d_logits: Mapping[int, Array] | None = None, input_grads: bool = False,
-                 extras: dict[str, Any] | None = None
+                 extras: dict[str, Any] | None = None,
+                 sparse_grads: dict[str, Any] | None = None
                  ) -> dict[str, Array] | tuple[dict[str, Array], list[Array | None]]: ...
     def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
                  d_logits: Mapping[int, Array] | None = None, input_grads: bool = False,
-                 extras: dict[str, Any] | None = None
+                 extras: dict[str, Any] | None = None,
+                 sparse_grads: dict[str, Any] | None = None
                  ) -> dict[str, Array] | tuple[dict[str, Array], list[Array | None]]:
         """Backpropagate gradients given for the outputs.
 
@@ -344,6 +348,10 @@ class Graph:
         extras : dict, optional
             Filled with ``{layer name: {...}}`` of intermediate gradients layers expose
             (LSTM: ``d_h_steps``, the gradient reaching each step's hidden state).
+        sparse_grads : dict, optional
+            Filled with ``{"layer/weight": SparseRowsGradient}`` for the weights a layer
+            also gives per token occurrence (Embedding; summed over a shared layer's calls),
+            for the optimizer (:mod:`mlstm.ops.embedding`). ``grads`` stays the dense sum.
 
         Returns
         -------
@@ -365,7 +373,8 @@ class Graph:
         grads: dict[str, Array] = {}
         heavy = self._heavy_nodes(len(tape.values[id(self.inputs[0])]))
         with parallel.blas_threads_for(heavy):
-            self._backward_groups(tape, heavy, grad_of, logit_seed, grads, input_grads, extras)
+            self._backward_groups(tape, heavy, grad_of, logit_seed, grads, input_grads, extras,
+                                  sparse_grads)
         grads = {name: grads[name] if name in grads else np.zeros_like(p)
                  for name, p in self.params.items()}
         if input_grads:
@@ -378,7 +387,8 @@ class Graph:
 
     def _backward_groups(self, tape: Tape, heavy: frozenset[int], grad_of: dict[int, Array],
                          logit_seed: Mapping[int, Array], grads: dict[str, Array],
-                         input_grads: bool, extras: dict[str, Any] | None) -> None:
+                         input_grads: bool, extras: dict[str, Any] | None,
+                         sparse_grads: dict[str, Any] | None = None) -> None:
         """The node loop of :meth:`backward`: fills ``grads`` and ``grad_of``."""
         g: Array | None
         for group in self._schedule(heavy, backward=True):
@@ -398,6 +408,8 @@ class Graph:
                     kwargs["extras"] = {} if extras is not None else None
                 if "input_grads" in accepted:
                     kwargs["input_grads"] = needed
+                if sparse_grads is not None and "sparse_grads" in accepted:
+                    kwargs["sparse_grads"] = {}
                 if "d_logits" in accepted:
                     kwargs["d_logits"] = d_log
                 else:
@@ -410,14 +422,16 @@ class Graph:
                                         "returned logits but its backward takes no d_logits")
                 calls[node_pos] = (functools.partial(node.layer.backward, d_outs,
                                                      tape.caches[node_pos], **kwargs),
-                                   needed, kwargs.get("extras"))
-            results = parallel.run_concurrently([call for call, _, _ in calls.values()])
+                                   needed, kwargs.get("extras"), kwargs.get("sparse_grads"))
+            results = parallel.run_concurrently([call for call, *_ in calls.values()])
             for node_pos, (d_ins, d_params) in zip(list(calls), results):
-                node, (_, needed, node_extras) = self.nodes[node_pos], calls[node_pos]
+                node, (_, needed, node_extras, node_sparse) = self.nodes[node_pos], calls[node_pos]
                 if node_extras is not None and extras is not None:  # (one implies the other)
                     extras.setdefault(node.layer.name, {}).update(node_extras)
                 for name, g in d_params.items():
                     _accumulate(grads, f"{node.layer.name}/{name}", g)
+                for name, rows in (node_sparse or {}).items():
+                    _accumulate(sparse_grads, f"{node.layer.name}/{name}", rows)
                 for t, g, need in zip(node.inputs, d_ins, needed):
                     if g is not None and need:
                         _accumulate(grad_of, id(t), g)
@@ -451,15 +465,17 @@ def _backward_keywords_cached(function: Callable[..., Any]) -> frozenset[str]:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):
         return frozenset()
+    named = frozenset(k for k in (*_BACKWARD_KEYWORDS, "sparse_grads") if k in parameters)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return frozenset(_BACKWARD_KEYWORDS)
-    return frozenset(k for k in _BACKWARD_KEYWORDS if k in parameters)
+        return named | frozenset(_BACKWARD_KEYWORDS)
+    return named
 
 
 def _backward_keywords(backward: Callable[..., Any]) -> frozenset[str]:
     """Which of ``d_logits``, ``extras``, ``input_grads`` a layer's ``backward`` accepts:
     the built-in protocol takes all three, the public contract ``backward(d_outputs,
-    cache)`` none (and older custom layers some)."""
+    cache)`` none (and older custom layers some). ``sparse_grads`` (the Embedding's) only
+    when named: a ``**kwargs`` backward might hand it on to one that does not take it."""
     return _backward_keywords_cached(getattr(backward, "__func__", backward))
 
 

@@ -10,7 +10,8 @@ import numpy as np
 from .. import initializers
 from .._typing import Array, BoolArray, DTypeLike, IntArray, JSONDict, TensorShape
 from ..initializers import Initializer
-from ..ops.embedding import embedding_backward, embedding_forward, first_id_outside
+from ..ops.embedding import (SparseRowsGradient, embedding_backward, embedding_backward_rows,
+                             embedding_forward, first_id_outside)
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec, check_dtype, format_shape
 from .memory import ActivationBytes, CallShapes
@@ -152,12 +153,24 @@ class Embedding(Layer):
 
     def backward(self, d_outputs: Sequence[Array | None], cache: Any,
                  d_logits: Array | None = None, extras: dict[str, Any] | None = None,
-                 input_grads: Sequence[bool] | None = None
+                 input_grads: Sequence[bool] | None = None,
+                 sparse_grads: dict[str, SparseRowsGradient] | None = None
                  ) -> tuple[list[Array | None], dict[str, Array]]:
+        """``([None], {"embeddings": dE})``: the table's gradient, the per-id sum (V, D).
+
+        ``sparse_grads``, when the caller passes a dict (the training step does), also
+        receives ``{"embeddings": SparseRowsGradient}``: the same gradient as one row per
+        token occurrence, for optimizers that treat occurrences as Keras does
+        (:class:`mlstm.ops.embedding.SparseRowsGradient`).
+        """
         d_y = d_outputs[0]
         if d_y is None:
             return [None], {"embeddings": np.zeros_like(self.params["embeddings"])}
-        return [None], {"embeddings": embedding_backward(d_y, cache)}
+        if sparse_grads is None:
+            return [None], {"embeddings": embedding_backward(d_y, cache)}
+        rows = embedding_backward_rows(d_y, cache)
+        sparse_grads["embeddings"] = rows
+        return [None], {"embeddings": rows.dense()}
 
     def activation_bytes(self, call: CallShapes) -> ActivationBytes:
         """The looked-up rows and the mask are kept (the cache is the ids, not a copy); the

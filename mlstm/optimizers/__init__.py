@@ -3,7 +3,10 @@
 =========================  ==================================================================
 :mod:`.base`               :class:`Optimizer`: the step (clip -> weight decay -> rule),
                            computed into new arrays, checked finite, committed with Ctrl-C
-                           deferred; the clipping and weight-decay transforms
+                           deferred; the weight-decay transform
+:mod:`._gradients`         the clipping transforms, and the terms a rule takes from a
+                           gradient (sum, squares, magnitudes): per token occurrence for an
+                           Embedding table, as Keras (``mlstm.ops.embedding.SparseRowsGradient``)
 :mod:`.adam`               :class:`Adam` (Keras' form; AMSGrad)
 :mod:`.adamw`              :class:`AdamW` (Adam with weight_decay=0.004 by default)
 :mod:`.adamax`             :class:`Adamax` (Adam with the infinity norm)
@@ -31,7 +34,8 @@ from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
 from .base import (MAX_ITERATIONS, Optimizer, clip_by_global_norm, clip_by_norm,
-                   clip_by_value, decoupled_weight_decay)
+                   clip_by_value, decoupled_weight_decay, gradient_magnitudes,
+                   gradient_squares, gradient_sum)
 from .keras_objects import from_keras_object
 from .nadam import Nadam
 from .rmsprop import RMSprop
@@ -39,7 +43,8 @@ from .sgd import SGD
 
 __all__ = ["Optimizer", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "SGD",
            "get", "from_keras_object", "MAX_ITERATIONS", "clip_by_norm",
-           "clip_by_global_norm", "clip_by_value", "decoupled_weight_decay", "schedules"]
+           "clip_by_global_norm", "clip_by_value", "decoupled_weight_decay", "gradient_sum",
+           "gradient_squares", "gradient_magnitudes", "schedules"]
 
 
 def get(identifier: Any) -> Optimizer:

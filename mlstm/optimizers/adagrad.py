@@ -7,7 +7,8 @@ Step t = 1, 2, ... (after clipping and weight decay, :mod:`mlstm.optimizers.base
 
 The accumulator only grows, so each parameter's step size shrinks as 1/sqrt(Σ g²). Its
 starting value is cast to the weights' dtype the way Keras' ``Constant`` initializer does
-(``ops.cast``, which goes through float32: in float64, a₀ = float32(0.1) exactly).
+(``ops.cast``, which goes through float32: in float64, a₀ = float32(0.1) exactly). An
+Embedding table's g² is Σ g_i² over its token occurrences, as Keras' (docs/optimizers.md).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, gradient_squares, gradient_sum
 
 __all__ = ["Adagrad"]
 
@@ -44,6 +45,7 @@ class Adagrad(Optimizer):
     """
 
     name = "adagrad"
+    handles_sparse_rows = True
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
                  initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
@@ -57,12 +59,14 @@ class Adagrad(Optimizer):
     def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
+        # g² per token occurrence for an Embedding table (Keras' IndexedSlices), else g²
+        squares, g = gradient_squares(g), gradient_sum(g)
         if state["accumulator"] is None:
             # Keras' Constant initializer: ops.cast(value, dtype), through float32
             a_new = np.full_like(theta, dtype(np.float32(self.initial_accumulator_value)))
         else:
             a_new = state["accumulator"].copy()
-        a_new += np.square(g)
+        a_new += squares
         denominator = a_new + dtype(self.epsilon)
         step_size = dtype(self.learning_rate_at(step - 1)) * g
         step_size /= np.sqrt(denominator)

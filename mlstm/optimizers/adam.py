@@ -8,6 +8,9 @@ Step t = 1, 2, ... (after clipping and weight decay, :mod:`mlstm.optimizers.base
     α = lr · sqrt(1 - β2^t) / (1 - β1^t)
     θ ← θ - α · m / (sqrt(v) + ε)                   ε = 1e-7 by default
 
+An Embedding table's g² is Σ g_i² over its token occurrences, as Keras' (docs/optimizers.md,
+"Embedding tables"; :mod:`mlstm.optimizers._gradients`).
+
 ε sits on the *uncorrected* sqrt(v): PyTorch's ``(m/(1-β1^t)) / (sqrt(v/(1-β2^t)) + ε')``
 equals this with ε = ε' · sqrt(1 - β2^t) (docs/optimizers.md).
 """
@@ -21,7 +24,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, gradient_squares, gradient_sum
 
 __all__ = ["Adam"]
 
@@ -42,6 +45,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    handles_sparse_rows = True
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
@@ -60,6 +64,8 @@ class Adam(Optimizer):
     def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
+        # g² per token occurrence for an Embedding table (Keras' IndexedSlices), else g²
+        squares, g = gradient_squares(g), gradient_sum(g)
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         v = state["v"] if state["v"] is not None else np.zeros_like(theta)
         alpha, c1, c2, epsilon = self._factors(dtype, step)
@@ -68,7 +74,7 @@ class Adam(Optimizer):
         m_new = g - m
         m_new *= c1
         m_new += m
-        v_new = np.square(g)
+        v_new = squares
         v_new -= v
         v_new *= c2
         v_new += v

@@ -10,7 +10,8 @@ state starts at zero::
 ε is added to u, the running maximum of |g| (there is no square root and no second bias
 correction: u is not a biased average). In ``1 - β1^t`` Keras casts β1 to the weights'
 dtype through float32 (``ops.cast``); in the moment update it uses the Python float
-``1 - β1``. Both as here.
+``1 - β1``. Both as here. An Embedding table's |g| is Σ |g_i| over its token occurrences, as
+Keras' (docs/optimizers.md, "Embedding tables").
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, gradient_magnitudes, gradient_sum
 
 __all__ = ["Adamax"]
 
@@ -49,6 +50,7 @@ class Adamax(Optimizer):
     """
 
     name = "adamax"
+    handles_sparse_rows = True
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Any) -> None:
@@ -65,12 +67,14 @@ class Adamax(Optimizer):
     def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
+        # |g| per token occurrence for an Embedding table (Keras' IndexedSlices), else |g|
+        magnitudes, g = gradient_magnitudes(g), gradient_sum(g)
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         u = state["u"] if state["u"] is not None else np.zeros_like(theta)
         m_new = g - m
         m_new *= dtype(1 - self.beta_1)
         m_new += m
-        u_new = np.maximum(dtype(self.beta_2) * u, np.abs(g))
+        u_new = np.maximum(dtype(self.beta_2) * u, magnitudes)
         correction = 1 - dtype(np.float32(self.beta_1)) ** dtype(step)
         denominator = u_new + dtype(self.epsilon)
         denominator *= correction

@@ -27,6 +27,16 @@ commit
     (:func:`mlstm.optimizers._interrupts.deferred_sigint`): an interrupt lands before the
     step or after it, never inside.
 
+An Embedding table's gradient may come as a
+:class:`mlstm.ops.embedding.SparseRowsGradient` too (``apply(..., sparse_grads=...)``, as
+the training step passes it): one row per token occurrence, as Keras' TensorFlow backend
+hands its optimizers ``tf.IndexedSlices``. Clipping then works on the occurrences
+(clipnorm and global_clipnorm measure their norm, clipvalue clips each), and the rules take
+``g²`` and ``|g|`` per occurrence before summing them (:func:`gradient_squares`,
+:func:`gradient_magnitudes`), the linear terms from the sum (:func:`gradient_sum`): see
+docs/optimizers.md, "Embedding tables". global_clipnorm makes the gradient dense, as Keras'
+``v * scale`` does.
+
 Hyperparameters that cannot be finite in the weights' dtype (a learning rate of 1e39 in
 float32, or ``weight_decay · learning_rate`` beyond its range) are refused by
 :meth:`Optimizer.check_dtype`, which ``compile`` calls and every ``apply`` repeats.
@@ -35,17 +45,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import schedules, validation
 from .._typing import DTypeLike, FloatArray, JSONDict
 from ..schedules import LearningRateSchedule, is_schedule
+from ._gradients import (clip_by_global_norm, clip_by_norm, clip_by_value, gradient_magnitudes,
+                         gradient_squares, gradient_sum, with_sparse_rows)
 from ._interrupts import deferred_sigint
 
+if TYPE_CHECKING:
+    from ..ops.embedding import SparseRowsGradient
+
 __all__ = ["Optimizer", "clip_by_norm", "clip_by_global_norm", "clip_by_value",
-           "decoupled_weight_decay", "MAX_ITERATIONS"]
+           "decoupled_weight_decay", "gradient_sum", "gradient_squares",
+           "gradient_magnitudes", "MAX_ITERATIONS"]
 
 #: The largest step count: 2**53, the last integer float64 (the bias corrections use it)
 #: counts exactly. A saved file claiming more is refused.
@@ -53,30 +69,7 @@ MAX_ITERATIONS = 2 ** 53
 
 
 # --------------------------------------------------------------------------- transforms
-def clip_by_norm(grads: Mapping[str, FloatArray], clipnorm: float) -> dict[str, FloatArray]:
-    """Each gradient scaled to an L2 norm of at most ``clipnorm`` (new arrays)."""
-    out: dict[str, FloatArray] = {}
-    for name, g in grads.items():
-        norm = np.sqrt(np.sum(np.square(g)))
-        out[name] = g * g.dtype.type(clipnorm) / max(norm, g.dtype.type(clipnorm))
-    return out
-
-
-def clip_by_global_norm(grads: Mapping[str, FloatArray], global_clipnorm: float
-                        ) -> Mapping[str, FloatArray]:
-    """All gradients scaled together so that their joint L2 norm is at most ``global_clipnorm``."""
-    norm = np.sqrt(sum(float(np.sum(np.square(g.astype(np.float64)))) for g in grads.values()))
-    if norm > global_clipnorm:
-        scale = global_clipnorm / norm
-        return {name: g * g.dtype.type(scale) for name, g in grads.items()}
-    return grads
-
-
-def clip_by_value(grads: Mapping[str, FloatArray], clipvalue: float) -> dict[str, FloatArray]:
-    """Every gradient entry clipped to [-clipvalue, clipvalue] (new arrays)."""
-    return {name: np.clip(g, -clipvalue, clipvalue) for name, g in grads.items()}
-
-
+# The clipping transforms and the gradient terms the rules take: ._gradients
 def decoupled_weight_decay(theta: FloatArray, rate: float) -> FloatArray:
     """``θ - θ · rate`` as a new array (``rate = weight_decay · learning_rate``)."""
     return theta - theta * theta.dtype.type(rate)
@@ -105,6 +98,9 @@ class Optimizer:
     """
 
     name = "optimizer"
+    #: Whether :meth:`rule` takes a :class:`SparseRowsGradient` (the built-in rules do,
+    #: through :func:`gradient_sum` and friends). A rule that does not gets its sum.
+    handles_sparse_rows = False
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
                  clipnorm: float | None = None, global_clipnorm: float | None = None,
@@ -140,7 +136,8 @@ class Optimizer:
         return float(lr(int(iterations))) if isinstance(lr, LearningRateSchedule) else lr
 
     # ------------------------------------------------------------------ the step
-    def apply(self, params: Mapping[str, FloatArray], grads: Mapping[str, FloatArray]
+    def apply(self, params: Mapping[str, FloatArray], grads: Mapping[str, FloatArray],
+              sparse_grads: Mapping[str, SparseRowsGradient] | None = None
               ) -> dict[str, FloatArray]:
         """One step on every parameter named in ``grads``, all or nothing (module docstring).
 
@@ -150,6 +147,10 @@ class Optimizer:
             Updated in place.
         grads : dict name -> ndarray
             Same names and shapes as the parameters they update.
+        sparse_grads : dict name -> SparseRowsGradient, optional
+            For some of ``grads`` (Embedding tables), the same gradient per token
+            occurrence (``grads[name]`` is their sum): the step then treats the occurrences
+            as Keras does (module docstring). ``Model.fit`` passes them.
 
         Returns
         -------
@@ -164,6 +165,7 @@ class Optimizer:
         mlstm.validation.NonFiniteError
             A new parameter or state value would be NaN or inf. Nothing was changed.
         """
+        grads = with_sparse_rows(self.name, grads, sparse_grads)
         for name, g in grads.items():
             if name not in params:
                 raise ValueError(f"{self.name}: gradient for unknown parameter {name!r}")
@@ -208,6 +210,8 @@ class Optimizer:
                                             self.weight_decay * self.learning_rate_at(step - 1))
                      if self.weight_decay else theta.copy())
             current = {slot: arrays.get(name) for slot, arrays in slots.items()}
+            if not self.handles_sparse_rows:
+                g = gradient_sum(g)
             new_params[name], new_slots = self.rule(start, g, current, step)
             for slot, value in new_slots.items():
                 new_state[(slot, name)] = value
@@ -221,8 +225,11 @@ class Optimizer:
         ----------
         theta : ndarray
             The parameter after weight decay: a new array the rule may modify.
-        g : ndarray
-            Its (clipped) gradient, in theta's dtype. Not to be modified.
+        g : ndarray or SparseRowsGradient
+            Its (clipped) gradient, in theta's dtype. Not to be modified. Per token
+            occurrence (an Embedding table's) only when the class sets
+            ``handles_sparse_rows``; the rule then takes its terms through
+            :func:`gradient_sum`, :func:`gradient_squares`, :func:`gradient_magnitudes`.
         state : dict slot -> ndarray or None
             This parameter's state before the step (None before its first step). Not to be
             modified.

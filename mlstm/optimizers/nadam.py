@@ -11,7 +11,8 @@ moments start at zero::
     v̂ = v / (1 - β2^t)
     θ ← θ - lr · m̂ / (sqrt(v̂) + ε)                ε = 1e-7
 
-ε is added to the *corrected* sqrt(v̂) (Adam adds it to the uncorrected one).
+ε is added to the *corrected* sqrt(v̂) (Adam adds it to the uncorrected one). An Embedding
+table's g² in v is Σ g_i² over its token occurrences, as in Adam.
 
 Casts, as Keras does them (found by running it): in the step, β1, β2 and 0.96 go to the
 weights' dtype through float32 (``ops.cast``), ``1 - β1`` included; ``u_product`` is a
@@ -34,7 +35,7 @@ import numpy as np
 from .._typing import DTypeLike, FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, gradient_squares, gradient_sum
 
 __all__ = ["Nadam"]
 
@@ -66,6 +67,7 @@ class Nadam(Optimizer):
     """
 
     name = "nadam"
+    handles_sparse_rows = True
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Any) -> None:
@@ -107,6 +109,8 @@ class Nadam(Optimizer):
     def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
+        # g² per token occurrence for an Embedding table (Keras' IndexedSlices), else g²
+        squares, g = gradient_squares(g), gradient_sum(g)
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         v = state["v"] if state["v"] is not None else np.zeros_like(theta)
         (lr, one_minus_beta_1, one_minus_beta_2, first, second, v_correction,
@@ -114,7 +118,7 @@ class Nadam(Optimizer):
         m_new = g - m
         m_new *= one_minus_beta_1
         m_new += m
-        v_new = np.square(g)
+        v_new = squares
         v_new -= v
         v_new *= one_minus_beta_2
         v_new += v

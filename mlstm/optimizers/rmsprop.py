@@ -12,7 +12,8 @@ state starts at zero::
 
 ε = 1e-7 sits *inside* the square root (Adam adds its ε to sqrt(v)), and there is no bias
 correction: at the first step v = (1 - ρ) g², so Δ ≈ lr · sign(g) / sqrt(1 - ρ), about
-3.2 · lr for ρ = 0.9.
+3.2 · lr for ρ = 0.9. An Embedding table's g² is Σ g_i² over its token occurrences, as
+Keras' (docs/optimizers.md, "Embedding tables").
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, gradient_squares, gradient_sum
 
 __all__ = ["RMSprop"]
 
@@ -54,6 +55,7 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    handles_sparse_rows = True
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.9,
                  momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
@@ -75,9 +77,12 @@ class RMSprop(Optimizer):
         # Keras multiplies by the Python floats ρ and 1 - ρ (exact in float64) and adds the
         # Python float ε: each is the nearest value of the weights' dtype.
         rho, one_minus_rho = dtype(self.rho), dtype(1 - self.rho)
+        # g² per token occurrence for an Embedding table (Keras' IndexedSlices), else g²
+        squares, g = gradient_squares(g), gradient_sum(g)
         v = state["velocity"] if state["velocity"] is not None else np.zeros_like(theta)
         v_new = rho * v
-        v_new += one_minus_rho * np.square(g)
+        squares *= one_minus_rho
+        v_new += squares
         new_state = {"velocity": v_new}
         if self.centered:
             a = (state["average_gradient"] if state["average_gradient"] is not None

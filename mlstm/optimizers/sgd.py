@@ -15,7 +15,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, gradient_sum
 
 __all__ = ["SGD"]
 
@@ -34,6 +34,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    handles_sparse_rows = True
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, **kwargs: Any) -> None:
@@ -47,6 +48,7 @@ class SGD(Optimizer):
     def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
+        g = gradient_sum(g)     # linear in g: an Embedding table's occurrences just add up
         lr = dtype(self.learning_rate_at(step - 1))
         if not self.momentum:
             theta -= lr * g

@@ -222,7 +222,9 @@ class StepsMixin(_Host):
         """
         tape = self.forward(batch.xs, training=True, rng=rng)
         result = self._batch_loss(tape, batch)
-        grads = self.backward(tape, result.d_outputs, result.d_logits)
+        sparse_grads = {}       # Embedding tables per token occurrence, as Keras' optimizers
+        grads = self.backward(tape, result.d_outputs, result.d_logits,
+                              sparse_grads=sparse_grads)
         check_step_finite(self, tape, batch.ys, result, grads)
         info = dict(tape=tape, result=result, grads=grads)
         if before_update is not None:
@@ -232,7 +234,9 @@ class StepsMixin(_Host):
         trainable = self.trainable_params
         assert self.optimizer is not None       # a training step: the model is compiled
         try:
-            updates = self.optimizer.apply(trainable, {k: grads[k] for k in trainable})
+            updates = self.optimizer.apply(
+                trainable, {k: grads[k] for k in trainable},
+                sparse_grads={k: g for k, g in sparse_grads.items() if k in trainable})
         except validation.NonFiniteError as error:   # the update overflowed; nothing applied
             raise attribute_update_error(self, tape, result, error)
         metric_sums = self._metric_sums(tape, batch.ys, batch.labelled)

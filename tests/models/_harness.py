@@ -26,20 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 STEPS = 3
 DTYPES = ("float32", "float64")
 
-#: Why the models that train an Embedding with Adam are pending (see conftest.py). Keras
-#: hands the optimizer an Embedding's gradient as tf.IndexedSlices, one slice per token
-#: occurrence, and its TensorFlow ``ops.square`` squares the slices before they are summed:
-#: for a row whose id occurs k times in the batch Adam adds (1 - beta_2) * sum_i g_i**2 to
-#: its second moment, where mlstm (and Keras on a dense gradient) adds (sum_i g_i)**2. The
-#: forward pass, the losses and the gradients agree; the weights differ from the first
-#: step on, by about the learning rate. (Measured: ids that do not repeat in the batch
-#: pass at 1e-16 in float64.) RMSprop, Adagrad and Nadam square the gradient the same way.
-SPARSE_RMSPROP = ("as for Adam, Keras' RMSprop squares an Embedding's sparse gradient per "
-                  "token occurrence: mlstm's Embedding + RMSprop steps differ when an id "
-                  "repeats in a batch")
-SPARSE_ADAM = ("Keras' Adam squares an Embedding's sparse gradient per token occurrence "
-               "(sum of g_i**2, not (sum of g_i)**2): mlstm's Embedding + Adam steps differ "
-               "when an id repeats in a batch")
 
 
 @contextlib.contextmanager

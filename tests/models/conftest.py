@@ -2,9 +2,8 @@
 
 Two lists. The models of ``test_model_*.py`` need only what mlstm has, and pass. Those
 marked ``pending`` need a part of issue 12 that main does not have yet: Bidirectional /
-RepeatVector / TimeDistributed / BatchNormalization (branch l13), Keras' Adam and RMSprop
-on an Embedding's sparse gradient, Keras' gradient of CCE for targets that do not sum to
-1, a diagnose finding. They are not skipped: each runs its full check and is an expected
+RepeatVector / TimeDistributed / BatchNormalization (branch l13), Keras' gradient of CCE
+for targets that do not sum to 1, a diagnose finding. They are not skipped: each runs its full check and is an expected
 failure (``xfail``, strict), naming what mlstm refuses or computes differently; the day one
 passes, the strict xfail fails the run, so that it moves to the first list. ``python -m
 pytest tests/models -m pending`` runs that list alone, ``-m "not pending"`` the other; every

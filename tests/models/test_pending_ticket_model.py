@@ -23,13 +23,14 @@ The guide's title and body Inputs have no dtype, so they are float32 and Keras c
 ids inside Embedding; mlstm refuses float ids (docs/real_models.md gives the message), so
 the Inputs here are int32, as the guide's comments describe them ("sequence of ints").
 
-Pending (conftest.py): Keras' RMSprop squares the Embeddings' sparse gradients per token
-occurrence (``_harness.SPARSE_ADAM``); the last test also meets the gradient above.
+Keras' RMSprop squares the Embeddings' gradients per token occurrence; mlstm does the same
+(docs/optimizers.md, "Embedding tables"). The last test is pending (conftest.py): it meets
+the gradient above.
 """
 import pytest
 
-from _harness import (DTYPES, SPARSE_RMSPROP, binary, check_real_model, keras_building,
-                      one_hot, rng_for, token_ids)
+from _harness import (DTYPES, binary, check_real_model, keras_building, one_hot, rng_for,
+                      token_ids)
 
 pytestmark = pytest.mark.keras
 MULTI_HOT_CCE = ("Keras' gradient of CCE from logits is softmax(a) - t even for targets that "
@@ -74,7 +75,6 @@ def data(dtype, guide_departments=False):
     return x, y
 
 
-@pytest.mark.pending(reason=SPARSE_RMSPROP)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_ticket_model(dtype):
     x, y = data(dtype)
@@ -83,14 +83,13 @@ def test_ticket_model(dtype):
     assert set(report["gradients"]) == {"total", "priority", "department"}
 
 
-@pytest.mark.pending(reason=SPARSE_RMSPROP)
 def test_ticket_model_compiled_with_dicts():
     x, y = data("float64")
     model, _, _ = check_real_model(build("float64", as_dicts=True), x, y, "float64")
     assert model._loss_weights == [1.0, 0.2]
 
 
-@pytest.mark.pending(reason=SPARSE_RMSPROP + "; " + MULTI_HOT_CCE)
+@pytest.mark.pending(reason=MULTI_HOT_CCE)
 def test_ticket_model_with_the_guides_dummy_targets():
     x, y = data("float64", guide_departments=True)
     assert (y["department"].sum(axis=1) != 1).any()      # several departments, or none

@@ -6,16 +6,14 @@ Bidirectional LSTM of 64 units returning every step -> a Bidirectional LSTM of 6
 one sigmoid unit. Adam ("adam"), binary cross-entropy, accuracy. Shrunk: 30 words, 6
 dimensions, 4 units each way, reviews of 8 ids, batch of 8.
 
-Pending (conftest.py): Bidirectional (branch l13); then Keras' Adam on the Embedding's
-sparse gradient (``_harness.SPARSE_ADAM``).
+Keras' Adam takes the Embedding's gradient per token occurrence; mlstm does the same
+(docs/optimizers.md, "Embedding tables").
 """
 import pytest
 
-from _harness import (DTYPES, SPARSE_ADAM, binary, check_real_model, keras_building, rng_for,
-                      token_ids)
+from _harness import DTYPES, binary, check_real_model, keras_building, rng_for, token_ids
 
-pytestmark = [pytest.mark.keras,
-              pytest.mark.pending(reason="Bidirectional (branch l13); then " + SPARSE_ADAM)]
+pytestmark = pytest.mark.keras
 
 WORDS, LENGTH, N = 30, 8, 8
 

@@ -11,15 +11,14 @@ Keras 3.15 refuses its first, one loss string with two weights: "`loss_weights` 
 the number of losses, got 1 losses and 2 weights"). Shrunk: 30 words, 8 dimensions, 5
 units, ReLU layers of 6, headlines of 7 ids, batch of 8.
 
-Pending (conftest.py): Keras' RMSprop squares the Embedding's sparse gradient
-per token occurrence (``_harness.SPARSE_ADAM``).
+Keras' RMSprop squares the Embedding's gradient per token occurrence; mlstm does the same
+(docs/optimizers.md, "Embedding tables").
 """
 import pytest
 
-from _harness import (DTYPES, SPARSE_RMSPROP, binary, check_real_model, keras_building,
-                      rng_for, token_ids)
+from _harness import DTYPES, binary, check_real_model, keras_building, rng_for, token_ids
 
-pytestmark = [pytest.mark.keras, pytest.mark.pending(reason=SPARSE_RMSPROP)]
+pytestmark = pytest.mark.keras
 
 WORDS, LENGTH, N = 30, 7, 8
 
