@@ -18,6 +18,7 @@ import numpy as np
 from ..losses import reduce_output_loss
 from ..measure import gradients as G
 from ..measure.trace import Trace
+from .. import validation
 from ..validation import NonFiniteError
 
 __all__ = ["named_arrays", "data_measurements", "static_measurements", "training_run",
@@ -53,7 +54,11 @@ def data_measurements(model, xs, ys):
     ``xs``, ``ys``: ``{name: float64 array}`` as given by the user.
     """
     inputs = {}
-    integer = {n: np.dtype(t.dtype).kind in "iu" for n, t in zip(model.input_names, model.inputs)}
+    try:        # token ids (integer inputs, float ones only an Embedding reads)
+        ids = validation.token_id_inputs(model)
+    except ValueError:      # read both as ids and as values: refused with the data
+        ids = [np.dtype(t.dtype).kind in "iu" for t in model.inputs]
+    integer = dict(zip(model.input_names, ids))
     for name, a in xs.items():
         if integer.get(name):           # token ids: not a scale to judge
             continue

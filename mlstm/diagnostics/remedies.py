@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 
+from .. import validation
+
 __all__ = ["Remedy", "Prepared"]
 
 
@@ -127,8 +129,9 @@ class Remedy:
 
     def prepare(self, fixed, xs, ys):
         """The training data for the fixed copy: :class:`Prepared`."""
-        stats = [_mean_std(a) if self.standardize_inputs and a.dtype.kind == "f" else None
-                 for a in xs]
+        # token ids (integer inputs, float ones only an Embedding reads) are not scaled
+        stats = [_mean_std(a) if self.standardize_inputs and not ids else None
+                 for a, ids in zip(xs, validation.token_id_inputs(fixed))]
 
         def transform_x(arrays):
             return [a if s is None else ((a - s[0]) / s[1]).astype(a.dtype)

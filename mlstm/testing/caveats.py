@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validation
 from ..gradcheck import Float64Problem, gradcheck
 from .data import _input_specs
 
@@ -40,7 +41,10 @@ def _perturbations(model, xs, h, report):
     ``(name, array, step, where)`` with ``step`` an array to add (``where`` says which
     entry, for an entry-by-entry check) or an ``(index, delta)`` entry step."""
     arrays = dict(model.params)
-    arrays.update((f"input:{n}", a) for n, a in zip(model.input_names, xs))
+    # token ids are never perturbed (the check does not perturb them either)
+    arrays.update((f"input:{n}", a) for n, a, ids in zip(model.input_names, xs,
+                                                         validation.token_id_inputs(model))
+                  if not ids)
     for name, array in arrays.items():
         if report.directions.get(name) is not None:
             for k, v in enumerate(report.directions[name]):

@@ -5,6 +5,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .. import losses as losses_module
+from .. import validation
 from .builders import _as_model, build_model
 from .strategies import _may, model_configs
 
@@ -30,8 +31,16 @@ def _inputs_and_description(draw, model, max_batch=3, max_timesteps=4, padding=N
     free_T = draw(st.integers(1, max_timesteps))     # for inputs declared with T = None
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     xs, notes = [], [f"N={N}"]
-    for name, shape, mask_value, dtype in specs:
+    ids = validation.token_id_inputs(model)
+    for (name, shape, mask_value, dtype), tensor, is_ids in zip(specs, model.inputs, ids):
         shape = tuple(free_T if d is None else d for d in shape)
+        if is_ids:
+            # token ids (an integer input, or a float one only an Embedding reads): whole
+            # numbers in [0, V) of the smallest vocabulary reading them
+            vocabulary = validation.id_vocabulary(model, tensor) or 2
+            xs.append(rng.integers(0, vocabulary, size=(N,) + shape).astype(dtype))
+            notes.append(f"{name}: token ids in [0, {vocabulary})")
+            continue
         x = rng.standard_normal((N,) + shape)
         if mask_value is not None and len(shape) == 2:
             T = shape[0]
