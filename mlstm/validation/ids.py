@@ -74,6 +74,12 @@ def id_vocabulary(model: Any, tensor: Any) -> int | None:
     return min(sizes) if sizes else None
 
 
+def _shortest(value: Any) -> str:
+    """``2.7`` for a float32 2.7 even when it came as float64 (2.700000047683716)."""
+    v = float(value)
+    return str(np.float32(v)) if float(np.float32(v)) == v else repr(v)
+
+
 def check_whole_ids(ids: NDArray[Any], label: str, dtype: str | None = None,
                     where: Any = None) -> None:
     """Refuse float ``ids`` that are not whole numbers (NaN, inf, 2.7), naming the first by
@@ -95,7 +101,7 @@ def check_whole_ids(ids: NDArray[Any], label: str, dtype: str | None = None,
     shown = list(index if where is None else where(index))
     at = f"sample {shown[0]}" + (f", position {shown[1]}" if len(shown) > 1 else "")
     count = int(np.count_nonzero(fractional))
-    raise ValueError(f"{label} holds token ids ({name}), got {ids[index]} at index "
+    raise ValueError(f"{label} holds token ids ({name}), got {_shortest(ids[index])} at index "
                      f"{shown} ({at}), not a whole number ({count} in all). Keras would "
                      f"truncate it toward zero (to {int(np.trunc(ids[index]))}); mlstm refuses "
                      "it: pass whole-number ids")
