@@ -44,7 +44,7 @@ FINDING_CODES = ("nonfinite", "nothing_trainable", "class_target_format", "singl
                  "conflicting_outputs", "switched_off_output", "saturated_head",
                  "saturated_gates", "dead_relu", "vanishing_gradient", "constant_inputs",
                  "input_scale", "target_scale", "mse_on_sigmoid", "from_logits_on_activated",
-                 "loss_plateau")
+                 "loss_plateau", "categorical_target_sums")
 SEVERITY_ORDER = {"error": 0, "warning": 1}
 
 

@@ -97,9 +97,29 @@ def _target_stats(a):
     if a.ndim > 1 and a.shape[-1] > 1:
         binary = np.all((units == 0) | (units == 1), axis=1)
         stats["one_hot_rows"] = float(np.mean(binary & (np.sum(units, axis=1) == 1)))
+        stats["row_sums"] = _row_sums(units)
     else:
         stats["one_hot_rows"] = 0.0
     return stats
+
+
+#: A target row sums to 1 within this (soft labels rounded to a few digits still do).
+ROW_SUM_TOLERANCE = 1e-3
+
+
+def _row_sums(units):
+    """How the complete rows (no NaN) of class targets (R, C) sum: ``rows``, ``off`` (not
+    within :data:`ROW_SUM_TOLERANCE` of 1), ``above`` (more than 1), ``empty`` (all 0),
+    ``binary`` (every entry 0 or 1), ``min``, ``max``."""
+    rows = units[np.all(np.isfinite(units), axis=1)]
+    sums = rows.sum(axis=1)
+    return {"rows": int(sums.size),
+            "off": int(np.count_nonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)),
+            "above": int(np.count_nonzero(sums > 1 + ROW_SUM_TOLERANCE)),
+            "empty": int(np.count_nonzero(np.all(rows == 0, axis=1))),
+            "binary": bool(np.all((rows == 0) | (rows == 1))),
+            "min": float(sums.min()) if sums.size else float("nan"),
+            "max": float(sums.max()) if sums.size else float("nan")}
 
 
 def dead_units(model, tape):
