@@ -378,10 +378,10 @@ class Graph:
         grads = {name: grads[name] if name in grads else np.zeros_like(p)
                  for name, p in self.params.items()}
         if input_grads:
-            # token ids (integer inputs) are not differentiable: None, not zeros
-            d_inputs = [None if np.dtype(t.dtype).kind == "i"
-                        else grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
-                        for t in self.inputs]
+            # token ids (integer inputs, float ones read only as ids) are not
+            # differentiable: None, not zeros
+            d_inputs = [None if ids else grad_of.get(id(t), np.zeros_like(tape.values[id(t)]))
+                        for t, ids in zip(self.inputs, validation.token_id_inputs(self))]
             return grads, d_inputs
         return grads
 

@@ -129,3 +129,17 @@ def test_a_sound_softmax_classifier_is_silent(loss, one_hot):
     report = diagnosed(classifier(3, "softmax", loss), x, y, validation_data=(vx, vy))
     assert report.codes == [], str(report)
     assert "validation" in report.summary["curves"]
+
+
+def test_multi_hot_targets_under_categorical_cross_entropy():
+    """Several classes per row with a softmax and CCE (tests/test_cce_target_sums.py has the
+    rest: rows with no class, sparse CCE, the crosscheck explanation)."""
+    x, ids, _ = task()
+    multi_hot = np.eye(3, dtype="float32")[ids]
+    multi_hot[::2, 0] = 1                                   # a second class on half the rows
+    report = diagnosed(classifier(3, "softmax", "categorical_crossentropy"), x, multi_hot,
+                       steps=30)
+    f, = finding(report, "categorical_target_sums")
+    assert f.severity == "error" and f.measured["above"] == int(np.sum(ids[::2] != 0))
+    assert f.verification["verified"], f.verification["words"]
+    # the same task with one class per row: silent (test_a_sound_softmax_classifier_is_silent)

@@ -164,8 +164,9 @@ def test_integer_input_refusals():
     tokens = Input((5,), name="t", dtype="int32")
     with pytest.raises(TypeError, match="takes float tensors.*Embedding first"):
         Dense(2, name="d")(tokens)
-    with pytest.raises(TypeError, match="takes integer token ids"):
-        Embedding(4, 2, name="e")(Input((5,), name="f"))
+    with pytest.raises(TypeError, match="takes token ids: an integer tensor, or a float Input "
+                                        "holding whole numbers.*computed by Dense 'dd'"):
+        Embedding(4, 2, name="e")(Dense(3, name="dd")(Input((5,), name="f")))
     with pytest.raises(ValueError, match=r"mask_zero=True needs ids of shape \(N, T\)"):
         Embedding(4, 2, mask_zero=True)(Input((5, 2), name="g", dtype="int32"))
     with pytest.raises(ValueError, match="input_dim must be a positive int"):

@@ -197,7 +197,7 @@ def diagnose(model: Model, x: ModelData, y: ModelData, steps: int = 50, batch_si
 #: Findings that say why mlstm refused the data (the others found on refused data, such as
 #: constant inputs, do not: the refusal is raised then).
 EXPLAINS_REFUSAL = ("nonfinite", "bce_targets", "class_target_format", "single_unit_softmax",
-                    "categorical_on_one_unit")
+                    "categorical_on_one_unit", "categorical_target_sums")
 
 
 def _as_list(data: Any, names: Sequence[str]) -> list[Array]:

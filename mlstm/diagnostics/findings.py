@@ -55,7 +55,7 @@ FINDING_CODES = ("nonfinite", "nothing_trainable", "class_target_format", "singl
                  "saturated_gates", "dead_relu", "vanishing_gradient", "constant_inputs",
                  "input_scale", "target_scale", "mse_on_sigmoid", "from_logits_on_activated",
                  "loss_plateau", "batchnorm_small_batch", "dropout_hides",
-                 "dropout_underfits")
+                 "dropout_underfits", "categorical_target_sums")
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1}
 
 

@@ -21,6 +21,7 @@ from .._typing import Array, Float64Array
 from ..losses import reduce_output_loss
 from ..measure import gradients as G
 from ..measure.trace import Trace
+from .. import validation
 from ..validation import NonFiniteError
 
 if TYPE_CHECKING:
@@ -65,7 +66,11 @@ def data_measurements(model: Model, xs: dict[str, Float64Array],
     ``xs``, ``ys``: ``{name: float64 array}`` as given by the user.
     """
     inputs: dict[str, dict[str, Any]] = {}
-    integer = {n: np.dtype(t.dtype).kind in "iu" for n, t in zip(model.input_names, model.inputs)}
+    try:        # token ids (integer inputs, float ones only an Embedding reads)
+        ids = validation.token_id_inputs(model)
+    except ValueError:      # read both as ids and as values: refused with the data
+        ids = [np.dtype(t.dtype).kind in "iu" for t in model.inputs]
+    integer = dict(zip(model.input_names, ids))
     for name, a in xs.items():
         if integer.get(name):           # token ids: not a scale to judge
             continue
@@ -104,9 +109,29 @@ def _target_stats(a: Float64Array) -> dict[str, Any]:
     if a.ndim > 1 and a.shape[-1] > 1:
         binary = np.all((units == 0) | (units == 1), axis=1)
         stats["one_hot_rows"] = float(np.mean(binary & (np.sum(units, axis=1) == 1)))
+        stats["row_sums"] = _row_sums(units)
     else:
         stats["one_hot_rows"] = 0.0
     return stats
+
+
+#: A target row sums to 1 within this (soft labels rounded to a few digits still do).
+ROW_SUM_TOLERANCE = 1e-3
+
+
+def _row_sums(units: Array) -> dict[str, Any]:
+    """How the complete rows (no NaN) of class targets (R, C) sum: ``rows``, ``off`` (not
+    within :data:`ROW_SUM_TOLERANCE` of 1), ``above`` (more than 1), ``empty`` (all 0),
+    ``binary`` (every entry 0 or 1), ``min``, ``max``."""
+    rows = units[np.all(np.isfinite(units), axis=1)]
+    sums = rows.sum(axis=1)
+    return {"rows": int(sums.size),
+            "off": int(np.count_nonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)),
+            "above": int(np.count_nonzero(sums > 1 + ROW_SUM_TOLERANCE)),
+            "empty": int(np.count_nonzero(np.all(rows == 0, axis=1))),
+            "binary": bool(np.all((rows == 0) | (rows == 1))),
+            "min": float(sums.min()) if sums.size else float("nan"),
+            "max": float(sums.max()) if sums.size else float("nan")}
 
 
 def dead_units(model: Model, tape: Tape) -> dict[str, dict[str, Any]]:

@@ -96,7 +96,7 @@ def loss_panel(r: ReportFields) -> Panel | None:
     return Panel("Each output's loss (thin: batch losses): does every head learn?",
                  ("loss_plateau", "mse_on_sigmoid", "single_unit_softmax",
                   "categorical_on_one_unit", "from_logits_on_activated",
-                  "switched_off_output", "bce_targets"), draw)
+                  "switched_off_output", "bce_targets", "categorical_target_sums"), draw)
 
 
 def fix_panels(r: ReportFields) -> list[Panel]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .. import validation
 from .._typing import Array, ArrayLike, Float64Array
 from ..layers.dropout import set_dropout_rates
 
@@ -151,8 +152,9 @@ class Remedy:
 
     def prepare(self, fixed: Model, xs: Sequence[Array], ys: Sequence[Array]) -> Prepared:
         """The training data for the fixed copy: :class:`Prepared`."""
-        stats = [_mean_std(a) if self.standardize_inputs and a.dtype.kind == "f" else None
-                 for a in xs]
+        # token ids (integer inputs, float ones only an Embedding reads) are not scaled
+        stats = [_mean_std(a) if self.standardize_inputs and not ids else None
+                 for a, ids in zip(xs, validation.token_id_inputs(fixed))]
 
         def transform_x(arrays: Sequence[Array]) -> list[Array]:
             return [a if s is None else ((a - s[0]) / s[1]).astype(a.dtype)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import validation
+
 if TYPE_CHECKING:
     from .._typing import Array, BoolArray, Float64Array
     from ..graph import Tape
@@ -40,7 +42,10 @@ class Float64Problem:
     model : Model
         float64.
     xs : list of ndarray
-        The inputs, float64 copies (perturbed in place by the checks).
+        The inputs, float64 copies (perturbed in place by the checks); token ids are
+        copied as they are and never perturbed.
+    ids : list of bool
+        Per input, whether it holds token ids (:func:`mlstm.validation.token_id_inputs`).
     ys : list of ndarray
         The targets.
     evaluations : int
@@ -50,9 +55,11 @@ class Float64Problem:
     def __init__(self, model: Model, x: Any, y: Any) -> None:
         model._require_compiled("gradcheck")
         self.model = model if model.dtype == "float64" else model.clone(dtype="float64")
-        # token ids (integer inputs) stay integers: they are not perturbed
-        self.xs = [a.copy() if a.dtype.kind == "i" else np.array(a, dtype=np.float64)
-                   for a in self.model._inputs(x)]
+        # token ids are not perturbed: integer inputs, and float inputs that only
+        # Embedding-like layers read (decided by the graph: the token_id_inputs hook)
+        self.ids = validation.token_id_inputs(self.model)
+        self.xs = [a.copy() if ids else np.array(a, dtype=np.float64)
+                   for a, ids in zip(self.model._inputs(x), self.ids)]
         self.ys = self.model._targets(y, self.xs[0].shape[0])
         self.evaluations = 0
 
@@ -82,8 +89,9 @@ class Float64Problem:
         found = [(name, p, grads[name], False) for name, p in self.model.params.items()]
         if inputs:
             found += [(f"input:{name}", a, g, True)          # token ids have no gradient
-                      for name, a, g in zip(self.model.input_names, self.xs, d_inputs)
-                      if g is not None]
+                      for name, a, g, ids in zip(self.model.input_names, self.xs, d_inputs,
+                                                 self.ids)
+                      if g is not None and not ids]
         return found
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, validation
 from .._typing import Array, BoolArray, DTypeLike, IntArray, JSONDict, TensorShape
 from ..initializers import Initializer
 from ..ops.embedding import (SparseRowsGradient, embedding_backward, embedding_backward_rows,
@@ -44,12 +44,20 @@ class Embedding(Layer):
         layer's mask. Id 0 still has a row in the table (Keras keeps it too), so ``input_dim``
         counts it.
     dtype : {"float32", "float64"}, optional
-        The table's dtype. Token ids carry no float dtype to inherit, so the default is
-        float32 (Keras' floatx), whatever the input's integer dtype.
+        The table's dtype. By default a float Input's dtype (ids from a float Input, as
+        below); integer ids carry no float dtype to inherit, so then float32 (Keras'
+        floatx), whatever the input's integer dtype.
 
-    Weights: ``embeddings`` (V, D). Input: an integer tensor (``Input(dtype="int32")``).
-    The ids get no gradient (they are not differentiable): the backward pass returns None
-    for them, and the table's gradient is a scatter-add (:mod:`mlstm.ops.embedding`).
+    Weights: ``embeddings`` (V, D). Input: token ids (N, ...), either an integer tensor
+    (``Input(dtype="int32")``) or a float Input holding whole numbers
+    (``Input((None,))``, float32 by default, as the Keras guides declare word ids): Keras
+    3.15 casts such ids to int32 inside ``Embedding.call``, and so does mlstm, but where
+    Keras truncates a value that is not a whole number (2.7 -> 2) mlstm refuses it, naming
+    the sample and position. The ids get no gradient (they are not differentiable): the
+    backward pass returns None for them, the gradient check never perturbs them
+    (:meth:`token_id_inputs`), and the table's gradient is a scatter-add
+    (:mod:`mlstm.ops.embedding`). One Embedding may be called on ids of different shapes
+    (a title of 30 ids and a description of 200): its table does not depend on them.
     """
 
     param_names = ("embeddings",)
@@ -76,8 +84,10 @@ class Embedding(Layer):
                 "Embedding takes input_dim, output_dim, embeddings_initializer, mask_zero, "
                 "name, dtype, trainable, seed (pretrained vectors: set_weights after the "
                 "layer is called)")
-        super().__init__(name=name, dtype=check_dtype(dtype or "float32"), trainable=trainable,
-                         seed=seed)
+        # dtype None: the float Input's when the ids come from one, else float32 (set when
+        # the layer is first called, in _input_specs)
+        super().__init__(name=name, dtype=None if dtype is None else check_dtype(dtype),
+                         trainable=trainable, seed=seed)
         self.input_dim = _positive_int(input_dim, "input_dim")
         self.output_dim = _positive_int(output_dim, "output_dim")
         initializers.get_initializer(embeddings_initializer)
@@ -100,10 +110,15 @@ class Embedding(Layer):
                      ) -> list[TensorSpec]:
         specs = super()._input_specs(inputs, call_kwargs)
         tensor = inputs[0]
-        if np.dtype(tensor.dtype).kind != "i":
-            raise TypeError(f"Embedding {self.name!r} takes integer token ids (an Input with "
-                            f"dtype='int32' or 'int64'), got a {tensor.dtype} tensor from "
-                            f"{type(tensor.node.layer).__name__} {tensor.node.layer.name!r}")
+        source = tensor.node.layer
+        if np.dtype(tensor.dtype).kind != "i" and not source.is_input:
+            # a float Input holds ids the user gave; a computed float tensor does not
+            raise TypeError(f"Embedding {self.name!r} takes token ids: an integer tensor, or a "
+                            f"float Input holding whole numbers (Keras casts them to int32); "
+                            f"got a {tensor.dtype} tensor computed by "
+                            f"{type(source).__name__} {source.name!r}")
+        if self.dtype is None:
+            self.dtype = tensor.dtype if np.dtype(tensor.dtype).kind == "f" else "float32"
         if self.mask_zero and len(tensor.shape) != 1:
             raise ValueError(f"Embedding {self.name!r}: mask_zero=True needs ids of shape "
                              f"(N, T) (the mask is per time step), got "
@@ -111,6 +126,17 @@ class Embedding(Layer):
         if tensor.has_mask:
             raise ValueError(f"Embedding {self.name!r}: its input already carries a mask")
         return specs
+
+    def token_id_inputs(self) -> dict[int, int]:
+        """``{0: input_dim}``: the layer reads its input as token ids in [0, input_dim)
+        (hook read by :func:`mlstm.validation.token_id_inputs`: such a float Input is not a
+        value to perturb, standardize or differentiate)."""
+        return {0: self.input_dim}
+
+    def _check_input_shapes(self, shapes: Sequence[TensorShape]) -> None:
+        """Any shape of ids: the table (V, D) does not depend on it (Keras calls one
+        Embedding on a title of 30 ids and a body of 200); ``_input_specs`` checked the
+        mask_zero rank."""
 
     def build(self, input_shapes: Sequence[TensorShape]) -> None:
         self._add_param("embeddings", (self.input_dim, self.output_dim),
@@ -142,11 +168,18 @@ class Embedding(Layer):
     def forward(self, inputs: Sequence[Array], masks: Sequence[BoolArray | None],
                 training: bool = False, rng: np.random.Generator | None = None, **kw: Any
                 ) -> tuple[list[Array], list[BoolArray | None], Any]:
-        ids = inputs[0]
-        if np.asarray(ids).dtype.kind not in "iu":
-            raise TypeError(f"Embedding {self.name!r} takes integer token ids, got an array of "
-                            f"dtype {np.asarray(ids).dtype}")
+        ids = np.asarray(inputs[0])
+        if ids.dtype.kind == "f":
+            # Keras: ops.cast(inputs, "int32"), which truncates; whole numbers only here
+            # (the model's data checks named any other by its place in the user's array)
+            validation.check_whole_ids(ids, f"Embedding {self.name!r}: input",
+                                       where=validation.user_index)
+        elif ids.dtype.kind not in "iu":
+            raise TypeError(f"Embedding {self.name!r} takes token ids (integers, or floats "
+                            f"holding whole numbers), got an array of dtype {ids.dtype}")
         self.check_ids(ids, f"Embedding {self.name!r}: input")
+        if ids.dtype.kind == "f":
+            ids = ids.astype(np.int32)
         y, cache = embedding_forward(ids, self.params["embeddings"])
         mask = np.not_equal(ids, 0) if self.mask_zero else None
         return [y], [mask], cache

@@ -93,6 +93,10 @@ def Input(shape: Sequence[int | None], name: str | None = None, dtype: DTypeLike
         A float dtype flows to every layer fed by this input that has no dtype of its own.
         An integer input holds token ids: it feeds an Embedding (other layers refuse it),
         takes integer arrays (or floats holding whole numbers), gets no gradient, and is
-        never perturbed by the gradient check.
+        never perturbed by the gradient check. A float input read only by Embedding-like
+        layers holds token ids too (the Keras guides' ``keras.Input(shape=(None,))``;
+        Keras casts the ids inside Embedding): the same rules apply, decided from the
+        graph (:func:`mlstm.validation.token_id_inputs`), and ids that are not whole
+        numbers are refused where Keras would truncate them.
     """
     return InputLayer(shape, name=name, dtype=dtype)._inbound_nodes[0].outputs[0]

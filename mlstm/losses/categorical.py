@@ -17,7 +17,9 @@ from logits a                  ℓ = Σ_j t'_j (lse(a) - a_j),  lse(a) = log Σ_
 On a softmax head (``Dense(activation="softmax")`` or ``Activation("softmax")``) the loss
 is computed from the logits whatever ``from_logits`` says, as Keras' TensorFlow backend
 does (it reads the logits the softmax cached on its output). Derivation:
-``docs/classification.md``.
+``docs/classification.md``. For targets whose rows do not sum to 1, Keras' gradient from
+logits is TensorFlow's ``softmax(a) - t'``, not the derivative above; mlstm keeps the
+derivative (:meth:`CategoricalCrossentropy.tensorflow_gradient_logits`, docs/losses.md).
 """
 from __future__ import annotations
 
@@ -129,6 +131,21 @@ class CategoricalCrossentropy(Loss):
         """``∂ℓ/∂a = softmax(a) Σ_j t'_j - t'`` (``p - t'`` for targets that sum to 1)."""
         t = self._smooth(y_true, logits.shape[-1])
         return softmax(logits) * np.sum(t, axis=-1, keepdims=True) - t
+
+    def tensorflow_gradient_logits(self, y_true: Array, logits: Array) -> Array:
+        """``softmax(a) - t'``: the gradient Keras' TensorFlow backend takes, not mlstm's.
+
+        Keras computes CCE from logits (``from_logits=True``, or on a softmax head) with
+        ``tf.nn.softmax_cross_entropy_with_logits``, whose registered gradient is
+        ``softmax(a) - t'``. That is the derivative of the loss only when the targets sum
+        to 1; for rows that do not (multi-hot or empty rows) the derivative is
+        :meth:`gradient_logits`, ``softmax(a) Σ_j t'_j - t'``, which mlstm trains with
+        (it is the gradient of the loss mlstm and Keras both report). The two differ by
+        ``softmax(a) (Σ_j t'_j - 1)`` per row. Not used in training: ``crosscheck`` uses it
+        to show that this is the whole difference from Keras (docs/losses.md).
+        """
+        t = self._smooth(y_true, logits.shape[-1])
+        return softmax(logits) - t
 
     def get_config(self) -> JSONDict:
         return {"name": self.name, "from_logits": self.from_logits,

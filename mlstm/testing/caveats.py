@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import validation
 from ..gradcheck import Float64Problem, gradcheck
 from .data import _input_specs
 
@@ -53,7 +54,10 @@ def _perturbations(model: Model, xs: Sequence[Array], h: float,
     ``(name, array, step, where)`` with ``step`` an array to add (``where`` says which
     entry, for an entry-by-entry check) or an ``(index, delta)`` entry step."""
     arrays = dict(model.params)
-    arrays.update((f"input:{n}", a) for n, a in zip(model.input_names, xs))
+    # token ids are never perturbed (the check does not perturb them either)
+    arrays.update((f"input:{n}", a) for n, a, ids in zip(model.input_names, xs,
+                                                         validation.token_id_inputs(model))
+                  if not ids)
     for name, array in arrays.items():
         along = report.directions.get(name)
         if along is not None:

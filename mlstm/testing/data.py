@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .. import losses as losses_module
+from .. import validation
 from .builders import _as_model, build_model
 from .strategies import _may, model_configs
 
@@ -44,8 +45,16 @@ def _inputs_and_description(draw: st.DrawFn, model: Model | dict[str, Any], max_
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     xs: list[Array] = []
     notes = [f"N={N}"]
-    for name, declared, mask_value, dtype in specs:
-        shape = tuple(free_T if d is None else d for d in declared)
+    ids = validation.token_id_inputs(model)
+    for (name, shape, mask_value, dtype), tensor, is_ids in zip(specs, model.inputs, ids):
+        shape = tuple(free_T if d is None else d for d in shape)
+        if is_ids:
+            # token ids (an integer input, or a float one only an Embedding reads): whole
+            # numbers in [0, V) of the smallest vocabulary reading them
+            vocabulary = validation.id_vocabulary(model, tensor) or 2
+            xs.append(rng.integers(0, vocabulary, size=(N,) + shape).astype(dtype))
+            notes.append(f"{name}: token ids in [0, {vocabulary})")
+            continue
         x = rng.standard_normal((N,) + shape)
         if mask_value is not None and len(shape) == 2:
             T = shape[0]

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from .. import validation
 from ..gradcheck.describe import GATES, describe_entry
 from .builders import _as_model, randomize_weights
 from .data import _inputs_and_description
@@ -222,7 +223,8 @@ def assert_matches(model: Model | dict[str, Any], other_forward: OtherForward,
     """
     reference = _as_model(model).clone(dtype="float64")
     if x is not None:
-        xs = [np.asarray(a, dtype=np.float64) for a in reference._inputs(x)]
+        xs = [a if ids else np.asarray(a, dtype=np.float64)     # token ids stay as they are
+              for a, ids in zip(reference._inputs(x), validation.token_id_inputs(reference))]
         _check_case(reference, other_forward, other_backward, xs, weight_seed, rtol, atol,
                     f"given inputs of shapes {[a.shape for a in xs]}", weight_scale)
         return

@@ -1,8 +1,10 @@
 """Inputs and targets as the model's arrays: by position, list or name, shapes checked.
 
 Float inputs and targets are cast to the model's dtype and must be finite. An integer
-input (``Input(dtype="int32")``: token ids) is not a float sequence: it takes integer
-arrays (or floats holding whole numbers), is cast to its own dtype, and every layer it
+input (``Input(dtype="int32")``: token ids), or a float input read only as ids
+(``Input((None,))`` into an Embedding, :func:`mlstm.validation.token_id_inputs`), is not a
+float sequence: it takes integer arrays (or floats holding whole numbers), is cast to its
+own dtype, and every layer it
 feeds may check its values (``Embedding.check_ids``: ids in [0, input_dim)), so that a bad
 id is named by its position in the user's array. Targets of a loss that takes class ids
 (``loss.sparse_targets``) are shaped by the loss (``loss.target_shapes``) and checked by it
@@ -78,9 +80,12 @@ class DataMixin(_Host):
                                  f"{type(data).__name__}")
             arrays = [data]
         out: list[Array] = []
+        # token ids: integer inputs, and float inputs read only as ids (decided by the graph)
+        ids = validation.token_id_inputs(self) if role == "inputs" else [False] * n
         shapes = shapes or [[tuple(t.shape)] for t in tensors]
         hints = hints or [None] * len(tensors)
-        for name, t, a, accepted, hint in zip(names, tensors, arrays, shapes, hints):
+        for name, t, a, accepted, hint, is_ids in zip(names, tensors, arrays, shapes, hints,
+                                                      ids):
             a = validation.as_real_array(a, f"{role} {name!r}")
             candidates = [(None,) + tuple(shape) for shape in accepted]
             if not any(a.ndim == len(expected) and all(e is None or e == d for e, d in
@@ -96,7 +101,7 @@ class DataMixin(_Host):
                                        f"{type(t.node.layer).__name__} {t.node.layer.name!r}"))
             if any(d == 0 for d in a.shape):
                 raise ValueError(f"{role} {name!r} is empty: shape {a.shape}")
-            if np.dtype(t.dtype).kind == "i":
+            if is_ids:
                 out.append(self._integer_input(t, a, f"{role} {name!r}"))
                 continue
             if labelled is not None:
@@ -113,26 +118,11 @@ class DataMixin(_Host):
         return self._standardize(x, "inputs", self.inputs, self.input_names)
 
     def _integer_input(self, tensor: SymbolicTensor, a: Array, label: str) -> Array:
-        """Token ids for an integer input: integer values only (floats holding whole numbers
-        are accepted), within the input's dtype, cast to it; then each layer it feeds checks
-        them (``check_ids``), naming the position in the whole array."""
-        dtype = np.dtype(tensor.dtype)
-        if a.dtype.kind == "b":
-            raise TypeError(f"{label} holds token ids ({dtype.name}), got booleans")
-        if a.dtype.kind == "f":
-            validation.check_finite(a, label)
-            fractional = a != np.floor(a)
-            if fractional.any():
-                index = [int(i) for i in np.unravel_index(int(np.argmax(fractional)), a.shape)]
-                raise ValueError(f"{label} holds token ids ({dtype.name}), got "
-                                 f"{float(a[tuple(index)])!r} at index {index}")
-        info = np.iinfo(dtype)
-        if a.size and (a.min() < info.min or a.max() > info.max):
-            bad = (a < info.min) | (a > info.max)
-            index = [int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape)]
-            raise ValueError(f"{label}: {a[tuple(index)].item()!r} at index {index} does not "
-                             f"fit its dtype {dtype.name}")
-        ids = a.astype(dtype, copy=False)
+        """Token ids for an input that holds them (an integer input, or a float one read
+        only as ids): whole numbers only, within the input's dtype, cast to it
+        (:func:`mlstm.validation.as_token_ids`); then each layer it feeds checks them
+        (``check_ids``), naming the position in the whole array."""
+        ids = validation.as_token_ids(a, tensor.dtype, label)
         for node in self.nodes:
             check = getattr(node.layer, "check_ids", None)
             if check is not None and any(t is tensor for t in node.inputs):

@@ -40,6 +40,7 @@ import numpy as np
 from .._typing import Array, ArrayLike, BoolArray, DTypeLike, IntArray
 
 from .finite import _describe_entries, _describe_nonfinite, _first_nonfinite, all_finite
+from .ids import as_token_ids, check_whole_ids, id_vocabulary, token_id_inputs
 from .nonfinite import NonFiniteError, check_finite_weights, describe_nonfinite_entries
 
 __all__ = ["NonFiniteError", "as_real_array", "all_finite", "check_finite", "cast_finite",
@@ -47,7 +48,8 @@ __all__ = ["NonFiniteError", "as_real_array", "all_finite", "check_finite", "cas
            "check_target_range", "check_concatenate_inputs", "check_reshape_input",
            "check_fit_options", "as_weight_list", "loss_arrays",
            "prefixed", "POLICIES", "batch_rows", "user_index", "check_finite_weights",
-           "describe_nonfinite_entries"]
+           "describe_nonfinite_entries", "token_id_inputs", "id_vocabulary", "as_token_ids",
+           "check_whole_ids"]
 
 #: What to do with data that is usable but suspicious (BCE targets outside [0, 1]).
 POLICIES = ("raise", "warn", "ignore")

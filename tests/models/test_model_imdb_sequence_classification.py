@@ -5,8 +5,8 @@ lstm-recurrent-neural-networks-python-keras/), the simple LSTM model.
 IMDB reviews as word ids, front-padded to a fixed length: Embedding of 32 dimensions, an
 LSTM of 100 units, one sigmoid unit; binary cross-entropy, Adam, accuracy. Shrunk: 40
 words instead of 5,000, reviews of 10 words instead of 500, 6 LSTM units, batch of 8. The
-article's Sequential model leaves the input float32 (Keras casts ids inside Embedding);
-mlstm takes ids from an integer Input, so the Input here is int32 (docs/real_models.md).
+article's Sequential model leaves the input float32 (Keras casts ids inside Embedding, and
+so does mlstm: issue 12 (b)); the Input here is that float32 one.
 
 Repeated word ids in a batch, which real text always has, meet Keras' Adam on the
 Embedding's per-occurrence gradient, which mlstm follows (docs/optimizers.md, "Embedding
@@ -23,7 +23,7 @@ WORDS, LENGTH, N = 40, 10, 8
 
 def build(dtype):
     with keras_building(dtype) as keras:
-        model = keras.Sequential([keras.Input((LENGTH,), dtype="int32", name="review"),
+        model = keras.Sequential([keras.Input((LENGTH,), name="review"),
                                   keras.layers.Embedding(WORDS, 32, name="embedding"),
                                   keras.layers.LSTM(6, name="lstm"),
                                   keras.layers.Dense(1, activation="sigmoid", name="sentiment")],

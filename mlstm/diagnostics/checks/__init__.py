@@ -6,7 +6,8 @@
                     sigmoid head)
 ``classification``  classification heads (a softmax over one unit, categorical
                     cross-entropy on one unit, ``from_logits`` on probabilities, class
-                    targets in the other loss's format)
+                    targets in the other loss's format; ``target_sums``: CCE targets whose
+                    rows do not sum to 1, multi-hot ones)
 ``gradients``       where the gradient goes (coverage, parameters without gradient,
                     dominance, conflict, saturation, dead ReLU units, gradient through time)
 ``outputs``         outputs at loss weight 0 or without a loss that still change weights
@@ -37,6 +38,7 @@ from .gradients import (check_conflict, check_coverage, check_dead_relu, check_d
 from .dropout import check_dropout_hides, check_dropout_underfits
 from .normalization import check_batchnorm_small_batch
 from .outputs import check_switched_off
+from .target_sums import check_categorical_target_sums
 from .training import (check_clipping, check_exploding, check_learning_rate, check_not_moving,
                        check_plateau)
 
@@ -47,7 +49,7 @@ __all__ = ["run_checks", "CHECKS", "DATA_CHECKS"]
 
 #: Every check, in the order they run on a report with measurements.
 CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
-          check_single_unit_softmax, check_categorical_on_one_unit,
+          check_categorical_target_sums, check_single_unit_softmax, check_categorical_on_one_unit,
           check_from_logits_on_activated, check_coverage, check_no_gradient, check_bce_targets,
           check_learning_rate, check_not_moving, check_exploding, check_clipping,
           check_dominance, check_conflict, check_switched_off, check_saturated_heads,
@@ -57,7 +59,7 @@ CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
 #: The checks that need only the data and the compile settings: what runs when mlstm
 #: refused the data.
 DATA_CHECKS = (check_nonfinite, check_nothing_trainable, check_class_targets,
-               check_single_unit_softmax, check_categorical_on_one_unit,
+               check_categorical_target_sums, check_single_unit_softmax, check_categorical_on_one_unit,
                check_from_logits_on_activated, check_bce_targets, check_constant_inputs,
                check_input_scale, check_target_scale)
 

@@ -101,6 +101,12 @@ def _default(cls: Any, option: str) -> Any:
     return None if parameter is None else parameter.default
 
 
+#: Keras initializer classes whose mlstm name is not their snake-case name: Keras'
+#: ``RandomUniform()`` (Embedding's default, U(-0.05, 0.05)) is mlstm's ``"uniform"`` (and
+#: Keras' own alias ``"uniform"`` is that class). Mapped only at Keras' default options.
+_KERAS_INITIALIZER_NAMES = {"RandomUniform": "uniform"}
+
+
 def _initializer_name(klayer: Any, cls: type[Layer], option: str, spec: Any) -> str:
     """mlstm initializer name for a serialized Keras initializer (with a warning, the mlstm
     default when mlstm has no such initializer: the weights are copied anyway)."""
@@ -111,7 +117,8 @@ def _initializer_name(klayer: Any, cls: type[Layer], option: str, spec: Any) -> 
         return spec
     if isinstance(spec, dict):
         class_name = spec.get("class_name", "")
-        name = re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()    # GlorotUniform -> ...
+        name = _KERAS_INITIALIZER_NAMES.get(
+            class_name, re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower())  # GlorotUniform
         kcls = getattr(keras.initializers, class_name, None)
         config = {k: v for k, v in (spec.get("config") or {}).items() if k != "seed"}
         if name in INITIALIZERS and kcls is not None and all(

@@ -38,13 +38,28 @@ def format_report(report: dict[str, Any]) -> str:
                      "(Keras' random masks cannot be reproduced; mlstm draws none without "
                      "fit's generator): " + ", ".join(report["dropout_rates_zeroed"])
                      + "; inference does not depend on them")
+    sums = report.get("target_sums")
+    if sums:
+        for name, info in sums["outputs"].items():
+            lines.append(f"targets of {name!r}: {info['rows']} of {info['of']} rows do not sum "
+                         f"to 1 (sums from {info['min_sum']:g} to {info['max_sum']:g}); "
+                         f"the gradient of each such row's loss differs by up to "
+                         f"{info['max_logit_gradient_gap']:.3g} per logit")
+        lines.append(sums["rule"] + ". " + (
+            f"Checked: mlstm trained with TensorFlow's rule matches Keras in all "
+            f"{sums['checked']} gradient and step comparisons, so every row marked "
+            "'NO, explained' is that rule" if sums["rule_failed"] == 0 else
+            f"Checked: mlstm trained with TensorFlow's rule still differs from Keras in "
+            f"{sums['rule_failed']} of {sums['checked']} gradient and step comparisons: "
+            "something else differs too"))
     lines.append("")
     header = f"{'what':<26} {'name':<34} {'max |diff|':>11} {'max rel':>10}  ok"
     lines += [header, "-" * len(header)]
 
     def row(what: str, name: str, d: dict[str, Any], extra: str = "") -> None:
+        verdict = "yes" if d["ok"] else "NO, explained" if d.get("explained") else "NO"
         lines.append(f"{what:<26} {name:<34} {d['max_abs']:>11.3e} {d['max_rel']:>10.3e}  "
-                     f"{'yes' if d['ok'] else 'NO'}{extra}")
+                     f"{verdict}{extra}")
 
     def values(d: dict[str, Any]) -> str:
         return f"  (mlstm {d['mlstm']:.8g}, keras {d['keras']:.8g})"
@@ -71,4 +86,7 @@ def format_report(report: dict[str, Any]) -> str:
     else:
         lines.append(f"MISMATCH: {report['failed']} of {report['checked']} comparisons outside "
                      "tolerance (rows marked NO)")
+        if sums:
+            lines.append(f"explained: {sums['explained']} of them by TensorFlow's gradient of "
+                         f"CCE for targets that do not sum to 1, {sums['unexplained']} not")
     return "\n".join(lines)
