@@ -105,7 +105,7 @@ def transcribe(cls, options, params, grad_seq):
     for t, grads in enumerate(grad_seq, start=1):
         grads = _clip(grads, **clip)
         if wd:
-            params = [p - p * wd * lr for p in params]
+            params = [p - p * _f32(wd) * lr for p in params]
         if cls is Nadam:
             b1 = o.get("beta_1", 0.9)
             product = product * b1 * (1 - 0.5 * 0.96 ** t)

@@ -70,9 +70,13 @@ MAX_ITERATIONS = 2 ** 53
 
 # --------------------------------------------------------------------------- transforms
 # The clipping transforms and the gradient terms the rules take: ._gradients
-def decoupled_weight_decay(theta: FloatArray, rate: float) -> FloatArray:
-    """``θ - θ · rate`` as a new array (``rate = weight_decay · learning_rate``)."""
-    return theta - theta * theta.dtype.type(rate)
+def decoupled_weight_decay(theta: FloatArray, weight_decay: float, learning_rate: float
+                           ) -> FloatArray:
+    """``θ - θ · wd · lr`` as a new array, in Keras' order and roundings: ``(θ · wd) · lr``,
+    with ``wd`` taken through float32 (Keras' ``ops.cast`` of a Python float) even for
+    float64 weights."""
+    dtype = theta.dtype.type
+    return theta - theta * dtype(np.float32(weight_decay)) * dtype(learning_rate)
 
 
 # --------------------------------------------------------------------------- the base
@@ -206,8 +210,8 @@ class Optimizer:
         for name, g in self.clip_gradients(grads).items():
             theta = params[name]
             g = g.astype(theta.dtype, copy=False)
-            start = (decoupled_weight_decay(theta,
-                                            self.weight_decay * self.learning_rate_at(step - 1))
+            start = (decoupled_weight_decay(theta, self.weight_decay,
+                                            self.learning_rate_at(step - 1))
                      if self.weight_decay else theta.copy())
             current = {slot: arrays.get(name) for slot, arrays in slots.items()}
             if not self.handles_sparse_rows:

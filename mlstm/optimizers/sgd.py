@@ -53,7 +53,9 @@ class SGD(Optimizer):
         if not self.momentum:
             theta -= lr * g
             return theta, {}
-        mu = dtype(self.momentum)
+        # Keras: ops.cast(self.momentum, dtype), which takes a Python float through float32
+        # even for float64 weights (0.9 -> 0.8999999761581421)
+        mu = dtype(np.float32(self.momentum))
         u = state["velocity"] if state["velocity"] is not None else np.zeros_like(theta)
         u = u * mu
         u -= lr * g
