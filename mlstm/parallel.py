@@ -44,13 +44,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["MIN_STEP_ELEMENTS", "get_num_threads", "set_num_threads", "blas_controllable",
-           "single_threaded_blas", "blas_threads_for", "run_concurrently"]
+from .ops import _lstm_threads
+
+__all__ = ["MIN_STEP_ELEMENTS", "RECURRENT_MULTITHREAD_MIN_MACS", "get_num_threads",
+           "set_num_threads", "blas_controllable", "single_threaded_blas", "blas_threads_for",
+           "recurrent_loop_blas", "run_concurrently"]
 
 #: A layer joins a concurrent group only when one of its sequential steps touches at least
 #: this many elements (LSTM: N·4H). Measured: no gain at N·4H = 4096 (S), a clear one from
 #: 16384 on.
 MIN_STEP_ELEMENTS = 16384
+
+#: An LSTM's recurrent loop keeps NumPy's BLAS threads only when its per-step GEMM
+#: (N, H) @ (H, 4H) has at least this many multiply-adds (N·H·4H); below, the loop runs
+#: single-threaded (:func:`recurrent_loop_blas`). The demo's M (4.2 M) is below, its L
+#: (33.6 M) above.
+RECURRENT_MULTITHREAD_MIN_MACS = 1 << 24
 
 
 class _NumpyBLAS:
@@ -187,6 +196,31 @@ def blas_threads_for(heavy_layers):
     1.94-2.10 either way.
     """
     return contextlib.nullcontext() if heavy_layers else single_threaded_blas()
+
+
+def recurrent_loop_blas(N: int, H: int) -> contextlib.AbstractContextManager:
+    """The BLAS threading of one LSTM recurrent loop (batch N, H units): the rule that
+    :mod:`mlstm.ops._lstm_threads` applies around the time loops of ``lstm_forward`` and
+    ``lstm_backward``.
+
+    :func:`single_threaded_blas` when a step's GEMM has fewer than
+    :data:`RECURRENT_MULTITHREAD_MIN_MACS` multiply-adds, else unchanged. A loop makes two
+    small GEMMs per time step (``h_{t-1} U`` forward, ``dz_t Uᵀ`` backward): split over
+    OpenBLAS's threads, each is a fork and a join, and on a machine shared with other work
+    a descheduled OpenBLAS thread stalls every join. The whole-sequence GEMMs around the
+    loops (input projection, weight gradients; a handful per call) keep the caller's
+    threads. The count is set once per loop (or per chunk of steps of the backward, whose
+    weight gradients run in between), not per step: a switch costs a few µs. Inside
+    concurrent work (:func:`run_concurrently`) BLAS is single-threaded already and this
+    changes nothing; the results do not depend on it (OpenBLAS splits a GEMM's rows and
+    columns over its threads, not the sums).
+    """
+    if N * H * 4 * H >= RECURRENT_MULTITHREAD_MIN_MACS:
+        return contextlib.nullcontext()
+    return single_threaded_blas()
+
+
+_lstm_threads.install(recurrent_loop_blas)
 
 
 def _executor(workers):

@@ -45,6 +45,7 @@ import numpy as np
 from ._buffer_pool import BUFFERS, BufferPool, CallCache
 from ._lstm_gates import GateActivation
 from ._lstm_gradients import LocalFactors, MaskedCarry, WeightGradients, steps_within
+from ._lstm_threads import loop_blas
 from .lstm_reference import lstm_step
 
 __all__ = ["lstm_forward", "lstm_backward", "lstm_step", "input_projection",
@@ -108,6 +109,30 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     c_states = buffers.empty((T + 1, N, H), dtype)
     h_states[0] = 0 if h0 is None else h0
     c_states[0] = 0 if c0 is None else c0
+    if step_mask is None:
+        outputs_tm = h_states[1:]                  # y_t = h_t
+    else:
+        outputs_tm = buffers.empty((T, N, H), dtype)
+    # The loop's small GEMMs run with the BLAS threading mlstm.parallel chooses for them
+    # (single-threaded unless they are large: parallel.recurrent_loop_blas); the input
+    # projection above keeps the caller's.
+    with loop_blas(N, H):
+        _forward_steps(gates, h_states, c_states, U, outputs_tm, step_mask, gate_activation)
+
+    outputs = outputs_tm.transpose(1, 0, 2)
+    cache.update(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
+                 use_bias=bias is not None, gates=gates, h_states=h_states,
+                 c_states=c_states, step_mask=step_mask,
+                 go_backwards=go_backwards, activation=activation,
+                 recurrent_activation=recurrent_activation)
+    return (outputs, h_states[T], c_states[T]), cache
+
+
+def _forward_steps(gates, h_states, c_states, U, outputs_tm, step_mask, gate_activation):
+    """The time loop of :func:`lstm_forward`: activates ``gates`` (T, N, 4H) in place and
+    fills ``h_states[1:]``, ``c_states[1:]`` and, with a mask, ``outputs_tm``."""
+    T, N, H4 = gates.shape
+    H, dtype = H4 // 4, gates.dtype
     tanh_c = np.empty((N, H), dtype=dtype)         # φ(c'_t); backward recomputes it from c_t
     recurrent = np.empty((N, 4 * H), dtype=dtype)  # h_{t-1} U
     ig = np.empty((N, H), dtype=dtype)             # i_t ⊙ g_t
@@ -116,13 +141,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     # sizes, so one copy per step pays for the three products below.
     i, f, g, o = gate_blocks = np.empty((4, N, H), dtype=dtype)
     gate_blocks_by_row = gate_blocks.transpose(1, 0, 2)          # (N, 4, H) view
-    if step_mask is None:
-        outputs_tm = h_states[1:]                  # y_t = h_t
-    else:
-        outputs_tm = buffers.empty((T, N, H), dtype)
+    if step_mask is not None:
         step_invalid = ~step_mask
     activate_gates, cell_activation = gate_activation, gate_activation.cell
-
     # Per-step views made once: step t reads row t of each.
     for t, z, z_by_gate, h_prev, c_prev, h_new, c_new in zip(
             range(T), gates, gates.reshape(T, N, 4, H), h_states[:T], c_states[:T],
@@ -147,14 +168,6 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
             np.copyto(outputs_tm[t], outputs_tm[t - 1] if t else 0, where=invalid)
             np.copyto(h_new, h_prev, where=invalid)
             np.copyto(c_new, c_prev, where=invalid)
-
-    outputs = outputs_tm.transpose(1, 0, 2)
-    cache.update(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
-                 use_bias=bias is not None, gates=gates, h_states=h_states,
-                 c_states=c_states, step_mask=step_mask,
-                 go_backwards=go_backwards, activation=activation,
-                 recurrent_activation=recurrent_activation)
-    return (outputs, h_states[T], c_states[T]), cache
 
 
 def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_gates=True):
@@ -238,37 +251,42 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
                                     cache["go_backwards"], input_grad, chunk)
     for chunk_stop in range(T, 0, -chunk):
         chunk_start = max(0, chunk_stop - chunk)
-        for stop in range(chunk_stop, chunk_start, -factors.block):
-            start = max(chunk_start, stop - factors.block)
-            cell_factor, forget = factors.compute(
-                gates[start:stop], c_states[start:stop + 1],
-                out=d_gates[start - chunk_start:stop - chunk_start])
-            for t in range(stop - 1, start - 1, -1):
-                row = t - chunk_start                # of d_gates
-                d_h_new = d_h_steps[t]
-                d_out_t = d_out_tm[t] if d_out_tm is not None else (
-                    d_last_output if t == T - 1 else None)
-                if step_mask is None:
-                    # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t; dc'_t starts from dL/dc_t.
-                    if d_out_t is not None:
-                        d_h_new += d_out_t
-                    d_c_in = d_c
-                else:
-                    d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
-                # dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
-                np.multiply(d_h_new, cell_factor[t - start], out=d_c_new)
-                d_c_new += d_c_in
-                # dz = [local factors] ⊙ (dc', dc', dc', dh')   for the blocks i, f, c, o
-                d_gates_ifc[row] *= d_c_new_ifc
-                d_gates_o[row] *= d_h_new
-                # dc_{t-1} = dc' ⊙ f,  dh_{t-1} = dz U^T
-                if step_mask is None:
-                    np.multiply(d_c_new, forget[t - start], out=d_c)
-                    np.dot(d_gates[row], recurrent_kernel_T, out=d_h_steps[t - 1] if t else d_h)
-                else:
-                    # d_h, d_c already hold what masked rows carry past the step: add its share.
-                    d_c += np.multiply(d_c_new, forget[t - start], out=masked.scratch)
-                    d_h += np.dot(d_gates[row], recurrent_kernel_T, out=masked.scratch)
+        # The steps' small GEMMs with the BLAS threading mlstm.parallel chooses for them
+        # (parallel.recurrent_loop_blas); the chunk's weight gradients keep the caller's.
+        with loop_blas(N, H):
+            for stop in range(chunk_stop, chunk_start, -factors.block):
+                start = max(chunk_start, stop - factors.block)
+                cell_factor, forget = factors.compute(
+                    gates[start:stop], c_states[start:stop + 1],
+                    out=d_gates[start - chunk_start:stop - chunk_start])
+                for t in range(stop - 1, start - 1, -1):
+                    row = t - chunk_start                # of d_gates
+                    d_h_new = d_h_steps[t]
+                    d_out_t = d_out_tm[t] if d_out_tm is not None else (
+                        d_last_output if t == T - 1 else None)
+                    if step_mask is None:
+                        # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t; dc'_t starts from dL/dc_t.
+                        if d_out_t is not None:
+                            d_h_new += d_out_t
+                        d_c_in = d_c
+                    else:
+                        d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
+                    # dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
+                    np.multiply(d_h_new, cell_factor[t - start], out=d_c_new)
+                    d_c_new += d_c_in
+                    # dz = [local factors] ⊙ (dc', dc', dc', dh')   for the blocks i, f, c, o
+                    d_gates_ifc[row] *= d_c_new_ifc
+                    d_gates_o[row] *= d_h_new
+                    # dc_{t-1} = dc' ⊙ f,  dh_{t-1} = dz U^T
+                    if step_mask is None:
+                        np.multiply(d_c_new, forget[t - start], out=d_c)
+                        np.dot(d_gates[row], recurrent_kernel_T,
+                               out=d_h_steps[t - 1] if t else d_h)
+                    else:
+                        # d_h, d_c already hold what masked rows carry past the step: add
+                        # its share.
+                        d_c += np.multiply(d_c_new, forget[t - start], out=masked.scratch)
+                        d_h += np.dot(d_gates[row], recurrent_kernel_T, out=masked.scratch)
         weight_grads.add(chunk_start, chunk_stop, d_gates[:chunk_stop - chunk_start])
 
     grads = weight_grads.result()
