@@ -38,9 +38,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -48,17 +50,17 @@ from .ops import _lstm_threads
 
 __all__ = ["MIN_STEP_ELEMENTS", "RECURRENT_MULTITHREAD_MIN_MACS", "get_num_threads",
            "set_num_threads", "blas_controllable", "single_threaded_blas", "blas_threads_for",
-           "recurrent_loop_blas", "run_concurrently"]
+           "lstm_forward_threads", "lstm_backward_threads", "run_concurrently"]
 
 #: A layer joins a concurrent group only when one of its sequential steps touches at least
 #: this many elements (LSTM: N·4H). Measured: no gain at N·4H = 4096 (S), a clear one from
 #: 16384 on.
 MIN_STEP_ELEMENTS = 16384
 
-#: An LSTM's recurrent loop keeps NumPy's BLAS threads only when its per-step GEMM
-#: (N, H) @ (H, 4H) has at least this many multiply-adds (N·H·4H); below, the loop runs
-#: single-threaded (:func:`recurrent_loop_blas`). The demo's M (4.2 M) is below, its L
-#: (33.6 M) above.
+#: An LSTM runs its GEMMs with NumPy's BLAS threads only when its per-step GEMM
+#: (N, H) @ (H, 4H) has at least this many multiply-adds (N·H·4H); below, its forward and
+#: backward passes run with single-threaded BLAS (:func:`lstm_forward_threads`,
+#: :func:`lstm_backward_threads`). The demo's M (4.2 M) is below, its L (33.6 M) above.
 RECURRENT_MULTITHREAD_MIN_MACS = 1 << 24
 
 
@@ -120,6 +122,9 @@ _num_threads = None
 _pool = None
 _pool_pid = None
 _pool_workers = 0
+_concurrent_calls = 0                  # calls of run_concurrently under way (any thread)
+_helper = None                         # the one-thread pool of lstm_backward_threads
+_helper_pid = None
 
 
 def _numpy_blas():
@@ -198,29 +203,79 @@ def blas_threads_for(heavy_layers):
     return contextlib.nullcontext() if heavy_layers else single_threaded_blas()
 
 
-def recurrent_loop_blas(N: int, H: int) -> contextlib.AbstractContextManager:
-    """The BLAS threading of one LSTM recurrent loop (batch N, H units): the rule that
-    :mod:`mlstm.ops._lstm_threads` applies around the time loops of ``lstm_forward`` and
-    ``lstm_backward``.
+def lstm_forward_threads(N: int, H: int) -> contextlib.AbstractContextManager:
+    """The BLAS threading of one LSTM forward pass (batch N, H units): the rule that
+    :mod:`mlstm.ops._lstm_threads` applies around the GEMMs of ``lstm_forward``.
 
     :func:`single_threaded_blas` when a step's GEMM has fewer than
-    :data:`RECURRENT_MULTITHREAD_MIN_MACS` multiply-adds, else unchanged. A loop makes two
-    small GEMMs per time step (``h_{t-1} U`` forward, ``dz_t Uᵀ`` backward): split over
+    :data:`RECURRENT_MULTITHREAD_MIN_MACS` multiply-adds, else unchanged. A pass makes a
+    small GEMM per time step (``h_{t-1} U`` forward, ``dz_t Uᵀ`` backward); split over
     OpenBLAS's threads, each is a fork and a join, and on a machine shared with other work
-    a descheduled OpenBLAS thread stalls every join. The whole-sequence GEMMs around the
-    loops (input projection, weight gradients; a handful per call) keep the caller's
-    threads. The count is set once per loop (or per chunk of steps of the backward, whose
-    weight gradients run in between), not per step: a switch costs a few µs. Inside
-    concurrent work (:func:`run_concurrently`) BLAS is single-threaded already and this
-    changes nothing; the results do not depend on it (OpenBLAS splits a GEMM's rows and
-    columns over its threads, not the sums).
+    a descheduled OpenBLAS thread stalls every join, as it stalls the few whole-sequence
+    GEMMs (OpenBLAS splits the work evenly and waits for the last part). Measured with
+    the classification model CLS-M (one LSTM at N 64, H 128) under a load average of 7-9
+    on 2 cores: training step 1211 ms (median) with OpenBLAS's 2 threads everywhere,
+    386 ms with the steps' GEMMs single-threaded, 103 ms with everything single-threaded
+    (docs/performance.md). The count is set once per pass, not per step: a switch costs
+    a few µs. Inside concurrent work (:func:`run_concurrently`) BLAS is single-threaded
+    already and this changes nothing.
     """
     if N * H * 4 * H >= RECURRENT_MULTITHREAD_MIN_MACS:
         return contextlib.nullcontext()
     return single_threaded_blas()
 
 
-_lstm_threads.install(recurrent_loop_blas)
+class _Helper:
+    """``submit(function, *args)``: run on the helper thread, in the order submitted, in a
+    copy of the caller's context (np.errstate); a future for each. The call goes through a
+    slot (:func:`_call_in_slot`) so that the thread keeps no reference to its arrays."""
+
+    def __init__(self, pool):
+        self.pool = pool
+
+    def submit(self, function, *args):
+        slot = [functools.partial(function, *args)]
+        return self.pool.submit(contextvars.copy_context().run, _call_in_slot, slot)
+
+
+@contextlib.contextmanager
+def lstm_backward_threads(N: int, H: int, chunked: bool) -> Iterator[Optional[_Helper]]:
+    """The threading of one LSTM backward pass (batch N, H units): the rule that
+    :mod:`mlstm.ops._lstm_threads` applies around ``lstm_backward``. Gives a helper or None.
+
+    At or above :data:`RECURRENT_MULTITHREAD_MIN_MACS` per step: nothing changes (None).
+    Below, the whole pass runs with single-threaded BLAS (:func:`single_threaded_blas`,
+    why: :func:`lstm_forward_threads`), and, when a second thread is free, its weight gradients (dW, dU, db, dx: one GEMM each
+    per chunk of steps) are added on a helper thread while the calling thread runs the
+    next chunk's steps. A thread is free when mlstm may use two (:func:`get_num_threads`),
+    it controls the BLAS, no concurrent work is under way (:func:`run_concurrently`, e.g.
+    the directions of a Bidirectional: both cores are busy then), the layer is worth a
+    thread (:data:`MIN_STEP_ELEMENTS`) and its gradients come in more than one chunk
+    (``chunked``). The helper runs the same calls in the same order on the same arrays,
+    with single-threaded BLAS either way, so the results are the same bits with or without
+    it.
+    """
+    if N * H * 4 * H >= RECURRENT_MULTITHREAD_MIN_MACS:
+        yield None
+        return
+    helper = None
+    if (chunked and _concurrent_calls == 0 and N * 4 * H >= MIN_STEP_ELEMENTS
+            and blas_controllable() and get_num_threads() >= 2):
+        helper = _Helper(_helper_pool())
+    with single_threaded_blas():
+        yield helper
+
+
+def _helper_pool():
+    """The helper's pool of one thread, made anew after a fork."""
+    global _helper, _helper_pid
+    if _helper is None or _helper_pid != os.getpid():
+        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlstm-helper")
+        _helper_pid = os.getpid()
+    return _helper
+
+
+_lstm_threads.install(lstm_forward_threads, lstm_backward_threads)
 
 
 def _executor(workers):
@@ -254,6 +309,18 @@ def _call_in_slot(slot):
     slot.append(call())
 
 
+@contextlib.contextmanager
+def _counted_concurrent_call():
+    global _concurrent_calls
+    with _blas_lock:
+        _concurrent_calls += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _concurrent_calls -= 1
+
+
 def run_concurrently(calls):
     """Call each of ``calls`` (functions of no argument) and return their results in order.
 
@@ -265,7 +332,7 @@ def run_concurrently(calls):
     threads = _concurrent_threads(len(calls))
     if threads < 2:
         return [call() for call in calls]
-    with single_threaded_blas():
+    with single_threaded_blas(), _counted_concurrent_call():
         pool = _executor(threads - 1)
         # The calling thread works too: calls[0], then whatever the pool has not started.
         # Each call runs in a copy of the caller's context, so that np.errstate (a context

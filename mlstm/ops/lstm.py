@@ -45,7 +45,7 @@ import numpy as np
 from ._buffer_pool import BUFFERS, BufferPool, CallCache
 from ._lstm_gates import GateActivation
 from ._lstm_gradients import LocalFactors, MaskedCarry, WeightGradients, steps_within
-from ._lstm_threads import loop_blas
+from ._lstm_threads import backward_threads, forward_threads
 from .lstm_reference import lstm_step
 
 __all__ = ["lstm_forward", "lstm_backward", "lstm_step", "input_projection",
@@ -101,9 +101,6 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     gate_activation = GateActivation(activation, recurrent_activation, N, H, dtype, buffers)
     W, U, b = gate_activation.fold_into_weights(kernel, recurrent_kernel, bias)
 
-    # x_t W + b for all steps at once; gates[t] then receives h_{t-1} U and is activated in
-    # place: after step t it holds i, f, g, o.
-    gates = input_projection(x_tm, W, b, buffers)
     # states[t] is the state *before* step t; states[T] the final one.
     h_states = buffers.empty((T + 1, N, H), dtype)
     c_states = buffers.empty((T + 1, N, H), dtype)
@@ -113,10 +110,12 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
         outputs_tm = h_states[1:]                  # y_t = h_t
     else:
         outputs_tm = buffers.empty((T, N, H), dtype)
-    # The loop's small GEMMs run with the BLAS threading mlstm.parallel chooses for them
-    # (single-threaded unless they are large: parallel.recurrent_loop_blas); the input
-    # projection above keeps the caller's.
-    with loop_blas(N, H):
+    # The GEMMs run with the BLAS threading mlstm.parallel chooses for this size
+    # (single-threaded unless the steps' GEMMs are large: parallel.lstm_forward_threads).
+    with forward_threads(N, H):
+        # x_t W + b for all steps at once; gates[t] then receives h_{t-1} U and is activated
+        # in place: after step t it holds i, f, g, o.
+        gates = input_projection(x_tm, W, b, buffers)
         _forward_steps(gates, h_states, c_states, U, outputs_tm, step_mask, gate_activation)
 
     outputs = outputs_tm.transpose(1, 0, 2)
@@ -202,20 +201,38 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
         unless ``keep_d_gates``.
     """
     x_tm = cache["x_tm"]
-    gates = cache["gates"]
+    T, N, D = x_tm.shape
+    H = cache["recurrent_kernel"].shape[0]
+    dtype = x_tm.dtype
+    buffers = BUFFERS.for_layer(cache["recurrent_kernel"])
+    gate_activation = GateActivation(cache["activation"], cache["recurrent_activation"], N, H,
+                                     dtype, buffers)
+    # dL/dz_t of every step, or of one chunk of steps at a time (rows t - chunk start)
+    chunk = T if keep_d_gates else steps_within(GRADIENT_CHUNK_BYTES, T, N, H, dtype)
+    # The BLAS threading and the spare thread mlstm.parallel chooses for this backward pass
+    # (parallel.lstm_backward_threads): with a helper, each chunk's weight gradients are
+    # added there while this thread runs the next chunk's steps into a second buffer.
+    with backward_threads(N, H, T > chunk) as helper:
+        return _backward_chunks(d_outputs, d_h_last, d_c_last, cache, input_grad,
+                                keep_d_gates, gate_activation, buffers, chunk, helper)
+
+
+def _backward_chunks(d_outputs, d_h_last, d_c_last, cache, input_grad, keep_d_gates,
+                     gate_activation, buffers, chunk, helper):
+    """:func:`lstm_backward`, given its gate activation, pooled ``buffers``, ``chunk`` of
+    steps and ``helper`` (``submit(function, *args)`` returning a future, or None)."""
+    x_tm, gates = cache["x_tm"], cache["gates"]
     h_states, c_states = cache["h_states"], cache["c_states"]
     step_mask = cache["step_mask"]
     kernel, recurrent_kernel = cache["kernel"], cache["recurrent_kernel"]
-    act = cache["activation"]
     T, N, D = x_tm.shape
     H = recurrent_kernel.shape[0]
     dtype = x_tm.dtype
-    buffers = BUFFERS.for_layer(recurrent_kernel)
-    gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype, buffers)
 
-    # dL/dz_t of every step, or of one chunk of steps at a time (rows t - chunk start)
-    chunk = T if keep_d_gates else steps_within(GRADIENT_CHUNK_BYTES, T, N, H, dtype)
-    d_gates = buffers.empty((chunk, N, 4 * H), dtype)
+    # dz of the chunk being run; with a helper, a second buffer for the chunk whose weight
+    # gradients are being added meanwhile
+    d_gates_buffers = [buffers.empty((chunk, N, 4 * H), dtype)
+                       for _ in range(1 if helper is None else 2)]
     d_h_steps = buffers.empty((T, N, H), dtype)      # dL/dh'_t for every step
     # Gradients carried to the previous step: dL/dh_{t-1}, dL/dc_{t-1} (and dL/dy_{t-1}).
     d_h = np.zeros((N, H), dtype=dtype) if d_h_last is None else d_h_last.astype(dtype, copy=True)
@@ -238,9 +255,6 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
     # the block small enough to stay in cache), straight into d_gates; each step then only
     # multiplies in its carried gradients.
     factors = LocalFactors(gate_activation, T, N, H, dtype, buffers)
-    # Per-step views made once: dz_t of the i, f, c blocks as (N, 3, H), of the o block.
-    d_gates_ifc = d_gates.reshape(chunk, N, 4, H)[:, :, :3]
-    d_gates_o = d_gates[..., 3 * H:]
     d_c_new_ifc = d_c_new[:, None, :]                # dc' broadcast over the i, f, c blocks
     if step_mask is None:
         # dh'_{T-1} starts from dL/dh_T; each later (earlier in time) dh'_{t-1} starts from
@@ -249,11 +263,16 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
 
     weight_grads = WeightGradients(x_tm, h_states, kernel, cache["use_bias"],
                                     cache["go_backwards"], input_grad, chunk)
-    for chunk_stop in range(T, 0, -chunk):
-        chunk_start = max(0, chunk_stop - chunk)
-        # The steps' small GEMMs with the BLAS threading mlstm.parallel chooses for them
-        # (parallel.recurrent_loop_blas); the chunk's weight gradients keep the caller's.
-        with loop_blas(N, H):
+    added = []                                       # the helper's futures, chunk by chunk
+    try:
+        for k, chunk_stop in enumerate(range(T, 0, -chunk)):
+            chunk_start = max(0, chunk_stop - chunk)
+            if helper is not None and k >= 2:
+                added[k - 2].result()                # done with the buffer reused now
+            d_gates = d_gates_buffers[k % len(d_gates_buffers)]
+            # Per-step views made once: dz_t of the i, f, c blocks as (N, 3, H), of the o block.
+            d_gates_ifc = d_gates.reshape(chunk, N, 4, H)[:, :, :3]
+            d_gates_o = d_gates[..., 3 * H:]
             for stop in range(chunk_stop, chunk_start, -factors.block):
                 start = max(chunk_start, stop - factors.block)
                 cell_factor, forget = factors.compute(
@@ -265,7 +284,8 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
                     d_out_t = d_out_tm[t] if d_out_tm is not None else (
                         d_last_output if t == T - 1 else None)
                     if step_mask is None:
-                        # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t; dc'_t starts from dL/dc_t.
+                        # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t; dc'_t starts
+                        # from dL/dc_t.
                         if d_out_t is not None:
                             d_h_new += d_out_t
                         d_c_in = d_c
@@ -283,15 +303,25 @@ def lstm_backward(d_outputs, d_h_last, d_c_last, cache, input_grad=True, keep_d_
                         np.dot(d_gates[row], recurrent_kernel_T,
                                out=d_h_steps[t - 1] if t else d_h)
                     else:
-                        # d_h, d_c already hold what masked rows carry past the step: add
-                        # its share.
+                        # d_h, d_c already hold what masked rows carry past the step:
+                        # add its share.
                         d_c += np.multiply(d_c_new, forget[t - start], out=masked.scratch)
                         d_h += np.dot(d_gates[row], recurrent_kernel_T, out=masked.scratch)
-        weight_grads.add(chunk_start, chunk_stop, d_gates[:chunk_stop - chunk_start])
+            chunk_d_gates = d_gates[:chunk_stop - chunk_start]
+            if helper is None:
+                weight_grads.add(chunk_start, chunk_stop, chunk_d_gates)
+            else:
+                added.append(helper.submit(weight_grads.add, chunk_start, chunk_stop,
+                                           chunk_d_gates))
+    finally:
+        for future in added:
+            future.exception()                       # wait: the helper reads our buffers
+    for future in added:
+        future.result()                              # (raises the helper's error, if any)
 
     grads = weight_grads.result()
     grads.update(h0=d_h, c0=d_c, d_h_steps=d_h_steps,
-                 d_gates=d_gates if keep_d_gates else None)
+                 d_gates=d_gates_buffers[0] if keep_d_gates else None)
     return grads
 
 
