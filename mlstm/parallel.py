@@ -24,6 +24,11 @@ Control:
 - :func:`get_num_threads` / :func:`set_num_threads`: how many layers may run at once.
   The default is the number of threads NumPy's OpenBLAS was given (``OPENBLAS_NUM_THREADS``
   or the core count), so mlstm uses as many cores as NumPy alone would; 1 turns this off.
+- An LSTM whose per-step GEMM is small (:data:`RECURRENT_MULTITHREAD_MIN_MACS`) runs its
+  own forward and backward passes with single-threaded BLAS, and a lone one (no partner
+  to run beside) adds its weight gradients on a helper thread meanwhile
+  (:func:`lstm_forward_threads`, :func:`lstm_backward_threads`): OpenBLAS's threads cost
+  more than they give on its many small GEMMs as soon as the machine has other work.
 - The BLAS is single-threaded only while layers run concurrently
   (:func:`single_threaded_blas`), then restored; threadpoolctl finds it
   (:class:`_NumpyBLAS`). Where NumPy's BLAS is not an OpenBLAS that can be told so for
@@ -244,10 +249,10 @@ def lstm_backward_threads(N: int, H: int, chunked: bool) -> Iterator[Optional[_H
     :mod:`mlstm.ops._lstm_threads` applies around ``lstm_backward``. Gives a helper or None.
 
     At or above :data:`RECURRENT_MULTITHREAD_MIN_MACS` per step: nothing changes (None).
-    Below, the whole pass runs with single-threaded BLAS (:func:`single_threaded_blas`,
-    why: :func:`lstm_forward_threads`), and, when a second thread is free, its weight gradients (dW, dU, db, dx: one GEMM each
-    per chunk of steps) are added on a helper thread while the calling thread runs the
-    next chunk's steps. A thread is free when mlstm may use two (:func:`get_num_threads`),
+    Below, the whole pass runs with single-threaded BLAS (:func:`single_threaded_blas`;
+    why: :func:`lstm_forward_threads`), and, when a second thread is free, its weight
+    gradients (dW, dU, db, dx: one GEMM each per chunk of steps) are added on a helper
+    thread while the calling thread runs the next chunk's steps. A thread is free when mlstm may use two (:func:`get_num_threads`),
     it controls the BLAS, no concurrent work is under way (:func:`run_concurrently`, e.g.
     the directions of a Bidirectional: both cores are busy then), the layer is worth a
     thread (:data:`MIN_STEP_ELEMENTS`) and its gradients come in more than one chunk
