@@ -4,7 +4,8 @@
 model (two inputs, an LSTM each, concatenate, a linear and a sigmoid head, MSE + BCE weighted
 0.7/0.3, Adam), a training step (forward + backward + Adam) and a forward pass (predict);
 and the same for the classification model of :mod:`classification` (Embedding + LSTM +
-softmax head + categorical cross-entropy, Adam) at its size ``CLS-M``:
+softmax head + categorical cross-entropy, Adam) at its size ``CLS-M`` and the Bidirectional
+model of :mod:`bilstm` (Bidirectional(LSTM) + softmax head, CCE, Adam) at ``BiLSTM-M``:
 
 - each framework runs in its own subprocess (a :class:`Worker`), all with the same thread
   count; the orchestrator asks them in turn, rotating the order every round, so that the
@@ -45,8 +46,9 @@ import numpy as np
 from mlstm.demo import DEMO_LOSS_WEIGHTS
 
 if __package__:
-    from . import classification
+    from . import bilstm, classification
 else:       # run as a script (run.py, or a worker): benchmarks/ is on sys.path
+    import bilstm
     import classification
 
 __all__ = ["SIZES", "ALL_SIZES", "case_class", "FRAMEWORKS", "gemm_flops",
@@ -62,14 +64,22 @@ SIZES = {
 FRAMEWORKS = ("mlstm", "keras", "torch")
 LABELS = {"mlstm": "mlstm", "keras": "Keras", "torch": "PyTorch"}
 #: Timed repetitions per framework, per round and per kind of step.
-REPS = {"S": 20, "M": 6, "L": 2, **classification.REPS}
-#: Every size the benchmark runs: the demo model's and the classification model's.
-ALL_SIZES = {**SIZES, **classification.SIZES}
+#: The other models' modules (each with SIZES, REPS, CASES, gemm_flops,
+#: backward_must_keep_bytes): the classification model (issue 12), the Bidirectional (13).
+OTHER_MODELS = (classification, bilstm)
+REPS = {"S": 20, "M": 6, "L": 2, **{k: v for m in OTHER_MODELS for k, v in m.REPS.items()}}
+#: Every size the benchmark runs: the demo model's and the other models'.
+ALL_SIZES = {**SIZES, **{k: v for m in OTHER_MODELS for k, v in m.SIZES.items()}}
 OPENBLAS_TUNING_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 LEARNING_RATE = 1e-3
 
 
 # --------------------------------------------------------------------------- accounting
+def _other_model(size):
+    """The module of :data:`OTHER_MODELS` that has ``size``, else None (the demo's)."""
+    return next((m for m in OTHER_MODELS if size in m.SIZES), None)
+
+
 def gemm_flops(size):
     """GEMM FLOPs (multiply + add = 2) of one forward pass and one training step.
 
@@ -82,8 +92,8 @@ def gemm_flops(size):
     -------
     dict with ``forward`` and ``train`` (forward + backward) FLOPs.
     """
-    if isinstance(size, str) and size in classification.SIZES:
-        return classification.gemm_flops(size)
+    if isinstance(size, str) and _other_model(size) is not None:
+        return _other_model(size).gemm_flops(size)
     s = SIZES[size] if isinstance(size, str) else size
     N, T, D, H = s["N"], s["T"], s["D"], s["H"]
     projection, recurrence = 2 * N * T * D * 4 * H, 2 * N * T * H * 4 * H
@@ -99,8 +109,8 @@ def backward_must_keep_bytes(size, itemsize=4):
     Per LSTM and step: the four activated gates (4H) and the state entering the step,
     h_{t-1} and c_{t-1} (2H), for all N samples: ``2 LSTMs x T N 6H x itemsize``.
     """
-    if isinstance(size, str) and size in classification.SIZES:
-        return classification.backward_must_keep_bytes(size, itemsize)
+    if isinstance(size, str) and _other_model(size) is not None:
+        return _other_model(size).backward_must_keep_bytes(size, itemsize)
     s = SIZES[size] if isinstance(size, str) else size
     return 2 * s["T"] * s["N"] * 6 * s["H"] * itemsize
 
@@ -227,8 +237,9 @@ CASES = {"mlstm": MlstmCase, "keras": KerasCase, "torch": TorchCase}
 
 
 def case_class(framework, size):
-    """The framework's case for ``size``: the demo model's, or the classification model's."""
-    return (classification.CASES if size in classification.SIZES else CASES)[framework]
+    """The framework's case for ``size``: the demo model's, or another model's."""
+    other = _other_model(size)
+    return (CASES if other is None else other.CASES)[framework]
 
 
 # --------------------------------------------------------------------------- machine facts
@@ -714,15 +725,17 @@ def format_tables(results):
     return "\n".join(lines), "\n".join(mem)
 
 
-#: Issue 5's acceptance targets: (what, size, step, against, at most). ``against`` is a
-#: framework (the ratio of medians mlstm ÷ it), "bound" (the GEMM bound) or "memory"
+#: Acceptance targets of issues 5 and 13: (what, size, step, against, at most). ``against``
+#: is a framework (the ratio of medians mlstm ÷ it), "bound" (the GEMM bound) or "memory"
 #: (traced peak ÷ what backward must keep).
 TARGETS = (
     [("train", size, "train", fw, limit) for fw, limit in (("keras", 0.67), ("torch", 0.8))
      for size in ("S", "M", "L")]
     + [("forward", "M", "forward_best", "torch", 1.0), ("forward", "M", "forward_best", "keras", 0.8),
        ("forward", "L", "forward_best", "torch", 1.2), ("forward", "L", "forward_best", "keras", 1.0),
-       ("train", "L", "train", "bound", 1.6), ("peak memory", "L", "train", "memory", 1.5)])
+       ("train", "L", "train", "bound", 1.6), ("peak memory", "L", "train", "memory", 1.5),
+       # issue 13: "mlstm's training step on it should be no slower than Keras'"
+       ("train", "BiLSTM-M", "train", "keras", 1.0)])
 
 
 def target_rows(results):
@@ -756,7 +769,7 @@ def target_rows(results):
 def format_targets(results):
     """Markdown table of :func:`target_rows`: measured ratio and whether it is met."""
     rows = target_rows(results)
-    lines = ["| target (issue 5) | measured | met? |", "|---|---|---|"]
+    lines = ["| target (issues 5, 13) | measured | met? |", "|---|---|---|"]
     lines += [f"| {label} | {value:.2f} | {'yes' if met else 'no'} |"
               for label, value, _, met in rows]
     return "\n".join(lines) if rows else ""
@@ -873,7 +886,7 @@ def cli_main(argv=None):
         description="Time mlstm against Keras (TensorFlow) and PyTorch, side by side.")
     parser.add_argument("--sizes", default=",".join(ALL_SIZES),
                         help=f"comma-separated, from {', '.join(ALL_SIZES)} (CLS-M: the "
-                             "classification model)")
+                             "classification model, BiLSTM-M: the Bidirectional one; any case)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--reps", default=None,
@@ -888,7 +901,8 @@ def cli_main(argv=None):
     parser.add_argument("--keep-openblas-env", action="store_true",
                         help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the workers")
     args = parser.parse_args(argv)
-    sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
+    by_upper = {name.upper(): name for name in ALL_SIZES}
+    sizes = [by_upper.get(s.strip().upper(), s.strip()) for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in ALL_SIZES]
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     if unknown or any(f not in FRAMEWORKS for f in frameworks) or "mlstm" not in frameworks:

@@ -24,6 +24,11 @@ Control:
 - :func:`get_num_threads` / :func:`set_num_threads`: how many layers may run at once.
   The default is the number of threads NumPy's OpenBLAS was given (``OPENBLAS_NUM_THREADS``
   or the core count), so mlstm uses as many cores as NumPy alone would; 1 turns this off.
+- An LSTM whose per-step GEMM is small (:data:`RECURRENT_MULTITHREAD_MIN_MACS`) runs its
+  own forward and backward passes with single-threaded BLAS, and a lone one (no partner
+  to run beside) adds its weight gradients on a helper thread meanwhile
+  (:func:`lstm_forward_threads`, :func:`lstm_backward_threads`): OpenBLAS's threads cost
+  more than they give on its many small GEMMs as soon as the machine has other work.
 - The BLAS is single-threaded only while layers run concurrently
   (:func:`single_threaded_blas`), then restored; threadpoolctl finds it
   (:class:`_NumpyBLAS`). Where NumPy's BLAS is not an OpenBLAS that can be told so for
@@ -38,24 +43,34 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Iterator, Literal, TypeVar, cast
 
 import numpy as np
 
+from .ops import _lstm_threads
+
 T = TypeVar("T")
 
-__all__ = ["MIN_STEP_ELEMENTS", "get_num_threads", "set_num_threads", "blas_controllable",
-           "single_threaded_blas", "blas_threads_for", "run_concurrently"]
+__all__ = ["MIN_STEP_ELEMENTS", "RECURRENT_MULTITHREAD_MIN_MACS", "get_num_threads",
+           "set_num_threads", "blas_controllable", "single_threaded_blas", "blas_threads_for",
+           "lstm_forward_threads", "lstm_backward_threads", "run_concurrently"]
 
 #: A layer joins a concurrent group only when one of its sequential steps touches at least
 #: this many elements (LSTM: N·4H). Measured: no gain at N·4H = 4096 (S), a clear one from
 #: 16384 on.
 MIN_STEP_ELEMENTS = 16384
+
+#: An LSTM runs its GEMMs with NumPy's BLAS threads only when its per-step GEMM
+#: (N, H) @ (H, 4H) has at least this many multiply-adds (N·H·4H); below, its forward and
+#: backward passes run with single-threaded BLAS (:func:`lstm_forward_threads`,
+#: :func:`lstm_backward_threads`). The demo's M (4.2 M) is below, its L (33.6 M) above.
+RECURRENT_MULTITHREAD_MIN_MACS = 1 << 24
 
 
 class _NumpyBLAS:
@@ -119,6 +134,9 @@ _num_threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None
 _pool_workers = 0
+_concurrent_calls = 0                  # calls of run_concurrently under way (any thread)
+_helper: ThreadPoolExecutor | None = None   # the one-thread pool of lstm_backward_threads
+_helper_pid: int | None = None
 
 
 def _numpy_blas() -> _NumpyBLAS:
@@ -198,6 +216,81 @@ def blas_threads_for(heavy_layers: Any) -> AbstractContextManager[Any]:
     return contextlib.nullcontext() if heavy_layers else single_threaded_blas()
 
 
+def lstm_forward_threads(N: int, H: int) -> AbstractContextManager[Any]:
+    """The BLAS threading of one LSTM forward pass (batch N, H units): the rule that
+    :mod:`mlstm.ops._lstm_threads` applies around the GEMMs of ``lstm_forward``.
+
+    :func:`single_threaded_blas` when a step's GEMM has fewer than
+    :data:`RECURRENT_MULTITHREAD_MIN_MACS` multiply-adds, else unchanged. A pass makes a
+    small GEMM per time step (``h_{t-1} U`` forward, ``dz_t Uᵀ`` backward); split over
+    OpenBLAS's threads, each is a fork and a join, and on a machine shared with other work
+    a descheduled OpenBLAS thread stalls every join, as it stalls the few whole-sequence
+    GEMMs (OpenBLAS splits the work evenly and waits for the last part). Measured with
+    the classification model CLS-M (one LSTM at N 64, H 128) under a load average of 7-9
+    on 2 cores: training step 1211 ms (median) with OpenBLAS's 2 threads everywhere,
+    386 ms with the steps' GEMMs single-threaded, 103 ms with everything single-threaded
+    (docs/performance.md). The count is set once per pass, not per step: a switch costs
+    a few µs. Inside concurrent work (:func:`run_concurrently`) BLAS is single-threaded
+    already and this changes nothing.
+    """
+    if N * H * 4 * H >= RECURRENT_MULTITHREAD_MIN_MACS:
+        return contextlib.nullcontext()
+    return single_threaded_blas()
+
+
+class _Helper:
+    """``submit(function, *args)``: run on the helper thread, in the order submitted, in a
+    copy of the caller's context (np.errstate); a future for each. The call goes through a
+    slot (:func:`_call_in_slot`) so that the thread keeps no reference to its arrays."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
+        slot = [functools.partial(function, *args)]
+        return self.pool.submit(contextvars.copy_context().run, _call_in_slot, slot)
+
+
+@contextlib.contextmanager
+def lstm_backward_threads(N: int, H: int, chunked: bool) -> Iterator[_Helper | None]:
+    """The threading of one LSTM backward pass (batch N, H units): the rule that
+    :mod:`mlstm.ops._lstm_threads` applies around ``lstm_backward``. Gives a helper or None.
+
+    At or above :data:`RECURRENT_MULTITHREAD_MIN_MACS` per step: nothing changes (None).
+    Below, the whole pass runs with single-threaded BLAS (:func:`single_threaded_blas`;
+    why: :func:`lstm_forward_threads`), and, when a second thread is free, its weight
+    gradients (dW, dU, db, dx: one GEMM each per chunk of steps) are added on a helper
+    thread while the calling thread runs the next chunk's steps. A thread is free when mlstm may use two (:func:`get_num_threads`),
+    it controls the BLAS, no concurrent work is under way (:func:`run_concurrently`, e.g.
+    the directions of a Bidirectional: both cores are busy then), the layer is worth a
+    thread (:data:`MIN_STEP_ELEMENTS`) and its gradients come in more than one chunk
+    (``chunked``). The helper runs the same calls in the same order on the same arrays,
+    with single-threaded BLAS either way, so the results are the same bits with or without
+    it.
+    """
+    if N * H * 4 * H >= RECURRENT_MULTITHREAD_MIN_MACS:
+        yield None
+        return
+    helper = None
+    if (chunked and _concurrent_calls == 0 and N * 4 * H >= MIN_STEP_ELEMENTS
+            and blas_controllable() and get_num_threads() >= 2):
+        helper = _Helper(_helper_pool())
+    with single_threaded_blas():
+        yield helper
+
+
+def _helper_pool() -> ThreadPoolExecutor:
+    """The helper's pool of one thread, made anew after a fork."""
+    global _helper, _helper_pid
+    if _helper is None or _helper_pid != os.getpid():
+        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlstm-helper")
+        _helper_pid = os.getpid()
+    return _helper
+
+
+_lstm_threads.install(lstm_forward_threads, lstm_backward_threads)
+
+
 def _executor(workers: int) -> ThreadPoolExecutor:
     """A pool of ``workers`` threads, made anew after a fork (its threads do not survive)."""
     global _pool, _pool_pid, _pool_workers
@@ -229,6 +322,18 @@ def _call_in_slot(slot: list[Any]) -> None:
     slot.append(call())
 
 
+@contextlib.contextmanager
+def _counted_concurrent_call() -> Iterator[None]:
+    global _concurrent_calls
+    with _blas_lock:
+        _concurrent_calls += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _concurrent_calls -= 1
+
+
 def run_concurrently(calls: Iterable[Callable[[], T]]) -> list[T]:
     """Call each of ``calls`` (functions of no argument) and return their results in order.
 
@@ -240,7 +345,7 @@ def run_concurrently(calls: Iterable[Callable[[], T]]) -> list[T]:
     threads = _concurrent_threads(len(calls))
     if threads < 2:
         return [call() for call in calls]
-    with single_threaded_blas():
+    with single_threaded_blas(), _counted_concurrent_call():
         pool = _executor(threads - 1)
         # The calling thread works too: calls[0], then whatever the pool has not started.
         # Each call runs in a copy of the caller's context, so that np.errstate (a context

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import bench, classification
+from benchmarks import bench, bilstm, classification
 
 RUN_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
@@ -38,7 +38,38 @@ def test_classification_gemm_flops_by_hand():
     assert classification.backward_must_keep_bytes(size) == 3 * 2 * 6 * 7 * 4
     assert bench.gemm_flops("CLS-M") == classification.gemm_flops("CLS-M")
     assert classification.LEARNING_RATE == bench.LEARNING_RATE
-    assert set(bench.ALL_SIZES) == {"S", "M", "L", "CLS-M"}
+    assert set(bench.ALL_SIZES) == {"S", "M", "L", "CLS-M", "BiLSTM-M"}
+
+
+def test_bidirectional_gemm_flops_by_hand():
+    """Bidirectional(LSTM) + softmax head (BiLSTM-M): two LSTMs on a model input (no dL/dx),
+    a head on the concatenated 2H."""
+    size = {"N": 2, "T": 3, "D": 5, "H": 7, "C": 4}
+    projection, recurrence, head = 2 * 2 * 3 * 5 * 28, 2 * 2 * 3 * 7 * 28, 2 * 2 * 14 * 4
+    forward = 2 * (projection + recurrence) + head
+    backward = 2 * (projection + 2 * recurrence) + 2 * head   # dW; dU, dh_{t-1}; head
+    assert bilstm.gemm_flops(size) == {"forward": forward, "train": forward + backward}
+    assert bilstm.backward_must_keep_bytes(size) == 2 * 3 * 2 * 6 * 7 * 4
+    assert bench.gemm_flops("BiLSTM-M") == bilstm.gemm_flops("BiLSTM-M")
+    assert bench.case_class("keras", "BiLSTM-M") is bilstm.KerasCase
+    assert bilstm.LEARNING_RATE == bench.LEARNING_RATE
+    # the same work as the demo at M: two LSTMs of its N, T, D, H
+    assert {k: bilstm.SIZES["BiLSTM-M"][k] for k in "NTDH"} == {
+        k: bench.SIZES["M"][k] for k in "NTDH"}
+
+
+@pytest.mark.keras
+@pytest.mark.torch
+def test_the_bidirectional_cases_train_the_same_model():
+    """mlstm and its Keras translation start from the same weights: the same first loss
+    (float32); PyTorch, from its own initialization, near ln C as the others."""
+    x, one_hot = bilstm.make_data("BiLSTM-M")
+    assert x.shape == (64, 50, 32) and x.dtype == np.float32
+    assert one_hot.shape == (64, 10) and np.all(one_hot.sum(axis=1) == 1)
+    first = {fw: float(np.ravel(case("BiLSTM-M", 2).steps()["train"]())[0])
+             for fw, case in bilstm.CASES.items()}
+    assert first["mlstm"] == pytest.approx(first["keras"], rel=1e-5)
+    assert all(abs(loss - np.log(10)) < 0.1 for loss in first.values()), first
 
 
 @pytest.mark.keras

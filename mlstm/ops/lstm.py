@@ -48,6 +48,7 @@ from .._typing import BoolArray, Cache, FloatArray
 from ._buffer_pool import BUFFERS, BufferPool, CallCache, LayerBuffers
 from ._lstm_gates import GateActivation
 from ._lstm_gradients import LocalFactors, MaskedCarry, WeightGradients, steps_within
+from ._lstm_threads import backward_threads, forward_threads
 from .lstm_reference import lstm_step
 
 __all__ = ["lstm_forward", "lstm_backward", "lstm_step", "input_projection",
@@ -107,14 +108,37 @@ def lstm_forward(x: FloatArray, kernel: FloatArray, recurrent_kernel: FloatArray
     gate_activation = GateActivation(activation, recurrent_activation, N, H, dtype, buffers)
     W, U, b = gate_activation.fold_into_weights(kernel, recurrent_kernel, bias)
 
-    # x_t W + b for all steps at once; gates[t] then receives h_{t-1} U and is activated in
-    # place: after step t it holds i, f, g, o.
-    gates = input_projection(x_tm, W, b, buffers)
     # states[t] is the state *before* step t; states[T] the final one.
     h_states = buffers.empty((T + 1, N, H), dtype)
     c_states = buffers.empty((T + 1, N, H), dtype)
     h_states[0] = 0 if h0 is None else h0
     c_states[0] = 0 if c0 is None else c0
+    if step_mask is None:
+        outputs_tm = h_states[1:]                  # y_t = h_t
+    else:
+        outputs_tm = buffers.empty((T, N, H), dtype)
+    # The GEMMs run with the BLAS threading mlstm.parallel chooses for this size
+    # (single-threaded unless the steps' GEMMs are large: parallel.lstm_forward_threads).
+    with forward_threads(N, H):
+        # x_t W + b for all steps at once; gates[t] then receives h_{t-1} U and is activated
+        # in place: after step t it holds i, f, g, o.
+        gates = input_projection(x_tm, W, b, buffers)
+        _forward_steps(gates, h_states, c_states, U, outputs_tm, step_mask, gate_activation)
+
+    outputs = outputs_tm.transpose(1, 0, 2)
+    cache.update(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
+                 use_bias=bias is not None, gates=gates, h_states=h_states,
+                 c_states=c_states, step_mask=step_mask,
+                 go_backwards=go_backwards, activation=activation,
+                 recurrent_activation=recurrent_activation)
+    return (outputs, h_states[T], c_states[T]), cache
+
+
+def _forward_steps(gates, h_states, c_states, U, outputs_tm, step_mask, gate_activation):
+    """The time loop of :func:`lstm_forward`: activates ``gates`` (T, N, 4H) in place and
+    fills ``h_states[1:]``, ``c_states[1:]`` and, with a mask, ``outputs_tm``."""
+    T, N, H4 = gates.shape
+    H, dtype = H4 // 4, gates.dtype
     tanh_c = np.empty((N, H), dtype=dtype)         # φ(c'_t); backward recomputes it from c_t
     recurrent = np.empty((N, 4 * H), dtype=dtype)  # h_{t-1} U
     ig = np.empty((N, H), dtype=dtype)             # i_t ⊙ g_t
@@ -123,13 +147,9 @@ def lstm_forward(x: FloatArray, kernel: FloatArray, recurrent_kernel: FloatArray
     # sizes, so one copy per step pays for the three products below.
     i, f, g, o = gate_blocks = np.empty((4, N, H), dtype=dtype)
     gate_blocks_by_row = gate_blocks.transpose(1, 0, 2)          # (N, 4, H) view
-    if step_mask is None:
-        outputs_tm = h_states[1:]                  # y_t = h_t
-    else:
-        outputs_tm = buffers.empty((T, N, H), dtype)
+    if step_mask is not None:
         step_invalid = ~step_mask
     activate_gates, cell_activation = gate_activation, gate_activation.cell
-
     # Per-step views made once: step t reads row t of each.
     for t, z, z_by_gate, h_prev, c_prev, h_new, c_new in zip(
             range(T), gates, gates.reshape(T, N, 4, H), h_states[:T], c_states[:T],
@@ -154,14 +174,6 @@ def lstm_forward(x: FloatArray, kernel: FloatArray, recurrent_kernel: FloatArray
             np.copyto(outputs_tm[t], outputs_tm[t - 1] if t else 0, where=invalid)
             np.copyto(h_new, h_prev, where=invalid)
             np.copyto(c_new, c_prev, where=invalid)
-
-    outputs = outputs_tm.transpose(1, 0, 2)
-    cache.update(x_tm=x_tm, kernel=kernel, recurrent_kernel=recurrent_kernel,
-                 use_bias=bias is not None, gates=gates, h_states=h_states,
-                 c_states=c_states, step_mask=step_mask,
-                 go_backwards=go_backwards, activation=activation,
-                 recurrent_activation=recurrent_activation)
-    return (outputs, h_states[T], c_states[T]), cache
 
 
 def lstm_backward(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
@@ -198,20 +210,38 @@ def lstm_backward(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
         unless ``keep_d_gates``.
     """
     x_tm = cache["x_tm"]
-    gates = cache["gates"]
+    T, N, D = x_tm.shape
+    H = cache["recurrent_kernel"].shape[0]
+    dtype = x_tm.dtype
+    buffers = BUFFERS.for_layer(cache["recurrent_kernel"])
+    gate_activation = GateActivation(cache["activation"], cache["recurrent_activation"], N, H,
+                                     dtype, buffers)
+    # dL/dz_t of every step, or of one chunk of steps at a time (rows t - chunk start)
+    chunk = T if keep_d_gates else steps_within(GRADIENT_CHUNK_BYTES, T, N, H, dtype)
+    # The BLAS threading and the spare thread mlstm.parallel chooses for this backward pass
+    # (parallel.lstm_backward_threads): with a helper, each chunk's weight gradients are
+    # added there while this thread runs the next chunk's steps into a second buffer.
+    with backward_threads(N, H, T > chunk) as helper:
+        return _backward_chunks(d_outputs, d_h_last, d_c_last, cache, input_grad,
+                                keep_d_gates, gate_activation, buffers, chunk, helper)
+
+
+def _backward_chunks(d_outputs, d_h_last, d_c_last, cache, input_grad, keep_d_gates,
+                     gate_activation, buffers, chunk, helper):
+    """:func:`lstm_backward`, given its gate activation, pooled ``buffers``, ``chunk`` of
+    steps and ``helper`` (``submit(function, *args)`` returning a future, or None)."""
+    x_tm, gates = cache["x_tm"], cache["gates"]
     h_states, c_states = cache["h_states"], cache["c_states"]
     step_mask = cache["step_mask"]
     kernel, recurrent_kernel = cache["kernel"], cache["recurrent_kernel"]
-    act = cache["activation"]
     T, N, D = x_tm.shape
     H = recurrent_kernel.shape[0]
     dtype = x_tm.dtype
-    buffers = BUFFERS.for_layer(recurrent_kernel)
-    gate_activation = GateActivation(act, cache["recurrent_activation"], N, H, dtype, buffers)
 
-    # dL/dz_t of every step, or of one chunk of steps at a time (rows t - chunk start)
-    chunk = T if keep_d_gates else steps_within(GRADIENT_CHUNK_BYTES, T, N, H, dtype)
-    d_gates = buffers.empty((chunk, N, 4 * H), dtype)
+    # dz of the chunk being run; with a helper, a second buffer for the chunk whose weight
+    # gradients are being added meanwhile
+    d_gates_buffers = [buffers.empty((chunk, N, 4 * H), dtype)
+                       for _ in range(1 if helper is None else 2)]
     d_h_steps = buffers.empty((T, N, H), dtype)      # dL/dh'_t for every step
     # Gradients carried to the previous step: dL/dh_{t-1}, dL/dc_{t-1} (and dL/dy_{t-1}).
     d_h = np.zeros((N, H), dtype=dtype) if d_h_last is None else d_h_last.astype(dtype, copy=True)
@@ -234,9 +264,6 @@ def lstm_backward(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
     # the block small enough to stay in cache), straight into d_gates; each step then only
     # multiplies in its carried gradients.
     factors = LocalFactors(gate_activation, T, N, H, dtype, buffers)
-    # Per-step views made once: dz_t of the i, f, c blocks as (N, 3, H), of the o block.
-    d_gates_ifc = d_gates.reshape(chunk, N, 4, H)[:, :, :3]
-    d_gates_o = d_gates[..., 3 * H:]
     d_c_new_ifc = d_c_new[:, None, :]                # dc' broadcast over the i, f, c blocks
     if step_mask is None:
         # dh'_{T-1} starts from dL/dh_T; each later (earlier in time) dh'_{t-1} starts from
@@ -245,44 +272,65 @@ def lstm_backward(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
 
     weight_grads = WeightGradients(x_tm, h_states, kernel, cache["use_bias"],
                                     cache["go_backwards"], input_grad, chunk)
-    for chunk_stop in range(T, 0, -chunk):
-        chunk_start = max(0, chunk_stop - chunk)
-        for stop in range(chunk_stop, chunk_start, -factors.block):
-            start = max(chunk_start, stop - factors.block)
-            cell_factor, forget = factors.compute(
-                gates[start:stop], c_states[start:stop + 1],
-                out=d_gates[start - chunk_start:stop - chunk_start])
-            for t in range(stop - 1, start - 1, -1):
-                row = t - chunk_start                # of d_gates
-                d_h_new = d_h_steps[t]
-                d_out_t = d_out_tm[t] if d_out_tm is not None else (
-                    d_last_output if t == T - 1 else None)
-                if step_mask is None:
-                    # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t; dc'_t starts from dL/dc_t.
-                    if d_out_t is not None:
-                        d_h_new += d_out_t
-                    d_c_in = d_c
-                else:
-                    d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
-                # dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
-                np.multiply(d_h_new, cell_factor[t - start], out=d_c_new)
-                d_c_new += d_c_in
-                # dz = [local factors] ⊙ (dc', dc', dc', dh')   for the blocks i, f, c, o
-                d_gates_ifc[row] *= d_c_new_ifc
-                d_gates_o[row] *= d_h_new
-                # dc_{t-1} = dc' ⊙ f,  dh_{t-1} = dz U^T
-                if step_mask is None:
-                    np.multiply(d_c_new, forget[t - start], out=d_c)
-                    np.dot(d_gates[row], recurrent_kernel_T, out=d_h_steps[t - 1] if t else d_h)
-                else:
-                    # d_h, d_c already hold what masked rows carry past the step: add its share.
-                    d_c += np.multiply(d_c_new, forget[t - start], out=masked.scratch)
-                    d_h += np.dot(d_gates[row], recurrent_kernel_T, out=masked.scratch)
-        weight_grads.add(chunk_start, chunk_stop, d_gates[:chunk_stop - chunk_start])
+    added = []                                       # the helper's futures, chunk by chunk
+    try:
+        for k, chunk_stop in enumerate(range(T, 0, -chunk)):
+            chunk_start = max(0, chunk_stop - chunk)
+            if helper is not None and k >= 2:
+                added[k - 2].result()                # done with the buffer reused now
+            d_gates = d_gates_buffers[k % len(d_gates_buffers)]
+            # Per-step views made once: dz_t of the i, f, c blocks as (N, 3, H), of the o block.
+            d_gates_ifc = d_gates.reshape(chunk, N, 4, H)[:, :, :3]
+            d_gates_o = d_gates[..., 3 * H:]
+            for stop in range(chunk_stop, chunk_start, -factors.block):
+                start = max(chunk_start, stop - factors.block)
+                cell_factor, forget = factors.compute(
+                    gates[start:stop], c_states[start:stop + 1],
+                    out=d_gates[start - chunk_start:stop - chunk_start])
+                for t in range(stop - 1, start - 1, -1):
+                    row = t - chunk_start                # of d_gates
+                    d_h_new = d_h_steps[t]
+                    d_out_t = d_out_tm[t] if d_out_tm is not None else (
+                        d_last_output if t == T - 1 else None)
+                    if step_mask is None:
+                        # y_t = h_t = h'_t: dh'_t = dL/dh_t + dL/dy_t; dc'_t starts
+                        # from dL/dc_t.
+                        if d_out_t is not None:
+                            d_h_new += d_out_t
+                        d_c_in = d_c
+                    else:
+                        d_c_in = masked.split(t, d_h, d_c, d_out_t, out=d_h_new)
+                    # dc' = dc + dh' ⊙ [o ⊙ φ'(c')]
+                    np.multiply(d_h_new, cell_factor[t - start], out=d_c_new)
+                    d_c_new += d_c_in
+                    # dz = [local factors] ⊙ (dc', dc', dc', dh')   for the blocks i, f, c, o
+                    d_gates_ifc[row] *= d_c_new_ifc
+                    d_gates_o[row] *= d_h_new
+                    # dc_{t-1} = dc' ⊙ f,  dh_{t-1} = dz U^T
+                    if step_mask is None:
+                        np.multiply(d_c_new, forget[t - start], out=d_c)
+                        np.dot(d_gates[row], recurrent_kernel_T,
+                               out=d_h_steps[t - 1] if t else d_h)
+                    else:
+                        # d_h, d_c already hold what masked rows carry past the step:
+                        # add its share.
+                        d_c += np.multiply(d_c_new, forget[t - start], out=masked.scratch)
+                        d_h += np.dot(d_gates[row], recurrent_kernel_T, out=masked.scratch)
+            chunk_d_gates = d_gates[:chunk_stop - chunk_start]
+            if helper is None:
+                weight_grads.add(chunk_start, chunk_stop, chunk_d_gates)
+            else:
+                added.append(helper.submit(weight_grads.add, chunk_start, chunk_stop,
+                                           chunk_d_gates))
+    finally:
+        for future in added:
+            future.exception()                       # wait: the helper reads our buffers
+    for future in added:
+        future.result()                              # (raises the helper's error, if any)
 
     grads = weight_grads.result()
     grads.update(h0=d_h, c0=d_c, d_h_steps=d_h_steps,
-                 d_gates=d_gates if keep_d_gates else None)
+                 d_gates=d_gates_buffers[0] if keep_d_gates else None)
     return grads
 
 
