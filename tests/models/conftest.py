@@ -1,13 +1,18 @@
 """tests/models/: public Keras LSTM models, rewritten, imported, cross-checked and diagnosed.
 
-Two lists. The models of ``test_model_*.py`` need only what mlstm has, and pass. Those
-marked ``pending`` need a part of issue 12 that main does not have yet: Bidirectional /
-RepeatVector / TimeDistributed / BatchNormalization (branch l13), Keras' gradient of CCE
-for targets that do not sum to 1, a diagnose finding. They are not skipped: each runs its full check and is an expected
-failure (``xfail``, strict), naming what mlstm refuses or computes differently; the day one
-passes, the strict xfail fails the run, so that it moves to the first list. ``python -m
-pytest tests/models -m pending`` runs that list alone, ``-m "not pending"`` the other; every
-run ends with the list and each reason.
+Every model of ``test_model_*.py`` (and the ticket model of ``test_pending_ticket_model.py``)
+imports with ``from_keras`` and passes: docs/real_models.md lists them with their sources,
+and the public models still refused, which ``test_public_model_refusals.py`` checks.
+
+A model that needs what main does not have yet is tracked with the ``pending`` marker,
+``@pytest.mark.pending(reason="...")``, reason naming what is missing. It is not skipped:
+it runs its full check and is an expected failure (``xfail``, strict), naming what mlstm
+refuses or computes differently; the day it passes, the strict xfail fails the run, so that
+the marker is removed and it joins the first list. ``python -m pytest tests/models -m
+pending`` runs that list alone, ``-m "not pending"`` the other; every run with a pending
+model ends with the list and each reason. No model is pending today (the last ones, waiting
+for Bidirectional / RepeatVector / TimeDistributed / BatchNormalization, Keras'
+per-occurrence Embedding updates and float token ids, pass since those were added).
 """
 import pytest
 

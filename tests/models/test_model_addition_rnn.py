@@ -7,7 +7,7 @@ LSTM of 128 units returns every step, and a softmax Dense over the characters re
 Categorical cross-entropy, Adam ("adam"), accuracy. Shrunk: questions of 7 characters
 (3-digit numbers, as the example), answers of 4, 8 units, batch of 8.
 
-Pending (conftest.py): RepeatVector (branch l13).
+RepeatVector imports since issue 13 (docs/wrappers_and_regularization.md).
 """
 import pytest
 

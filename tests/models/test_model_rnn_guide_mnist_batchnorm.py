@@ -5,7 +5,7 @@ Each image row is a time step: rows of 28 pixels (length None) go through an LST
 units, then BatchNormalization and a Dense of 10 logits. Sparse categorical cross-entropy
 from logits, SGD ("sgd"), accuracy. Shrunk: 6 rows of 7 pixels, 5 units, batch of 8.
 
-Pending (conftest.py): BatchNormalization (branch l13).
+BatchNormalization imports since issue 13 (docs/wrappers_and_regularization.md).
 """
 import numpy as np
 import pytest

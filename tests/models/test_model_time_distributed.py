@@ -6,7 +6,7 @@ A sequence of 5 values, one feature per step, goes through an LSTM of 5 units re
 every step; TimeDistributed(Dense(1)) outputs one value per step. Mean squared error, Adam.
 Kept as the article has it (5 steps, 5 units); batch of 8.
 
-Pending (conftest.py): TimeDistributed (branch l13).
+TimeDistributed imports since issue 13 (docs/wrappers_and_regularization.md).
 """
 import pytest
 
