@@ -1,8 +1,8 @@
 """tests/models/: public Keras LSTM models, rewritten, imported, cross-checked and diagnosed.
 
-Every model of ``test_model_*.py`` (and the ticket model of ``test_pending_ticket_model.py``)
-imports with ``from_keras`` and passes: docs/real_models.md lists them with their sources,
-and the public models still refused, which ``test_public_model_refusals.py`` checks.
+Every model of ``test_model_*.py`` imports with ``from_keras`` and passes: docs/real_models.md
+lists them with their sources, and the public models still refused, which
+``test_public_model_refusals.py`` checks.
 
 A model that needs what main does not have yet is tracked with the ``pending`` marker,
 ``@pytest.mark.pending(reason="...")``, reason naming what is missing. It is not skipped:
