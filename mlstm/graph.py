@@ -28,11 +28,14 @@ from . import parallel, validation
 from ._typing import Array, ArrayLike, BoolArray, DTypeLike, JSONDict
 from .layers.base import Layer, Node, SymbolicTensor, format_shape
 from .graph_config import graph_config, graph_from_config
+from .ops.embedding import SparseRowsGradient
 from .schedule import schedule
 
 __all__ = ["Graph", "Tape", "MAX_GRAPH_NODES"]
 
 G = TypeVar("G", bound="Graph")
+#: What backward sums over a tensor's consumers or a shared layer's calls.
+_Summed = TypeVar("_Summed", Array, SparseRowsGradient)
 
 #: Most layer calls a graph may hold (a limit on what a config file can make mlstm build).
 MAX_GRAPH_NODES = 100_000
@@ -315,23 +318,23 @@ class Graph:
     def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
                  d_logits: Mapping[int, Array] | None = None, input_grads: Literal[False] = False,
                  extras: dict[str, Any] | None = None,
-                 sparse_grads: dict[str, Any] | None = None) -> dict[str, Array]: ...
+                 sparse_grads: dict[str, SparseRowsGradient] | None = None) -> dict[str, Array]: ...
     @overload
     def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
                  d_logits: Mapping[int, Array] | None = None, *, input_grads: Literal[True],
                  extras: dict[str, Any] | None = None,
-                 sparse_grads: dict[str, Any] | None = None
+                 sparse_grads: dict[str, SparseRowsGradient] | None = None
                  ) -> tuple[dict[str, Array], list[Array | None]]: ...
     @overload
     def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
                  d_logits: Mapping[int, Array] | None = None, input_grads: bool = False,
                  extras: dict[str, Any] | None = None,
-                 sparse_grads: dict[str, Any] | None = None
+                 sparse_grads: dict[str, SparseRowsGradient] | None = None
                  ) -> dict[str, Array] | tuple[dict[str, Array], list[Array | None]]: ...
     def backward(self, tape: Tape, d_outputs: Mapping[int, Array] | None = None,
                  d_logits: Mapping[int, Array] | None = None, input_grads: bool = False,
                  extras: dict[str, Any] | None = None,
-                 sparse_grads: dict[str, Any] | None = None
+                 sparse_grads: dict[str, SparseRowsGradient] | None = None
                  ) -> dict[str, Array] | tuple[dict[str, Array], list[Array | None]]:
         """Backpropagate gradients given for the outputs.
 
@@ -388,7 +391,7 @@ class Graph:
     def _backward_groups(self, tape: Tape, heavy: frozenset[int], grad_of: dict[int, Array],
                          logit_seed: Mapping[int, Array], grads: dict[str, Array],
                          input_grads: bool, extras: dict[str, Any] | None,
-                         sparse_grads: dict[str, Any] | None = None) -> None:
+                         sparse_grads: dict[str, SparseRowsGradient] | None = None) -> None:
         """The node loop of :meth:`backward`: fills ``grads`` and ``grad_of``."""
         g: Array | None
         for group in self._schedule(heavy, backward=True):
@@ -430,8 +433,9 @@ class Graph:
                     extras.setdefault(node.layer.name, {}).update(node_extras)
                 for name, g in d_params.items():
                     _accumulate(grads, f"{node.layer.name}/{name}", g)
-                for name, rows in (node_sparse or {}).items():
-                    _accumulate(sparse_grads, f"{node.layer.name}/{name}", rows)
+                if node_sparse is not None and sparse_grads is not None:  # (as for extras)
+                    for name, rows in node_sparse.items():
+                        _accumulate(sparse_grads, f"{node.layer.name}/{name}", rows)
                 for t, g, need in zip(node.inputs, d_ins, needed):
                     if g is not None and need:
                         _accumulate(grad_of, id(t), g)
@@ -484,7 +488,7 @@ def takes_extras(layer: Layer) -> bool:
     return "extras" in _backward_keywords(layer.backward)
 
 
-def _accumulate(store: dict[Any, Array], key: Any, g: Array) -> None:
+def _accumulate(store: dict[Any, _Summed], key: Any, g: _Summed) -> None:
     if key in store:
         store[key] = store[key] + g
     else:

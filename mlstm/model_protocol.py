@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .graph import Tape
     from .layers.base import Layer, Node, SymbolicTensor
     from .losses.base import Loss
+    from .ops.embedding import SparseRowsGradient
     from .optimizers.base import Optimizer
 
 __all__ = ["TrainableModel", "LossSeeds", "RunRecord", "MetricFunction"]
@@ -86,7 +87,8 @@ class TrainableModel(Protocol):
 
     def backward(self, tape: Tape, d_outputs: dict[int, Array] | None = None,
                  d_logits: dict[int, Array] | None = None, input_grads: bool = False,
-                 extras: dict[str, Any] | None = None) -> Any: ...
+                 extras: dict[str, Any] | None = None,
+                 sparse_grads: dict[str, SparseRowsGradient] | None = None) -> Any: ...
 
     def output_logits(self, tape: Tape, k: int,
                       activation: str | None = None) -> Array | None: ...

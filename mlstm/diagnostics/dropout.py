@@ -21,7 +21,7 @@ as ``KerasOptions.dropout_rates``: Dropout's ``rate``, LSTM's ``dropout`` and
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,11 +31,16 @@ from .checks import run_checks
 from .measurements import static_measurements, training_run
 from .report import DiagnosisReport
 
+if TYPE_CHECKING:
+    from .._typing import Array
+    from ..model import Model
+    from .loss_weights import TargetShares
+
 __all__ = ["model_rates", "mask_stream", "at_rate_zero", "dropout_summary",
            "finding_differences"]
 
 
-def model_rates(model) -> dict[str, float]:
+def model_rates(model: Model) -> dict[str, float]:
     """``{"layer: option": rate}`` of every dropout rate above 0 in ``model``."""
     return dropout_rates(model.layers)
 
@@ -45,9 +50,11 @@ def mask_stream(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 2])
 
 
-def at_rate_zero(model, data: dict, x_batch: list, y_batch: list, xs: list, ys: list,
-                 steps: int, batch_size: int, seed: int, validation, limits: dict,
-                 target_shares) -> DiagnosisReport:
+def at_rate_zero(model: Model, data: dict[str, Any], x_batch: list[Array],
+                 y_batch: list[Array], xs: list[Array], ys: list[Array], steps: int,
+                 batch_size: int, seed: int,
+                 validation: tuple[list[Array], list[Array]] | None,
+                 limits: dict[str, float], target_shares: TargetShares) -> DiagnosisReport:
     """The diagnosis of a copy of ``model`` with every dropout rate at 0: the same batch,
     the same training run (weights, optimizer state, batches, seed), the same checks."""
     twin = model.clone()
@@ -67,12 +74,13 @@ def at_rate_zero(model, data: dict, x_batch: list, y_batch: list, xs: list, ys: 
     return report
 
 
-def _last(curves: dict | None, name: str, key: str = "total") -> float | None:
+def _last(curves: dict[str, Any] | None, name: str, key: str = "total") -> float | None:
     values = ((curves or {}).get(name) or {}).get(key)
     return float(values[-1]) if values else None
 
 
-def dropout_summary(r, zero: DiagnosisReport, rates: dict[str, float]) -> dict[str, Any]:
+def dropout_summary(r: DiagnosisReport, zero: DiagnosisReport,
+                    rates: dict[str, float]) -> dict[str, Any]:
     """What changes between the diagnosis at the model's rates (``r``) and at rate 0.
 
     ``rates``; ``steps``; ``train_loss`` / ``validation_loss``: ``{"rates": value at the end
@@ -83,7 +91,7 @@ def dropout_summary(r, zero: DiagnosisReport, rates: dict[str, float]) -> dict[s
     ``only_at_zero`` / ``only_at_rates``: the titles of the findings raised at one only.
     """
     curves, zero_curves = r.summary.get("curves"), zero.summary.get("curves")
-    shares = {}
+    shares: dict[str, Any] = {}
     for key, report in (("rates", r), ("zero", zero)):
         s = report.summary
         shares[key] = s.get("run_shared_share") or s.get("shared_share") or {}
@@ -98,7 +106,7 @@ def dropout_summary(r, zero: DiagnosisReport, rates: dict[str, float]) -> dict[s
     }
 
 
-def finding_differences(r, zero: DiagnosisReport) -> dict[str, list[str]]:
+def finding_differences(r: DiagnosisReport, zero: DiagnosisReport) -> dict[str, list[str]]:
     """``{"only_at_zero": [title, ...], "only_at_rates": [...]}``: the findings raised by
     one of the two diagnoses only (the dropout findings themselves left out)."""
     skip = ("dropout_hides", "dropout_underfits")

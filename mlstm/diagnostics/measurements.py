@@ -26,6 +26,7 @@ from ..validation import NonFiniteError
 
 if TYPE_CHECKING:
     from ..graph import Tape
+    from ..layers.base import Layer
     from ..model import Model
 
 #: ``{set name: {key: value}}``: what a :class:`Checkpoints` records at a step.
@@ -161,25 +162,25 @@ def dead_units(model: Model, tape: Tape) -> dict[str, dict[str, Any]]:
     return out
 
 
-def layer_states(model):
+def layer_states(model: Model) -> list[tuple[Layer, dict[str, Array]]]:
     """A copy of every layer's non-trainable state (moving statistics)."""
     return [(layer, {k: np.array(v, copy=True) for k, v in layer.state.items()})
             for layer in model.layers]
 
 
-def restore_states(saved):
+def restore_states(saved: Sequence[tuple[Layer, dict[str, Array]]]) -> None:
     """Put back what :func:`layer_states` copied (in place: the arrays stay the layers')."""
     for layer, state in saved:
         for k, v in state.items():
             layer.state[k][...] = v
 
 
-def batch_statistics(model, tape):
+def batch_statistics(model: Model, tape: Tape) -> dict[str, dict[str, Any]]:
     """``{layer: {"count": values per feature, "batch": N, "per_sample": count / N,
     "moving_variance": median}}`` for every layer that normalized with statistics of the
     batch in this training pass (``Layer.batch_statistics_count``: BatchNormalization);
     the smallest count where a layer is called more than once."""
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     N = tape.outputs[0].shape[0] if tape.outputs else 0
     for pos, node in enumerate(model.nodes):
         count = node.layer.batch_statistics_count(tape.caches[pos])
@@ -196,7 +197,8 @@ def batch_statistics(model, tape):
     return out
 
 
-def static_measurements(model, xb, yb, rng=None):
+def static_measurements(model: Model, xb: Sequence[Array], yb: Sequence[Array],
+                        rng: np.random.Generator | None = None) -> dict[str, Any]:
     """Everything measured on one batch at the model's current weights.
 
     The pass is a training pass (dropout draws masks from ``rng`` when given; batch
@@ -420,19 +422,21 @@ def run_copy(twin: Model, xs: Sequence[Array], ys: Sequence[Array], steps: int,
     return checkpoints, stopped
 
 
-def run_batch_sizes(N, steps, batch_size):
+def run_batch_sizes(N: int, steps: int, batch_size: int) -> dict[int, int]:
     """``{size: steps}``: how many of the run's ``steps`` use a batch of each size (fit
     cuts each epoch of ``N`` samples into batches of ``batch_size`` and a last, smaller
     one of ``N mod batch_size``)."""
     sizes = [min(batch_size, N - start) for start in range(0, N, batch_size)]
-    out = {}
+    out: dict[int, int] = {}
     for step in range(steps):
         size = sizes[step % len(sizes)]
         out[size] = out.get(size, 0) + 1
     return out
 
 
-def evaluation_sets(xs, ys, validation, seed, limit=512):
+def evaluation_sets(xs: Sequence[Array], ys: Sequence[Array],
+                    validation: tuple[list[Array], list[Array]] | None, seed: int,
+                    limit: int = 512) -> dict[str, tuple[list[Array], list[Array]]]:
     """The fixed data the loss curves are measured on: the training data (a fixed random
     subset of ``limit`` samples when there are more) and the validation data, if any."""
     N = xs[0].shape[0]

@@ -258,7 +258,7 @@ def through_time_panel(r: ReportFields) -> Panel | None:
 
     reversed_ = r.static.get("through_time_reversed", {})
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         # x: the time step in the user's order, so that a Bidirectional's two directions
         # share one axis; the gradient enters a forward track at the last step and a
         # reversed one (the backward direction, go_backwards) at the first
@@ -379,18 +379,19 @@ def dead_units_panel(r: ReportFields) -> Panel | None:
     return Panel("Dead ReLU units", ("dead_relu",), draw)
 
 
-def dropout_panel(r):
+def dropout_panel(r: ReportFields) -> Panel | None:
     """The total loss along the run at the model's dropout rates and at rate 0
     (:mod:`mlstm.diagnostics.dropout`), over the loss of a constant prediction."""
-    zero = (getattr(r, "dropout", None) or {}).get("report")
+    comparison = getattr(r, "dropout", None) or {}      # (a DiagnosisReport's)
+    zero = comparison.get("report")
     curves = r.summary.get("curves")
     zero_curves = zero.summary.get("curves") if zero is not None else None
     if not curves or not zero_curves or len(curves["steps"]) < 2:
         return None
     base = (r.summary.get("baseline") or {}).get("total") or curves["train"]["total"][0] or 1.0
-    rates = ", ".join(f"{n}={v:g}" for n, v in r.dropout["rates"].items())
+    rates = ", ".join(f"{n}={v:g}" for n, v in comparison["rates"].items())
 
-    def draw(ax, colors):
+    def draw(ax: Any, colors: list[str]) -> None:
         for k, (name, words) in enumerate((("train", "training samples"),
                                            ("validation", "validation data"))):
             if name not in curves:

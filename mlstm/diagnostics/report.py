@@ -90,7 +90,7 @@ class DiagnosisReport(ReportFields):
                               [n for n, l in static["head_logits"].items() if l is not None])
         #: ``{"report": the diagnosis at rate 0, "rates": {...}}`` for a model with dropout
         #: (set by diagnose; :mod:`mlstm.diagnostics.dropout`), else None.
-        self.dropout = None
+        self.dropout: dict[str, Any] | None = None
         self.summary = summarize(self) if static is not None else {}
         self.loss_weight_suggestion = self.suggest_loss_weights(target_shares)
         self.findings = []

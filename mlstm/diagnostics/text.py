@@ -177,7 +177,7 @@ def _n_samples(r: ReportFields) -> int:
     return next(iter(r.data["targets"].values()))["samples"]
 
 
-def dropout_lines(d):
+def dropout_lines(d: dict[str, Any]) -> list[str]:
     """What changes with every dropout rate at 0 (:mod:`mlstm.diagnostics.dropout`)."""
     rates = ", ".join(f"{name}={rate:g}" for name, rate in d["rates"].items())
     lines = [f"Dropout ({rates}): measured with masks, as training draws them, and again on a "

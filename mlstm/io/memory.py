@@ -22,12 +22,15 @@ The weights and the optimizer state themselves are not counted: they exist befor
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..layers.memory import ActivationBytes, CallShapes
+from ..layers.memory import ActivationBytes, CallShapes, concrete_shape
 from . import limits
+
+if TYPE_CHECKING:
+    from ..model_protocol import TrainableModel
 
 __all__ = ["MemoryEstimate", "estimate_memory", "check_memory", "LOSS_COPIES",
            "OPTIMIZER_COPIES", "OVERHEAD"]
@@ -67,7 +70,7 @@ class MemoryEstimate(NamedTuple):
     batch_size: int
 
 
-def _concrete_shapes(model: Any, input_shapes: Sequence[Tuple[int, ...]]
+def _concrete_shapes(model: TrainableModel, input_shapes: Sequence[Tuple[int, ...]]
                      ) -> Dict[int, Tuple[int, ...]]:
     """``{id(tensor): shape without N}`` for every tensor, from the data's shapes (T known)."""
     shapes = {id(t): tuple(int(d) for d in s[1:]) for t, s in zip(model.inputs, input_shapes)}
@@ -78,7 +81,7 @@ def _concrete_shapes(model: Any, input_shapes: Sequence[Tuple[int, ...]]
         try:
             specs = node.layer.output_specs([(s, t.has_mask) for s, t in
                                              zip(given, node.inputs)], dict(node.call_kwargs))
-            out = [tuple(int(d) for d in s) for s, _ in specs]
+            out = [concrete_shape(s) for s, _ in specs]
         except (TypeError, ValueError):
             # a layer that cannot say for concrete shapes: its symbolic ones, a free
             # dimension taken as the first input's time axis
@@ -93,8 +96,8 @@ def _nbytes(shape: Tuple[int, ...], batch_size: int, dtype: Any) -> int:
     return int(batch_size) * math.prod(shape) * np.dtype(dtype).itemsize
 
 
-def estimate_memory(model: Any, input_shapes: Sequence[Tuple[int, ...]], batch_size: int,
-                    mode: str, samples: Optional[int] = None) -> MemoryEstimate:
+def estimate_memory(model: TrainableModel, input_shapes: Sequence[Tuple[int, ...]],
+                    batch_size: int, mode: str, samples: Optional[int] = None) -> MemoryEstimate:
     """Peak bytes of one batch of ``mode``, before anything is allocated.
 
     Parameters
@@ -166,8 +169,8 @@ def estimate_memory(model: Any, input_shapes: Sequence[Tuple[int, ...]], batch_s
     return MemoryEstimate(sum(b for _, b in parts), parts, dominant, mode, int(batch_size))
 
 
-def check_memory(model: Any, input_shapes: Sequence[Tuple[int, ...]], batch_size: int,
-                 mode: str, where: str, samples: Optional[int] = None,
+def check_memory(model: TrainableModel, input_shapes: Sequence[Tuple[int, ...]],
+                 batch_size: int, mode: str, where: str, samples: Optional[int] = None,
                  max_bytes: Optional[int] = None) -> MemoryEstimate:
     """:func:`estimate_memory`, refused with a ValueError beyond ``max_bytes``
     (:data:`mlstm.io.limits.MAX_BATCH_BYTES` when None); returns the estimate.
@@ -193,8 +196,8 @@ def check_memory(model: Any, input_shapes: Sequence[Tuple[int, ...]], batch_size
         f"{_suggested_limit(found.total)})")
 
 
-def _largest_batch(model: Any, input_shapes: Sequence[Tuple[int, ...]], batch_size: int,
-                   mode: str, samples: Optional[int], limit: int) -> int:
+def _largest_batch(model: TrainableModel, input_shapes: Sequence[Tuple[int, ...]],
+                   batch_size: int, mode: str, samples: Optional[int], limit: int) -> int:
     """The largest batch size up to ``batch_size`` whose estimate fits (0: none)."""
     low, high = 0, int(batch_size)
     while low < high:

@@ -27,7 +27,7 @@ from .._typing import Array, BoolArray, DTypeLike, JSONDict, TensorShape
 from ..ops.bidirectional import MERGE_MODES, merge_backward, merge_forward, zero_masked_steps
 from ..registry import register_layer
 from .base import KerasOptions, Layer, SymbolicTensor, TensorSpec
-from .memory import ActivationBytes, CallShapes
+from .memory import ActivationBytes, CallShapes, concrete_shape
 from .wrapper import Wrapper, call_backward, wrapped_layer
 
 __all__ = ["Bidirectional"]
@@ -248,11 +248,12 @@ class Bidirectional(Wrapper):
     def activation_bytes(self, call: CallShapes) -> ActivationBytes:
         """Both directions' (they may run at the same time), the merged output, and the
         masked copies and summed input gradients of the merge."""
-        total = None
+        parts = []
         for layer in self.wrapped:
-            outs = [s for s, _ in layer.output_specs([(call.inputs[0], call.masked[0])], {})]
-            part = layer.activation_bytes(call._replace(outputs=outs))
-            total = part if total is None else total.plus(part)
+            outs = [concrete_shape(s)
+                    for s, _ in layer.output_specs([(call.inputs[0], call.masked[0])], {})]
+            parts.append(layer.activation_bytes(call._replace(outputs=outs)))
+        total = functools.reduce(ActivationBytes.plus, parts)
         sequence = call.nbytes(outs[0])
         merged = 0 if self.merge_mode is None else call.nbytes(call.outputs[0])
         masked = self.return_sequences and call.masked[0]
@@ -278,7 +279,9 @@ class Bidirectional(Wrapper):
     def time_step_directions(self) -> dict[str, bool]:
         """``{"forward": False, "backward": True}`` (by default): whether each direction
         runs from the last time step to the first (its layer's ``go_backwards``)."""
-        return {direction: bool(layer.go_backwards) for direction, layer in self._directions()}
+        # getattr: a sequence layer, which __init__ checked to have go_backwards
+        return {direction: bool(getattr(layer, "go_backwards"))
+                for direction, layer in self._directions()}
 
     def step_mask(self, cache: Any) -> dict[str, BoolArray | None]:
         """``{"forward": (T, N), "backward": (T, N)}`` valid steps, each in its direction's

@@ -24,7 +24,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
-__all__ = ["CallShapes", "ActivationBytes", "default_activation_bytes", "shape_bytes"]
+__all__ = ["CallShapes", "ActivationBytes", "concrete_shape", "default_activation_bytes",
+           "shape_bytes"]
 
 
 class CallShapes(NamedTuple):
@@ -75,6 +76,17 @@ class ActivationBytes(NamedTuple):
 def shape_bytes(shape: Sequence[int], batch_size: int, itemsize: int) -> int:
     """``batch_size · prod(shape) · itemsize`` (exact integers, however large)."""
     return int(batch_size) * math.prod(int(d) for d in shape) * int(itemsize)
+
+
+def concrete_shape(shape: Sequence[Optional[int]]) -> Tuple[int, ...]:
+    """``shape`` as ints, every dimension known (a layer's output for concrete inputs);
+    TypeError for a free (None) one, as :func:`shape_bytes` would raise on it."""
+    dims = []
+    for d in shape:
+        if d is None:
+            raise TypeError(f"a concrete shape was expected, got {tuple(shape)}")
+        dims.append(int(d))
+    return tuple(dims)
 
 
 def default_activation_bytes(layer: Any, call: CallShapes) -> ActivationBytes:

@@ -34,7 +34,7 @@ from ..layers.lstm import GATES
 if TYPE_CHECKING:
     from .._typing import Array, BoolArray, Float64Array
     from ..graph import Tape
-    from ..layers.base import SymbolicTensor
+    from ..layers.base import Layer, SymbolicTensor
     from ..model_protocol import LossSeeds, TrainableModel
 
 #: ``{output index k: (grads of w_k L_k, the layers' extras)}`` from :func:`output_passes`.
@@ -245,7 +245,7 @@ def sample_coverage(model: TrainableModel, result: LossSeeds) -> dict[str, BoolA
 
 
 # --------------------------------------------------------------------------- through time
-def time_step_tracks(layer, extras):
+def time_step_tracks(layer: Layer, extras: Mapping[str, Any]) -> dict[str, Array]:
     """``{track: (T, N, H) dL/dh}`` of a recurrent layer from one backward pass's extras,
     each in its processing order.
 
@@ -261,7 +261,7 @@ def time_step_tracks(layer, extras):
     return {layer.name: grads}
 
 
-def time_step_masks(layer, cache):
+def time_step_masks(layer: Layer, cache: Any) -> dict[str, BoolArray | None]:
     """``{track: (T, N) bool or None}``: the valid steps of each track of
     :func:`time_step_tracks`, in its processing order."""
     masks = layer.step_mask(cache)
@@ -270,12 +270,12 @@ def time_step_masks(layer, cache):
     return {layer.name: masks}
 
 
-def time_step_reversed(model):
+def time_step_reversed(model: TrainableModel) -> dict[str, bool]:
     """``{track: bool}`` for every track of every recurrent layer of ``model``: True where
     the track's processing order runs from the last time step to the first (the backward
     direction of a Bidirectional, ``Layer.time_step_directions``; a layer with Keras'
     ``go_backwards=True``)."""
-    out = {}
+    out: dict[str, bool] = {}
     for layer in model.layers:
         if not layer.recurrent:
             continue
@@ -287,7 +287,7 @@ def time_step_reversed(model):
     return out
 
 
-def track_names(layer):
+def track_names(layer: Layer) -> list[str]:
     """The track names of a recurrent layer (:func:`time_step_tracks`), without running it."""
     directions = layer.time_step_directions()
     if directions is None:
@@ -295,7 +295,9 @@ def track_names(layer):
     return [f"{layer.name} {direction}" for direction in directions]
 
 
-def through_time_from_tape(model, tape, result, passes=None):
+def through_time_from_tape(model: TrainableModel, tape: Tape, result: LossSeeds,
+                           passes: Passes | None = None
+                           ) -> dict[str, dict[str, Array | None]]:
     """``{output: {track: (T,) norms}}`` of dL/dh'_t, ``||·||`` over the batch and units.
 
     A track is a recurrent layer, or one direction of a Bidirectional (``"bi forward"``,
@@ -310,7 +312,7 @@ def through_time_from_tape(model, tape, result, passes=None):
         passes = output_passes(model, tape, result)
     out: dict[str, dict[str, Array | None]] = {}
     for k, (_, extras) in passes.items():
-        tracks = {}
+        tracks: dict[str, Array | None] = {}
         for layer in model.layers:
             if not layer.recurrent:
                 continue

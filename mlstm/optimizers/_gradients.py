@@ -83,11 +83,11 @@ def clip_by_global_norm(grads: Mapping[str, Gradient], global_clipnorm: float
     """
     norm = np.sqrt(sum(float(np.sum(gradient_squares(g.astype(np.float64))))
                        for g in grads.values()))
-    grads = {name: gradient_sum(g) for name, g in grads.items()}
+    dense = {name: gradient_sum(g) for name, g in grads.items()}
     if norm > global_clipnorm:
         scale = global_clipnorm / norm
-        return {name: g * g.dtype.type(scale) for name, g in grads.items()}
-    return grads
+        return {name: g * g.dtype.type(scale) for name, g in dense.items()}
+    return dense
 
 
 def clip_by_value(grads: Mapping[str, Gradient], clipvalue: float) -> dict[str, Gradient]:
@@ -104,7 +104,7 @@ def with_sparse_rows(label: str, grads: Mapping[str, NDArray[np.floating]],
     array it replaces as its sum), after checking they belong together."""
     if not sparse_grads:
         return grads
-    merged = dict(grads)
+    merged: dict[str, Gradient] = dict(grads)
     for name, rows in sparse_grads.items():
         if not isinstance(rows, SparseRowsGradient):
             raise TypeError(f"{label}: sparse_grads[{name!r}] must be a SparseRowsGradient "

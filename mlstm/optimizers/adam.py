@@ -24,7 +24,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive, gradient_squares, gradient_sum
+from .base import Gradient, Optimizer, _positive, gradient_squares, gradient_sum
 
 __all__ = ["Adam"]
 
@@ -61,7 +61,7 @@ class Adam(Optimizer):
         self.v: dict[str, FloatArray] = {}
         self.v_hat: dict[str, FloatArray] = {}
 
-    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+    def rule(self, theta: FloatArray, g: Gradient, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         # g² per token occurrence for an Embedding table (Keras' IndexedSlices), else g²

@@ -23,7 +23,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive, gradient_magnitudes, gradient_sum
+from .base import Gradient, Optimizer, _positive, gradient_magnitudes, gradient_sum
 
 __all__ = ["Adamax"]
 
@@ -64,7 +64,7 @@ class Adamax(Optimizer):
         self.m: dict[str, FloatArray] = {}
         self.u: dict[str, FloatArray] = {}
 
-    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+    def rule(self, theta: FloatArray, g: Gradient, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         # |g| per token occurrence for an Embedding table (Keras' IndexedSlices), else |g|

@@ -52,8 +52,8 @@ import numpy as np
 from .. import schedules, validation
 from .._typing import DTypeLike, FloatArray, JSONDict
 from ..schedules import LearningRateSchedule, is_schedule
-from ._gradients import (clip_by_global_norm, clip_by_norm, clip_by_value, gradient_magnitudes,
-                         gradient_squares, gradient_sum, with_sparse_rows)
+from ._gradients import (Gradient, clip_by_global_norm, clip_by_norm, clip_by_value,
+                         gradient_magnitudes, gradient_squares, gradient_sum, with_sparse_rows)
 from ._interrupts import deferred_sigint
 
 if TYPE_CHECKING:
@@ -169,14 +169,14 @@ class Optimizer:
         mlstm.validation.NonFiniteError
             A new parameter or state value would be NaN or inf. Nothing was changed.
         """
-        grads = with_sparse_rows(self.name, grads, sparse_grads)
-        for name, g in grads.items():
+        merged = with_sparse_rows(self.name, grads, sparse_grads)
+        for name, g in merged.items():
             if name not in params:
                 raise ValueError(f"{self.name}: gradient for unknown parameter {name!r}")
             if g.shape != params[name].shape:
                 raise ValueError(f"{self.name}: gradient for {name!r} has shape {g.shape}, "
                                  f"parameter has {params[name].shape}")
-        for dtype in {params[name].dtype for name in grads}:
+        for dtype in {params[name].dtype for name in merged}:
             self.check_dtype(dtype)
         step = _check_iterations(self.iterations, f"{self.name}: iterations") + 1
         if step > MAX_ITERATIONS:
@@ -185,7 +185,7 @@ class Optimizer:
         # Overflow is not an error while computing: the new values are checked next, with
         # names (and v·v may overflow where the values do not).
         with np.errstate(over="ignore", invalid="ignore"):
-            new_params, new_state = self._compute(params, grads, step)
+            new_params, new_state = self._compute(params, merged, step)
             bad = self._nonfinite(new_params, new_state)
         if bad:
             raise validation.NonFiniteError.from_update(bad, step, repr(self))
@@ -201,7 +201,7 @@ class Optimizer:
             self.current_learning_rate = self.learning_rate_at(step - 1)
         return updates
 
-    def _compute(self, params: Mapping[str, FloatArray], grads: Mapping[str, FloatArray],
+    def _compute(self, params: Mapping[str, FloatArray], grads: Mapping[str, Gradient],
                  step: int) -> tuple[dict[str, FloatArray], dict[tuple[str, str], FloatArray]]:
         """``(new parameters, new state)``: new arrays only; nothing held is modified."""
         slots = self._slots()
@@ -221,7 +221,7 @@ class Optimizer:
                 new_state[(slot, name)] = value
         return new_params, new_state
 
-    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+    def rule(self, theta: FloatArray, g: Gradient, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         """The optimizer's update of one parameter.
 
@@ -265,7 +265,7 @@ class Optimizer:
         return {name: validation.describe_nonfinite_entries(v) for name, v in arrays
                 if not validation.all_finite(v)}
 
-    def clip_gradients(self, grads: Mapping[str, FloatArray]) -> Mapping[str, FloatArray]:
+    def clip_gradients(self, grads: Mapping[str, Gradient]) -> Mapping[str, Gradient]:
         """Gradients after clipnorm / global_clipnorm / clipvalue (new arrays when changed)."""
         if self.clipnorm is not None:
             return clip_by_norm(grads, self.clipnorm)

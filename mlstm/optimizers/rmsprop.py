@@ -25,7 +25,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive, gradient_squares, gradient_sum
+from .base import Gradient, Optimizer, _positive, gradient_squares, gradient_sum
 
 __all__ = ["RMSprop"]
 
@@ -71,7 +71,7 @@ class RMSprop(Optimizer):
         self.momentums: dict[str, FloatArray] = {}
         self.average_gradients: dict[str, FloatArray] = {}
 
-    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+    def rule(self, theta: FloatArray, g: Gradient, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         # Keras multiplies by the Python floats ρ and 1 - ρ (exact in float64) and adds the

@@ -15,7 +15,7 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Optimizer, _positive, gradient_sum
+from .base import Gradient, Optimizer, _positive, gradient_sum
 
 __all__ = ["SGD"]
 
@@ -45,7 +45,7 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.velocity: dict[str, FloatArray] = {}
 
-    def rule(self, theta: FloatArray, g: FloatArray, state: Mapping[str, FloatArray | None],
+    def rule(self, theta: FloatArray, g: Gradient, state: Mapping[str, FloatArray | None],
              step: int) -> tuple[FloatArray, dict[str, FloatArray]]:
         dtype = theta.dtype.type
         g = gradient_sum(g)     # linear in g: an Embedding table's occurrences just add up

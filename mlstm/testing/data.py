@@ -46,8 +46,8 @@ def _inputs_and_description(draw: st.DrawFn, model: Model | dict[str, Any], max_
     xs: list[Array] = []
     notes = [f"N={N}"]
     ids = validation.token_id_inputs(model)
-    for (name, shape, mask_value, dtype), tensor, is_ids in zip(specs, model.inputs, ids):
-        shape = tuple(free_T if d is None else d for d in shape)
+    for (name, declared, mask_value, dtype), tensor, is_ids in zip(specs, model.inputs, ids):
+        shape = tuple(free_T if d is None else d for d in declared)
         if is_ids:
             # token ids (an integer input, or a float one only an Embedding reads): whole
             # numbers in [0, V) of the smallest vocabulary reading them

@@ -64,7 +64,7 @@ class InferenceMixin(_Host):
                 chunks[k].append(out)
             hooks.call("on_predict_batch_end", step, {"outputs": self._as_given(tape.outputs)})
             progress.update(step + 1, {})
-            tape = None          # let this batch's tape go before the next one is built
+            del tape             # let this batch's tape go before the next one is built
         progress.finish({})
         hooks.call("on_predict_end", {})
         return self._as_given([np.concatenate(c, axis=0) for c in chunks])
@@ -136,7 +136,7 @@ class InferenceMixin(_Host):
             call("on_test_batch_end", step, running)
             if progress is not None:
                 progress.update(step + 1, running)
-            tape = result = None   # let this batch's tape go before the next one is built
+            del tape, result     # let this batch's tape go before the next one is built
         logs = totals.logs()
         if progress is not None:
             progress.finish(logs)

@@ -9,10 +9,13 @@ shapes, batch size, mode and limit, so ``train_on_batch`` in a loop pays a set l
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
 from ..io import limits
 from ..io.memory import check_memory
+
+if TYPE_CHECKING:
+    from ..model_protocol import TrainableModel
 
 __all__ = ["check_batch_memory", "MAX_REMEMBERED"]
 
@@ -20,8 +23,9 @@ __all__ = ["check_batch_memory", "MAX_REMEMBERED"]
 MAX_REMEMBERED = 256
 
 
-def check_batch_memory(model, shapes: Sequence[Tuple[int, ...]], batch_size: int, mode: str,
-                       where: str, samples: Optional[int] = None) -> None:
+def check_batch_memory(model: TrainableModel, shapes: Sequence[Tuple[int, ...]],
+                       batch_size: int, mode: str, where: str,
+                       samples: Optional[int] = None) -> None:
     """Refuse (ValueError) when a batch of ``batch_size`` rows of arrays of these ``shapes``
     (batch axis first) would need more than the limit; see the module docstring."""
     batch_size = min(int(batch_size), int(shapes[0][0]))

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .._typing import Array, BoolArray
     from ..graph import Tape
     from ..model_protocol import TrainableModel
+    from ..ops.embedding import SparseRowsGradient
     from .host import StepInfo
 
 if TYPE_CHECKING:
@@ -222,7 +223,8 @@ class StepsMixin(_Host):
         """
         tape = self.forward(batch.xs, training=True, rng=rng)
         result = self._batch_loss(tape, batch)
-        sparse_grads = {}       # Embedding tables per token occurrence, as Keras' optimizers
+        # Embedding tables per token occurrence, as Keras' optimizers
+        sparse_grads: dict[str, SparseRowsGradient] = {}
         grads = self.backward(tape, result.d_outputs, result.d_logits,
                               sparse_grads=sparse_grads)
         check_step_finite(self, tape, batch.ys, result, grads)

@@ -16,9 +16,14 @@ for a model without dropout) and ``r.summary["dropout"]``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ..findings import Finding, indent
 from ..remedies import Remedy
+
+if TYPE_CHECKING:
+    from ..report import DiagnosisReport
 
 __all__ = ["check_dropout_hides", "check_dropout_underfits", "DROPOUT_CODES"]
 
@@ -26,11 +31,11 @@ __all__ = ["check_dropout_hides", "check_dropout_underfits", "DROPOUT_CODES"]
 DROPOUT_CODES = ("dropout_hides", "dropout_underfits")
 
 
-def _rates_words(rates):
+def _rates_words(rates: Mapping[str, float]) -> str:
     return ", ".join(f"{name}={rate:g}" for name, rate in rates.items())
 
 
-def check_dropout_hides(r, found):
+def check_dropout_hides(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     comparison = getattr(r, "dropout", None)
     if not comparison:
         return []
@@ -62,7 +67,7 @@ def check_dropout_hides(r, found):
     return out
 
 
-def _own_key(remedy):
+def _own_key(remedy: Remedy | None) -> Remedy | None:
     """The remedy under a key of its own: the finding at rate 0 may name other units or
     figures than a finding of the same kind at the model's rates, so it is tried apart."""
     if remedy is None:
@@ -72,7 +77,7 @@ def _own_key(remedy):
     return mine
 
 
-def check_dropout_underfits(r, found):
+def check_dropout_underfits(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
     comparison = getattr(r, "dropout", None)
     figures = r.summary.get("dropout")
     if not comparison or not figures:

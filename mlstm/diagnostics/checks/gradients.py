@@ -358,6 +358,7 @@ def _horizon(norms: Any, level: float = 1e-3) -> int:
 
 
 def check_vanishing(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
+    assert r.static is not None                     # a check on the batch's measurements
     out = []
     after_all = r.summary.get("through_time_after", {})
     for lstm, tt in r.summary["through_time"].items():

@@ -19,9 +19,13 @@ cuts each epoch into batches of ``batch_size`` and a last one of ``N mod batch_s
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding
 from ..remedies import Remedy
+
+if TYPE_CHECKING:
+    from ..report import DiagnosisReport
 
 __all__ = ["check_batchnorm_small_batch", "even_batch_size", "KERAS_BATCH_SIZE"]
 
@@ -40,7 +44,8 @@ def even_batch_size(N: int, batch_size: int, least: int) -> int:
     return min(N, max(least, math.ceil(N / math.ceil(N / batch_size))))
 
 
-def check_batchnorm_small_batch(r, found):
+def check_batchnorm_small_batch(r: DiagnosisReport, found: list[Finding]) -> list[Finding]:
+    assert r.static is not None                     # a check on the batch's measurements
     out = []
     least = int(r.thresholds["batchnorm_min_values"])
     run = r.run or {}
@@ -53,7 +58,7 @@ def check_batchnorm_small_batch(r, found):
         small = {b: c for b, c in counts.items() if c < least}
         if not small:
             continue
-        worst_batch = min(small, key=small.get)
+        worst_batch = min(small, key=small.__getitem__)
         worst = small[worst_batch]
         batch_size = max(sizes) if sizes else st["batch"]
         last_only = bool(sizes) and all(b != batch_size for b in small) and N is not None
@@ -80,7 +85,7 @@ def check_batchnorm_small_batch(r, found):
                     f"{1 / math.sqrt(worst):.2f} of each feature's spread, differently on "
                     "every batch and from the moving statistics inference uses.")
         moving = _moving_variance(r, layer, st)
-        if last_only:
+        if last_only and N is not None:          # (last_only implies a known N)
             new_size = even_batch_size(N, batch_size, least)
         else:          # Keras' default batch size, or the whole data when it is smaller
             wanted = max(KERAS_BATCH_SIZE, math.ceil(least / per_sample))
@@ -113,7 +118,7 @@ def check_batchnorm_small_batch(r, found):
     return out
 
 
-def _moving_variance(r, layer, st):
+def _moving_variance(r: DiagnosisReport, layer: str, st: dict[str, Any]) -> str:
     """Words on how the moving variance moved over the run, or ""."""
     after = (((r.run or {}).get("static") or {}).get("batch_statistics") or {}).get(layer)
     before = st.get("moving_variance")

@@ -19,14 +19,20 @@ training run is needed, so the check also runs on refused data.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ... import losses as losses_module
 from ..findings import Finding
 from ..remedies import Remedy
 
+if TYPE_CHECKING:
+    from ...losses import Loss
+    from ..report import DiagnosisReport
+
 __all__ = ["check_categorical_target_sums"]
 
 
-def _multi_label_remedy(r, name, loss):
+def _multi_label_remedy(r: DiagnosisReport, name: str, loss: Loss) -> Remedy | None:
     """Several classes per sample: a sigmoid per class with binary cross-entropy."""
     layer = r.output_layers[name]
     activation = r.head_activations.get(name)
@@ -42,7 +48,8 @@ def _multi_label_remedy(r, name, loss):
                   losses={name: new_loss}, from_start=True)
 
 
-def check_categorical_target_sums(r, found):
+def check_categorical_target_sums(r: DiagnosisReport, found: list[Finding]
+                                  ) -> list[Finding]:
     out = []
     for name, loss in r.losses.items():
         t = r.data["targets"].get(name)
@@ -50,7 +57,9 @@ def check_categorical_target_sums(r, found):
         C = r.output_shapes[name][-1]
         dense = isinstance(loss, losses_module.CategoricalCrossentropy)
         sparse = isinstance(loss, losses_module.SparseCategoricalCrossentropy)
-        if (sums is None or not sums["off"] or C < 2 or not (dense or sparse)
+        if (sums is None or not sums["off"] or C < 2
+                or not isinstance(loss, (losses_module.CategoricalCrossentropy,
+                                         losses_module.SparseCategoricalCrossentropy))
                 or tuple(t["shape"][1:]) != tuple(r.output_shapes[name])):
             continue
         if sparse and not (sums["binary"] and t["one_hot_rows"] < 0.99):

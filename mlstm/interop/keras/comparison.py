@@ -322,12 +322,13 @@ def _compare(mine: Model, theirs: Any, xs: list[Array], ys: list[Array], kx: Any
     # ---- CCE targets that do not sum to 1: the same with TensorFlow's gradient, to show
     # that it is the whole difference (mlstm.interop.keras.target_sums)
     sums = target_sum_outputs(mine, tape, ys)
-    rule = rule_params = None
+    rule: Model | None = None
+    rule_params: dict[str, Array] = {}            # (filled when rule is made)
     if sums:
         rule = tensorflow_rule_twin(mine, sums)        # before any step: the same weights
         r_tape = rule.forward(xs, training=True)
         r_result = rule.loss_and_output_grads(r_tape, ys)
-        rule_report = {"gradients": {"total": grad_table(
+        rule_report: dict[str, Any] = {"gradients": {"total": grad_table(
             rule.backward(r_tape, r_result.d_outputs, r_result.d_logits), k_grads_total)},
             "steps": []}
         for k in sorted(k_grads_per):
@@ -356,6 +357,7 @@ def _compare(mine: Model, theirs: Any, xs: list[Array], ys: list[Array], kx: Any
         report["steps"].append({"step": step, "loss": step_losses, "weights": weights})
         if rule is not None:
             r_logs = rule.train_on_batch(xs, ys, return_dict=True)
+            assert isinstance(r_logs, dict)     # return_dict=True
             rule_report["steps"].append({
                 "loss": {key: _diff(r_logs[key], k_logs[key], rtol, atol)
                          for key in step_losses},
@@ -381,7 +383,8 @@ def _compare(mine: Model, theirs: Any, xs: list[Array], ys: list[Array], kx: Any
         report["target_sums"] = _explain(report, rule_report, sums, names)
 
 
-def _explain(report, rule_report, sums, names):
+def _explain(report: dict[str, Any], rule_report: dict[str, Any],
+             sums: dict[int, dict[str, Any]], names: list[str]) -> dict[str, Any]:
     """Mark each failed comparison whose TensorFlow-rule counterpart passes ``explained``;
     the ``target_sums`` entry of the report."""
     pairs = [(d, rule_report["gradients"][group][name])

@@ -19,9 +19,15 @@ comparison that fails and whose TensorFlow-rule counterpart passes is marked
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..._typing import Array
+    from ...graph import Tape
+    from ...model import Model
 
 __all__ = ["target_sum_outputs", "tensorflow_rule_twin", "RULE"]
 
@@ -32,7 +38,8 @@ RULE = ("Keras (TensorFlow's softmax_cross_entropy_with_logits) differentiates C
         "(docs/losses.md)")
 
 
-def target_sum_outputs(model: Any, tape: Any, ys: list) -> dict:
+def target_sum_outputs(model: Model, tape: Tape, ys: Sequence[Array]
+                       ) -> dict[int, dict[str, Any]]:
     """``{k: {"output", "rows", "of", "min_sum", "max_sum", "max_logit_gradient_gap"}}``
     for each output whose loss has a TensorFlow gradient of its own
     (``tensorflow_gradient_logits``), computed from logits (a softmax head or
@@ -42,10 +49,10 @@ def target_sum_outputs(model: Any, tape: Any, ys: list) -> dict:
     ``max_logit_gradient_gap`` is the largest ``|softmax(a) (Σ t - 1)|`` entry over those
     rows (unweighted): how far apart the two rules put the gradient of each row's loss.
     """
-    out = {}
+    out: dict[int, dict[str, Any]] = {}
     for k, loss in enumerate(model._losses):
         rule = getattr(loss, "tensorflow_gradient_logits", None)
-        if rule is None:
+        if rule is None or loss is None:
             continue
         logits = model.loss_logits(tape, k)
         if logits is None:
@@ -67,7 +74,7 @@ def target_sum_outputs(model: Any, tape: Any, ys: list) -> dict:
     return out
 
 
-def tensorflow_rule_twin(model: Any, outputs: dict) -> Any:
+def tensorflow_rule_twin(model: Model, outputs: Iterable[int]) -> Model:
     """A copy of ``model`` (weights, compile settings, fresh optimizer state) whose losses
     at ``outputs`` (indices) are trained with TensorFlow's gradient
     (``gradient_logits`` replaced by ``tensorflow_gradient_logits`` on a copy of the
@@ -75,7 +82,7 @@ def tensorflow_rule_twin(model: Any, outputs: dict) -> Any:
     twin = model.clone()
     twin._losses = list(twin._losses)
     for k in outputs:
-        loss = copy.copy(twin._losses[k])
+        loss: Any = copy.copy(twin._losses[k])      # Any: a method replaced on the copy
         loss.gradient_logits = loss.tensorflow_gradient_logits    # this copy only
         twin._losses[k] = loss
     return twin
