@@ -134,7 +134,9 @@ def lstm_forward(x: FloatArray, kernel: FloatArray, recurrent_kernel: FloatArray
     return (outputs, h_states[T], c_states[T]), cache
 
 
-def _forward_steps(gates, h_states, c_states, U, outputs_tm, step_mask, gate_activation):
+def _forward_steps(gates: FloatArray, h_states: FloatArray, c_states: FloatArray,
+                   U: FloatArray, outputs_tm: FloatArray | None, step_mask: BoolArray | None,
+                   gate_activation: GateActivation) -> None:
     """The time loop of :func:`lstm_forward`: activates ``gates`` (T, N, 4H) in place and
     fills ``h_states[1:]``, ``c_states[1:]`` and, with a mask, ``outputs_tm``."""
     T, N, H4 = gates.shape
@@ -149,6 +151,8 @@ def _forward_steps(gates, h_states, c_states, U, outputs_tm, step_mask, gate_act
     gate_blocks_by_row = gate_blocks.transpose(1, 0, 2)          # (N, 4, H) view
     if step_mask is not None:
         step_invalid = ~step_mask
+        assert outputs_tm is not None       # lstm_forward allocates it with a mask
+        masked_outputs: FloatArray = outputs_tm
     activate_gates, cell_activation = gate_activation, gate_activation.cell
     # Per-step views made once: step t reads row t of each.
     for t, z, z_by_gate, h_prev, c_prev, h_new, c_new in zip(
@@ -170,8 +174,8 @@ def _forward_steps(gates, h_states, c_states, U, outputs_tm, step_mask, gate_act
             # y_t = h'_t where valid, else y_{t-1} (zeros before the first valid step);
             # h_t, c_t = the previous state where masked.
             invalid = step_invalid[t]
-            np.copyto(outputs_tm[t], h_new)
-            np.copyto(outputs_tm[t], outputs_tm[t - 1] if t else 0, where=invalid)
+            np.copyto(masked_outputs[t], h_new)
+            np.copyto(masked_outputs[t], masked_outputs[t - 1] if t else 0, where=invalid)
             np.copyto(h_new, h_prev, where=invalid)
             np.copyto(c_new, c_prev, where=invalid)
 
@@ -226,8 +230,10 @@ def lstm_backward(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
                                 keep_d_gates, gate_activation, buffers, chunk, helper)
 
 
-def _backward_chunks(d_outputs, d_h_last, d_c_last, cache, input_grad, keep_d_gates,
-                     gate_activation, buffers, chunk, helper):
+def _backward_chunks(d_outputs: FloatArray | None, d_h_last: FloatArray | None,
+                     d_c_last: FloatArray | None, cache: Cache, input_grad: bool,
+                     keep_d_gates: bool, gate_activation: GateActivation,
+                     buffers: LayerBuffers, chunk: int, helper: Any) -> dict[str, Any]:
     """:func:`lstm_backward`, given its gate activation, pooled ``buffers``, ``chunk`` of
     steps and ``helper`` (``submit(function, *args)`` returning a future, or None)."""
     x_tm, gates = cache["x_tm"], cache["gates"]
@@ -272,7 +278,7 @@ def _backward_chunks(d_outputs, d_h_last, d_c_last, cache, input_grad, keep_d_ga
 
     weight_grads = WeightGradients(x_tm, h_states, kernel, cache["use_bias"],
                                     cache["go_backwards"], input_grad, chunk)
-    added = []                                       # the helper's futures, chunk by chunk
+    added: list[Any] = []                            # the helper's futures, chunk by chunk
     try:
         for k, chunk_stop in enumerate(range(T, 0, -chunk)):
             chunk_start = max(0, chunk_stop - chunk)
