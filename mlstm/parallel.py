@@ -59,7 +59,8 @@ T = TypeVar("T")
 
 __all__ = ["MIN_STEP_ELEMENTS", "RECURRENT_MULTITHREAD_MIN_MACS", "get_num_threads",
            "set_num_threads", "blas_controllable", "single_threaded_blas", "blas_threads_for",
-           "lstm_forward_threads", "lstm_backward_threads", "run_concurrently"]
+           "lstm_forward_threads", "lstm_backward_threads", "backward_helper_worth_it",
+           "run_concurrently"]
 
 #: A layer joins a concurrent group only when one of its sequential steps touches at least
 #: this many elements (LSTM: N·4H). Measured: no gain at N·4H = 4096 (S), a clear one from
@@ -272,11 +273,20 @@ def lstm_backward_threads(N: int, H: int, chunked: bool) -> Iterator[_Helper | N
         yield None
         return
     helper = None
-    if (chunked and _concurrent_calls == 0 and N * 4 * H >= MIN_STEP_ELEMENTS
+    if (chunked and _concurrent_calls == 0 and backward_helper_worth_it(N, H)
             and blas_controllable() and get_num_threads() >= 2):
         helper = _Helper(_helper_pool())
     with single_threaded_blas():
         yield helper
+
+
+def backward_helper_worth_it(N: int, H: int) -> bool:
+    """Whether an LSTM of batch N and H units is one whose backward pass may add its weight
+    gradients on a helper thread (:func:`lstm_backward_threads`), threads permitting: below
+    :data:`RECURRENT_MULTITHREAD_MIN_MACS` per step and worth a thread
+    (:data:`MIN_STEP_ELEMENTS`). The helper needs a second dz buffer of one chunk of steps,
+    which the memory estimate counts (``LSTM.activation_bytes``)."""
+    return N * H * 4 * H < RECURRENT_MULTITHREAD_MIN_MACS and N * 4 * H >= MIN_STEP_ELEMENTS
 
 
 def _helper_pool() -> ThreadPoolExecutor:
