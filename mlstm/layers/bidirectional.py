@@ -252,7 +252,7 @@ class Bidirectional(Wrapper):
         for layer in self.wrapped:
             outs = [concrete_shape(s)
                     for s, _ in layer.output_specs([(call.inputs[0], call.masked[0])], {})]
-            parts.append(layer.activation_bytes(call._replace(outputs=outs)))
+            parts.append(layer.activation_bytes(call._replace(outputs=outs, concurrent=True)))
         total = functools.reduce(ActivationBytes.plus, parts)
         sequence = call.nbytes(outs[0])
         merged = 0 if self.merge_mode is None else call.nbytes(call.outputs[0])

@@ -283,7 +283,7 @@ class LSTM(Layer):
             chunk = lstm_ops.steps_within(lstm_ops.GRADIENT_CHUNK_BYTES, T, N, H, f"f{s}")
             block = lstm_ops.steps_within(lstm_ops.LocalFactors.CACHE_BYTES, T, N, H, f"f{s}")
             kept += T * step + chunk * row + block * (row + 3 * step)
-            if chunk < T and parallel.backward_helper_worth_it(N, H):
+            if chunk < T and not call.concurrent and parallel.backward_helper_worth_it(N, H):
                 kept += chunk * row          # the helper thread's second dz buffer
         pooled = call.training and not gate_dropout
         note = (f"LSTM {self.name!r} keeps {terms}, 2·N·(T+1)·H states"

@@ -42,6 +42,9 @@ class CallShapes(NamedTuple):
         Bytes per value of the layer's dtype (4 for float32, 8 for float64).
     training : bool
         A training step (caches for backward, dropout masks) rather than a forward pass.
+    concurrent : bool
+        The call runs alongside other work that already holds the threads (a
+        Bidirectional's two directions): no backward helper thread, so no buffer for it.
     """
 
     inputs: Sequence[Tuple[int, ...]]
@@ -50,6 +53,7 @@ class CallShapes(NamedTuple):
     batch_size: int
     itemsize: int
     training: bool
+    concurrent: bool = False
 
     def nbytes(self, shape: Sequence[int]) -> int:
         """Bytes of a batch of arrays of this per-sample ``shape``."""
