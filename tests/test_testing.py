@@ -357,3 +357,32 @@ def test_a_wrong_gradient_on_a_curved_loss_is_not_excused():
         with pytest.raises(testing.GradientMismatch, match="recurrent_kernel") as mismatch:
             testing.assert_gradients_close(model, xs, ys, h=h)
         assert mismatch.value.caveats == []
+
+
+def test_assert_matches_takes_an_input_gradient_for_token_ids():
+    """An implementation whose backward also returns a (zero) gradient for a token-id input:
+    mlstm has none for ids, and assert_matches compares only the inputs that have one
+    (it raised AttributeError on this before)."""
+    def build(dtype):
+        ids = mlstm.Input((4,), dtype="int32", name="ids")
+        hidden = mlstm.LSTM(2, name="lstm")(mlstm.Embedding(7, 3, name="emb", dtype=dtype)(ids))
+        return mlstm.Model(ids, mlstm.Dense(1, name="out", dtype=dtype)(hidden))
+
+    model, twin = build("float32"), build("float64")
+
+    def load(params):
+        for name, value in params.items():
+            layer, weight = name.split("/", 1)
+            twin.get_layer(layer).params[weight][...] = value
+
+    def forward(params, inputs):
+        load(params)
+        return twin.predict(inputs[0])
+
+    def backward(params, inputs, d_outputs):
+        load(params)
+        tape = twin.forward([inputs[0]], training=False)
+        grads = twin.backward(tape, d_outputs={0: d_outputs[0]})
+        return {**grads, "input:ids": np.zeros(np.shape(inputs[0]))}
+
+    testing.assert_matches(model, forward, backward, max_examples=5)
