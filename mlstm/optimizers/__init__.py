@@ -7,6 +7,8 @@
 :mod:`._gradients`         the clipping transforms, and the terms a rule takes from a
                            gradient (sum, squares, magnitudes): per token occurrence for an
                            Embedding table, as Keras (``mlstm.ops.embedding.SparseRowsGradient``)
+:mod:`._moments`           what Adam, Nadam and Adamax share: β1, β2, ε and Keras' moving
+                           average of a moment, m + (g - m)(1 - β)
 :mod:`.adam`               :class:`Adam` (Keras' form; AMSGrad)
 :mod:`.adamw`              :class:`AdamW` (Adam with weight_decay=0.004 by default)
 :mod:`.adamax`             :class:`Adamax` (Adam with the infinity norm)

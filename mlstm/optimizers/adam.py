@@ -24,13 +24,14 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Gradient, Optimizer, _positive, gradient_squares, gradient_sum
+from ._moments import BetaMomentsOptimizer, moving_average
+from .base import Gradient, gradient_squares, gradient_sum
 
 __all__ = ["Adam"]
 
 
 @register_optimizer(aliases=("adam",))
-class Adam(Optimizer):
+class Adam(BetaMomentsOptimizer):
     """Adam, Keras form (ε on the uncorrected sqrt(v)); see the module docstring.
 
     Parameters
@@ -50,12 +51,7 @@ class Adam(Optimizer):
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
                  **kwargs: Any) -> None:
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        for label, b in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0.0 <= _positive(label, b, allow_zero=True) < 1.0:
-                raise ValueError(f"Adam: {label} must be in [0, 1), got {b}")
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = bool(amsgrad)
         self.m: dict[str, FloatArray] = {}
         self.v: dict[str, FloatArray] = {}
@@ -69,15 +65,8 @@ class Adam(Optimizer):
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         v = state["v"] if state["v"] is not None else np.zeros_like(theta)
         alpha, c1, c2, epsilon = self._factors(dtype, step)
-        # Each new array is made once and finished in place (fewer temporaries than
-        # m + (g - m)·c, and the same bits: a floating-point sum does not depend on order).
-        m_new = g - m
-        m_new *= c1
-        m_new += m
-        v_new = squares
-        v_new -= v
-        v_new *= c2
-        v_new += v
+        m_new = moving_average(m, g, c1)
+        v_new = moving_average(v, squares, c2)
         new_state = {"m": m_new, "v": v_new}
         if self.amsgrad:
             v_hat = state["v_hat"] if state["v_hat"] is not None else np.zeros_like(theta)
@@ -112,11 +101,7 @@ class Adam(Optimizer):
             slots["v_hat"] = self.v_hat
         return slots
 
-    def _float_settings(self) -> list[tuple[str, float]]:
-        return super()._float_settings() + [("epsilon", self.epsilon)]
-
     def get_config(self) -> JSONDict:
         config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                      amsgrad=self.amsgrad)
+        config.update(amsgrad=self.amsgrad)
         return config

@@ -23,13 +23,14 @@ import numpy as np
 from .._typing import FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Gradient, Optimizer, _positive, gradient_magnitudes, gradient_sum
+from ._moments import BetaMomentsOptimizer, moving_average
+from .base import Gradient, gradient_magnitudes, gradient_sum
 
 __all__ = ["Adamax"]
 
 
 @register_optimizer(aliases=("adamax",))
-class Adamax(Optimizer):
+class Adamax(BetaMomentsOptimizer):
     """Adamax, Keras form; see the module docstring.
 
     Parameters
@@ -50,17 +51,12 @@ class Adamax(Optimizer):
     """
 
     name = "adamax"
+    beta_2_may_be_one = True        # max(β2 u, |g|): β2 = 1 keeps the largest |g|
     handles_sparse_rows = True
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Any) -> None:
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        if not 0.0 <= _positive("beta_1", beta_1, allow_zero=True) < 1.0:
-            raise ValueError(f"Adamax: beta_1 must be in [0, 1), got {beta_1}")
-        if not 0.0 <= _positive("beta_2", beta_2, allow_zero=True) <= 1.0:
-            raise ValueError(f"Adamax: beta_2 must be in [0, 1], got {beta_2}")
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.m: dict[str, FloatArray] = {}
         self.u: dict[str, FloatArray] = {}
 
@@ -71,9 +67,7 @@ class Adamax(Optimizer):
         magnitudes, g = gradient_magnitudes(g), gradient_sum(g)
         m = state["m"] if state["m"] is not None else np.zeros_like(theta)
         u = state["u"] if state["u"] is not None else np.zeros_like(theta)
-        m_new = g - m
-        m_new *= dtype(1 - self.beta_1)
-        m_new += m
+        m_new = moving_average(m, g, dtype(1 - self.beta_1))
         u_new = np.maximum(dtype(self.beta_2) * u, magnitudes)
         correction = 1 - dtype(np.float32(self.beta_1)) ** dtype(step)
         denominator = u_new + dtype(self.epsilon)
@@ -86,10 +80,3 @@ class Adamax(Optimizer):
     def _slots(self) -> dict[str, dict[str, FloatArray]]:
         return {"m": self.m, "u": self.u}
 
-    def _float_settings(self) -> list[tuple[str, float]]:
-        return super()._float_settings() + [("epsilon", self.epsilon)]
-
-    def get_config(self) -> JSONDict:
-        config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
-        return config

@@ -35,7 +35,8 @@ import numpy as np
 from .._typing import DTypeLike, FloatArray, JSONDict
 from ..registry import register_optimizer
 from ..schedules import LearningRateSchedule
-from .base import Gradient, Optimizer, _positive, gradient_squares, gradient_sum
+from ._moments import BetaMomentsOptimizer, moving_average
+from .base import Gradient, gradient_squares, gradient_sum
 
 __all__ = ["Nadam"]
 
@@ -44,7 +45,7 @@ SCHEDULE_DECAY = 0.96
 
 
 @register_optimizer(aliases=("nadam",))
-class Nadam(Optimizer):
+class Nadam(BetaMomentsOptimizer):
     """Nadam, Keras form (momentum schedule, ε on the corrected sqrt(v)); see the module
     docstring.
 
@@ -71,12 +72,7 @@ class Nadam(Optimizer):
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Any) -> None:
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        for label, b in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0.0 <= _positive(label, b, allow_zero=True) < 1.0:
-                raise ValueError(f"Nadam: {label} must be in [0, 1), got {b}")
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.m: dict[str, FloatArray] = {}
         self.v: dict[str, FloatArray] = {}
         # (dtype, beta_1) -> (t, Π_t); replaced, never mutated
@@ -115,13 +111,8 @@ class Nadam(Optimizer):
         v = state["v"] if state["v"] is not None else np.zeros_like(theta)
         (lr, one_minus_beta_1, one_minus_beta_2, first, second, v_correction,
          epsilon) = self._factors(dtype, step)
-        m_new = g - m
-        m_new *= one_minus_beta_1
-        m_new += m
-        v_new = squares
-        v_new -= v
-        v_new *= one_minus_beta_2
-        v_new += v
+        m_new = moving_average(m, g, one_minus_beta_1)
+        v_new = moving_average(v, squares, one_minus_beta_2)
         # m̂ = μ_{t+1} m / (1 - Π_t μ_{t+1}) + (1 - μ_t) g / (1 - Π_t), each product and
         # quotient rounded as Keras rounds them
         m_hat = first[0] * m_new
@@ -160,10 +151,3 @@ class Nadam(Optimizer):
     def _slots(self) -> dict[str, dict[str, FloatArray]]:
         return {"m": self.m, "v": self.v}
 
-    def _float_settings(self) -> list[tuple[str, float]]:
-        return super()._float_settings() + [("epsilon", self.epsilon)]
-
-    def get_config(self) -> JSONDict:
-        config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
-        return config
